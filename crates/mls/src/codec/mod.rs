@@ -1,0 +1,111 @@
+//! Wire encoding: the TLS presentation language of RFC 9420 §2.1, with `tls_codec`.
+//!
+//! Variable-length vectors (`<V>`) carry the MLS varint length (§2.1.2): `tls_codec`'s
+//! `mls` feature limits them to 2^30 − 1 bytes and rejects non-minimal length encodings, and
+//! its decoders never reserve memory for more elements than the input holds.
+
+use crate::Error;
+pub use tls_codec::{
+    Deserialize as TlsDeserializeTrait, DeserializeBytes, Serialize as TlsSerializeTrait, Size,
+    VLBytes,
+};
+
+/// Encoding of any wire structure to bytes.
+pub trait Encode {
+    /// The structure's wire encoding.
+    fn encode(&self) -> Result<Vec<u8>, Error>;
+}
+
+impl<T: tls_codec::Serialize> Encode for T {
+    fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.tls_serialize_detached()
+            .map_err(|e| Error::Encode(e.to_string()))
+    }
+}
+
+/// Decoding of any wire structure from bytes.
+pub trait Decode: Sized {
+    /// Decodes one value that must span all of `bytes` (trailing bytes are an error).
+    fn decode(bytes: &[u8]) -> Result<Self, Error>;
+    /// Decodes one value from the front of `bytes` and returns the rest.
+    fn decode_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), Error>;
+}
+
+impl<T: tls_codec::DeserializeBytes> Decode for T {
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let (value, rest) = T::tls_deserialize_bytes(bytes)?;
+        if !rest.is_empty() {
+            return Err(Error::Decode(format!("{} trailing bytes", rest.len())));
+        }
+        Ok(value)
+    }
+    fn decode_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
+        Ok(T::tls_deserialize_bytes(bytes)?)
+    }
+}
+
+/// Reads an MLS varint (RFC 9420 §2.1.2) from the front of `bytes`: returns the value and
+/// the number of bytes it took. Rejects the reserved `11` prefix and non-minimal encodings.
+pub fn read_varint(bytes: &[u8]) -> Result<(u32, usize), Error> {
+    let first = *bytes
+        .first()
+        .ok_or_else(|| Error::Decode("empty varint".into()))?;
+    let len = match first >> 6 {
+        0 => 1,
+        1 => 2,
+        2 => 4,
+        _ => return Err(Error::Decode("varint with reserved prefix 0b11".into())),
+    };
+    if bytes.len() < len {
+        return Err(Error::Decode("truncated varint".into()));
+    }
+    let mut value = u32::from(first & 0x3f);
+    for b in &bytes[1..len] {
+        value = (value << 8) | u32::from(*b);
+    }
+    let minimal = match value {
+        0..=0x3f => 1,
+        0x40..=0x3fff => 2,
+        _ => 4,
+    };
+    if minimal != len {
+        return Err(Error::Decode("non-minimal varint".into()));
+    }
+    Ok((value, len))
+}
+
+/// Writes an MLS varint (RFC 9420 §2.1.2) in its minimal form.
+pub fn write_varint(value: u32, out: &mut Vec<u8>) -> Result<(), Error> {
+    match value {
+        0..=0x3f => out.push(value as u8),
+        0x40..=0x3fff => out.extend_from_slice(&(0x4000 | value as u16).to_be_bytes()),
+        0x4000..=0x3fff_ffff => out.extend_from_slice(&(0x8000_0000 | value).to_be_bytes()),
+        _ => return Err(Error::Encode(format!("length {value} exceeds 2^30 - 1"))),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trip_and_rejections() {
+        for v in [0u32, 1, 63, 64, 16383, 16384, (1 << 30) - 1] {
+            let mut out = Vec::new();
+            write_varint(v, &mut out).unwrap();
+            assert_eq!(read_varint(&out).unwrap(), (v, out.len()));
+        }
+        assert!(write_varint(1 << 30, &mut Vec::new()).is_err());
+        assert!(
+            read_varint(&[0x40, 0x01]).is_err(),
+            "1 in two bytes is not minimal"
+        );
+        assert!(read_varint(&[0x80, 0x00, 0x00, 0x3f]).is_err());
+        assert!(
+            read_varint(&[0xc0, 0, 0, 0, 0, 0, 0, 1]).is_err(),
+            "0b11 prefix is reserved"
+        );
+        assert!(read_varint(&[0x80, 0x01]).is_err(), "truncated");
+    }
+}

@@ -1,0 +1,217 @@
+//! The default [`CryptoProvider`]: pure-Rust RustCrypto primitives and the `hpke` crate.
+//!
+//! ```
+//! use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto};
+//! let provider = RustCrypto::default();
+//! let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
+//! assert_eq!(provider.hash(suite, b"abc").unwrap().len(), 32);
+//! ```
+
+mod hpke;
+mod rng;
+mod signature;
+mod symmetric;
+
+use super::{
+    CipherSuite, CryptoError, CryptoProvider, HpkeKeyPair, HpkePrivateKey, HpkeSealed, Secret,
+    SignatureKeyPair, SignaturePrivateKey,
+};
+use rng::ProviderRng;
+
+/// Every cipher suite of RFC 9420 (1–7) and the X-Wing suite, on RustCrypto.
+///
+/// [`RustCrypto::default`] draws randomness from the operating system;
+/// [`RustCrypto::from_seed`] from a ChaCha20 stream, for reproducible tests.
+#[derive(Debug, Default)]
+pub struct RustCrypto {
+    rng: ProviderRng,
+}
+
+impl RustCrypto {
+    /// A provider whose randomness is the ChaCha20 stream of `seed`: every operation becomes
+    /// reproducible. Never use it outside tests.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self {
+            rng: ProviderRng::seeded(seed),
+        }
+    }
+
+    /// A fresh ChaCha20 generator seeded from this provider, for primitives that take an RNG.
+    fn child_rng(&self) -> Result<rand_chacha::ChaCha20Rng, CryptoError> {
+        self.rng.child()
+    }
+}
+
+fn suite_error(suite: CipherSuite) -> CryptoError {
+    CryptoError::UnsupportedCipherSuite(suite.0)
+}
+
+impl CryptoProvider for RustCrypto {
+    fn supports(&self, suite: CipherSuite) -> bool {
+        suite.is_known()
+    }
+
+    fn hash(&self, suite: CipherSuite, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(symmetric::hash(
+            suite.hash().ok_or_else(|| suite_error(suite))?,
+            data,
+        ))
+    }
+
+    fn mac(&self, suite: CipherSuite, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(symmetric::hmac(
+            suite.hash().ok_or_else(|| suite_error(suite))?,
+            key,
+            data,
+        ))
+    }
+
+    fn kdf_extract(
+        &self,
+        suite: CipherSuite,
+        salt: &[u8],
+        ikm: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        Ok(symmetric::hkdf_extract(
+            suite.hash().ok_or_else(|| suite_error(suite))?,
+            salt,
+            ikm,
+        ))
+    }
+
+    fn kdf_expand(
+        &self,
+        suite: CipherSuite,
+        prk: &[u8],
+        info: &[u8],
+        len: usize,
+    ) -> Result<Secret, CryptoError> {
+        symmetric::hkdf_expand(
+            suite.hash().ok_or_else(|| suite_error(suite))?,
+            prk,
+            info,
+            len,
+        )
+    }
+
+    fn aead_seal(
+        &self,
+        suite: CipherSuite,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        symmetric::aead_seal(
+            suite.aead().ok_or_else(|| suite_error(suite))?,
+            key,
+            nonce,
+            aad,
+            plaintext,
+        )
+    }
+
+    fn aead_open(
+        &self,
+        suite: CipherSuite,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        symmetric::aead_open(
+            suite.aead().ok_or_else(|| suite_error(suite))?,
+            key,
+            nonce,
+            aad,
+            ciphertext,
+        )
+    }
+
+    fn hpke_seal(
+        &self,
+        suite: CipherSuite,
+        public_key: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<HpkeSealed, CryptoError> {
+        let mut rng = self.child_rng()?;
+        hpke::seal(suite, public_key, info, aad, plaintext, &mut rng)
+    }
+
+    fn hpke_open(
+        &self,
+        suite: CipherSuite,
+        private_key: &HpkePrivateKey,
+        kem_output: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        hpke::open(suite, private_key, kem_output, info, aad, ciphertext)
+    }
+
+    fn hpke_derive_key_pair(
+        &self,
+        suite: CipherSuite,
+        ikm: &[u8],
+    ) -> Result<HpkeKeyPair, CryptoError> {
+        hpke::derive_key_pair(suite, ikm)
+    }
+
+    fn hpke_generate_key_pair(&self, suite: CipherSuite) -> Result<HpkeKeyPair, CryptoError> {
+        let kem = suite.kem().ok_or_else(|| suite_error(suite))?;
+        let mut ikm = Secret::zero(kem.private_key_len());
+        self.random_bytes(ikm.as_mut_bytes())?;
+        hpke::derive_key_pair(suite, ikm.as_bytes())
+    }
+
+    fn hpke_public_key(
+        &self,
+        suite: CipherSuite,
+        private_key: &HpkePrivateKey,
+    ) -> Result<Vec<u8>, CryptoError> {
+        hpke::public_key(suite, private_key)
+    }
+
+    fn signature_generate_key_pair(
+        &self,
+        suite: CipherSuite,
+    ) -> Result<SignatureKeyPair, CryptoError> {
+        let mut rng = self.child_rng()?;
+        signature::generate(suite, &mut rng)
+    }
+
+    fn signature_public_key(
+        &self,
+        suite: CipherSuite,
+        private_key: &SignaturePrivateKey,
+    ) -> Result<Vec<u8>, CryptoError> {
+        signature::public_key(suite, private_key)
+    }
+
+    fn sign(
+        &self,
+        suite: CipherSuite,
+        private_key: &SignaturePrivateKey,
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut rng = self.child_rng()?;
+        signature::sign(suite, private_key, message, &mut rng)
+    }
+
+    fn verify(
+        &self,
+        suite: CipherSuite,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        signature::verify(suite, public_key, message, signature)
+    }
+
+    fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        self.rng.fill(out)
+    }
+}

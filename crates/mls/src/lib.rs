@@ -1,0 +1,13 @@
+//! # conclave-mls
+//!
+//! Messaging Layer Security (RFC 9420) as a sans-IO library: bytes in, bytes and events out.
+//! No I/O, no async, no clock and no randomness except through the [`crypto::CryptoProvider`].
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod crypto;
+pub mod error;
+pub mod messages;
+
+pub use crypto::{CipherSuite, CryptoProvider, RustCrypto};
+pub use error::Error;

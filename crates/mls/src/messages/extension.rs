@@ -1,0 +1,44 @@
+//! Extensions (RFC 9420 §13.4, §17.3).
+
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+
+/// An extension type (RFC 9420 §17.3). Open, so that unknown and GREASE types survive.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    TlsSerialize,
+    TlsDeserialize,
+    TlsDeserializeBytes,
+    TlsSize,
+)]
+pub struct ExtensionType(pub u16);
+
+impl ExtensionType {
+    /// application_id (§5.3.3).
+    pub const APPLICATION_ID: Self = Self(0x0001);
+    /// ratchet_tree (§12.4.3.3).
+    pub const RATCHET_TREE: Self = Self(0x0002);
+    /// required_capabilities (§11.1).
+    pub const REQUIRED_CAPABILITIES: Self = Self(0x0003);
+    /// external_pub (§12.4.3.2).
+    pub const EXTERNAL_PUB: Self = Self(0x0004);
+    /// external_senders (§12.1.8.1).
+    pub const EXTERNAL_SENDERS: Self = Self(0x0005);
+}
+
+/// `struct { ExtensionType extension_type; opaque extension_data<V>; } Extension;`
+#[derive(
+    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
+)]
+pub struct Extension {
+    /// The extension's type.
+    pub extension_type: ExtensionType,
+    /// The extension's encoded body.
+    pub extension_data: VLBytes,
+}

@@ -1,0 +1,86 @@
+//! The conformance runner: every official MLS test-vector file, one line each.
+//!
+//! Run it as `cargo test --release -p conclave-mls --test conformance -- --nocapture` with
+//! `MLS_TEST_VECTORS` pointing at a folder holding the files of
+//! <https://github.com/mlswg/mls-implementations/tree/main/test-vectors>.
+
+mod common;
+
+use common::Outcome;
+use serde_json::Value;
+
+type Runner = fn(&[Value]) -> Outcome;
+
+/// Every official vector file, with its runner once the checks are written.
+const FILES: &[(&str, Option<Runner>)] = &[
+    ("tree-math.json", None),
+    ("crypto-basics.json", None),
+    ("secret-tree.json", None),
+    ("message-protection.json", None),
+    ("key-schedule.json", None),
+    ("psk_secret.json", None),
+    ("transcript-hashes.json", None),
+    ("welcome.json", None),
+    ("tree-operations.json", None),
+    ("tree-validation.json", None),
+    ("treekem.json", None),
+    ("messages.json", None),
+    ("deserialization.json", None),
+    ("passive-client-welcome.json", None),
+    ("passive-client-handling-commit.json", None),
+];
+
+#[test]
+fn conformance() {
+    let Some(dir) = common::vectors_dir() else {
+        println!(
+            "MLS_TEST_VECTORS is not set: no official vectors were checked. Point it at a folder \
+             with the JSON files of mlswg/mls-implementations (test-vectors/), e.g. \
+             MLS_TEST_VECTORS=../shared/mls-test-vectors."
+        );
+        return;
+    };
+    let mut failed = Vec::new();
+    for (file, runner) in FILES {
+        let path = dir.join(file);
+        let Some(runner) = runner else {
+            println!("vectors {file}: not yet");
+            continue;
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("vectors {file}: missing ({e})");
+                failed.push(format!("{file}: cannot read {}: {e}", path.display()));
+                continue;
+            }
+        };
+        let cases: Vec<Value> = match serde_json::from_str(&text) {
+            Ok(Value::Array(cases)) => cases,
+            Ok(_) => {
+                failed.push(format!("{file}: not a JSON array"));
+                continue;
+            }
+            Err(e) => {
+                failed.push(format!("{file}: invalid JSON: {e}"));
+                continue;
+            }
+        };
+        let outcome = runner(&cases);
+        println!("vectors {file}: {}/{}", outcome.passed, outcome.total);
+        for f in outcome.failures.iter().take(5) {
+            println!("    {file} {f}");
+        }
+        if outcome.passed != outcome.total || outcome.total == 0 {
+            failed.push(format!(
+                "{file}: {}/{} passed",
+                outcome.passed, outcome.total
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "conformance failures:\n{}",
+        failed.join("\n")
+    );
+}
