@@ -8,6 +8,7 @@ pub mod codec;
 pub mod crypto;
 pub mod error;
 pub mod messages;
+pub mod tree;
 
 pub use crypto::{CipherSuite, CryptoProvider, RustCrypto};
 pub use error::Error;

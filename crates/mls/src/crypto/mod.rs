@@ -4,10 +4,13 @@
 //! through a [`CryptoProvider`], and so does all randomness, which lets tests make any
 //! operation reproducible. [`RustCrypto`] is the default provider.
 
+mod labeled;
 pub mod rust_crypto;
 mod secret;
 mod suite;
 
+pub use labeled::SuiteCrypto;
+pub(crate) use labeled::push_opaque;
 pub use rust_crypto::RustCrypto;
 pub use secret::{HpkeKeyPair, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey};
 pub use suite::{AeadAlgorithm, CipherSuite, HashAlgorithm, KemAlgorithm, SignatureScheme};

@@ -5,6 +5,7 @@
 //! <https://github.com/mlswg/mls-implementations/tree/main/test-vectors>.
 
 mod common;
+mod tree_math;
 
 use common::Outcome;
 use serde_json::Value;
@@ -13,7 +14,7 @@ type Runner = fn(&[Value]) -> Outcome;
 
 /// Every official vector file, with its runner once the checks are written.
 const FILES: &[(&str, Option<Runner>)] = &[
-    ("tree-math.json", None),
+    ("tree-math.json", Some(tree_math::run)),
     ("crypto-basics.json", None),
     ("secret-tree.json", None),
     ("message-protection.json", None),
