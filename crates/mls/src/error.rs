@@ -12,6 +12,33 @@ pub enum Error {
     /// Bytes did not decode as the expected structure (RFC 9420 §2.1).
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// More PSKs than a PSKLabel can count (RFC 9420 §8.4: `uint16 count`).
+    #[error("{0} PSKs exceed the 65535 a PSKLabel can count")]
+    TooManyPsks(usize),
+    /// A leaf index beyond the tree.
+    #[error("{0:?} is outside the tree")]
+    LeafOutOfRange(crate::tree::LeafIndex),
+    /// The secret-tree leaf was already consumed (RFC 9420 §9: secrets are deleted after use).
+    #[error("the secret of {0:?} has already been consumed")]
+    SecretTreeLeafConsumed(crate::tree::LeafIndex),
+    /// The key of this generation was already used or deleted: a replay, or a message later
+    /// than the out-of-order window (RFC 9420 §9.2).
+    #[error("the key of generation {generation} was already used or has been deleted")]
+    RatchetKeyUsed {
+        /// The generation asked for.
+        generation: u32,
+    },
+    /// A generation further ahead of the ratchet than the configured maximum.
+    #[error("generation {generation} is too far ahead of the ratchet at {current}")]
+    RatchetTooFarAhead {
+        /// The generation asked for.
+        generation: u32,
+        /// The ratchet's current generation.
+        current: u32,
+    },
+    /// A sender ratchet reached generation 2^32 − 1 (RFC 9420 §9.1: the generation is a uint32).
+    #[error("the sender ratchet is exhausted")]
+    RatchetExhausted,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

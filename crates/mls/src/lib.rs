@@ -7,7 +7,11 @@
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod key_schedule;
 pub mod messages;
+pub mod psk;
+pub mod secret_tree;
+pub mod transcript;
 pub mod tree;
 
 pub use crypto::{CipherSuite, CryptoProvider, RustCrypto};

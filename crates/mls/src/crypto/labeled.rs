@@ -37,7 +37,7 @@ impl core::fmt::Debug for SuiteCrypto<'_> {
 }
 
 /// Appends `opaque data<V>` (RFC 9420 §2.1.2) to `out`.
-pub(crate) fn push_opaque(out: &mut Vec<u8>, data: &[u8]) -> Result<(), CryptoError> {
+fn push_opaque(out: &mut Vec<u8>, data: &[u8]) -> Result<(), CryptoError> {
     let len = u32::try_from(data.len()).map_err(|_| CryptoError::KdfLength)?;
     write_varint(len, out).map_err(|_| CryptoError::KdfLength)?;
     out.extend_from_slice(data);

@@ -10,7 +10,6 @@ mod secret;
 mod suite;
 
 pub use labeled::SuiteCrypto;
-pub(crate) use labeled::push_opaque;
 pub use rust_crypto::RustCrypto;
 pub use secret::{HpkeKeyPair, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey};
 pub use suite::{AeadAlgorithm, CipherSuite, HashAlgorithm, KemAlgorithm, SignatureScheme};
