@@ -1,37 +1,154 @@
-//! HPKE (RFC 9180) base mode for every suite's KEM. (Being written: see the crypto work item.)
+//! HPKE (RFC 9180) base mode for every suite's KEM, KDF and AEAD, on the `hpke` crate.
+//!
+//! Each suite maps to one `(Aead, Kdf, Kem)` triple of the crate's generic API; X448 is our
+//! own [`X448HkdfSha512`]. Public keys are in `SerializePublicKey` form (raw X25519/X448,
+//! SEC1 uncompressed for the NIST curves, the 1216-byte X-Wing key), private keys in
+//! `SerializePrivateKey` form (RFC 9180 §7.1.1–7.1.2; clamped for X25519/X448).
 
-use super::super::{CipherSuite, CryptoError, HpkeKeyPair, HpkePrivateKey, HpkeSealed, Secret};
+use super::super::{
+    AeadAlgorithm, CipherSuite, CryptoError, HashAlgorithm, HpkeKeyPair, HpkePrivateKey,
+    HpkeSealed, KemAlgorithm, Secret,
+};
+use super::x448_kem::X448HkdfSha512;
+use ::hpke::aead::{Aead, AesGcm128, AesGcm256, ChaCha20Poly1305};
+use ::hpke::kdf::{HkdfSha256, HkdfSha384, HkdfSha512, Kdf};
+use ::hpke::kem::{DhP256HkdfSha256, DhP384HkdfSha384, DhP521HkdfSha512, X25519HkdfSha256, XWing};
+use ::hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use rand_chacha::ChaCha20Rng;
 
+/// Calls `$f::<Aead, Kdf, Kem>($args)` for the suite's HPKE triple.
+macro_rules! with_hpke_suite {
+    ($suite:expr, $f:ident($($arg:expr),*)) => {{
+        let suite: CipherSuite = $suite;
+        match (suite.kem(), suite.hash(), suite.aead()) {
+            (Some(KemAlgorithm::DhKemX25519), Some(HashAlgorithm::Sha256), Some(AeadAlgorithm::Aes128Gcm)) =>
+                $f::<AesGcm128, HkdfSha256, X25519HkdfSha256>($($arg),*),
+            (Some(KemAlgorithm::DhKemP256), Some(HashAlgorithm::Sha256), Some(AeadAlgorithm::Aes128Gcm)) =>
+                $f::<AesGcm128, HkdfSha256, DhP256HkdfSha256>($($arg),*),
+            (Some(KemAlgorithm::DhKemX25519), Some(HashAlgorithm::Sha256), Some(AeadAlgorithm::ChaCha20Poly1305)) =>
+                $f::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>($($arg),*),
+            (Some(KemAlgorithm::DhKemX448), Some(HashAlgorithm::Sha512), Some(AeadAlgorithm::Aes256Gcm)) =>
+                $f::<AesGcm256, HkdfSha512, X448HkdfSha512>($($arg),*),
+            (Some(KemAlgorithm::DhKemP521), Some(HashAlgorithm::Sha512), Some(AeadAlgorithm::Aes256Gcm)) =>
+                $f::<AesGcm256, HkdfSha512, DhP521HkdfSha512>($($arg),*),
+            (Some(KemAlgorithm::DhKemX448), Some(HashAlgorithm::Sha512), Some(AeadAlgorithm::ChaCha20Poly1305)) =>
+                $f::<ChaCha20Poly1305, HkdfSha512, X448HkdfSha512>($($arg),*),
+            (Some(KemAlgorithm::DhKemP384), Some(HashAlgorithm::Sha384), Some(AeadAlgorithm::Aes256Gcm)) =>
+                $f::<AesGcm256, HkdfSha384, DhP384HkdfSha384>($($arg),*),
+            (Some(KemAlgorithm::XWing), Some(HashAlgorithm::Sha256), Some(AeadAlgorithm::ChaCha20Poly1305)) =>
+                $f::<ChaCha20Poly1305, HkdfSha256, XWing>($($arg),*),
+            _ => Err(CryptoError::UnsupportedCipherSuite(suite.0)),
+        }
+    }};
+}
+
+/// Calls `$f::<Kem>($args)` for the suite's KEM.
+macro_rules! with_kem {
+    ($suite:expr, $f:ident($($arg:expr),*)) => {{
+        let suite: CipherSuite = $suite;
+        match suite.kem() {
+            Some(KemAlgorithm::DhKemX25519) => $f::<X25519HkdfSha256>($($arg),*),
+            Some(KemAlgorithm::DhKemP256) => $f::<DhP256HkdfSha256>($($arg),*),
+            Some(KemAlgorithm::DhKemP384) => $f::<DhP384HkdfSha384>($($arg),*),
+            Some(KemAlgorithm::DhKemP521) => $f::<DhP521HkdfSha512>($($arg),*),
+            Some(KemAlgorithm::DhKemX448) => $f::<X448HkdfSha512>($($arg),*),
+            Some(KemAlgorithm::XWing) => $f::<XWing>($($arg),*),
+            None => Err(CryptoError::UnsupportedCipherSuite(suite.0)),
+        }
+    }};
+}
+
+fn seal_with<A: Aead, F: Kdf, K: Kem>(
+    public_key: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> Result<HpkeSealed, CryptoError> {
+    let pk = K::PublicKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    let (enc, ciphertext) = ::hpke::single_shot_seal_with_rng::<A, F, K>(
+        &OpModeS::Base,
+        &pk,
+        info,
+        plaintext,
+        aad,
+        rng,
+    )
+    .map_err(|_| CryptoError::HpkeSeal)?;
+    Ok(HpkeSealed {
+        kem_output: enc.to_bytes().to_vec(),
+        ciphertext,
+    })
+}
+
+fn open_with<A: Aead, F: Kdf, K: Kem>(
+    private_key: &HpkePrivateKey,
+    kem_output: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Secret, CryptoError> {
+    let sk = K::PrivateKey::from_bytes(private_key.as_bytes())
+        .map_err(|_| CryptoError::InvalidKey)?;
+    let enc = K::EncappedKey::from_bytes(kem_output).map_err(|_| CryptoError::HpkeOpen)?;
+    ::hpke::single_shot_open::<A, F, K>(&OpModeR::Base, &sk, &enc, info, ciphertext, aad)
+        .map(Secret::new)
+        .map_err(|_| CryptoError::HpkeOpen)
+}
+
+fn derive_with<K: Kem>(ikm: &[u8]) -> Result<HpkeKeyPair, CryptoError> {
+    let (sk, pk) = K::derive_keypair(ikm);
+    let mut sk_bytes = sk.to_bytes();
+    let private_key = HpkePrivateKey::from_slice(&sk_bytes);
+    zeroize::Zeroize::zeroize(sk_bytes.as_mut_slice());
+    Ok(HpkeKeyPair {
+        private_key,
+        public_key: pk.to_bytes().to_vec(),
+    })
+}
+
+fn public_key_with<K: Kem>(private_key: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError> {
+    let sk = K::PrivateKey::from_bytes(private_key.as_bytes())
+        .map_err(|_| CryptoError::InvalidKey)?;
+    Ok(K::sk_to_pk(&sk).to_bytes().to_vec())
+}
+
+/// Single-shot base-mode `SealBase(pkR, info, aad, pt)` (RFC 9180 §6.1).
 pub(super) fn seal(
     suite: CipherSuite,
-    _public_key: &[u8],
-    _info: &[u8],
-    _aad: &[u8],
-    _plaintext: &[u8],
-    _rng: &mut ChaCha20Rng,
+    public_key: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &mut ChaCha20Rng,
 ) -> Result<HpkeSealed, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    with_hpke_suite!(suite, seal_with(public_key, info, aad, plaintext, rng))
 }
 
+/// Single-shot base-mode `OpenBase(enc, skR, info, aad, ct)` (RFC 9180 §6.1).
 pub(super) fn open(
     suite: CipherSuite,
-    _private_key: &HpkePrivateKey,
-    _kem_output: &[u8],
-    _info: &[u8],
-    _aad: &[u8],
-    _ciphertext: &[u8],
+    private_key: &HpkePrivateKey,
+    kem_output: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
 ) -> Result<Secret, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    with_hpke_suite!(
+        suite,
+        open_with(private_key, kem_output, info, aad, ciphertext)
+    )
 }
 
-pub(super) fn derive_key_pair(suite: CipherSuite, _ikm: &[u8]) -> Result<HpkeKeyPair, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+/// `DeriveKeyPair(ikm)` of the suite's KEM (RFC 9180 §7.1.3).
+pub(super) fn derive_key_pair(suite: CipherSuite, ikm: &[u8]) -> Result<HpkeKeyPair, CryptoError> {
+    with_kem!(suite, derive_with(ikm))
 }
 
+/// The public key of an HPKE private key.
 pub(super) fn public_key(
     suite: CipherSuite,
-    _private_key: &HpkePrivateKey,
+    private_key: &HpkePrivateKey,
 ) -> Result<Vec<u8>, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    with_kem!(suite, public_key_with(private_key))
 }

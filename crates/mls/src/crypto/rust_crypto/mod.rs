@@ -11,6 +11,7 @@ mod hpke;
 mod rng;
 mod signature;
 mod symmetric;
+mod x448_kem;
 
 use super::{
     CipherSuite, CryptoError, CryptoProvider, HpkeKeyPair, HpkePrivateKey, HpkeSealed, Secret,

@@ -1,36 +1,237 @@
-//! Signature schemes: Ed25519, Ed448 and ECDSA. (Being written: see the crypto work item.)
+//! Signature schemes: Ed25519, Ed448 (RFC 8032, pure, empty context) and ECDSA over P-256,
+//! P-384 and P-521 with SHA-256, SHA-384 and SHA-512.
+//!
+//! Encodings follow RFC 9420 §5.1.1–5.1.2: EdDSA public keys are the raw RFC 8032 encoding,
+//! ECDSA public keys the SEC1 uncompressed point; ECDSA signatures are DER `Ecdsa-Sig-Value`.
+//! Private keys are the raw EdDSA seed (32 or 57 bytes) or the big-endian ECDSA scalar.
 
-use super::super::{CipherSuite, CryptoError, SignatureKeyPair, SignaturePrivateKey};
+use super::super::{CipherSuite, CryptoError, SignatureKeyPair, SignaturePrivateKey, SignatureScheme};
 use rand_chacha::ChaCha20Rng;
+use rand_core::Rng;
+use zeroize::Zeroizing;
 
+const ED25519_SEED_LEN: usize = 32;
+const ED448_SEED_LEN: usize = 57;
+
+fn scheme(suite: CipherSuite) -> Result<SignatureScheme, CryptoError> {
+    suite
+        .signature()
+        .ok_or(CryptoError::UnsupportedCipherSuite(suite.0))
+}
+
+/// Implements the ECDSA operations for one curve crate (`p256`, `p384`, `p521`); each crate's
+/// `Signer`/`Verifier` hashes with the curve's RFC 9420 hash (SHA-256/384/512).
+macro_rules! ecdsa_curve {
+    ($module:ident, $curve:ident, $scalar_len:literal) => {
+        mod $module {
+            use super::super::super::CryptoError;
+            use $curve::ecdsa::signature::{Signer, Verifier};
+            use $curve::ecdsa::{Signature, SigningKey, VerifyingKey};
+            use $curve::elliptic_curve::Generate;
+            use $curve::elliptic_curve::sec1::ToSec1Point;
+
+            /// The length of a scalar (and of a field element) in bytes.
+            const SCALAR_LEN: usize = $scalar_len;
+
+            fn signing_key(private_key: &[u8]) -> Result<SigningKey, CryptoError> {
+                // `from_slice` pads short inputs; the wire form is exactly the field size.
+                if private_key.len() != SCALAR_LEN {
+                    return Err(CryptoError::InvalidKey);
+                }
+                SigningKey::from_slice(private_key).map_err(|_| CryptoError::InvalidKey)
+            }
+
+            fn encode_public(key: &VerifyingKey) -> Vec<u8> {
+                key.as_affine().to_sec1_point(false).as_bytes().to_vec()
+            }
+
+            pub(super) fn generate(rng: &mut rand_chacha::ChaCha20Rng) -> (Vec<u8>, Vec<u8>) {
+                let key = SigningKey::generate_from_rng(rng);
+                (key.to_bytes().to_vec(), encode_public(key.verifying_key()))
+            }
+
+            pub(super) fn public_key(private_key: &[u8]) -> Result<Vec<u8>, CryptoError> {
+                Ok(encode_public(signing_key(private_key)?.verifying_key()))
+            }
+
+            /// Deterministic ECDSA (RFC 6979), DER-encoded.
+            pub(super) fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+                let signature: Signature = signing_key(private_key)?
+                    .try_sign(message)
+                    .map_err(|_| CryptoError::InvalidKey)?;
+                Ok(signature.to_der().as_bytes().to_vec())
+            }
+
+            pub(super) fn verify(
+                public_key: &[u8],
+                message: &[u8],
+                signature: &[u8],
+            ) -> Result<(), CryptoError> {
+                // RFC 9420 §5.1.1: the uncompressed form only (0x04 || X || Y).
+                if public_key.len() != 1 + 2 * SCALAR_LEN || public_key.first() != Some(&0x04) {
+                    return Err(CryptoError::InvalidKey);
+                }
+                let key =
+                    VerifyingKey::from_sec1_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+                let signature =
+                    Signature::from_der(signature).map_err(|_| CryptoError::InvalidSignature)?;
+                key.verify(message, &signature)
+                    .map_err(|_| CryptoError::InvalidSignature)
+            }
+        }
+    };
+}
+
+ecdsa_curve!(ecdsa_p256, p256, 32);
+ecdsa_curve!(ecdsa_p384, p384, 48);
+ecdsa_curve!(ecdsa_p521, p521, 66);
+
+mod ed25519 {
+    use super::super::super::CryptoError;
+    use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+
+    fn signing_key(private_key: &[u8]) -> Result<SigningKey, CryptoError> {
+        let seed: &[u8; super::ED25519_SEED_LEN] =
+            private_key.try_into().map_err(|_| CryptoError::InvalidKey)?;
+        Ok(SigningKey::from_bytes(seed))
+    }
+
+    pub(super) fn public_key(private_key: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(signing_key(private_key)?.verifying_key().to_bytes().to_vec())
+    }
+
+    pub(super) fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        use ed25519_dalek::Signer;
+        Ok(signing_key(private_key)?.sign(message).to_bytes().to_vec())
+    }
+
+    /// Strict verification (`verify_strict`): rejects small-order public keys and `R`
+    /// components and non-canonical encodings, so that whether a signature is accepted does
+    /// not depend on the verifier (ZIP-215 vs. cofactored vs. cofactorless). MLS members must
+    /// all agree on the validity of a commit, and a later batch verifier must accept exactly
+    /// the signatures that this individual check accepts; strict mode is the conservative
+    /// common ground.
+    pub(super) fn verify(
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        let public_key: &[u8; 32] = public_key.try_into().map_err(|_| CryptoError::InvalidKey)?;
+        let key = VerifyingKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+        let signature =
+            Signature::from_slice(signature).map_err(|_| CryptoError::InvalidSignature)?;
+        key.verify_strict(message, &signature)
+            .map_err(|_| CryptoError::InvalidSignature)
+    }
+}
+
+mod ed448 {
+    use super::super::super::CryptoError;
+    use ed448_goldilocks::{Signature, SigningKey, VerifyingKey};
+
+    fn signing_key(private_key: &[u8]) -> Result<SigningKey, CryptoError> {
+        if private_key.len() != super::ED448_SEED_LEN {
+            return Err(CryptoError::InvalidKey);
+        }
+        SigningKey::try_from(private_key).map_err(|_| CryptoError::InvalidKey)
+    }
+
+    pub(super) fn public_key(private_key: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(signing_key(private_key)?.verifying_key().to_bytes().to_vec())
+    }
+
+    /// Pure Ed448 with an empty context (RFC 8032 §5.2; RFC 9420 uses no context).
+    pub(super) fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(signing_key(private_key)?.sign_raw(message).to_bytes().to_vec())
+    }
+
+    pub(super) fn verify(
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        let public_key: &[u8; 57] = public_key.try_into().map_err(|_| CryptoError::InvalidKey)?;
+        let key = VerifyingKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+        let signature =
+            Signature::from_slice(signature).map_err(|_| CryptoError::InvalidSignature)?;
+        key.verify_raw(&signature, message)
+            .map_err(|_| CryptoError::InvalidSignature)
+    }
+}
+
+/// A fresh key pair: a random seed for EdDSA, a random non-zero scalar for ECDSA.
 pub(super) fn generate(
     suite: CipherSuite,
-    _rng: &mut ChaCha20Rng,
+    rng: &mut ChaCha20Rng,
 ) -> Result<SignatureKeyPair, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    let (private_key, public_key) = match scheme(suite)? {
+        SignatureScheme::Ed25519 | SignatureScheme::Ed448 => {
+            let len = if scheme(suite)? == SignatureScheme::Ed25519 {
+                ED25519_SEED_LEN
+            } else {
+                ED448_SEED_LEN
+            };
+            let mut seed = Zeroizing::new(vec![0u8; len]);
+            rng.fill_bytes(&mut seed);
+            let public_key = self::public_key(suite, &SignaturePrivateKey::from_slice(&seed))?;
+            (seed.to_vec(), public_key)
+        }
+        SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::generate(rng),
+        SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::generate(rng),
+        SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::generate(rng),
+    };
+    Ok(SignatureKeyPair {
+        private_key: SignaturePrivateKey::new(private_key),
+        public_key,
+    })
 }
 
+/// The RFC 9420 §5.1.1 public key of a private key.
 pub(super) fn public_key(
     suite: CipherSuite,
-    _private_key: &SignaturePrivateKey,
+    private_key: &SignaturePrivateKey,
 ) -> Result<Vec<u8>, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    let sk = private_key.as_bytes();
+    match scheme(suite)? {
+        SignatureScheme::Ed25519 => ed25519::public_key(sk),
+        SignatureScheme::Ed448 => ed448::public_key(sk),
+        SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::public_key(sk),
+        SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::public_key(sk),
+        SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::public_key(sk),
+    }
 }
 
+/// Signs `message`. EdDSA is deterministic by definition and ECDSA uses RFC 6979 nonces, so
+/// `_rng` is not needed; it stays in the signature for providers that want hedged signing.
 pub(super) fn sign(
     suite: CipherSuite,
-    _private_key: &SignaturePrivateKey,
-    _message: &[u8],
+    private_key: &SignaturePrivateKey,
+    message: &[u8],
     _rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    let sk = private_key.as_bytes();
+    match scheme(suite)? {
+        SignatureScheme::Ed25519 => ed25519::sign(sk, message),
+        SignatureScheme::Ed448 => ed448::sign(sk, message),
+        SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::sign(sk, message),
+        SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::sign(sk, message),
+        SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::sign(sk, message),
+    }
 }
 
+/// Verifies `signature` on `message`; a malformed key gives [`CryptoError::InvalidKey`], a
+/// malformed or wrong signature [`CryptoError::InvalidSignature`].
 pub(super) fn verify(
     suite: CipherSuite,
-    _public_key: &[u8],
-    _message: &[u8],
-    _signature: &[u8],
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
 ) -> Result<(), CryptoError> {
-    Err(CryptoError::UnsupportedCipherSuite(suite.0))
+    match scheme(suite)? {
+        SignatureScheme::Ed25519 => ed25519::verify(public_key, message, signature),
+        SignatureScheme::Ed448 => ed448::verify(public_key, message, signature),
+        SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::verify(public_key, message, signature),
+        SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::verify(public_key, message, signature),
+        SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::verify(public_key, message, signature),
+    }
 }
