@@ -1,6 +1,6 @@
 //! key-schedule.json: epoch secrets, GroupContext encoding, exporter (RFC 9420 §8).
 
-use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite};
+use crate::common::{Outcome, expect_eq, hex_field, run_cases, str_field, suite};
 use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{RustCrypto, SuiteCrypto};
 use conclave_mls::key_schedule::JoinerSecret;
@@ -81,7 +81,8 @@ pub fn run(cases: &[Value]) -> Outcome {
                 &hex_field(e, "external_pub")?,
             )?;
             let exporter = e.get("exporter").ok_or("missing exporter")?;
-            // The exporter label is hex-encoded bytes, not text (SCHEMAS.md quirk).
+            // The exporter label is used as the text of the JSON string itself. (SCHEMAS.md
+            // calls it hex-encoded bytes; recomputing shows the vectors use the string.)
             let length = exporter
                 .get("length")
                 .and_then(Value::as_u64)
@@ -89,7 +90,7 @@ pub fn run(cases: &[Value]) -> Outcome {
             let exported = s
                 .export(
                     &crypto,
-                    &hex_field(exporter, "label")?,
+                    str_field(exporter, "label")?.as_bytes(),
                     &hex_field(exporter, "context")?,
                     length as usize,
                 )
