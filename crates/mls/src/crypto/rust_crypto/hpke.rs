@@ -88,8 +88,8 @@ fn open_with<A: Aead, F: Kdf, K: Kem>(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Secret, CryptoError> {
-    let sk = K::PrivateKey::from_bytes(private_key.as_bytes())
-        .map_err(|_| CryptoError::InvalidKey)?;
+    let sk =
+        K::PrivateKey::from_bytes(private_key.as_bytes()).map_err(|_| CryptoError::InvalidKey)?;
     let enc = K::EncappedKey::from_bytes(kem_output).map_err(|_| CryptoError::HpkeOpen)?;
     ::hpke::single_shot_open::<A, F, K>(&OpModeR::Base, &sk, &enc, info, ciphertext, aad)
         .map(Secret::new)
@@ -108,8 +108,8 @@ fn derive_with<K: Kem>(ikm: &[u8]) -> Result<HpkeKeyPair, CryptoError> {
 }
 
 fn public_key_with<K: Kem>(private_key: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError> {
-    let sk = K::PrivateKey::from_bytes(private_key.as_bytes())
-        .map_err(|_| CryptoError::InvalidKey)?;
+    let sk =
+        K::PrivateKey::from_bytes(private_key.as_bytes()).map_err(|_| CryptoError::InvalidKey)?;
     Ok(K::sk_to_pk(&sk).to_bytes().to_vec())
 }
 

@@ -5,7 +5,9 @@
 //! ECDSA public keys the SEC1 uncompressed point; ECDSA signatures are DER `Ecdsa-Sig-Value`.
 //! Private keys are the raw EdDSA seed (32 or 57 bytes) or the big-endian ECDSA scalar.
 
-use super::super::{CipherSuite, CryptoError, SignatureKeyPair, SignaturePrivateKey, SignatureScheme};
+use super::super::{
+    CipherSuite, CryptoError, SignatureKeyPair, SignaturePrivateKey, SignatureScheme,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 use zeroize::Zeroizing;
@@ -71,8 +73,8 @@ macro_rules! ecdsa_curve {
                 if public_key.len() != 1 + 2 * SCALAR_LEN || public_key.first() != Some(&0x04) {
                     return Err(CryptoError::InvalidKey);
                 }
-                let key =
-                    VerifyingKey::from_sec1_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+                let key = VerifyingKey::from_sec1_bytes(public_key)
+                    .map_err(|_| CryptoError::InvalidKey)?;
                 let signature =
                     Signature::from_der(signature).map_err(|_| CryptoError::InvalidSignature)?;
                 key.verify(message, &signature)
@@ -91,13 +93,17 @@ mod ed25519 {
     use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
     fn signing_key(private_key: &[u8]) -> Result<SigningKey, CryptoError> {
-        let seed: &[u8; super::ED25519_SEED_LEN] =
-            private_key.try_into().map_err(|_| CryptoError::InvalidKey)?;
+        let seed: &[u8; super::ED25519_SEED_LEN] = private_key
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey)?;
         Ok(SigningKey::from_bytes(seed))
     }
 
     pub(super) fn public_key(private_key: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        Ok(signing_key(private_key)?.verifying_key().to_bytes().to_vec())
+        Ok(signing_key(private_key)?
+            .verifying_key()
+            .to_bytes()
+            .to_vec())
     }
 
     pub(super) fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -137,12 +143,18 @@ mod ed448 {
     }
 
     pub(super) fn public_key(private_key: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        Ok(signing_key(private_key)?.verifying_key().to_bytes().to_vec())
+        Ok(signing_key(private_key)?
+            .verifying_key()
+            .to_bytes()
+            .to_vec())
     }
 
     /// Pure Ed448 with an empty context (RFC 8032 §5.2; RFC 9420 uses no context).
     pub(super) fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        Ok(signing_key(private_key)?.sign_raw(message).to_bytes().to_vec())
+        Ok(signing_key(private_key)?
+            .sign_raw(message)
+            .to_bytes()
+            .to_vec())
     }
 
     pub(super) fn verify(

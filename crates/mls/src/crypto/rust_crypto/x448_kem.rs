@@ -138,7 +138,12 @@ fn extract_and_expand(
 ) -> Result<SharedSecret<X448HkdfSha512>, HpkeError> {
     let prk = labeled_extract(b"", b"eae_prk", dh);
     // N_SECRET (64) fits in u16.
-    let okm = labeled_expand(prk.as_bytes(), b"shared_secret", kem_context, N_SECRET as u16)?;
+    let okm = labeled_expand(
+        prk.as_bytes(),
+        b"shared_secret",
+        kem_context,
+        N_SECRET as u16,
+    )?;
     let mut shared = SharedSecret::<X448HkdfSha512>::default();
     if okm.len() != shared.0.len() {
         return Err(HpkeError::KdfOutputTooLong);
