@@ -243,6 +243,10 @@ fn run(v: &Vector) -> Option<Result<(), String>> {
     })
 }
 
+/// Per (KEM, KDF, AEAD): vectors passed, vectors run, and the modes seen.
+#[derive(Default)]
+struct Tally(usize, usize, Vec<u8>);
+
 #[test]
 fn rfc9180_test_vectors() {
     let Some(dir) = std::env::var_os("HPKE_TEST_VECTORS") else {
@@ -262,8 +266,7 @@ fn rfc9180_test_vectors() {
     });
     let vectors: Vec<Vector> = serde_json::from_str(&text).expect("test-vectors.json parses");
 
-    // (kem, kdf, aead) -> (passed, total), and the modes seen.
-    let mut by_combination: BTreeMap<(u16, u16, u16), (usize, usize, Vec<u8>)> = BTreeMap::new();
+    let mut by_combination: BTreeMap<(u16, u16, u16), Tally> = BTreeMap::new();
     let mut failures = Vec::new();
     let (mut passed, mut total, mut skipped) = (0, 0, 0);
     for v in &vectors {
@@ -288,7 +291,7 @@ fn rfc9180_test_vectors() {
             )),
         }
     }
-    for ((kem, kdf, aead), (ok, n, modes)) in &by_combination {
+    for ((kem, kdf, aead), Tally(ok, n, modes)) in &by_combination {
         println!("  kem {kem:#06x} kdf {kdf:#06x} aead {aead:#06x}: {ok}/{n} (modes {modes:?})");
     }
     println!(
