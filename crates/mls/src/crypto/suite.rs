@@ -56,7 +56,7 @@ pub enum KemAlgorithm {
     DhKemX25519,
     /// DHKEM(X448, HKDF-SHA512), 0x0021.
     DhKemX448,
-    /// X-Wing (ML-KEM-768 + X25519), 0x647a.
+    /// X-Wing (ML-KEM-768 + X25519, draft-connolly-cfrg-xwing-kem-06), 0x647a.
     XWing,
 }
 
@@ -153,8 +153,17 @@ impl CipherSuite {
     pub const MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_ED448: Self = Self(0x0006);
     /// MLS_256_DHKEMP384_AES256GCM_SHA384_P384.
     pub const MLS_256_DHKEMP384_AES256GCM_SHA384_P384: Self = Self(0x0007);
-    /// The X-Wing post-quantum hybrid suite of draft-ietf-mls-pq-ciphersuites:
-    /// X-Wing KEM, AES-256-GCM, SHA-384... see `crypto/suite.rs` for the code point rationale.
+    /// `MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519`, code point 0x004D: the X-Wing hybrid
+    /// KEM (ML-KEM-768 + X25519, draft-connolly-cfrg-xwing-kem-06, HPKE KEM id 0x647a),
+    /// HKDF-SHA256, ChaCha20-Poly1305, SHA-256 and Ed25519.
+    ///
+    /// IANA has not assigned an X-Wing MLS suite yet. draft-mahy-mls-xwing-00 asked for a "new
+    /// assignment" (X-Wing with the suite-1 algorithms); draft-ietf-mls-pq-ciphersuites, which
+    /// replaced it, still lists its hybrid suites as `TBD` (with SHAKE256, AES-256-GCM and
+    /// SHA-384). 0x004D with exactly these algorithms is what OpenMLS ships
+    /// (`MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519`, KEM "XWingKemDraft6") and what
+    /// deployments built on it use, so we take it for interoperability; revisit when IANA
+    /// assigns a value.
     pub const MLS_XWING: Self = Self(XWING_CODE_POINT);
 
     /// Every suite this library implements, in code-point order.
@@ -215,7 +224,8 @@ impl CipherSuite {
     }
 }
 
-/// Code point for the X-Wing suite; see the constant's documentation.
+/// Code point for the X-Wing suite: OpenMLS's de-facto value, not (yet) an IANA assignment;
+/// see [`CipherSuite::MLS_XWING`].
 const XWING_CODE_POINT: u16 = 0x004D;
 const XWING_ALGORITHMS: (KemAlgorithm, AeadAlgorithm, HashAlgorithm, SignatureScheme) = (
     KemAlgorithm::XWing,

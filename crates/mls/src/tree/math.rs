@@ -93,7 +93,7 @@ impl TreeSize {
     }
     /// The tree size for an array of `nodes` nodes (`2 * leaves - 1`), if valid.
     pub fn from_node_count(nodes: u32) -> Option<Self> {
-        if nodes % 2 == 0 {
+        if nodes.is_multiple_of(2) {
             return None;
         }
         Self::from_leaf_count(nodes / 2 + 1)

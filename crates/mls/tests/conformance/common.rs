@@ -50,14 +50,6 @@ pub fn hex_field(case: &Value, name: &str) -> Result<Vec<u8>, String> {
     hex::decode(s).map_err(|e| format!("field `{name}`: {e}"))
 }
 
-/// An optional hex field (`null` or absent gives `None`).
-pub fn opt_hex_field(case: &Value, name: &str) -> Result<Option<Vec<u8>>, String> {
-    match case.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(_) => hex_field(case, name).map(Some),
-    }
-}
-
 /// A numeric field of a case.
 pub fn u64_field(case: &Value, name: &str) -> Result<u64, String> {
     case.get(name)

@@ -8,6 +8,8 @@
 //! ```
 
 mod hpke;
+#[cfg(test)]
+mod hpke_vectors;
 mod rng;
 mod signature;
 mod symmetric;

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 pub(super) enum ProviderRng {
     #[default]
     Os,
-    Seeded(Mutex<ChaCha20Rng>),
+    // Boxed: the generator state is large and the OS variant is the common one.
+    Seeded(Box<Mutex<ChaCha20Rng>>),
 }
 
 impl core::fmt::Debug for ProviderRng {
@@ -24,7 +25,7 @@ impl core::fmt::Debug for ProviderRng {
 
 impl ProviderRng {
     pub(super) fn seeded(seed: [u8; 32]) -> Self {
-        Self::Seeded(Mutex::new(ChaCha20Rng::from_seed(seed)))
+        Self::Seeded(Box::new(Mutex::new(ChaCha20Rng::from_seed(seed))))
     }
 
     pub(super) fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError> {

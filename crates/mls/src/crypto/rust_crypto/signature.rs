@@ -10,7 +10,6 @@ use super::super::{
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
-use zeroize::Zeroizing;
 
 const ED25519_SEED_LEN: usize = 32;
 const ED448_SEED_LEN: usize = 57;
@@ -26,7 +25,7 @@ fn scheme(suite: CipherSuite) -> Result<SignatureScheme, CryptoError> {
 macro_rules! ecdsa_curve {
     ($module:ident, $curve:ident, $scalar_len:literal) => {
         mod $module {
-            use super::super::super::CryptoError;
+            use super::super::super::{CryptoError, SignatureKeyPair, SignaturePrivateKey};
             use $curve::ecdsa::signature::{Signer, Verifier};
             use $curve::ecdsa::{Signature, SigningKey, VerifyingKey};
             use $curve::elliptic_curve::Generate;
@@ -47,9 +46,13 @@ macro_rules! ecdsa_curve {
                 key.as_affine().to_sec1_point(false).as_bytes().to_vec()
             }
 
-            pub(super) fn generate(rng: &mut rand_chacha::ChaCha20Rng) -> (Vec<u8>, Vec<u8>) {
+            pub(super) fn generate(rng: &mut rand_chacha::ChaCha20Rng) -> SignatureKeyPair {
                 let key = SigningKey::generate_from_rng(rng);
-                (key.to_bytes().to_vec(), encode_public(key.verifying_key()))
+                let scalar = zeroize::Zeroizing::new(key.to_bytes());
+                SignatureKeyPair {
+                    private_key: SignaturePrivateKey::from_slice(&scalar),
+                    public_key: encode_public(key.verifying_key()),
+                }
             }
 
             pub(super) fn public_key(private_key: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -176,24 +179,19 @@ pub(super) fn generate(
     suite: CipherSuite,
     rng: &mut ChaCha20Rng,
 ) -> Result<SignatureKeyPair, CryptoError> {
-    let (private_key, public_key) = match scheme(suite)? {
-        SignatureScheme::Ed25519 | SignatureScheme::Ed448 => {
-            let len = if scheme(suite)? == SignatureScheme::Ed25519 {
-                ED25519_SEED_LEN
-            } else {
-                ED448_SEED_LEN
-            };
-            let mut seed = Zeroizing::new(vec![0u8; len]);
-            rng.fill_bytes(&mut seed);
-            let public_key = self::public_key(suite, &SignaturePrivateKey::from_slice(&seed))?;
-            (seed.to_vec(), public_key)
-        }
-        SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::generate(rng),
-        SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::generate(rng),
-        SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::generate(rng),
+    let seed_len = match scheme(suite)? {
+        SignatureScheme::Ed25519 => ED25519_SEED_LEN,
+        SignatureScheme::Ed448 => ED448_SEED_LEN,
+        SignatureScheme::EcdsaP256Sha256 => return Ok(ecdsa_p256::generate(rng)),
+        SignatureScheme::EcdsaP384Sha384 => return Ok(ecdsa_p384::generate(rng)),
+        SignatureScheme::EcdsaP521Sha512 => return Ok(ecdsa_p521::generate(rng)),
     };
+    let mut seed = vec![0u8; seed_len];
+    rng.fill_bytes(&mut seed);
+    let private_key = SignaturePrivateKey::new(seed);
+    let public_key = public_key(suite, &private_key)?;
     Ok(SignatureKeyPair {
-        private_key: SignaturePrivateKey::new(private_key),
+        private_key,
         public_key,
     })
 }

@@ -1,0 +1,438 @@
+//! HPKE and signatures of the RustCrypto provider, for every cipher suite, through the public
+//! `CryptoProvider` API: round trips, tampering, malformed keys and signatures.
+
+use conclave_mls::crypto::{
+    CipherSuite, CryptoError, CryptoProvider, HpkePrivateKey, KemAlgorithm, RustCrypto,
+    SignatureScheme,
+};
+use proptest::prelude::*;
+
+fn provider() -> RustCrypto {
+    RustCrypto::from_seed([7; 32])
+}
+
+const INFO: &[u8] = b"MLS 1.0 test info";
+const AAD: &[u8] = b"associated data";
+const PATH_SECRET: [u8; 32] = [0x42; 32];
+
+#[test]
+fn every_suite_is_supported() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        assert!(p.supports(suite), "{suite:?}");
+    }
+}
+
+#[test]
+fn hpke_round_trip_every_suite() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let kp = p.hpke_generate_key_pair(suite).unwrap();
+        let sealed = p
+            .hpke_seal(suite, &kp.public_key, INFO, AAD, &PATH_SECRET)
+            .unwrap();
+        let opened = p
+            .hpke_open(
+                suite,
+                &kp.private_key,
+                &sealed.kem_output,
+                INFO,
+                AAD,
+                &sealed.ciphertext,
+            )
+            .unwrap();
+        assert_eq!(opened.as_bytes(), PATH_SECRET, "{suite:?}");
+        // Tag appended: ciphertext = plaintext + 16.
+        assert_eq!(sealed.ciphertext.len(), PATH_SECRET.len() + 16, "{suite:?}");
+        let kem = suite.kem().unwrap();
+        assert_eq!(kp.private_key.len(), kem.private_key_len(), "{suite:?}");
+        let (pk_len, enc_len) = match kem {
+            KemAlgorithm::DhKemX25519 => (32, 32),
+            KemAlgorithm::DhKemX448 => (56, 56),
+            KemAlgorithm::DhKemP256 => (65, 65),
+            KemAlgorithm::DhKemP384 => (97, 97),
+            KemAlgorithm::DhKemP521 => (133, 133),
+            KemAlgorithm::XWing => (1216, 1120),
+        };
+        assert_eq!(kp.public_key.len(), pk_len, "{suite:?}");
+        assert_eq!(sealed.kem_output.len(), enc_len, "{suite:?}");
+        if matches!(
+            kem,
+            KemAlgorithm::DhKemP256 | KemAlgorithm::DhKemP384 | KemAlgorithm::DhKemP521
+        ) {
+            assert_eq!(kp.public_key[0], 0x04, "SEC1 uncompressed, {suite:?}");
+        }
+    }
+}
+
+#[test]
+fn hpke_open_fails_with_wrong_key_or_tampering() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let kp = p.hpke_generate_key_pair(suite).unwrap();
+        let other = p.hpke_generate_key_pair(suite).unwrap();
+        let sealed = p
+            .hpke_seal(suite, &kp.public_key, INFO, AAD, &PATH_SECRET)
+            .unwrap();
+        let open = |sk: &HpkePrivateKey, enc: &[u8], info: &[u8], aad: &[u8], ct: &[u8]| {
+            p.hpke_open(suite, sk, enc, info, aad, ct)
+        };
+        let (enc, ct) = (&sealed.kem_output[..], &sealed.ciphertext[..]);
+        assert_eq!(
+            open(&other.private_key, enc, INFO, AAD, ct).unwrap_err(),
+            CryptoError::HpkeOpen,
+            "wrong key, {suite:?}"
+        );
+        assert_eq!(
+            open(&kp.private_key, enc, b"other info", AAD, ct).unwrap_err(),
+            CryptoError::HpkeOpen,
+            "{suite:?}"
+        );
+        assert_eq!(
+            open(&kp.private_key, enc, INFO, b"other aad", ct).unwrap_err(),
+            CryptoError::HpkeOpen,
+            "{suite:?}"
+        );
+        let mut bad_ct = ct.to_vec();
+        bad_ct[0] ^= 1;
+        assert_eq!(
+            open(&kp.private_key, enc, INFO, AAD, &bad_ct).unwrap_err(),
+            CryptoError::HpkeOpen,
+            "{suite:?}"
+        );
+        assert_eq!(
+            open(&kp.private_key, enc, INFO, AAD, &ct[..ct.len() - 1]).unwrap_err(),
+            CryptoError::HpkeOpen,
+            "{suite:?}"
+        );
+        assert!(
+            open(&kp.private_key, &enc[1..], INFO, AAD, ct).is_err(),
+            "short enc, {suite:?}"
+        );
+        let mut bad_enc = enc.to_vec();
+        let last = bad_enc.len() - 1;
+        bad_enc[last] ^= 1;
+        assert!(
+            open(&kp.private_key, &bad_enc, INFO, AAD, ct).is_err(),
+            "{suite:?}"
+        );
+        // A private key of the wrong length.
+        let short = HpkePrivateKey::from_slice(&kp.private_key.as_bytes()[1..]);
+        assert_eq!(
+            open(&short, enc, INFO, AAD, ct).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+    }
+}
+
+#[test]
+fn hpke_derive_key_pair_is_deterministic() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let a = p
+            .hpke_derive_key_pair(suite, b"some input keying material")
+            .unwrap();
+        let b = RustCrypto::from_seed([9; 32])
+            .hpke_derive_key_pair(suite, b"some input keying material")
+            .unwrap();
+        let c = p
+            .hpke_derive_key_pair(suite, b"other input keying material")
+            .unwrap();
+        assert_eq!(a.private_key, b.private_key, "{suite:?}");
+        assert_eq!(a.public_key, b.public_key, "{suite:?}");
+        assert_ne!(a.public_key, c.public_key, "{suite:?}");
+        assert_eq!(
+            p.hpke_public_key(suite, &a.private_key).unwrap(),
+            a.public_key,
+            "{suite:?}"
+        );
+    }
+}
+
+/// RFC 9180 Appendix A.1.1 (DHKEM(X25519), base mode): DeriveKeyPair(ikmR) through the provider.
+#[test]
+fn hpke_derive_key_pair_known_answer() {
+    let p = provider();
+    let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
+    let ikm =
+        hex::decode("6db9df30aa07dd42ee5e8181afdb977e538f5e1fec8a06223f33f7013e525037").unwrap();
+    let kp = p.hpke_derive_key_pair(suite, &ikm).unwrap();
+    assert_eq!(
+        hex::encode(&kp.public_key),
+        "3948cfe0ad1ddb695d780e59077195da6c56506b027329794ab02bca80815c4d"
+    );
+}
+
+#[test]
+fn hpke_rejects_malformed_public_keys() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let kp = p.hpke_generate_key_pair(suite).unwrap();
+        let seal = |pk: &[u8]| p.hpke_seal(suite, pk, INFO, AAD, &PATH_SECRET);
+        assert_eq!(seal(&[]).unwrap_err(), CryptoError::InvalidKey, "{suite:?}");
+        assert_eq!(
+            seal(&kp.public_key[1..]).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        let mut long = kp.public_key.clone();
+        long.push(0);
+        assert_eq!(
+            seal(&long).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        match suite.kem().unwrap() {
+            KemAlgorithm::DhKemP256 | KemAlgorithm::DhKemP384 | KemAlgorithm::DhKemP521 => {
+                // Not on the curve: change the last byte of y.
+                let mut off_curve = kp.public_key.clone();
+                let last = off_curve.len() - 1;
+                off_curve[last] ^= 1;
+                assert_eq!(
+                    seal(&off_curve).unwrap_err(),
+                    CryptoError::InvalidKey,
+                    "{suite:?}"
+                );
+                // The compressed form is not the MLS wire form.
+                let field = (kp.public_key.len() - 1) / 2;
+                let mut compressed = vec![0x02 | (kp.public_key[2 * field] & 1)];
+                compressed.extend_from_slice(&kp.public_key[1..=field]);
+                assert_eq!(
+                    seal(&compressed).unwrap_err(),
+                    CryptoError::InvalidKey,
+                    "{suite:?}"
+                );
+            }
+            KemAlgorithm::DhKemX448 => {
+                // Low-order points (u = 0, u = 1) are rejected.
+                let mut one = vec![0u8; 56];
+                assert_eq!(seal(&one).unwrap_err(), CryptoError::InvalidKey);
+                one[0] = 1;
+                assert_eq!(seal(&one).unwrap_err(), CryptoError::InvalidKey);
+            }
+            KemAlgorithm::DhKemX25519 => {
+                // Every 32-byte string decodes, but a low-order point gives an all-zero DH
+                // output, which RFC 9180 §7.1.4 requires to be rejected.
+                assert!(seal(&[0u8; 32]).is_err(), "{suite:?}");
+            }
+            KemAlgorithm::XWing => {}
+        }
+    }
+}
+
+#[test]
+fn sign_verify_every_suite() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let kp = p.signature_generate_key_pair(suite).unwrap();
+        assert_eq!(
+            p.signature_public_key(suite, &kp.private_key).unwrap(),
+            kp.public_key,
+            "{suite:?}"
+        );
+        let (sk_len, pk_len) = match suite.signature().unwrap() {
+            SignatureScheme::Ed25519 => (32, 32),
+            SignatureScheme::Ed448 => (57, 57),
+            SignatureScheme::EcdsaP256Sha256 => (32, 65),
+            SignatureScheme::EcdsaP384Sha384 => (48, 97),
+            SignatureScheme::EcdsaP521Sha512 => (66, 133),
+        };
+        assert_eq!(kp.private_key.len(), sk_len, "{suite:?}");
+        assert_eq!(kp.public_key.len(), pk_len, "{suite:?}");
+
+        let msg = b"a commit's FramedContentTBS";
+        let sig = p.sign(suite, &kp.private_key, msg).unwrap();
+        p.verify(suite, &kp.public_key, msg, &sig).unwrap();
+        match suite.signature().unwrap() {
+            SignatureScheme::Ed25519 => assert_eq!(sig.len(), 64),
+            SignatureScheme::Ed448 => assert_eq!(sig.len(), 114),
+            // DER: SEQUENCE { INTEGER r, INTEGER s }.
+            _ => assert_eq!(sig[0], 0x30, "{suite:?}"),
+        }
+
+        // Tampered message.
+        assert_eq!(
+            p.verify(suite, &kp.public_key, b"another message", &sig)
+                .unwrap_err(),
+            CryptoError::InvalidSignature,
+            "{suite:?}"
+        );
+        // Tampered signature: every byte position must matter.
+        for i in [0, sig.len() / 2, sig.len() - 1] {
+            let mut bad = sig.clone();
+            bad[i] ^= 0x01;
+            assert_eq!(
+                p.verify(suite, &kp.public_key, msg, &bad).unwrap_err(),
+                CryptoError::InvalidSignature,
+                "{suite:?} byte {i}"
+            );
+        }
+        // Truncated, extended, empty signatures.
+        for bad in [
+            &sig[..sig.len() - 1],
+            &[][..],
+            &[sig.clone(), vec![0]].concat()[..],
+        ] {
+            assert_eq!(
+                p.verify(suite, &kp.public_key, msg, bad).unwrap_err(),
+                CryptoError::InvalidSignature,
+                "{suite:?}"
+            );
+        }
+        // Another key.
+        let other = p.signature_generate_key_pair(suite).unwrap();
+        assert_eq!(
+            p.verify(suite, &other.public_key, msg, &sig).unwrap_err(),
+            CryptoError::InvalidSignature,
+            "{suite:?}"
+        );
+    }
+}
+
+#[test]
+fn verify_rejects_malformed_public_keys() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let kp = p.signature_generate_key_pair(suite).unwrap();
+        let msg = b"message";
+        let sig = p.sign(suite, &kp.private_key, msg).unwrap();
+        let verify = |pk: &[u8]| p.verify(suite, pk, msg, &sig);
+        assert_eq!(
+            verify(&[]).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        assert_eq!(
+            verify(&kp.public_key[1..]).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        let mut long = kp.public_key.clone();
+        long.push(0);
+        assert_eq!(
+            verify(&long).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        match suite.signature().unwrap() {
+            SignatureScheme::Ed25519 | SignatureScheme::Ed448 => {
+                // y = 2 is not on either curve (x^2 would have to be a non-square).
+                let mut y2 = vec![0u8; kp.public_key.len()];
+                y2[0] = 2;
+                assert_eq!(
+                    verify(&y2).unwrap_err(),
+                    CryptoError::InvalidKey,
+                    "{suite:?}"
+                );
+            }
+            _ => {
+                let mut off_curve = kp.public_key.clone();
+                let last = off_curve.len() - 1;
+                off_curve[last] ^= 1;
+                assert_eq!(
+                    verify(&off_curve).unwrap_err(),
+                    CryptoError::InvalidKey,
+                    "{suite:?}"
+                );
+                let field = (kp.public_key.len() - 1) / 2;
+                let mut compressed = vec![0x02 | (kp.public_key[2 * field] & 1)];
+                compressed.extend_from_slice(&kp.public_key[1..=field]);
+                assert_eq!(
+                    verify(&compressed).unwrap_err(),
+                    CryptoError::InvalidKey,
+                    "{suite:?}"
+                );
+                // The point at infinity.
+                assert_eq!(verify(&[0u8]).unwrap_err(), CryptoError::InvalidKey);
+            }
+        }
+    }
+}
+
+/// Ed25519 strict verification rejects the identity (a small-order point) as a public key,
+/// which lenient verifiers accept with the signature (R = identity, s = 0) on any message.
+#[test]
+fn ed25519_strict_rejects_small_order_key() {
+    let p = provider();
+    let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut sig = [0u8; 64];
+    sig[0] = 1;
+    assert!(p.verify(suite, &identity, b"anything", &sig).is_err());
+}
+
+#[test]
+fn private_keys_of_the_wrong_length_are_rejected() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let kp = p.signature_generate_key_pair(suite).unwrap();
+        let short =
+            conclave_mls::crypto::SignaturePrivateKey::from_slice(&kp.private_key.as_bytes()[1..]);
+        assert_eq!(
+            p.sign(suite, &short, b"m").unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        assert_eq!(
+            p.signature_public_key(suite, &short).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+    }
+    // An ECDSA scalar of zero is not a key.
+    let zero = conclave_mls::crypto::SignaturePrivateKey::from_slice(&[0u8; 32]);
+    assert_eq!(
+        p.signature_public_key(CipherSuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256, &zero)
+            .unwrap_err(),
+        CryptoError::InvalidKey
+    );
+}
+
+#[test]
+fn unknown_suite_is_unsupported() {
+    let p = provider();
+    let suite = CipherSuite(0x0a0a);
+    assert_eq!(
+        p.hpke_generate_key_pair(suite).unwrap_err(),
+        CryptoError::UnsupportedCipherSuite(0x0a0a)
+    );
+    assert_eq!(
+        p.signature_generate_key_pair(suite).unwrap_err(),
+        CryptoError::UnsupportedCipherSuite(0x0a0a)
+    );
+    assert_eq!(
+        p.verify(suite, &[], &[], &[]).unwrap_err(),
+        CryptoError::UnsupportedCipherSuite(0x0a0a)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary keys and signatures never panic and never verify.
+    #[test]
+    fn verify_never_panics(
+        suite_index in 0usize..CipherSuite::ALL.len(),
+        pk in proptest::collection::vec(any::<u8>(), 0..140),
+        sig in proptest::collection::vec(any::<u8>(), 0..140),
+    ) {
+        let suite = CipherSuite::ALL[suite_index];
+        prop_assert!(provider().verify(suite, &pk, b"msg", &sig).is_err());
+    }
+
+    /// Arbitrary encapsulations, keys and ciphertexts never panic and never open.
+    #[test]
+    fn hpke_open_never_panics(
+        suite_index in 0usize..CipherSuite::ALL.len(),
+        sk in proptest::collection::vec(any::<u8>(), 0..70),
+        enc in proptest::collection::vec(any::<u8>(), 0..140),
+        ct in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let suite = CipherSuite::ALL[suite_index];
+        let sk = HpkePrivateKey::new(sk);
+        prop_assert!(provider().hpke_open(suite, &sk, &enc, b"", b"", &ct).is_err());
+        let _ = provider().hpke_seal(suite, &enc, b"", b"", &ct);
+    }
+}
