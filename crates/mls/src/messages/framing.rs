@@ -662,3 +662,176 @@ pub struct MlsMessage {
     /// The message, tagged with its wire format.
     pub body: MlsMessageBody,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Decode, Encode};
+    use crate::messages::{Proposal, Remove};
+
+    fn content(sender: Sender, body: FramedContentBody) -> FramedContent {
+        FramedContent {
+            group_id: VLBytes::new(b"group".to_vec()),
+            epoch: 7,
+            sender,
+            authenticated_data: VLBytes::new(vec![1, 2]),
+            body,
+        }
+    }
+
+    fn commit_body() -> FramedContentBody {
+        FramedContentBody::Commit(Commit {
+            proposals: vec![],
+            path: None,
+        })
+    }
+
+    fn auth(tag: bool) -> FramedContentAuthData {
+        FramedContentAuthData {
+            signature: VLBytes::new(vec![9; 4]),
+            confirmation_tag: tag.then(|| Mac::from(vec![5; 3])),
+        }
+    }
+
+    #[test]
+    fn private_message_content_padding() {
+        let pmc = PrivateMessageContent {
+            body: FramedContentBody::Proposal(Proposal::Remove(Remove { removed: 3 })),
+            auth: auth(false),
+            padding_len: 10,
+        };
+        let bytes = pmc.encode().unwrap();
+        assert_eq!(bytes.len(), pmc.tls_serialized_len());
+        assert!(bytes.ends_with(&[0; 10]));
+        let back = PrivateMessageContent::deserialize_for(ContentType::Proposal, &bytes).unwrap();
+        assert_eq!(back, pmc);
+        // No padding at all is fine too.
+        let unpadded = &bytes[..bytes.len() - 10];
+        let back = PrivateMessageContent::deserialize_for(ContentType::Proposal, unpadded).unwrap();
+        assert_eq!(back.padding_len, 0);
+        // A non-zero padding byte anywhere is rejected.
+        for i in bytes.len() - 10..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] = 1;
+            assert!(PrivateMessageContent::deserialize_for(ContentType::Proposal, &bad).is_err());
+        }
+        // Truncation inside the auth data fails.
+        assert!(
+            PrivateMessageContent::deserialize_for(ContentType::Proposal, &bytes[..3]).is_err()
+        );
+    }
+
+    #[test]
+    fn private_message_content_commit_needs_tag() {
+        let pmc = PrivateMessageContent {
+            body: commit_body(),
+            auth: auth(true),
+            padding_len: 300,
+        };
+        let bytes = pmc.encode().unwrap();
+        let back = PrivateMessageContent::deserialize_for(ContentType::Commit, &bytes).unwrap();
+        assert_eq!(back, pmc);
+        let wrong = PrivateMessageContent {
+            auth: auth(false),
+            ..pmc
+        };
+        assert!(wrong.encode().is_err());
+    }
+
+    #[test]
+    fn public_message_membership_tag_follows_sender() {
+        let member = PublicMessage {
+            content: content(Sender::Member(1), commit_body()),
+            auth: auth(true),
+            membership_tag: Some(Mac::from(vec![7; 2])),
+        };
+        let bytes = member.encode().unwrap();
+        assert_eq!(PublicMessage::decode(&bytes).unwrap(), member);
+        let mut reader = bytes.as_slice();
+        assert_eq!(PublicMessage::tls_deserialize(&mut reader).unwrap(), member);
+
+        let external = PublicMessage {
+            content: content(
+                Sender::External(0),
+                FramedContentBody::Proposal(Proposal::Remove(Remove { removed: 1 })),
+            ),
+            auth: auth(false),
+            membership_tag: None,
+        };
+        let bytes = external.encode().unwrap();
+        assert_eq!(PublicMessage::decode(&bytes).unwrap(), external);
+
+        let bad = PublicMessage {
+            membership_tag: None,
+            ..member.clone()
+        };
+        assert!(bad.encode().is_err());
+        let bad = PublicMessage {
+            auth: auth(false),
+            ..member
+        };
+        assert!(bad.encode().is_err());
+    }
+
+    #[test]
+    fn framed_content_tbs_context_follows_sender() {
+        let ctx = GroupContext {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: crate::CipherSuite(1),
+            group_id: VLBytes::new(b"group".to_vec()),
+            epoch: 7,
+            tree_hash: VLBytes::new(vec![1; 32]),
+            confirmed_transcript_hash: VLBytes::new(vec![2; 32]),
+            extensions: vec![],
+        };
+        for (sender, has_ctx) in [
+            (Sender::Member(0), true),
+            (Sender::NewMemberCommit, true),
+            (Sender::External(2), false),
+            (Sender::NewMemberProposal, false),
+        ] {
+            let tbs = FramedContentTbs {
+                version: ProtocolVersion::MLS10,
+                wire_format: WireFormat::PUBLIC_MESSAGE,
+                content: content(
+                    sender,
+                    FramedContentBody::Application(VLBytes::new(vec![3])),
+                ),
+                context: has_ctx.then(|| ctx.clone()),
+            };
+            let bytes = tbs.encode().unwrap();
+            assert_eq!(bytes.len(), tbs.tls_serialized_len());
+            assert_eq!(FramedContentTbs::decode(&bytes).unwrap(), tbs);
+            let flipped = FramedContentTbs {
+                context: (!has_ctx).then(|| ctx.clone()),
+                ..tbs
+            };
+            assert!(flipped.encode().is_err());
+        }
+    }
+
+    #[test]
+    fn authenticated_content_round_trip() {
+        let ac = AuthenticatedContent {
+            wire_format: WireFormat::PRIVATE_MESSAGE,
+            content: content(Sender::Member(4), commit_body()),
+            auth: auth(true),
+        };
+        let bytes = ac.encode().unwrap();
+        assert_eq!(AuthenticatedContent::decode(&bytes).unwrap(), ac);
+        for cut in 0..bytes.len() {
+            assert!(AuthenticatedContent::decode(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn unknown_types_are_refused() {
+        // A proposal of an unknown (custom) type cannot be skipped.
+        assert!(Proposal::decode(&[0x00, 0x08, 0x00]).is_err());
+        assert!(Proposal::decode(&[0x0a, 0x0a, 0x00]).is_err());
+        // Likewise an unknown credential type.
+        assert!(crate::messages::Credential::decode(&[0x00, 0x03, 0x00]).is_err());
+        // And an unknown wire format inside an MLSMessage.
+        assert!(MlsMessage::decode(&[0x00, 0x01, 0x00, 0x06]).is_err());
+    }
+}

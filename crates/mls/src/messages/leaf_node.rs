@@ -171,3 +171,70 @@ impl Deserialize for LeafNodeTbs {
         Ok(Self { content, binding })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Decode, Encode};
+
+    fn content(source: LeafNodeSource) -> LeafNodeContent {
+        LeafNodeContent {
+            encryption_key: HpkePublicKey::from(vec![1; 32]),
+            signature_key: SignaturePublicKey::from(vec![2; 32]),
+            credential: Credential::Basic {
+                identity: VLBytes::new(b"alice".to_vec()),
+            },
+            capabilities: Capabilities {
+                versions: vec![ProtocolVersion::MLS10],
+                cipher_suites: vec![CipherSuite(1), CipherSuite(0x0a0a)],
+                extensions: vec![ExtensionType(0x1a1a)],
+                proposals: vec![ProposalType(0x2a2a)],
+                credentials: vec![CredentialType::BASIC, CredentialType(0x3a3a)],
+            },
+            leaf_node_source: source,
+            extensions: vec![],
+        }
+    }
+
+    #[test]
+    fn tbs_binding_follows_source() {
+        let binding = LeafNodeGroupBinding {
+            group_id: VLBytes::new(b"g".to_vec()),
+            leaf_index: 5,
+        };
+        let cases = [
+            (
+                LeafNodeSource::KeyPackage {
+                    lifetime: Lifetime {
+                        not_before: 1,
+                        not_after: 2,
+                    },
+                },
+                false,
+            ),
+            (LeafNodeSource::Update, true),
+            (
+                LeafNodeSource::Commit {
+                    parent_hash: VLBytes::new(vec![4; 32]),
+                },
+                true,
+            ),
+        ];
+        for (source, bound) in cases {
+            let tbs = LeafNodeTbs {
+                content: content(source),
+                binding: bound.then(|| binding.clone()),
+            };
+            let bytes = tbs.encode().unwrap();
+            assert_eq!(bytes.len(), tbs.tls_serialized_len());
+            assert_eq!(LeafNodeTbs::decode(&bytes).unwrap(), tbs);
+            let mut reader = bytes.as_slice();
+            assert_eq!(LeafNodeTbs::tls_deserialize(&mut reader).unwrap(), tbs);
+            let flipped = LeafNodeTbs {
+                binding: (!bound).then(|| binding.clone()),
+                ..tbs
+            };
+            assert!(flipped.encode().is_err());
+        }
+    }
+}
