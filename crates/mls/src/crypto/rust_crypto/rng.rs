@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 /// The operating system's generator, or a seeded ChaCha20 stream for reproducible tests.
 #[derive(Default)]
+// One per provider, so the size of the seeded variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum ProviderRng {
     #[default]
     Os,
