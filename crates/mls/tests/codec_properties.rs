@@ -611,16 +611,17 @@ proptest! {
 fn huge_length_claims_fail_fast() {
     let start = std::time::Instant::now();
     let huge = [0xbf, 0xff, 0xff, 0xff]; // varint 2^30 - 1
-    let mut inputs: Vec<Vec<u8>> = Vec::new();
-    // Bare vectors and opaque strings.
-    inputs.push([&huge[..], &[1, 2, 3]].concat());
-    // A ratchet tree whose outer vector lies, and one whose first leaf's key lies.
-    inputs.push([&huge[..], &[1, 1]].concat());
-    inputs.push([&[0x10, 1, 1][..], &huge[..], &[0; 8]].concat());
-    // An MLSMessage(Welcome) whose secrets vector lies.
-    inputs.push([&[0, 1, 0, 3, 0, 1][..], &huge[..], &[0; 16]].concat());
-    // A PublicMessage whose group_id lies.
-    inputs.push([&[0, 1, 0, 1][..], &huge[..], &[0; 16]].concat());
+    let inputs: Vec<Vec<u8>> = vec![
+        // Bare vectors and opaque strings.
+        [&huge[..], &[1, 2, 3]].concat(),
+        // A ratchet tree whose outer vector lies, and one whose first leaf's key lies.
+        [&huge[..], &[1, 1]].concat(),
+        [&[0x10, 1, 1][..], &huge[..], &[0; 8]].concat(),
+        // An MLSMessage(Welcome) whose secrets vector lies.
+        [&[0, 1, 0, 3, 0, 1][..], &huge[..], &[0; 16]].concat(),
+        // A PublicMessage whose group_id lies.
+        [&[0, 1, 0, 1][..], &huge[..], &[0; 16]].concat(),
+    ];
     for data in &inputs {
         assert!(RatchetTree::decode(data).is_err());
         assert!(MlsMessage::decode(data).is_err());

@@ -41,6 +41,7 @@ pub struct UpdatePath {
     Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
 #[repr(u8)]
+// Plain wire data, built and matched in place; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum ProposalOrRef {
     /// proposal(1).

@@ -96,7 +96,6 @@ pub enum Sender {
     Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
 #[repr(u8)]
-#[allow(clippy::large_enum_variant)]
 pub enum FramedContentBody {
     /// application(1): application data.
     #[tls_codec(discriminant = 1)]
@@ -620,7 +619,6 @@ pub struct InterimTranscriptHashInput {
     Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
 #[repr(u16)]
-#[allow(clippy::large_enum_variant)]
 pub enum MlsMessageBody {
     /// mls_public_message(1).
     #[tls_codec(discriminant = 1)]

@@ -119,7 +119,6 @@ pub struct GroupContextExtensions {
     Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
 #[repr(u16)]
-#[allow(clippy::large_enum_variant)]
 pub enum Proposal {
     /// add(1).
     #[tls_codec(discriminant = 1)]

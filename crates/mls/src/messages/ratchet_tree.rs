@@ -21,6 +21,7 @@ pub struct ParentNode {
     Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
 #[repr(u8)]
+// Plain wire data, built and matched in place; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum Node {
     /// leaf(1).
