@@ -32,6 +32,11 @@ impl CredentialType {
     pub const BASIC: Self = Self(0x0001);
     /// x509(2).
     pub const X509: Self = Self(0x0002);
+
+    /// Whether this is a GREASE value (RFC 9420 §13.5).
+    pub fn is_grease(self) -> bool {
+        crate::codec::is_grease(self.0)
+    }
 }
 
 /// `struct { opaque cert_data<V>; } Certificate;` — RFC 9420 §5.3.

@@ -30,6 +30,11 @@ impl ExtensionType {
     pub const EXTERNAL_PUB: Self = Self(0x0004);
     /// external_senders (§12.1.8.1).
     pub const EXTERNAL_SENDERS: Self = Self(0x0005);
+
+    /// Whether this is a GREASE value (RFC 9420 §13.5).
+    pub fn is_grease(self) -> bool {
+        crate::codec::is_grease(self.0)
+    }
 }
 
 /// `struct { ExtensionType extension_type; opaque extension_data<V>; } Extension;`

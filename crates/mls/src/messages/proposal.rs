@@ -42,6 +42,11 @@ impl ProposalType {
     pub const EXTERNAL_INIT: Self = Self(0x0006);
     /// group_context_extensions(7).
     pub const GROUP_CONTEXT_EXTENSIONS: Self = Self(0x0007);
+
+    /// Whether this is a GREASE value (RFC 9420 §13.5).
+    pub fn is_grease(self) -> bool {
+        crate::codec::is_grease(self.0)
+    }
 }
 
 /// `Add` — RFC 9420 §12.1.1.
