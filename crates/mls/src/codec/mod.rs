@@ -85,9 +85,27 @@ pub fn write_varint(value: u32, out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `value` is one of the GREASE code points of RFC 9420 §13.5: `0x0A0A`, `0x1A1A`,
+/// …, `0xEAEA` (`0xFAFA` is private use, not GREASE). They are registered in every open
+/// registry (cipher suites, extension, proposal and credential types) and must be treated
+/// like any other unknown value; the open newtypes keep them intact through a decode.
+pub fn is_grease(value: u16) -> bool {
+    let [hi, lo] = value.to_be_bytes();
+    hi == lo && lo & 0x0f == 0x0a && lo != 0xfa
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grease_values() {
+        let all: Vec<u16> = (0..=u16::MAX).filter(|v| is_grease(*v)).collect();
+        assert_eq!(all.len(), 15);
+        assert_eq!(all[0], 0x0a0a);
+        assert_eq!(all[14], 0xeaea);
+        assert!(!is_grease(0xfafa) && !is_grease(0x0001) && !is_grease(0x0a1a));
+    }
 
     #[test]
     fn varint_round_trip_and_rejections() {

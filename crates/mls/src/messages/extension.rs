@@ -30,6 +30,11 @@ impl ExtensionType {
     pub const EXTERNAL_PUB: Self = Self(0x0004);
     /// external_senders (§12.1.8.1).
     pub const EXTERNAL_SENDERS: Self = Self(0x0005);
+
+    /// Whether this is a GREASE value (RFC 9420 §13.5).
+    pub fn is_grease(self) -> bool {
+        crate::codec::is_grease(self.0)
+    }
 }
 
 /// `struct { ExtensionType extension_type; opaque extension_data<V>; } Extension;`
@@ -42,3 +47,48 @@ pub struct Extension {
     /// The extension's encoded body.
     pub extension_data: VLBytes,
 }
+
+/// The application_id extension body — RFC 9420 §5.3.3: `opaque application_id<V>;`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
+)]
+pub struct ApplicationId(pub VLBytes);
+
+/// The required_capabilities extension body — RFC 9420 §11.1.
+#[derive(
+    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
+)]
+pub struct RequiredCapabilities {
+    /// Extension types every member must support.
+    pub extension_types: Vec<ExtensionType>,
+    /// Proposal types every member must support.
+    pub proposal_types: Vec<super::ProposalType>,
+    /// Credential types every member must support.
+    pub credential_types: Vec<super::CredentialType>,
+}
+
+/// The external_pub extension body — RFC 9420 §12.4.3.2.
+#[derive(
+    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
+)]
+pub struct ExternalPub {
+    /// The HPKE key external joiners encrypt to.
+    pub external_pub: super::HpkePublicKey,
+}
+
+/// `ExternalSender` — RFC 9420 §12.1.8.1.
+#[derive(
+    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
+)]
+pub struct ExternalSender {
+    /// The sender's signature key.
+    pub signature_key: super::SignaturePublicKey,
+    /// The sender's credential.
+    pub credential: super::Credential,
+}
+
+/// The external_senders extension body — RFC 9420 §12.1.8.1: `ExternalSender external_senders<V>;`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
+)]
+pub struct ExternalSenders(pub Vec<ExternalSender>);
