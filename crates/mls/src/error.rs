@@ -39,6 +39,12 @@ pub enum Error {
     /// A sender ratchet reached generation 2^32 − 1 (RFC 9420 §9.1: the generation is a uint32).
     #[error("the sender ratchet is exhausted")]
     RatchetExhausted,
+    /// Content that must be a commit is not one.
+    #[error("the content is not a commit")]
+    NotACommit,
+    /// A commit without its confirmation tag (RFC 9420 §6.1: present exactly for commits).
+    #[error("a commit must carry a confirmation tag")]
+    MissingConfirmationTag,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -5,7 +5,10 @@
 //! interim_transcript_hash_[n]   = Hash(confirmed_transcript_hash_[n] || InterimTranscriptHashInput_[n])
 //! ```
 
+use crate::Error;
+use crate::codec::Encode;
 use crate::crypto::{CryptoError, SuiteCrypto};
+use crate::messages::{AuthenticatedContent, ConfirmedTranscriptHashInput, ContentType};
 
 /// `Hash(interim_before || ConfirmedTranscriptHashInput)`, where the input is the encoded
 /// `{wire_format, content, signature}` of the commit's AuthenticatedContent.
@@ -32,4 +35,40 @@ pub fn interim_transcript_hash(
     crate::codec::write_varint(len, &mut data).map_err(|_| CryptoError::KdfLength)?;
     data.extend_from_slice(confirmation_tag);
     crypto.hash(&data)
+}
+
+/// The confirmed and interim transcript hashes of an epoch (RFC 9420 §8.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptHashes {
+    /// `confirmed_transcript_hash`: goes into the GroupContext.
+    pub confirmed: Vec<u8>,
+    /// `interim_transcript_hash`: the starting point for the next commit.
+    pub interim: Vec<u8>,
+}
+
+impl TranscriptHashes {
+    /// The hashes after `commit`, an AuthenticatedContent carrying a Commit, given the
+    /// interim transcript hash of the epoch it was sent in.
+    pub fn after_commit(
+        crypto: &SuiteCrypto<'_>,
+        interim_before: &[u8],
+        commit: &AuthenticatedContent,
+    ) -> Result<Self, Error> {
+        if commit.content.body.content_type() != ContentType::Commit {
+            return Err(Error::NotACommit);
+        }
+        let tag = commit
+            .auth
+            .confirmation_tag
+            .as_ref()
+            .ok_or(Error::MissingConfirmationTag)?;
+        let input = ConfirmedTranscriptHashInput {
+            wire_format: commit.wire_format,
+            content: commit.content.clone(),
+            signature: commit.auth.signature.clone(),
+        };
+        let confirmed = confirmed_transcript_hash(crypto, interim_before, &input.encode()?)?;
+        let interim = interim_transcript_hash(crypto, &confirmed, tag.0.as_slice())?;
+        Ok(Self { confirmed, interim })
+    }
 }

@@ -91,3 +91,34 @@ pub struct SignatureKeyPair {
     /// The public key in its RFC 9420 §5.1.1 form.
     pub public_key: Vec<u8>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secret_bytes() {
+        let secret = Secret::new(vec![0xab; 4]);
+        let shown = format!(
+            "{secret:?} {:?} {:?}",
+            HpkePrivateKey::from_slice(&[0xab; 4]),
+            SignaturePrivateKey::from_slice(&[0xab; 4])
+        );
+        assert!(!shown.contains("ab") && !shown.contains("171"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn zeroize_clears_the_bytes() {
+        let mut secret = Secret::new(vec![0x5a; 16]);
+        secret.zeroize();
+        assert!(secret.as_bytes().iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn equality_compares_contents() {
+        assert_eq!(Secret::from_slice(b"abc"), Secret::from_slice(b"abc"));
+        assert_ne!(Secret::from_slice(b"abc"), Secret::from_slice(b"abd"));
+        assert_ne!(Secret::from_slice(b"abc"), Secret::from_slice(b"ab"));
+    }
+}

@@ -13,6 +13,7 @@ mod key_schedule;
 mod messages;
 mod psk_secret;
 mod secret_tree;
+mod transcript_hashes;
 mod tree_math;
 
 use common::Outcome;
@@ -28,7 +29,7 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("message-protection.json", None),
     ("key-schedule.json", Some(key_schedule::run)),
     ("psk_secret.json", Some(psk_secret::run)),
-    ("transcript-hashes.json", None),
+    ("transcript-hashes.json", Some(transcript_hashes::run)),
     ("welcome.json", None),
     ("tree-operations.json", None),
     ("tree-validation.json", None),
