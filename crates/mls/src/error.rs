@@ -42,6 +42,9 @@ pub enum Error {
     /// Content that must be a commit is not one.
     #[error("the content is not a commit")]
     NotACommit,
+    /// Content that must be a proposal is not one.
+    #[error("the content is not a proposal")]
+    NotAProposal,
     /// A commit without its confirmation tag (RFC 9420 §6.1: present exactly for commits).
     #[error("a commit must carry a confirmation tag")]
     MissingConfirmationTag,

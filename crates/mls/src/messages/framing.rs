@@ -833,3 +833,20 @@ mod tests {
         assert!(MlsMessage::decode(&[0x00, 0x01, 0x00, 0x06]).is_err());
     }
 }
+
+impl AuthenticatedContent {
+    /// `ProposalRef = RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` for content
+    /// that carries a proposal (RFC 9420 §5.2).
+    pub fn proposal_reference(
+        &self,
+        crypto: &crate::crypto::SuiteCrypto<'_>,
+    ) -> Result<super::ProposalRef, crate::Error> {
+        use crate::codec::Encode;
+        if self.content.body.content_type() != ContentType::Proposal {
+            return Err(crate::Error::NotAProposal);
+        }
+        Ok(crypto
+            .ref_hash(b"MLS 1.0 Proposal Reference", &self.encode()?)?
+            .into())
+    }
+}

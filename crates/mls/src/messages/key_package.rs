@@ -31,3 +31,16 @@ pub struct KeyPackage {
     /// `SignWithLabel(., "KeyPackageTBS", KeyPackageTBS)`.
     pub signature: VLBytes,
 }
+
+impl KeyPackage {
+    /// `KeyPackageRef = RefHash("MLS 1.0 KeyPackage Reference", KeyPackage)` (RFC 9420 §5.2).
+    pub fn reference(
+        &self,
+        crypto: &crate::crypto::SuiteCrypto<'_>,
+    ) -> Result<super::KeyPackageRef, crate::Error> {
+        use crate::codec::Encode;
+        Ok(crypto
+            .ref_hash(b"MLS 1.0 KeyPackage Reference", &self.encode()?)?
+            .into())
+    }
+}
