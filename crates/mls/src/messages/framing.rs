@@ -661,6 +661,23 @@ pub struct MlsMessage {
     pub body: MlsMessageBody,
 }
 
+impl AuthenticatedContent {
+    /// `ProposalRef = RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` for content
+    /// that carries a proposal (RFC 9420 §5.2).
+    pub fn proposal_reference(
+        &self,
+        crypto: &crate::crypto::SuiteCrypto<'_>,
+    ) -> Result<super::ProposalRef, crate::Error> {
+        use crate::codec::Encode;
+        if self.content.body.content_type() != ContentType::Proposal {
+            return Err(crate::Error::NotAProposal);
+        }
+        Ok(crypto
+            .ref_hash(b"MLS 1.0 Proposal Reference", &self.encode()?)?
+            .into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -831,22 +848,5 @@ mod tests {
         assert!(crate::messages::Credential::decode(&[0x00, 0x03, 0x00]).is_err());
         // And an unknown wire format inside an MLSMessage.
         assert!(MlsMessage::decode(&[0x00, 0x01, 0x00, 0x06]).is_err());
-    }
-}
-
-impl AuthenticatedContent {
-    /// `ProposalRef = RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` for content
-    /// that carries a proposal (RFC 9420 §5.2).
-    pub fn proposal_reference(
-        &self,
-        crypto: &crate::crypto::SuiteCrypto<'_>,
-    ) -> Result<super::ProposalRef, crate::Error> {
-        use crate::codec::Encode;
-        if self.content.body.content_type() != ContentType::Proposal {
-            return Err(crate::Error::NotAProposal);
-        }
-        Ok(crypto
-            .ref_hash(b"MLS 1.0 Proposal Reference", &self.encode()?)?
-            .into())
     }
 }
