@@ -48,6 +48,25 @@ pub enum Error {
     /// A commit without its confirmation tag (RFC 9420 §6.1: present exactly for commits).
     #[error("a commit must carry a confirmation tag")]
     MissingConfirmationTag,
+    /// The Welcome's cipher suite differs from the KeyPackage's (RFC 9420 §12.4.3.1).
+    #[error("the Welcome's cipher suite does not match the KeyPackage's")]
+    WelcomeCipherSuiteMismatch,
+    /// No entry of the Welcome is for one of our KeyPackages (RFC 9420 §12.4.3.1).
+    #[error("the Welcome holds no secrets for this KeyPackage")]
+    WelcomeNotForUs,
+    /// The GroupSecrets did not decrypt with the KeyPackage's init key.
+    #[error("the Welcome's group secrets did not decrypt")]
+    GroupSecretsDecryptFailed,
+    /// The GroupInfo of a Welcome did not decrypt with the welcome key.
+    #[error("the Welcome's GroupInfo did not decrypt")]
+    GroupInfoDecryptFailed,
+    /// The GroupInfo signature does not verify with the signer's key (RFC 9420 §12.4.3).
+    #[error("the GroupInfo signature is invalid")]
+    GroupInfoSignatureInvalid,
+    /// A confirmation tag differs from MAC(confirmation_key, confirmed_transcript_hash)
+    /// (RFC 9420 §8.2, §12.4.3.1).
+    #[error("the confirmation tag does not match")]
+    ConfirmationTagMismatch,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -13,6 +13,7 @@ pub mod psk;
 pub mod secret_tree;
 pub mod transcript;
 pub mod tree;
+pub mod welcome;
 
 pub use crypto::{CipherSuite, CryptoProvider, RustCrypto};
 pub use error::Error;

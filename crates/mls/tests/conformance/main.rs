@@ -15,6 +15,7 @@ mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
 mod tree_math;
+mod welcome;
 
 use common::Outcome;
 use serde_json::Value;
@@ -30,7 +31,7 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("key-schedule.json", Some(key_schedule::run)),
     ("psk_secret.json", Some(psk_secret::run)),
     ("transcript-hashes.json", Some(transcript_hashes::run)),
-    ("welcome.json", None),
+    ("welcome.json", Some(welcome::run)),
     ("tree-operations.json", None),
     ("tree-validation.json", None),
     ("treekem.json", None),
