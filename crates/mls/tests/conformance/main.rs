@@ -14,6 +14,8 @@ mod messages;
 mod psk_secret;
 mod secret_tree;
 mod tree_math;
+mod tree_operations;
+mod tree_validation;
 
 use common::Outcome;
 use serde_json::Value;
@@ -30,8 +32,8 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("psk_secret.json", Some(psk_secret::run)),
     ("transcript-hashes.json", None),
     ("welcome.json", None),
-    ("tree-operations.json", None),
-    ("tree-validation.json", None),
+    ("tree-operations.json", Some(tree_operations::run)),
+    ("tree-validation.json", Some(tree_validation::run)),
     ("treekem.json", None),
     ("messages.json", Some(messages::run)),
     ("deserialization.json", Some(deserialization::run)),
