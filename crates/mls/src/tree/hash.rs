@@ -252,11 +252,21 @@ impl RatchetTree {
     /// and at most one parent hash; over the tree the resolutions sum to O(n log n) nodes, and
     /// the original sibling hashes re-hash only the paths to unmerged leaves.
     ///
-    /// Fails with [`Error::ParentHashMismatch`] naming the first parent (in array order) that
-    /// is not covered by exactly one chain.
+    /// Parents are checked level by level from the leaves up; fails with
+    /// [`Error::ParentHashMismatch`] naming the lowest parent that is not covered by exactly
+    /// one chain. A corrupted parent node makes itself fail (its child's link no longer
+    /// matches) and otherwise only nodes above it, so the error names the corrupted node.
     pub fn verify_parent_hashes(&mut self, crypto: &SuiteCrypto<'_>) -> Result<(), Error> {
         self.bind_cache(crypto);
-        for i in (1..self.nodes.len()).step_by(2) {
+        // Level by level from the bottom: a broken link first shows at the lowest node whose
+        // parent hash it changes, so that is the node the error names.
+        let levels = self.size.root().level();
+        let width = self.nodes.len();
+        let parents = (1..=levels).flat_map(move |k| {
+            let step = 1usize << (k + 1);
+            ((1usize << k) - 1..width).step_by(step)
+        });
+        for i in parents {
             let node = NodeIndex(i as u32);
             let Some(p) = self.parent(node) else {
                 continue;

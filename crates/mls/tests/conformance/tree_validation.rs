@@ -60,3 +60,68 @@ pub fn run(cases: &[Value]) -> Outcome {
         Ok(())
     })
 }
+
+/// Corrupting one leaf signature or one parent hash anywhere in a valid vector tree is caught,
+/// and the error names that leaf or node. Needs `MLS_TEST_VECTORS`; skipped without it.
+#[test]
+fn corruption_is_detected_and_named() {
+    use conclave_mls::Error;
+    use conclave_mls::codec::VLBytes;
+    use conclave_mls::tree::LeafIndex;
+
+    let Some(dir) = crate::common::vectors_dir() else {
+        println!("MLS_TEST_VECTORS is not set: corruption test skipped");
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("tree-validation.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let provider = RustCrypto::default();
+    let flip = |bytes: &VLBytes| {
+        let mut v = bytes.as_slice().to_vec();
+        match v.first_mut() {
+            Some(b) => *b ^= 1,
+            None => v.push(1),
+        }
+        VLBytes::new(v)
+    };
+    let (mut leaves_checked, mut parents_checked) = (0, 0);
+    for case in &cases {
+        let crypto = SuiteCrypto::new(&provider, suite(case).unwrap()).unwrap();
+        let group_id = hex_field(case, "group_id").unwrap();
+        let wire = messages::RatchetTree::decode(&hex_field(case, "tree").unwrap()).unwrap();
+        let tree = RatchetTree::from_wire(wire).unwrap();
+        for leaf in (0..tree.leaf_count()).map(LeafIndex) {
+            let Some(node) = tree.leaf(leaf) else {
+                continue;
+            };
+            let mut bad = node.clone();
+            bad.signature = flip(&bad.signature);
+            let mut t = tree.clone();
+            t.set_leaf(leaf, bad).unwrap();
+            assert_eq!(
+                t.verify_leaf_signatures(&crypto, &group_id),
+                Err(Error::LeafSignatureInvalid { leaf })
+            );
+            leaves_checked += 1;
+        }
+        for i in (1..tree.size().node_count()).step_by(2) {
+            let node = NodeIndex(i);
+            let Some(parent) = tree.parent(node) else {
+                continue;
+            };
+            let mut bad = parent.clone();
+            bad.parent_hash = flip(&bad.parent_hash);
+            let mut t = tree.clone();
+            t.set_parent(node, bad).unwrap();
+            assert_eq!(
+                t.verify_parent_hashes(&crypto),
+                Err(Error::ParentHashMismatch { node }),
+                "suite {:?}, corrupted {node:?}",
+                crypto.suite()
+            );
+            parents_checked += 1;
+        }
+    }
+    assert!(leaves_checked > 1000 && parents_checked > 100);
+    println!("corrupted {leaves_checked} leaf signatures and {parents_checked} parent hashes");
+}
