@@ -6,5 +6,8 @@ mod ops;
 mod ratchet;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 pub use math::{LeafIndex, NodeIndex, TreeSize};
 pub use ratchet::RatchetTree;
