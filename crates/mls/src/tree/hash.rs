@@ -185,7 +185,7 @@ impl RatchetTree {
         let under: Vec<LeafIndex> = removed
             .iter()
             .copied()
-            .filter(|l| lo.0 <= l.node().0 && l.node().0 <= hi.0)
+            .filter(|l| self.size.contains_leaf(*l) && lo.0 <= l.node().0 && l.node().0 <= hi.0)
             .collect();
         self.hash_without(crypto, node, &under)
     }

@@ -72,6 +72,9 @@ impl RatchetTree {
                     node: NodeIndex(i as u32),
                 });
             }
+            if let Some(Node::Parent(p)) = node {
+                check_unmerged_in_range(size, NodeIndex(i as u32), p)?;
+            }
         }
         let full = size.node_count() as usize;
         nodes.resize(full, None);
@@ -113,6 +116,9 @@ impl RatchetTree {
     }
     /// The leaf at `leaf`: `None` if blank or outside the tree (RFC 9420 §7.2).
     pub fn leaf(&self, leaf: LeafIndex) -> Option<&LeafNode> {
+        if !self.size.contains_leaf(leaf) {
+            return None;
+        }
         match self.node(leaf.node()) {
             Some(Node::Leaf(l)) => Some(l),
             _ => None,
@@ -175,9 +181,9 @@ impl RatchetTree {
             return true;
         }
         let (lo, hi) = node.span();
-        self.nodes[lo.0 as usize..=hi.0 as usize]
-            .iter()
-            .all(Option::is_none)
+        self.nodes
+            .get(lo.0 as usize..=hi.0 as usize)
+            .is_none_or(|span| span.iter().all(Option::is_none))
     }
 
     /// The filtered direct path of `leaf` — RFC 9420 §4.1.2: its direct path without the
@@ -234,6 +240,7 @@ impl RatchetTree {
         if node.is_leaf() {
             return Err(Error::TreeNodeTypeMismatch { node });
         }
+        check_unmerged_in_range(self.size, node, &value)?;
         self.set_node(node, Some(Node::Parent(value)))
     }
 
@@ -273,10 +280,10 @@ impl RatchetTree {
     pub fn truncate(&mut self) {
         while self.size.leaf_count() > 1 {
             let half = self.size.leaf_count() / 2;
-            let right_blank = self.nodes[(2 * half) as usize..]
-                .iter()
-                .step_by(2)
-                .all(Option::is_none);
+            let right_blank = self
+                .nodes
+                .get((2 * half) as usize..)
+                .is_none_or(|right| right.iter().step_by(2).all(Option::is_none));
             if !right_blank {
                 break;
             }
@@ -288,5 +295,18 @@ impl RatchetTree {
             self.nodes.truncate(n);
             self.hashes.truncate(n);
         }
+    }
+}
+
+/// Unmerged leaves must be leaves of the tree (RFC 9420 §7.1, §4.1.1); checking the range on
+/// import keeps every later `2 * leaf` node computation in bounds. The full rules are in
+/// [`RatchetTree::verify_unmerged_leaves`].
+fn check_unmerged_in_range(size: TreeSize, node: NodeIndex, p: &ParentNode) -> Result<(), Error> {
+    match p.unmerged_leaves.iter().find(|l| **l >= size.leaf_count()) {
+        Some(l) => Err(Error::UnmergedLeafInvalid {
+            node,
+            leaf: LeafIndex(*l),
+        }),
+        None => Ok(()),
     }
 }

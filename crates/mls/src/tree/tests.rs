@@ -94,6 +94,28 @@ fn import_rejects_malformed_trees() {
         import(vec![p()]),
         Err(Error::TreeNodeTypeMismatch { node: NodeIndex(0) })
     );
+    assert_eq!(
+        import(vec![
+            l(),
+            Some(Node::Parent(parent(0, vec![u32::MAX]))),
+            l()
+        ]),
+        Err(Error::UnmergedLeafInvalid {
+            node: NodeIndex(1),
+            leaf: LeafIndex(u32::MAX)
+        })
+    );
+    // Peer-chosen leaf indices far out of range are errors, not panics.
+    let mut t = import(vec![l()]).unwrap();
+    assert_eq!(t.leaf(LeafIndex(u32::MAX)), None);
+    assert_eq!(
+        t.remove_leaf(LeafIndex(u32::MAX)),
+        Err(Error::BlankLeaf(LeafIndex(u32::MAX)))
+    );
+    assert_eq!(
+        t.update_leaf(LeafIndex(u32::MAX), kp_leaf(1)),
+        Err(Error::BlankLeaf(LeafIndex(u32::MAX)))
+    );
     // Five nodes are padded to a full tree of four leaves; the export truncates again.
     let t = import(vec![l(), None, None, None, l()]).unwrap();
     assert_eq!(t.leaf_count(), 4);
