@@ -362,3 +362,27 @@ proptest! {
         prop_assert_eq!(t.verify_unique_keys(), Ok(()));
     }
 }
+
+/// The in-place LeafNodeTBS encoding equals the `LeafNodeTbs` structure's (RFC 9420 §7.2).
+#[test]
+fn leaf_tbs_encodings_agree() {
+    use super::validate::{encode_leaf_node_tbs, leaf_node_tbs};
+    let sources = [
+        kp_leaf(1),
+        leaf(2, LeafNodeSource::Update),
+        leaf(
+            3,
+            LeafNodeSource::Commit {
+                parent_hash: VLBytes::new(vec![7; 32]),
+            },
+        ),
+    ];
+    for node in sources {
+        let mut out = vec![];
+        encode_leaf_node_tbs(&mut out, &node, b"group", LeafIndex(5)).unwrap();
+        let want = leaf_node_tbs(&node, b"group", LeafIndex(5))
+            .encode()
+            .unwrap();
+        assert_eq!(out, want);
+    }
+}
