@@ -3,12 +3,13 @@
 
 use conclave_mls::codec::VLBytes;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, SuiteCrypto};
+use conclave_mls::messages::ParentNode;
 use conclave_mls::messages::{
     Capabilities, Credential, CredentialType, LeafNode, LeafNodeContent, LeafNodeSource,
     ProtocolVersion,
 };
 use conclave_mls::tree::validate::encode_leaf_node_tbs;
-use conclave_mls::tree::{LeafIndex, RatchetTree};
+use conclave_mls::tree::{LeafIndex, NodeIndex, RatchetTree};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -52,6 +53,39 @@ fn signed_leaf(
     node
 }
 
+/// Merges a fake UpdatePath from `leaf` (RFC 9420 §7.5, §7.9): fresh parents on the filtered
+/// direct path, parent hashes filled in from the root down. Leaf signatures are not redone.
+fn commit_path(t: &mut RatchetTree, crypto: &SuiteCrypto<'_>, leaf: LeafIndex, fresh: &mut u32) {
+    let fdp = t.filtered_direct_path(leaf).unwrap();
+    t.blank_direct_path(leaf.node()).unwrap();
+    for p in &fdp {
+        *fresh += 1;
+        let key = [fresh.to_be_bytes().as_slice(), &[0xaa; 28]].concat();
+        let node = ParentNode {
+            encryption_key: key.into(),
+            parent_hash: VLBytes::new(vec![]),
+            unmerged_leaves: vec![],
+        };
+        t.set_parent(*p, node).unwrap();
+    }
+    let mut below: Vec<NodeIndex> = vec![leaf.node()];
+    below.extend(&fdp);
+    for i in (0..fdp.len()).rev() {
+        let (p, child) = (fdp[i], below[i]);
+        let sibling = if child.0 < p.0 { p.right() } else { p.left() }.unwrap();
+        let ph = VLBytes::new(t.parent_hash(crypto, p, sibling).unwrap());
+        if i == 0 {
+            let mut l = t.leaf(leaf).unwrap().clone();
+            l.content.leaf_node_source = LeafNodeSource::Commit { parent_hash: ph };
+            t.set_leaf(leaf, l).unwrap();
+        } else {
+            let mut q = t.parent(child).unwrap().clone();
+            q.parent_hash = ph;
+            t.set_parent(child, q).unwrap();
+        }
+    }
+}
+
 fn tree(c: &mut Criterion) {
     let provider = RustCrypto::default();
     let crypto = SuiteCrypto::new(&provider, CipherSuite(1)).expect("suite 1");
@@ -83,8 +117,32 @@ fn tree(c: &mut Criterion) {
         })
     });
     group.bench_function("clone_only", |b| b.iter(|| black_box(warm.clone())));
+    // A tree with history: 100 committed paths, then 50 members removed and 50 added, which
+    // leaves unmerged leaves under the parents the commits set.
+    let mut fresh = 10_000;
+    let mut history = warm.clone();
+    for l in (0..MEMBERS).step_by(10) {
+        commit_path(&mut history, &crypto, LeafIndex(l), &mut fresh);
+    }
+    for l in (3..MEMBERS).step_by(20) {
+        history.remove_leaf(LeafIndex(l)).unwrap();
+    }
+    for l in (3..MEMBERS).step_by(20) {
+        let leaf = signed_leaf(&crypto, &provider, LeafIndex(l), 20_000 + l);
+        history.add_leaf(leaf).unwrap();
+    }
+    history
+        .verify_parent_hashes(&crypto)
+        .expect("parent-hash valid");
+    let parents = (0..history.size().node_count())
+        .filter(|i| history.parent(NodeIndex(*i)).is_some())
+        .count();
+    println!("history tree: {parents} non-blank parents");
     group.bench_function("verify_parent_hashes", |b| {
-        b.iter(|| warm.verify_parent_hashes(&crypto).unwrap())
+        b.iter(|| history.verify_parent_hashes(&crypto).unwrap())
+    });
+    group.bench_function("verify_parent_hashes_cold_cache", |b| {
+        b.iter(|| history.clone().verify_parent_hashes(&crypto).unwrap())
     });
     group.finish();
 }

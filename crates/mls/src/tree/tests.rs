@@ -386,3 +386,75 @@ fn leaf_tbs_encodings_agree() {
         assert_eq!(out, want);
     }
 }
+
+/// Merges a fake UpdatePath from `leaf` (RFC 9420 §7.5, §7.9): blanks the direct path, sets
+/// fresh parents on the filtered direct path and fills in the parent hashes from the root
+/// down, ending with the leaf (source commit). Signatures are not made.
+fn commit_path(t: &mut RatchetTree, crypto: &SuiteCrypto<'_>, member: LeafIndex, fresh: &mut u32) {
+    let fdp = t.filtered_direct_path(member).unwrap();
+    t.blank_direct_path(member.node()).unwrap();
+    for p in &fdp {
+        *fresh += 1;
+        t.set_parent(*p, parent(*fresh, vec![])).unwrap();
+    }
+    let mut below: Vec<NodeIndex> = vec![member.node()];
+    below.extend(&fdp);
+    for i in (0..fdp.len()).rev() {
+        let p = fdp[i];
+        let child = below[i];
+        let sibling = if child.0 < p.0 { p.right() } else { p.left() }.unwrap();
+        let ph = VLBytes::new(t.parent_hash(crypto, p, sibling).unwrap());
+        if i == 0 {
+            *fresh += 1;
+            let mut l = leaf(*fresh, LeafNodeSource::Commit { parent_hash: ph });
+            l.content.signature_key = t.leaf(member).unwrap().content.signature_key.clone();
+            t.set_leaf(member, l).unwrap();
+        } else {
+            let mut q = t.parent(child).unwrap().clone();
+            q.parent_hash = ph;
+            t.set_parent(child, q).unwrap();
+        }
+    }
+}
+
+/// Trees grown by adds, removes and committed paths are parent-hash valid (RFC 9420
+/// §7.9.2), including unmerged leaves and chains that skip blank nodes; corrupting the
+/// parent hash of any parent is reported at that parent.
+#[test]
+fn generated_trees_are_parent_hash_valid() {
+    let provider = RustCrypto::default();
+    let crypto = SuiteCrypto::new(&provider, CipherSuite(1)).unwrap();
+    let mut fresh = 1000u32;
+    let mut t = RatchetTree::new(kp_leaf(0));
+    for n in 1..40 {
+        t.add_leaf(kp_leaf(n)).unwrap();
+    }
+    for (i, l) in [0u32, 5, 17, 33, 9, 39, 22].into_iter().enumerate() {
+        commit_path(&mut t, &crypto, LeafIndex(l), &mut fresh);
+        if i % 2 == 0 {
+            t.remove_leaf(LeafIndex(l + 1)).unwrap();
+        }
+        fresh += 1;
+        t.add_leaf(kp_leaf(fresh)).unwrap();
+        assert_eq!(t.verify_parent_hashes(&crypto), Ok(()), "after commit {l}");
+    }
+    assert!(
+        t.leaves().count() > 30
+            && (0..t.size().node_count())
+                .filter_map(|i| t.parent(NodeIndex(i)))
+                .any(|p| !p.unmerged_leaves.is_empty())
+    );
+    assert_eq!(t.verify_unmerged_leaves(), Ok(()));
+    for i in (1..t.size().node_count()).step_by(2) {
+        let node = NodeIndex(i);
+        let Some(p) = t.parent(node) else { continue };
+        let mut bad = p.clone();
+        bad.parent_hash = VLBytes::new(vec![0xff; 32]);
+        let mut c = t.clone();
+        c.set_parent(node, bad).unwrap();
+        assert_eq!(
+            c.verify_parent_hashes(&crypto),
+            Err(Error::ParentHashMismatch { node })
+        );
+    }
+}
