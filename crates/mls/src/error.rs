@@ -67,6 +67,100 @@ pub enum Error {
     /// (RFC 9420 §8.2, §12.4.3.1).
     #[error("the confirmation tag does not match")]
     ConfirmationTagMismatch,
+    /// A serialized ratchet tree with no nodes (RFC 9420 §12.4.3.3: the last node must be
+    /// non-blank).
+    #[error("the ratchet tree has no nodes")]
+    TreeEmpty,
+    /// A serialized ratchet tree ending in a blank node (RFC 9420 §12.4.3.3).
+    #[error("the last node of the serialized ratchet tree is blank")]
+    TreeTrailingBlank,
+    /// A serialized ratchet tree whose node count is even or too large: its last node would
+    /// be a parent (RFC 9420 §12.4.3.3, Appendix C).
+    #[error("a ratchet tree cannot have {0} nodes")]
+    TreeNodeCount(usize),
+    /// A parent node at a leaf position (even index) or a leaf at a parent position
+    /// (RFC 9420 §12.4.3.3, Appendix C).
+    #[error("{node:?} holds the wrong kind of node for its position")]
+    TreeNodeTypeMismatch {
+        /// The misplaced node.
+        node: crate::tree::NodeIndex,
+    },
+    /// A node index beyond the tree.
+    #[error("{0:?} is outside the tree")]
+    NodeOutOfRange(crate::tree::NodeIndex),
+    /// The tree cannot grow beyond 2^30 leaves (RFC 9420 §7.7 extension, u32 node indices).
+    #[error("the ratchet tree cannot be extended further")]
+    TreeFull,
+    /// A proposal names a blank leaf (RFC 9420 §12.1.2, §12.1.3: the leaf must be a member).
+    #[error("{0:?} is blank")]
+    BlankLeaf(crate::tree::LeafIndex),
+    /// A parent hash was asked of a blank parent node (RFC 9420 §7.9).
+    #[error("{node:?} is a blank parent")]
+    BlankParent {
+        /// The blank node.
+        node: crate::tree::NodeIndex,
+    },
+    /// The root tree hash differs from the expected one (RFC 9420 §7.8, §12.4.3.1).
+    #[error("the tree hash does not match")]
+    TreeHashMismatch,
+    /// A non-blank parent node is not parent-hash valid: it is not covered by exactly one
+    /// parent-hash chain from a leaf (RFC 9420 §7.9.2).
+    #[error("{node:?} is not parent-hash valid")]
+    ParentHashMismatch {
+        /// The first such parent node.
+        node: crate::tree::NodeIndex,
+    },
+    /// A LeafNode signature does not verify (RFC 9420 §7.3).
+    #[error("the signature of {leaf:?} does not verify")]
+    LeafSignatureInvalid {
+        /// The leaf.
+        leaf: crate::tree::LeafIndex,
+    },
+    /// Two nodes share an encryption key (RFC 9420 §7.3).
+    #[error("the encryption key of {node:?} is already in the tree")]
+    DuplicateEncryptionKey {
+        /// The later of the two nodes.
+        node: crate::tree::NodeIndex,
+    },
+    /// Two leaves share a signature key (RFC 9420 §7.3).
+    #[error("the signature key of {leaf:?} is already in the tree")]
+    DuplicateSignatureKey {
+        /// The later of the two leaves.
+        leaf: crate::tree::LeafIndex,
+    },
+    /// An unmerged leaf that is blank, not under the parent, or missing from the unmerged
+    /// leaves of a parent in between (RFC 9420 §7.1, §12.4.3.1).
+    #[error("{node:?} lists {leaf:?} as unmerged, which it cannot be")]
+    UnmergedLeafInvalid {
+        /// The parent node.
+        node: crate::tree::NodeIndex,
+        /// The unmerged leaf.
+        leaf: crate::tree::LeafIndex,
+    },
+    /// A leaf whose lifetime does not contain the current time (RFC 9420 §7.3).
+    #[error("{leaf:?} is outside its lifetime")]
+    LeafLifetimeInvalid {
+        /// The leaf.
+        leaf: crate::tree::LeafIndex,
+    },
+    /// A leaf that does not list a capability it must support (RFC 9420 §7.3, §11.1).
+    #[error("{leaf:?} lacks a required capability")]
+    LeafCapabilitiesMissing {
+        /// The leaf.
+        leaf: crate::tree::LeafIndex,
+    },
+    /// A leaf whose `leaf_node_source` is wrong for where it appears (RFC 9420 §7.3).
+    #[error("{leaf:?} has the wrong leaf_node_source")]
+    LeafSourceMismatch {
+        /// The leaf.
+        leaf: crate::tree::LeafIndex,
+    },
+    /// An Update whose leaf keeps the replaced leaf's encryption key (RFC 9420 §7.3).
+    #[error("the Update of {leaf:?} keeps its encryption key")]
+    UpdateEncryptionKeyUnchanged {
+        /// The leaf.
+        leaf: crate::tree::LeafIndex,
+    },
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

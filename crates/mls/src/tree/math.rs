@@ -82,6 +82,8 @@ pub struct TreeSize(u32);
 impl TreeSize {
     /// The largest leaf count a tree may have: node indices must fit a `u32`.
     pub const MAX_LEAVES: u32 = 1 << 30;
+    /// The one-leaf tree (one node, the root).
+    pub const ONE: Self = Self(1);
 
     /// The tree size for `leaves` leaves, if that is a power of two within bounds.
     pub fn from_leaf_count(leaves: u32) -> Option<Self> {

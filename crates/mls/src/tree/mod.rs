@@ -1,5 +1,13 @@
 //! The ratchet tree (RFC 9420 §7) and the arithmetic of its array representation.
 
+pub mod hash;
 pub mod math;
+mod ops;
+mod ratchet;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use math::{LeafIndex, NodeIndex, TreeSize};
+pub use ratchet::RatchetTree;

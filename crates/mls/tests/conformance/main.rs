@@ -15,6 +15,8 @@ mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
 mod tree_math;
+mod tree_operations;
+mod tree_validation;
 mod welcome;
 
 use common::Outcome;
@@ -34,6 +36,10 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("welcome.json", Some(welcome::run)),
     ("tree-operations.json", None),
     ("tree-validation.json", None),
+    ("transcript-hashes.json", None),
+    ("welcome.json", None),
+    ("tree-operations.json", Some(tree_operations::run)),
+    ("tree-validation.json", Some(tree_validation::run)),
     ("treekem.json", None),
     ("messages.json", Some(messages::run)),
     ("deserialization.json", Some(deserialization::run)),

@@ -1,0 +1,324 @@
+//! Tree hashes (RFC 9420 §7.8) with a per-node cache, and parent hashes (§7.9).
+
+use super::math::{LeafIndex, NodeIndex};
+use super::ratchet::RatchetTree;
+use crate::Error;
+use crate::codec::{Encode, write_varint};
+use crate::crypto::SuiteCrypto;
+use crate::messages::{LeafNode, LeafNodeSource, Node, ParentNode};
+use std::collections::HashSet;
+
+/// `NodeType` leaf(1) — RFC 9420 §7.8.
+const NODE_TYPE_LEAF: u8 = 1;
+/// `NodeType` parent(2) — RFC 9420 §7.8.
+const NODE_TYPE_PARENT: u8 = 2;
+
+/// Appends `opaque data<V>` (RFC 9420 §2.1.2).
+fn push_opaque(out: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
+    let len = u32::try_from(data.len()).map_err(|_| Error::Encode("opaque too long".into()))?;
+    write_varint(len, out)?;
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+/// Appends `optional<T>` (RFC 9420 §2.1.1): a presence byte, then the value if present.
+fn push_optional<T: Encode>(out: &mut Vec<u8>, value: Option<&T>) -> Result<(), Error> {
+    match value {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&v.encode()?);
+        }
+    }
+    Ok(())
+}
+
+/// The encoding of `TreeHashInput` for a leaf — RFC 9420 §7.8: `node_type = leaf`, then
+/// `LeafNodeHashInput { uint32 leaf_index; optional<LeafNode> leaf_node; }`.
+pub fn leaf_hash_input(leaf: LeafIndex, node: Option<&LeafNode>) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(256);
+    out.push(NODE_TYPE_LEAF);
+    out.extend_from_slice(&leaf.0.to_be_bytes());
+    push_optional(&mut out, node)?;
+    Ok(out)
+}
+
+/// The encoding of `TreeHashInput` for a parent — RFC 9420 §7.8: `node_type = parent`, then
+/// `ParentNodeHashInput { optional<ParentNode> parent_node; opaque left_hash<V>;
+/// opaque right_hash<V>; }`.
+pub fn parent_hash_input(
+    node: Option<&ParentNode>,
+    left_hash: &[u8],
+    right_hash: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(128 + left_hash.len() + right_hash.len());
+    out.push(NODE_TYPE_PARENT);
+    push_optional(&mut out, node)?;
+    push_opaque(&mut out, left_hash)?;
+    push_opaque(&mut out, right_hash)?;
+    Ok(out)
+}
+
+/// The encoding of `ParentHashInput` — RFC 9420 §7.9: `HPKEPublicKey encryption_key;
+/// opaque parent_hash<V>; opaque original_sibling_tree_hash<V>;`.
+pub fn parent_hash_input_bytes(
+    parent: &ParentNode,
+    original_sibling_tree_hash: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let mut out = parent.encryption_key.encode()?;
+    push_opaque(&mut out, parent.parent_hash.as_slice())?;
+    push_opaque(&mut out, original_sibling_tree_hash)?;
+    Ok(out)
+}
+
+/// The `parent_hash` a node carries (RFC 9420 §7.9.1): a parent's field, or a leaf's when its
+/// source is commit; `None` for leaves from a KeyPackage or an Update, and for blanks.
+fn carried_parent_hash(node: Option<&Node>) -> Option<&[u8]> {
+    match node? {
+        Node::Parent(p) => Some(p.parent_hash.as_slice()),
+        Node::Leaf(l) => match &l.content.leaf_node_source {
+            LeafNodeSource::Commit { parent_hash } => Some(parent_hash.as_slice()),
+            _ => None,
+        },
+    }
+}
+
+impl RatchetTree {
+    /// Drops every cached hash if they were computed under another cipher suite.
+    fn bind_cache(&mut self, crypto: &SuiteCrypto<'_>) {
+        if self.cache_suite != Some(crypto.suite()) {
+            self.hashes.iter_mut().for_each(|h| *h = None);
+            self.cache_suite = Some(crypto.suite());
+        }
+    }
+
+    /// The tree hash of the subtree under `node` — RFC 9420 §7.8. Cached per node: only
+    /// nodes whose subtree changed since the last call are hashed again.
+    pub fn tree_hash(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        node: NodeIndex,
+    ) -> Result<Vec<u8>, Error> {
+        if !self.size.contains(node) {
+            return Err(Error::NodeOutOfRange(node));
+        }
+        self.bind_cache(crypto);
+        self.cached_hash(crypto, node)
+    }
+
+    /// The tree hash of the root — RFC 9420 §7.8, the `tree_hash` of the GroupContext.
+    pub fn root_hash(&mut self, crypto: &SuiteCrypto<'_>) -> Result<Vec<u8>, Error> {
+        self.tree_hash(crypto, self.root())
+    }
+
+    /// Fails with [`Error::TreeHashMismatch`] unless the root tree hash is `expected`
+    /// (RFC 9420 §12.4.3.1: a joiner checks the tree against the GroupInfo's tree hash).
+    pub fn verify_root_hash(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        expected: &[u8],
+    ) -> Result<(), Error> {
+        if self.root_hash(crypto)? == expected {
+            Ok(())
+        } else {
+            Err(Error::TreeHashMismatch)
+        }
+    }
+
+    fn cached_hash(&mut self, crypto: &SuiteCrypto<'_>, node: NodeIndex) -> Result<Vec<u8>, Error> {
+        if let Some(Some(h)) = self.hashes.get(node.0 as usize) {
+            return Ok(h.clone());
+        }
+        let input = match (node.leaf(), node.left(), node.right()) {
+            (Some(leaf), _, _) => leaf_hash_input(leaf, self.leaf(leaf))?,
+            (None, Some(l), Some(r)) => {
+                let lh = self.cached_hash(crypto, l)?;
+                let rh = self.cached_hash(crypto, r)?;
+                parent_hash_input(self.parent(node), &lh, &rh)?
+            }
+            _ => return Err(Error::NodeOutOfRange(node)),
+        };
+        let h = crypto.hash(&input)?;
+        if let Some(slot) = self.hashes.get_mut(node.0 as usize) {
+            *slot = Some(h.clone());
+        }
+        Ok(h)
+    }
+
+    /// The tree hash of `node` recomputed from scratch, ignoring the cache (RFC 9420 §7.8).
+    /// O(size of the subtree); for tests of the cache.
+    #[doc(hidden)]
+    pub fn tree_hash_uncached(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        node: NodeIndex,
+    ) -> Result<Vec<u8>, Error> {
+        let input = match (node.leaf(), node.left(), node.right()) {
+            (Some(leaf), _, _) if self.size.contains(node) => {
+                leaf_hash_input(leaf, self.leaf(leaf))?
+            }
+            (None, Some(l), Some(r)) if self.size.contains(node) => parent_hash_input(
+                self.parent(node),
+                &self.tree_hash_uncached(crypto, l)?,
+                &self.tree_hash_uncached(crypto, r)?,
+            )?,
+            _ => return Err(Error::NodeOutOfRange(node)),
+        };
+        Ok(crypto.hash(&input)?)
+    }
+
+    /// The tree hash of `node` in the tree where the leaves `removed` are blanked and taken out
+    /// of every `unmerged_leaves` list — the `original_sibling_tree_hash` of RFC 9420 §7.9.
+    /// Subtrees holding none of `removed` use the cached hash, so the cost is the union of
+    /// the paths from `node` down to the removed leaves under it.
+    pub fn tree_hash_without(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        node: NodeIndex,
+        removed: &[LeafIndex],
+    ) -> Result<Vec<u8>, Error> {
+        if !self.size.contains(node) {
+            return Err(Error::NodeOutOfRange(node));
+        }
+        self.bind_cache(crypto);
+        let (lo, hi) = node.span();
+        let under: Vec<LeafIndex> = removed
+            .iter()
+            .copied()
+            .filter(|l| self.size.contains_leaf(*l) && lo.0 <= l.node().0 && l.node().0 <= hi.0)
+            .collect();
+        self.hash_without(crypto, node, &under)
+    }
+
+    fn hash_without(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        node: NodeIndex,
+        removed: &[LeafIndex],
+    ) -> Result<Vec<u8>, Error> {
+        if removed.is_empty() {
+            return self.cached_hash(crypto, node);
+        }
+        let input = match (node.leaf(), node.left(), node.right()) {
+            // A leaf with a removed leaf under it is that leaf: blank.
+            (Some(leaf), _, _) => leaf_hash_input(leaf, None)?,
+            (None, Some(l), Some(r)) => {
+                let (left, right): (Vec<LeafIndex>, Vec<LeafIndex>) =
+                    removed.iter().partition(|x| x.node().0 < node.0);
+                let lh = self.hash_without(crypto, l, &left)?;
+                let rh = self.hash_without(crypto, r, &right)?;
+                let parent = self.parent(node).map(|p| {
+                    let mut p = p.clone();
+                    p.unmerged_leaves
+                        .retain(|u| !removed.iter().any(|x| x.0 == *u));
+                    p
+                });
+                parent_hash_input(parent.as_ref(), &lh, &rh)?
+            }
+            _ => return Err(Error::NodeOutOfRange(node)),
+        };
+        Ok(crypto.hash(&input)?)
+    }
+
+    /// The parent hash of the non-blank parent `parent` with copath child `sibling` —
+    /// RFC 9420 §7.9: `Hash(ParentHashInput)` with the original sibling tree hash, the tree
+    /// hash of `sibling` with `parent`'s unmerged leaves blanked.
+    pub fn parent_hash(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        parent: NodeIndex,
+        sibling: NodeIndex,
+    ) -> Result<Vec<u8>, Error> {
+        let p = self
+            .parent(parent)
+            .cloned()
+            .ok_or(Error::BlankParent { node: parent })?;
+        if self.size.parent(sibling) != Some(parent) {
+            return Err(Error::NodeOutOfRange(sibling));
+        }
+        let removed: Vec<LeafIndex> = p.unmerged_leaves.iter().map(|l| LeafIndex(*l)).collect();
+        let sibling_hash = self.tree_hash_without(crypto, sibling, &removed)?;
+        Ok(crypto.hash(&parent_hash_input_bytes(&p, &sibling_hash)?)?)
+    }
+
+    /// Checks that every non-blank parent node is parent-hash valid — RFC 9420 §7.9.2, "top
+    /// down": each non-blank parent P must have exactly one descendant D whose parent hash is
+    /// valid with respect to P. Since each such D is itself a leaf or a parent-hash-valid
+    /// parent, every parent is then covered by exactly one chain from a leaf.
+    ///
+    /// For a child C of P, the rule "D is in the resolution of C and P's unmerged leaves under
+    /// C are the resolution of C without D" leaves at most one candidate D: the single member
+    /// of resolution(C) that is not an unmerged leaf of P. So each child costs one resolution
+    /// and at most one parent hash; over the tree the resolutions sum to O(n log n) nodes, and
+    /// the original sibling hashes re-hash only the paths to unmerged leaves.
+    ///
+    /// Parents are checked level by level from the leaves up; fails with
+    /// [`Error::ParentHashMismatch`] naming the lowest parent that is not covered by exactly
+    /// one chain. A corrupted parent node makes itself fail (its child's link no longer
+    /// matches) and otherwise only nodes above it, so the error names the corrupted node.
+    pub fn verify_parent_hashes(&mut self, crypto: &SuiteCrypto<'_>) -> Result<(), Error> {
+        self.bind_cache(crypto);
+        // Level by level from the bottom: a broken link first shows at the lowest node whose
+        // parent hash it changes, so that is the node the error names.
+        let levels = self.size.root().level();
+        let width = self.nodes.len();
+        let parents = (1..=levels).flat_map(move |k| {
+            let step = 1usize << (k + 1);
+            ((1usize << k) - 1..width).step_by(step)
+        });
+        for i in parents {
+            let node = NodeIndex(i as u32);
+            let Some(p) = self.parent(node) else {
+                continue;
+            };
+            let unmerged: HashSet<NodeIndex> = p
+                .unmerged_leaves
+                .iter()
+                .map(|l| LeafIndex(*l).node())
+                .collect();
+            let (Some(left), Some(right)) = (node.left(), node.right()) else {
+                return Err(Error::ParentHashMismatch { node });
+            };
+            let mut chains = 0usize;
+            for (child, sibling) in [(left, right), (right, left)] {
+                let Some(d) = self.chain_candidate(child, &unmerged) else {
+                    continue;
+                };
+                let Some(carried) = carried_parent_hash(self.node(d)).map(<[u8]>::to_vec) else {
+                    continue;
+                };
+                if self.parent_hash(crypto, node, sibling)? == carried {
+                    chains += 1;
+                }
+            }
+            if chains != 1 {
+                return Err(Error::ParentHashMismatch { node });
+            }
+        }
+        Ok(())
+    }
+
+    /// The only node D of the resolution of `child` such that the resolution without D is
+    /// exactly the parent's unmerged leaves under `child` (RFC 9420 §7.9.2), if there is one.
+    fn chain_candidate(
+        &self,
+        child: NodeIndex,
+        unmerged: &HashSet<NodeIndex>,
+    ) -> Option<NodeIndex> {
+        let res = self.resolution(child);
+        let distinct: HashSet<NodeIndex> = res.iter().copied().collect();
+        if distinct.len() != res.len() {
+            return None;
+        }
+        let under = unmerged
+            .iter()
+            .filter(|u| child.is_ancestor_of(**u))
+            .count();
+        if res.len() != under + 1 {
+            return None;
+        }
+        let mut outside = res.iter().filter(|d| !unmerged.contains(d));
+        let d = *outside.next()?;
+        outside.next().is_none().then_some(d)
+    }
+}
