@@ -161,6 +161,54 @@ pub enum Error {
         /// The leaf.
         leaf: crate::tree::LeafIndex,
     },
+    /// A [`crate::secret_tree::PendingRatchet`] applied to a secret tree that changed after
+    /// it was computed.
+    #[error("the secret tree changed since this ratchet update was computed")]
+    StaleRatchetUpdate,
+    /// Application data sent or received as a PublicMessage (RFC 9420 §6.2: MUST NOT).
+    #[error("application data must not be sent as a PublicMessage")]
+    ApplicationDataInPublicMessage,
+    /// A message for another group (RFC 9420 §6: group_id must match the group context).
+    #[error("the message belongs to another group")]
+    WrongGroupId,
+    /// A message for another epoch (RFC 9420 §6: epoch must match the group context).
+    #[error("the message is for epoch {got}, the group is at epoch {expected}")]
+    WrongEpoch {
+        /// The group's epoch.
+        expected: u64,
+        /// The message's epoch.
+        got: u64,
+    },
+    /// A member's PublicMessage without the membership key to tag or check it (§6.2).
+    #[error("a membership key is needed for a member's PublicMessage")]
+    MissingMembershipKey,
+    /// The membership tag is not `MAC(membership_key, AuthenticatedContentTBM)` (§6.2).
+    #[error("the membership tag does not match")]
+    MembershipTagMismatch,
+    /// The signature over FramedContentTBS does not verify with the sender's key (§6.1).
+    #[error("the content signature does not verify")]
+    InvalidContentSignature,
+    /// No signature key is known for the message's sender (§6.1).
+    #[error("no signature key is known for the sender {0:?}")]
+    UnknownSender(crate::messages::Sender),
+    /// A PrivateMessage can only be sent by a member (§6.3.2).
+    #[error("only members can send PrivateMessages")]
+    PrivateMessageFromNonMember,
+    /// The sender data did not decrypt (§6.3.2).
+    #[error("the sender data did not decrypt")]
+    SenderDataDecryptFailed,
+    /// The sender data names a leaf that is not a member (§6.3.2: it must be non-blank).
+    #[error("{0:?} is not a member of the group")]
+    SenderNotMember(crate::tree::LeafIndex),
+    /// The PrivateMessage content did not decrypt (§6.3.1).
+    #[error("the message content did not decrypt")]
+    ContentDecryptFailed,
+    /// The padding of a PrivateMessageContent has a non-zero byte (§6.3.1: malformed).
+    #[error("the padding of the message has a non-zero byte")]
+    NonZeroPadding,
+    /// A message's wire format is not the one expected for it (§6).
+    #[error("unexpected wire format")]
+    WrongWireFormat,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 pub mod key_schedule;
 pub mod messages;
+pub mod protection;
 pub mod psk;
 pub mod secret_tree;
 pub mod transcript;

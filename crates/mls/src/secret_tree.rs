@@ -101,6 +101,9 @@ pub struct SecretTree {
     frontier: HashMap<u32, Secret>,
     ratchets: HashMap<(LeafIndex, RatchetKind), SenderRatchet>,
     policy: RatchetPolicy,
+    /// Counts applied changes, so a [`PendingRatchet`] computed before another change is
+    /// refused.
+    version: u64,
 }
 
 impl SecretTree {
@@ -113,15 +116,17 @@ impl SecretTree {
             frontier,
             ratchets: HashMap::new(),
             policy,
+            version: 0,
         }
     }
 
-    /// The leaf secret, derived down from the lowest stored ancestor; consumed by the call.
-    fn take_leaf_secret(
-        &mut self,
+    /// The leaf secret, derived down from the lowest stored ancestor, without changing the
+    /// tree: returns the secret and the frontier change that consuming it would make.
+    fn derive_leaf_secret(
+        &self,
         crypto: &SuiteCrypto<'_>,
         leaf: LeafIndex,
-    ) -> Result<Secret, Error> {
+    ) -> Result<(Secret, FrontierChange), Error> {
         let target = leaf.node();
         // Walk up to the lowest ancestor (or the leaf itself) whose secret is still stored;
         // if none is, the leaf's secret was consumed already.
@@ -132,61 +137,74 @@ impl SecretTree {
                 .parent(node)
                 .ok_or(Error::SecretTreeLeafConsumed(leaf))?;
         }
+        let removed = node.0;
+        let mut secret = self
+            .frontier
+            .get(&node.0)
+            .cloned()
+            .ok_or(Error::SecretTreeLeafConsumed(leaf))?;
+        let mut inserted = Vec::new();
+        let nh = crypto.hash_len();
         while node != target {
-            let secret = self
-                .frontier
-                .remove(&node.0)
-                .ok_or(Error::SecretTreeLeafConsumed(leaf))?;
-            let (left, right) = (node.left(), node.right());
-            let (Some(left), Some(right)) = (left, right) else {
+            let (Some(left), Some(right)) = (node.left(), node.right()) else {
                 return Err(Error::SecretTreeLeafConsumed(leaf));
             };
-            let nh = crypto.hash_len();
-            self.frontier.insert(
-                left.0,
-                crypto.expand_with_label(secret.as_bytes(), b"tree", b"left", nh)?,
-            );
-            self.frontier.insert(
-                right.0,
-                crypto.expand_with_label(secret.as_bytes(), b"tree", b"right", nh)?,
-            );
-            node = if target.0 < node.0 { left } else { right };
+            let l = crypto.expand_with_label(secret.as_bytes(), b"tree", b"left", nh)?;
+            let r = crypto.expand_with_label(secret.as_bytes(), b"tree", b"right", nh)?;
+            if target.0 < node.0 {
+                inserted.push((right.0, r));
+                secret = l;
+                node = left;
+            } else {
+                inserted.push((left.0, l));
+                secret = r;
+                node = right;
+            }
         }
-        self.frontier
-            .remove(&target.0)
-            .ok_or(Error::SecretTreeLeafConsumed(leaf))
+        Ok((secret, FrontierChange { removed, inserted }))
     }
 
-    fn ratchet(
-        &mut self,
+    /// The current state of a leaf's ratchet, without changing the tree: a copy of the
+    /// stored ratchet, or a fresh one derived from the leaf secret (with the frontier change
+    /// and the sibling ratchet that deriving it implies).
+    fn derive_ratchet(
+        &self,
         crypto: &SuiteCrypto<'_>,
         leaf: LeafIndex,
         kind: RatchetKind,
-    ) -> Result<&mut SenderRatchet, Error> {
+    ) -> Result<(SenderRatchet, PendingRatchet), Error> {
         if !self.size.contains_leaf(leaf) {
             return Err(Error::LeafOutOfRange(leaf));
         }
-        if !self.ratchets.contains_key(&(leaf, kind)) {
-            let leaf_secret = self.take_leaf_secret(crypto, leaf)?;
-            let nh = crypto.hash_len();
-            for (k, label) in [
-                (RatchetKind::Handshake, &b"handshake"[..]),
-                (RatchetKind::Application, b"application"),
-            ] {
-                let secret = crypto.expand_with_label(leaf_secret.as_bytes(), label, &[], nh)?;
-                self.ratchets.insert(
-                    (leaf, k),
-                    SenderRatchet {
-                        generation: 0,
-                        secret,
-                        skipped: BTreeMap::new(),
-                    },
-                );
+        let mut pending = PendingRatchet {
+            version: self.version,
+            frontier: None,
+            ratchets: Vec::new(),
+        };
+        if let Some(r) = self.ratchets.get(&(leaf, kind)) {
+            return Ok((r.clone(), pending));
+        }
+        let (leaf_secret, change) = self.derive_leaf_secret(crypto, leaf)?;
+        pending.frontier = Some(change);
+        let nh = crypto.hash_len();
+        let mut own = None;
+        for (k, label) in [
+            (RatchetKind::Handshake, &b"handshake"[..]),
+            (RatchetKind::Application, b"application"),
+        ] {
+            let ratchet = SenderRatchet {
+                generation: 0,
+                secret: crypto.expand_with_label(leaf_secret.as_bytes(), label, &[], nh)?,
+                skipped: BTreeMap::new(),
+            };
+            if k == kind {
+                own = Some(ratchet);
+            } else {
+                pending.ratchets.push(((leaf, k), ratchet));
             }
         }
-        self.ratchets
-            .get_mut(&(leaf, kind))
-            .ok_or(Error::SecretTreeLeafConsumed(leaf))
+        let own = own.ok_or(Error::SecretTreeLeafConsumed(leaf))?;
+        Ok((own, pending))
     }
 
     /// The next key for sending from `leaf`; it is never handed out again.
@@ -196,28 +214,35 @@ impl SecretTree {
         leaf: LeafIndex,
         kind: RatchetKind,
     ) -> Result<RatchetKey, Error> {
-        let ratchet = self.ratchet(crypto, leaf, kind)?;
+        let (mut ratchet, mut pending) = self.derive_ratchet(crypto, leaf, kind)?;
         let key = ratchet.key_at_current(crypto)?;
         ratchet.advance(crypto)?;
+        pending.ratchets.push(((leaf, kind), ratchet));
+        self.apply(pending)?;
         Ok(key)
     }
 
-    /// The key of `generation` for a message received from `leaf`. Each key is returned at
-    /// most once: asking again is a replay and fails with [`Error::RatchetKeyUsed`].
-    pub fn key_for_generation(
-        &mut self,
+    /// The key of `generation` for a message received from `leaf`, **without consuming it**
+    /// (RFC 9420 §9.2): the tree is unchanged until the returned [`PendingRatchet`] is given
+    /// to [`SecretTree::apply`], which a receiver does only once the message decrypted and
+    /// its signature verified. So a forged message burns neither a generation nor a leaf's
+    /// secret. Fails with [`Error::RatchetKeyUsed`] for a key already applied (a replay).
+    pub fn peek_key_for_generation(
+        &self,
         crypto: &SuiteCrypto<'_>,
         leaf: LeafIndex,
         kind: RatchetKind,
         generation: u32,
-    ) -> Result<RatchetKey, Error> {
+    ) -> Result<(RatchetKey, PendingRatchet), Error> {
         let policy = self.policy;
-        let ratchet = self.ratchet(crypto, leaf, kind)?;
+        let (mut ratchet, mut pending) = self.derive_ratchet(crypto, leaf, kind)?;
         if generation < ratchet.generation {
-            return ratchet
+            let key = ratchet
                 .skipped
                 .remove(&generation)
-                .ok_or(Error::RatchetKeyUsed { generation });
+                .ok_or(Error::RatchetKeyUsed { generation })?;
+            pending.ratchets.push(((leaf, kind), ratchet));
+            return Ok((key, pending));
         }
         if generation - ratchet.generation > policy.maximum_forward_distance {
             return Err(Error::RatchetTooFarAhead {
@@ -237,8 +262,61 @@ impl SecretTree {
         }
         let key = ratchet.key_at_current(crypto)?;
         ratchet.advance(crypto)?;
+        pending.ratchets.push(((leaf, kind), ratchet));
+        Ok((key, pending))
+    }
+
+    /// Commits a change computed by [`SecretTree::peek_key_for_generation`]: the key it
+    /// returned is consumed (RFC 9420 §9.2: deleted after use). Fails with
+    /// [`Error::StaleRatchetUpdate`] if the tree changed since the peek, so that a stale
+    /// change can never bring back a deleted key.
+    pub fn apply(&mut self, pending: PendingRatchet) -> Result<(), Error> {
+        if pending.version != self.version {
+            return Err(Error::StaleRatchetUpdate);
+        }
+        if let Some(change) = pending.frontier {
+            self.frontier.remove(&change.removed);
+            self.frontier.extend(change.inserted);
+        }
+        self.ratchets.extend(pending.ratchets);
+        self.version = self.version.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The key of `generation` for a message received from `leaf`, consumed at once. Each
+    /// key is returned at most once: asking again is a replay and fails with
+    /// [`Error::RatchetKeyUsed`]. Receivers that still have to authenticate the message
+    /// should use [`SecretTree::peek_key_for_generation`] instead.
+    pub fn key_for_generation(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        leaf: LeafIndex,
+        kind: RatchetKind,
+        generation: u32,
+    ) -> Result<RatchetKey, Error> {
+        let (key, pending) = self.peek_key_for_generation(crypto, leaf, kind, generation)?;
+        self.apply(pending)?;
         Ok(key)
     }
+}
+
+/// The frontier change of deriving one leaf secret: the stored ancestor used up, and the
+/// sibling secrets derived on the way down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FrontierChange {
+    removed: u32,
+    inserted: Vec<(u32, Secret)>,
+}
+
+/// A change to a [`SecretTree`] computed but not yet made: handed out with a receive key by
+/// [`SecretTree::peek_key_for_generation`] and committed with [`SecretTree::apply`] once the
+/// message is authenticated (RFC 9420 §6.3, §9.2). Dropping it leaves the tree as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the key is not consumed until the change is applied"]
+pub struct PendingRatchet {
+    version: u64,
+    frontier: Option<FrontierChange>,
+    ratchets: Vec<((LeafIndex, RatchetKind), SenderRatchet)>,
 }
 
 /// `sender_data_key` and `sender_data_nonce` for a PrivateMessage (RFC 9420 §6.3.2): keyed
@@ -324,6 +402,53 @@ mod tests {
             .key_for_generation(&c, LeafIndex(2), RatchetKind::Handshake, 0)
             .unwrap();
         assert_ne!(h.key, sent[0].key);
+    }
+
+    #[test]
+    fn peek_changes_nothing_until_applied() {
+        let (p, mut tree) = setup(RatchetPolicy::default());
+        let c = SuiteCrypto::new(&p, CipherSuite(1)).unwrap();
+        let before = tree.clone();
+        // A fresh leaf (its secret not yet derived) and a far generation.
+        let (key, pending) = tree
+            .peek_key_for_generation(&c, LeafIndex(1), RatchetKind::Handshake, 5)
+            .unwrap();
+        assert_eq!(tree, before, "peeking leaves the tree unchanged");
+        drop(pending);
+        assert_eq!(tree, before, "dropping the pending change too");
+        let (again, pending) = tree
+            .peek_key_for_generation(&c, LeafIndex(1), RatchetKind::Handshake, 5)
+            .unwrap();
+        assert_eq!(again, key);
+        tree.apply(pending.clone()).unwrap();
+        assert_ne!(tree, before);
+        // The key is now consumed, and a stale change cannot be applied twice.
+        assert!(matches!(
+            tree.peek_key_for_generation(&c, LeafIndex(1), RatchetKind::Handshake, 5),
+            Err(Error::RatchetKeyUsed { generation: 5 })
+        ));
+        assert_eq!(tree.apply(pending), Err(Error::StaleRatchetUpdate));
+        // Peek + apply gives the same keys as the one-step call on a copy.
+        let mut other = before.clone();
+        assert_eq!(
+            other
+                .key_for_generation(&c, LeafIndex(1), RatchetKind::Handshake, 5)
+                .unwrap(),
+            key
+        );
+        // A skipped key (generation 3) peeked from the window leaves the tree unchanged too.
+        let snapshot = tree.clone();
+        let (k3, pending) = tree
+            .peek_key_for_generation(&c, LeafIndex(1), RatchetKind::Handshake, 3)
+            .unwrap();
+        assert_eq!(tree, snapshot);
+        tree.apply(pending).unwrap();
+        assert_eq!(
+            other
+                .key_for_generation(&c, LeafIndex(1), RatchetKind::Handshake, 3)
+                .unwrap(),
+            k3
+        );
     }
 
     #[test]

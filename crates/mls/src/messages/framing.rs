@@ -369,18 +369,29 @@ impl PrivateMessageContent {
     /// Decodes a whole decrypted plaintext for content of type `ct`: the trailing bytes after
     /// the auth data are padding and must all be zero (RFC 9420 §6.3.1).
     pub fn deserialize_for(ct: ContentType, plaintext: &[u8]) -> Result<Self, Error> {
-        let (body, rest) = FramedContentBody::deserialize_untagged(ct, plaintext)?;
-        let (auth, padding) = FramedContentAuthData::deserialize_for(ct, rest)?;
+        let (content, padding) = Self::deserialize_unchecked_padding(ct, plaintext)?;
         if padding.iter().any(|b| *b != 0) {
             return Err(Error::DecodingError(
                 "PrivateMessageContent: non-zero padding".into(),
             ));
         }
-        Ok(Self {
+        Ok(content)
+    }
+
+    /// Like [`PrivateMessageContent::deserialize_for`], but returns the padding bytes
+    /// unchecked, for a caller that reports non-zero padding as its own error.
+    pub fn deserialize_unchecked_padding(
+        ct: ContentType,
+        plaintext: &[u8],
+    ) -> Result<(Self, &[u8]), Error> {
+        let (body, rest) = FramedContentBody::deserialize_untagged(ct, plaintext)?;
+        let (auth, padding) = FramedContentAuthData::deserialize_for(ct, rest)?;
+        let content = Self {
             body,
             auth,
             padding_len: padding.len(),
-        })
+        };
+        Ok((content, padding))
     }
 }
 

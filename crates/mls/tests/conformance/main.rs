@@ -10,6 +10,7 @@ mod common;
 mod crypto_basics;
 mod deserialization;
 mod key_schedule;
+mod message_protection;
 mod messages;
 mod psk_secret;
 mod secret_tree;
@@ -29,7 +30,7 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("tree-math.json", Some(tree_math::run)),
     ("crypto-basics.json", Some(crypto_basics::run)),
     ("secret-tree.json", Some(secret_tree::run)),
-    ("message-protection.json", None),
+    ("message-protection.json", Some(message_protection::run)),
     ("key-schedule.json", Some(key_schedule::run)),
     ("psk_secret.json", Some(psk_secret::run)),
     ("transcript-hashes.json", Some(transcript_hashes::run)),
