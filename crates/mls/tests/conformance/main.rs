@@ -35,10 +35,6 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("psk_secret.json", Some(psk_secret::run)),
     ("transcript-hashes.json", Some(transcript_hashes::run)),
     ("welcome.json", Some(welcome::run)),
-    ("tree-operations.json", None),
-    ("tree-validation.json", None),
-    ("transcript-hashes.json", None),
-    ("welcome.json", None),
     ("tree-operations.json", Some(tree_operations::run)),
     ("tree-validation.json", Some(tree_validation::run)),
     ("treekem.json", None),
@@ -59,6 +55,8 @@ fn conformance() {
         return;
     };
     let mut failed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    assert!(FILES.iter().all(|(f, _)| seen.insert(*f)), "a file is listed twice in FILES");
     for (file, runner) in FILES {
         let path = dir.join(file);
         if !path.is_file() {
