@@ -368,18 +368,45 @@ fn private_keys_of_the_wrong_length_are_rejected() {
     let p = provider();
     for suite in CipherSuite::ALL {
         let kp = p.signature_generate_key_pair(suite).unwrap();
-        let short =
-            conclave_mls::crypto::SignaturePrivateKey::from_slice(&kp.private_key.as_bytes()[1..]);
-        assert_eq!(
-            p.sign(suite, &short, b"m").unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
+        let bytes = kp.private_key.as_bytes();
+        let mut long = bytes.to_vec();
+        long.insert(0, 0);
+        let long = conclave_mls::crypto::SignaturePrivateKey::new(long);
+        let short = conclave_mls::crypto::SignaturePrivateKey::from_slice(&bytes[1..]);
+        let ecdsa = !matches!(
+            suite.signature(),
+            Some(SignatureScheme::Ed25519 | SignatureScheme::Ed448)
         );
-        assert_eq!(
-            p.signature_public_key(suite, &short).unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
-        );
+        for (what, key) in [("long", &long), ("short", &short)] {
+            if ecdsa && what == "short" {
+                // A minimal big-endian scalar is the same key, left-padded: accepted, and
+                // it only matches the generated key when the dropped byte was zero.
+                let public = p.signature_public_key(suite, key).unwrap();
+                assert_eq!(public == kp.public_key, bytes[0] == 0, "{suite:?}");
+                continue;
+            }
+            assert_eq!(
+                p.sign(suite, key, b"m").unwrap_err(),
+                CryptoError::InvalidKey,
+                "{what} {suite:?}"
+            );
+            assert_eq!(
+                p.signature_public_key(suite, key).unwrap_err(),
+                CryptoError::InvalidKey,
+                "{what} {suite:?}"
+            );
+        }
+        if ecdsa {
+            let mut stripped = vec![0u8];
+            stripped.extend_from_slice(&bytes[1..]);
+            let padded = conclave_mls::crypto::SignaturePrivateKey::new(stripped);
+            let minimal = conclave_mls::crypto::SignaturePrivateKey::from_slice(&bytes[1..]);
+            assert_eq!(
+                p.signature_public_key(suite, &padded).unwrap(),
+                p.signature_public_key(suite, &minimal).unwrap(),
+                "{suite:?}: minimal and padded scalars are the same key"
+            );
+        }
     }
     // An ECDSA scalar of zero is not a key.
     let zero = conclave_mls::crypto::SignaturePrivateKey::from_slice(&[0u8; 32]);

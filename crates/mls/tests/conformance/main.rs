@@ -56,7 +56,10 @@ fn conformance() {
     };
     let mut failed = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    assert!(FILES.iter().all(|(f, _)| seen.insert(*f)), "a file is listed twice in FILES");
+    assert!(
+        FILES.iter().all(|(f, _)| seen.insert(*f)),
+        "a file is listed twice in FILES"
+    );
     for (file, runner) in FILES {
         let path = dir.join(file);
         if !path.is_file() {

@@ -9,7 +9,7 @@
 use crate::common::{Outcome, hex_field, run_cases, suite, u64_field};
 use conclave_mls::Error;
 use conclave_mls::codec::Decode;
-use conclave_mls::crypto::{Secret, SignaturePrivateKey, SignatureScheme, SuiteCrypto};
+use conclave_mls::crypto::{Secret, SignaturePrivateKey, SuiteCrypto};
 use conclave_mls::messages::{
     Commit, FramedContent, FramedContentBody, GroupContext, Mac, MlsMessage, MlsMessageBody,
     Proposal, ProtocolVersion, Sender, SignaturePublicKey,
@@ -92,21 +92,6 @@ fn check_body(what: &str, got: &VerifiedContent, want: &FramedContentBody) -> Re
     Ok(())
 }
 
-/// The vectors give ECDSA private keys as minimal big-endian integers (a P-521 key can be 65
-/// bytes); the provider takes the fixed field-size form, so left-pad with zeros.
-fn scalar(suite: CipherSuite, mut key: Vec<u8>) -> Vec<u8> {
-    let len = match suite.signature() {
-        Some(SignatureScheme::EcdsaP256Sha256) => 32,
-        Some(SignatureScheme::EcdsaP384Sha384) => 48,
-        Some(SignatureScheme::EcdsaP521Sha512) => 66,
-        _ => return key,
-    };
-    if key.len() < len {
-        key.splice(0..0, std::iter::repeat_n(0, len - key.len()));
-    }
-    key
-}
-
 fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
     let suite: CipherSuite = suite(case)?;
     let c = SuiteCrypto::new(provider, suite).map_err(|e| e.to_string())?;
@@ -120,7 +105,7 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
             confirmed_transcript_hash: VLBytes::new(hex_field(case, "confirmed_transcript_hash")?),
             extensions: vec![],
         },
-        signer: SignaturePrivateKey::new(scalar(suite, hex_field(case, "signature_priv")?)),
+        signer: SignaturePrivateKey::new(hex_field(case, "signature_priv")?),
         public: SignaturePublicKey::from(hex_field(case, "signature_pub")?),
         encryption_secret: Secret::new(hex_field(case, "encryption_secret")?),
         sender_data_secret: Secret::new(hex_field(case, "sender_data_secret")?),

@@ -35,11 +35,15 @@ macro_rules! ecdsa_curve {
             const SCALAR_LEN: usize = $scalar_len;
 
             fn signing_key(private_key: &[u8]) -> Result<SigningKey, CryptoError> {
-                // `from_slice` pads short inputs; the wire form is exactly the field size.
-                if private_key.len() != SCALAR_LEN {
+                // The big-endian scalar, in its fixed field-size form or as a minimal integer
+                // (other implementations strip leading zero bytes: a P-521 scalar may be 65
+                // bytes). Shorter forms are left-padded; anything longer is refused.
+                if private_key.is_empty() || private_key.len() > SCALAR_LEN {
                     return Err(CryptoError::InvalidKey);
                 }
-                SigningKey::from_slice(private_key).map_err(|_| CryptoError::InvalidKey)
+                let mut padded = zeroize::Zeroizing::new([0u8; SCALAR_LEN]);
+                padded[SCALAR_LEN - private_key.len()..].copy_from_slice(private_key);
+                SigningKey::from_slice(padded.as_ref()).map_err(|_| CryptoError::InvalidKey)
             }
 
             fn encode_public(key: &VerifyingKey) -> Vec<u8> {
