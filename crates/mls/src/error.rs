@@ -209,6 +209,43 @@ pub enum Error {
     /// A message's wire format is not the one expected for it (§6).
     #[error("unexpected wire format")]
     WrongWireFormat,
+    /// A path secret was given for a node that is not on the member's filtered direct path.
+    #[error("{0:?} is not on the member's filtered direct path")]
+    PathSecretNodeNotOnPath(crate::tree::NodeIndex),
+    /// A public key derived from a path secret differs from the tree's or the UpdatePath's
+    /// (RFC 9420 §12.4.2).
+    #[error("the public key derived for {0:?} does not match")]
+    PathKeyMismatch(crate::tree::NodeIndex),
+    /// The LeafNode of an UpdatePath must have source commit (RFC 9420 §12.4.2).
+    #[error("the UpdatePath's leaf node does not have source commit")]
+    UpdatePathLeafSource,
+    /// An UpdatePath's node count differs from the sender's filtered direct path (§12.4.2).
+    #[error("the UpdatePath has {got} nodes, the filtered direct path {expected}")]
+    UpdatePathLength {
+        /// The filtered direct path's length.
+        expected: usize,
+        /// The UpdatePath's node count.
+        got: usize,
+    },
+    /// An UpdatePathNode's ciphertext count differs from its copath resolution (§7.6).
+    #[error("{node:?}: {got} encrypted path secrets for a resolution of {expected}")]
+    UpdatePathCiphertextCount {
+        /// The path node.
+        node: crate::tree::NodeIndex,
+        /// The resolution size (new members excluded).
+        expected: usize,
+        /// The number of ciphertexts.
+        got: usize,
+    },
+    /// A member was asked to decrypt its own UpdatePath.
+    #[error("an UpdatePath cannot be decrypted by its own sender")]
+    UpdatePathFromSelf,
+    /// No node of the UpdatePath is encrypted to a key this member holds.
+    #[error("no path secret of the UpdatePath is encrypted to this member")]
+    NoPathSecretForUs,
+    /// A path secret did not decrypt (RFC 9420 §7.6).
+    #[error("the path secret for {0:?} did not decrypt")]
+    PathSecretDecryptFailed(crate::tree::NodeIndex),
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -4,6 +4,7 @@ pub mod hash;
 pub mod math;
 mod ops;
 mod ratchet;
+pub mod treekem;
 pub mod validate;
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod transcript_hashes;
 mod tree_math;
 mod tree_operations;
 mod tree_validation;
+mod treekem;
 mod welcome;
 
 use common::Outcome;
@@ -37,7 +38,7 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("welcome.json", Some(welcome::run)),
     ("tree-operations.json", Some(tree_operations::run)),
     ("tree-validation.json", Some(tree_validation::run)),
-    ("treekem.json", None),
+    ("treekem.json", Some(treekem::run)),
     ("messages.json", Some(messages::run)),
     ("deserialization.json", Some(deserialization::run)),
     ("passive-client-welcome.json", None),
