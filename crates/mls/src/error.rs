@@ -246,6 +246,51 @@ pub enum Error {
     /// A path secret did not decrypt (RFC 9420 §7.6).
     #[error("the path secret for {0:?} did not decrypt")]
     PathSecretDecryptFailed(crate::tree::NodeIndex),
+    /// The application's identity policy refused a credential (RFC 9420 §5.3.1).
+    #[error("credential rejected: {0}")]
+    CredentialRejected(String),
+    /// A KeyPackage breaks a rule of RFC 9420 §10.1; the text names it.
+    #[error("invalid KeyPackage: {0}")]
+    KeyPackageInvalid(&'static str),
+    /// A proposal is invalid on its own (RFC 9420 §12.1); the text names the rule.
+    #[error("invalid proposal: {0}")]
+    ProposalInvalid(&'static str),
+    /// A committed proposal list breaks a rule of RFC 9420 §12.2; the text names it.
+    #[error("invalid proposal list: {0}")]
+    ProposalListInvalid(&'static str),
+    /// A commit references a proposal this member has not received (§12.4.2).
+    #[error("the commit references an unknown proposal")]
+    UnknownProposalRef,
+    /// A commit lacks the path its proposals require (§12.4).
+    #[error("the commit must carry an UpdatePath")]
+    PathRequired,
+    /// A PSK named by a commit or Welcome is not available (§12.4.2).
+    #[error("a pre-shared key is not available")]
+    MissingPsk,
+    /// No commit of ours is pending.
+    #[error("no commit is pending")]
+    NoPendingCommit,
+    /// A commit of ours is pending: merge or clear it first.
+    #[error("a commit is pending; merge or clear it first")]
+    PendingCommit,
+    /// A staged commit no longer matches the group's epoch.
+    #[error("the staged commit is for another epoch or group")]
+    StaleStagedCommit,
+    /// This member has been removed from the group.
+    #[error("this member has been removed from the group")]
+    RemovedFromGroup,
+    /// A message of a kind that cannot be processed here.
+    #[error("unexpected message")]
+    UnexpectedMessage,
+    /// A message with a protocol version other than mls10.
+    #[error("unsupported protocol version")]
+    WrongProtocolVersion,
+    /// A feature this build does not support yet; the text names it.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
+    /// A Welcome without the ratchet_tree extension, and no tree was supplied (§12.4.3.3).
+    #[error("the ratchet tree is neither in the Welcome nor supplied")]
+    MissingRatchetTree,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -7,6 +7,9 @@
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod group;
+pub mod identity;
+pub mod key_package;
 pub mod key_schedule;
 pub mod messages;
 pub mod protection;

@@ -382,6 +382,35 @@ pub fn protect_private<F>(
 where
     F: FnOnce(&ConfirmedTranscriptHashInput) -> Result<Mac, Error>,
 {
+    protect_private_authenticated(
+        crypto,
+        signer,
+        context,
+        tree,
+        sender_data_secret,
+        padding,
+        content,
+        confirm,
+    )
+    .map(|(message, _)| message)
+}
+
+/// [`protect_private`], also returning the signed AuthenticatedContent inside the message
+/// (a sender needs it for the ProposalRef of its own proposal, §5.2).
+#[allow(clippy::too_many_arguments)]
+pub fn protect_private_authenticated<F>(
+    crypto: &SuiteCrypto<'_>,
+    signer: &SignaturePrivateKey,
+    context: &GroupContext,
+    tree: &mut SecretTree,
+    sender_data_secret: &Secret,
+    padding: PaddingPolicy,
+    content: FramedContent,
+    confirm: F,
+) -> Result<(PrivateMessage, AuthenticatedContent), Error>
+where
+    F: FnOnce(&ConfirmedTranscriptHashInput) -> Result<Mac, Error>,
+{
     let Sender::Member(leaf) = content.sender else {
         return Err(Error::PrivateMessageFromNonMember);
     };
@@ -394,6 +423,7 @@ where
         context,
         confirm,
     )?;
+    let authenticated = signed.clone();
     let AuthenticatedContent { content, auth, .. } = signed;
     let content_type = content.body.content_type();
 
@@ -442,14 +472,15 @@ where
         &sender_data_aad,
         &sender_data,
     )?;
-    Ok(PrivateMessage {
+    let message = PrivateMessage {
         group_id: content.group_id,
         epoch: content.epoch,
         content_type,
         authenticated_data: content.authenticated_data,
         encrypted_sender_data: VLBytes::new(encrypted_sender_data),
         ciphertext: VLBytes::new(ciphertext),
-    })
+    };
+    Ok((message, authenticated))
 }
 
 /// Unprotects a PrivateMessage (RFC 9420 §6.3): checks the group and epoch against

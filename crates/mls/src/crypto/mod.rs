@@ -166,4 +166,10 @@ pub trait CryptoProvider: Send + Sync {
 
     /// Fills `out` with cryptographically secure random bytes.
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// The current time in seconds since the Unix epoch, for lifetime checks (RFC 9420 §7.3);
+    /// `None` skips them. The library has no clock of its own.
+    fn current_time(&self) -> Option<u64> {
+        None
+    }
 }

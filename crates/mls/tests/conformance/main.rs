@@ -12,6 +12,7 @@ mod deserialization;
 mod key_schedule;
 mod message_protection;
 mod messages;
+mod passive_client;
 mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
@@ -41,8 +42,11 @@ const FILES: &[(&str, Option<Runner>)] = &[
     ("treekem.json", Some(treekem::run)),
     ("messages.json", Some(messages::run)),
     ("deserialization.json", Some(deserialization::run)),
-    ("passive-client-welcome.json", None),
-    ("passive-client-handling-commit.json", None),
+    ("passive-client-welcome.json", Some(passive_client::run)),
+    (
+        "passive-client-handling-commit.json",
+        Some(passive_client::run),
+    ),
 ];
 
 #[test]

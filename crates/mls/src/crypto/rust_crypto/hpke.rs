@@ -134,10 +134,35 @@ pub(super) fn open(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Secret, CryptoError> {
+    let private_key = &normalized_private_key(suite, private_key)?;
     with_hpke_suite!(
         suite,
         open_with(private_key, kem_output, info, aad, ciphertext)
     )
+}
+
+/// NIST-curve private keys are big-endian scalars; other implementations export them as
+/// minimal integers (a P-521 key may be 65 bytes). Left-pad those to `Nsk`; anything longer
+/// than `Nsk`, and short keys of other KEMs, stay as they are and fail to deserialize.
+fn normalized_private_key(
+    suite: CipherSuite,
+    private_key: &HpkePrivateKey,
+) -> Result<HpkePrivateKey, CryptoError> {
+    let kem = suite
+        .kem()
+        .ok_or(CryptoError::UnsupportedCipherSuite(suite.0))?;
+    let nsk = kem.private_key_len();
+    let bytes = private_key.as_bytes();
+    let nist = matches!(
+        kem,
+        KemAlgorithm::DhKemP256 | KemAlgorithm::DhKemP384 | KemAlgorithm::DhKemP521
+    );
+    if !nist || bytes.is_empty() || bytes.len() >= nsk {
+        return Ok(private_key.clone());
+    }
+    let mut padded = vec![0u8; nsk];
+    padded[nsk - bytes.len()..].copy_from_slice(bytes);
+    Ok(HpkePrivateKey::new(padded))
 }
 
 /// `DeriveKeyPair(ikm)` of the suite's KEM (RFC 9180 §7.1.3).
@@ -150,5 +175,6 @@ pub(super) fn public_key(
     suite: CipherSuite,
     private_key: &HpkePrivateKey,
 ) -> Result<Vec<u8>, CryptoError> {
+    let private_key = &normalized_private_key(suite, private_key)?;
     with_kem!(suite, public_key_with(private_key))
 }

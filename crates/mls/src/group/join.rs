@@ -1,0 +1,208 @@
+//! Joining a group from a Welcome (RFC 9420 §12.4.3.1).
+
+use super::proposals::{ProposalCache, check_group_extensions};
+use super::{EpochState, Group, GroupConfig};
+use crate::Error;
+use crate::codec::{Decode, Encode};
+use crate::crypto::{CryptoProvider, Secret, SuiteCrypto};
+use crate::identity::{Identity, IdentityValidator};
+use crate::key_package::KeyPackageSecrets;
+use crate::key_schedule::JoinerSecret;
+use crate::messages::{
+    ExtensionType, KeyPackage, PreSharedKeyId, Psk, RequiredCapabilities, ResumptionPskUsage,
+    Welcome,
+};
+use crate::secret_tree::SecretTree;
+use crate::transcript::interim_transcript_hash;
+use crate::tree::treekem::TreeKemPrivate;
+use crate::tree::{LeafIndex, RatchetTree};
+use crate::welcome::{open_group_info, open_group_secrets};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Everything a new member needs to join from a Welcome.
+pub struct JoinRequest<'a> {
+    /// The joiner's identity (its signature key is the KeyPackage's).
+    pub identity: &'a Identity,
+    /// The KeyPackage the Welcome was made for.
+    pub key_package: &'a KeyPackage,
+    /// Its private keys.
+    pub secrets: &'a KeyPackageSecrets,
+    /// The Welcome.
+    pub welcome: &'a Welcome,
+    /// The ratchet tree, when the Welcome does not carry the ratchet_tree extension.
+    pub ratchet_tree: Option<crate::messages::RatchetTree>,
+    /// External PSKs the Welcome may name, by id.
+    pub external_psks: HashMap<Vec<u8>, Secret>,
+    /// Resumption PSKs the Welcome may name (ReInit, branching): (group id, epoch) → PSK.
+    pub resumption_psks: HashMap<(Vec<u8>, u64), Secret>,
+    /// Local policy.
+    pub config: GroupConfig,
+    /// The application's identity policy.
+    pub validator: Arc<dyn IdentityValidator>,
+}
+
+impl core::fmt::Debug for JoinRequest<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("JoinRequest").finish_non_exhaustive()
+    }
+}
+
+impl Group {
+    /// Joins from a Welcome (RFC 9420 §12.4.3.1): decrypts the group secrets and GroupInfo,
+    /// verifies the GroupInfo signature and the whole tree (tree hash, parent hashes, every
+    /// leaf, unmerged leaves, key uniqueness), finds our leaf, installs the path secret, runs
+    /// the key schedule and checks the confirmation tag.
+    pub fn join(provider: &dyn CryptoProvider, request: JoinRequest<'_>) -> Result<Self, Error> {
+        let suite = request.welcome.cipher_suite;
+        if suite != request.key_package.tbs.cipher_suite || suite != request.identity.suite {
+            return Err(Error::WelcomeCipherSuiteMismatch);
+        }
+        let crypto = SuiteCrypto::new(provider, suite)?;
+        let reference = request.key_package.reference(&crypto)?;
+        let group_secrets = open_group_secrets(
+            &crypto,
+            request.welcome,
+            &reference,
+            &request.secrets.init_private_key,
+        )?;
+
+        // §12.4.3.1: every PSK must be available; at most one reinit/branch resumption PSK.
+        let mut psks = Vec::with_capacity(group_secrets.psks.len());
+        let mut special = 0;
+        for id in &group_secrets.psks {
+            let value = match &id.psk {
+                Psk::External { psk_id } => request.external_psks.get(psk_id.as_slice()),
+                Psk::Resumption {
+                    usage,
+                    psk_group_id,
+                    psk_epoch,
+                } => {
+                    if *usage != ResumptionPskUsage::Application {
+                        special += 1;
+                    }
+                    request
+                        .resumption_psks
+                        .get(&(psk_group_id.as_slice().to_vec(), *psk_epoch))
+                }
+            };
+            psks.push((id.clone(), value.cloned().ok_or(Error::MissingPsk)?));
+        }
+        if special > 1 {
+            return Err(Error::ProposalListInvalid(
+                "more than one reinit/branch PSK",
+            ));
+        }
+        let pairs: Vec<(PreSharedKeyId, &[u8])> = psks
+            .iter()
+            .map(|(i, v)| (i.clone(), v.as_bytes()))
+            .collect();
+        let psk_secret = crate::psk::psk_secret(&crypto, &pairs)?;
+
+        let joiner =
+            JoinerSecret::from_secret(Secret::from_slice(group_secrets.joiner_secret.as_slice()));
+        let welcome_secret = joiner.welcome_secret(&crypto, psk_secret.as_bytes())?;
+        let group_info = open_group_info(&crypto, request.welcome, &welcome_secret)?;
+        let context = group_info.tbs.group_context.clone();
+        if context.cipher_suite != suite {
+            return Err(Error::WelcomeCipherSuiteMismatch);
+        }
+
+        let wire_tree = match group_info
+            .tbs
+            .extensions
+            .iter()
+            .find(|e| e.extension_type == ExtensionType::RATCHET_TREE)
+        {
+            Some(e) => crate::messages::RatchetTree::decode(e.extension_data.as_slice())?,
+            None => request.ratchet_tree.ok_or(Error::MissingRatchetTree)?,
+        };
+        let mut tree = RatchetTree::from_wire(wire_tree)?;
+        let signer = LeafIndex(group_info.tbs.signer);
+        let signer_key = tree
+            .leaf(signer)
+            .ok_or(Error::BlankLeaf(signer))?
+            .content
+            .signature_key
+            .clone();
+        group_info.verify(&crypto, signer_key.as_slice())?;
+
+        // Tree integrity (§12.4.3.1).
+        let group_id = context.group_id.as_slice().to_vec();
+        tree.verify_root_hash(&crypto, context.tree_hash.as_slice())?;
+        tree.verify_parent_hashes(&crypto)?;
+        tree.verify_leaf_signatures(&crypto, &group_id)?;
+        tree.verify_unique_keys()?;
+        tree.verify_unmerged_leaves()?;
+        let required = context
+            .extensions
+            .iter()
+            .find(|e| e.extension_type == ExtensionType::REQUIRED_CAPABILITIES)
+            .map(|e| RequiredCapabilities::decode(e.extension_data.as_slice()))
+            .transpose()?;
+        tree.verify_leaf_contents(provider.current_time(), required.as_ref())?;
+        check_group_extensions(&tree, &context.extensions)?;
+        for (_, leaf) in tree.leaves() {
+            request
+                .validator
+                .validate(&leaf.content.credential, &leaf.content.signature_key)?;
+        }
+
+        let own_leaf_node = request.key_package.leaf_node();
+        let me = tree
+            .leaves()
+            .find(|(_, l)| *l == own_leaf_node)
+            .map(|(i, _)| i)
+            .ok_or(Error::WelcomeNotForUs)?;
+        let mut private = TreeKemPrivate::new(me, request.secrets.encryption_private_key.clone());
+        if let Some(path_secret) = &group_secrets.path_secret {
+            let ancestor = tree.size().common_ancestor(me.node(), signer.node());
+            private.install_path_secret(
+                &crypto,
+                &tree,
+                ancestor,
+                Secret::from_slice(path_secret.path_secret.as_slice()),
+            )?;
+        }
+
+        let secrets = joiner.epoch_secrets(&crypto, psk_secret.as_bytes(), &context.encode()?)?;
+        let tag =
+            secrets.confirmation_tag(&crypto, context.confirmed_transcript_hash.as_slice())?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            tag.as_slice(),
+            group_info.tbs.confirmation_tag.as_slice(),
+        )) {
+            return Err(Error::ConfirmationTagMismatch);
+        }
+        let interim =
+            interim_transcript_hash(&crypto, context.confirmed_transcript_hash.as_slice(), &tag)?;
+        let secret_tree = SecretTree::new(
+            tree.size(),
+            secrets.encryption_secret.clone(),
+            request.config.ratchet,
+        );
+        let mut group = Group {
+            config: request.config,
+            suite,
+            signer: request.identity.signer.clone(),
+            epoch: EpochState {
+                context,
+                tree,
+                private,
+                secrets,
+                secret_tree,
+                interim_transcript_hash: interim,
+                confirmation_tag: group_info.tbs.confirmation_tag.clone(),
+            },
+            proposals: ProposalCache::default(),
+            pending: None,
+            past_epochs: VecDeque::new(),
+            resumption_psks: BTreeMap::new(),
+            external_psks: request.external_psks,
+            validator: request.validator,
+            removed: false,
+        };
+        group.remember_resumption_psk();
+        Ok(group)
+    }
+}

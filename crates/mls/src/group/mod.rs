@@ -1,0 +1,596 @@
+//! The group: MLS's state machine (RFC 9420 §8, §11, §12), sans-IO.
+//!
+//! A [`Group`] is one member's view of one group. Every operation takes the crypto provider
+//! as an argument; nothing is sent or stored by the library. Outgoing commits are *pending*
+//! until the application learns that the Delivery Service accepted them
+//! ([`Group::merge_pending_commit`]); incoming commits are *staged* ([`StagedCommit`]) for the
+//! application to inspect, then merged or dropped.
+
+mod commit;
+mod config;
+mod join;
+mod proposals;
+
+pub use commit::{CommitBuilder, CommitOutput, StagedCommit};
+pub use config::{GroupConfig, HandshakeWireFormat};
+pub use join::JoinRequest;
+
+use crate::Error;
+use crate::codec::Encode;
+use crate::crypto::{CipherSuite, CryptoProvider, Secret, SignaturePrivateKey, SuiteCrypto};
+use crate::identity::{Identity, IdentityValidator};
+use crate::key_schedule::EpochSecrets;
+use crate::messages::{
+    Extension, ExtensionType, ExternalPub, FramedContent, FramedContentBody, GroupContext,
+    GroupInfo, GroupInfoTbs, LeafNodeContent, LeafNodeSource, Mac, MlsMessage, MlsMessageBody,
+    Proposal, ProposalRef, ProtocolVersion, Sender, SignaturePublicKey, WireFormat,
+};
+use crate::protection::{self, VerifiedContent};
+use crate::secret_tree::SecretTree;
+use crate::transcript::interim_transcript_hash;
+use crate::tree::treekem::{TreeKemPrivate, sign_leaf_node};
+use crate::tree::{LeafIndex, RatchetTree};
+use proposals::ProposalCache;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// What processing an incoming message produced.
+#[derive(Debug)]
+pub enum Received {
+    /// Application data from a member.
+    Application {
+        /// The sender's leaf.
+        sender: LeafIndex,
+        /// The epoch the message was sent in (possibly a past one).
+        epoch: u64,
+        /// The plaintext.
+        data: Vec<u8>,
+        /// The message's authenticated data.
+        authenticated_data: Vec<u8>,
+    },
+    /// A proposal, now cached for the next commit.
+    Proposal {
+        /// Its reference, by which a commit can include it.
+        reference: ProposalRef,
+        /// Who proposed it.
+        sender: Sender,
+        /// The proposal.
+        proposal: Box<Proposal>,
+    },
+    /// A commit from another member, staged: inspect it, then [`Group::merge`] it.
+    Commit(Box<StagedCommit>),
+    /// Our own pending commit, echoed back by the Delivery Service: it has been merged.
+    OwnCommit,
+}
+
+/// The keys of a past epoch, kept for late application messages.
+#[derive(Debug, Clone)]
+struct PastEpoch {
+    context: GroupContext,
+    secret_tree: SecretTree,
+    sender_data_secret: Secret,
+    /// Signature keys of the members of that epoch, by leaf.
+    signature_keys: HashMap<LeafIndex, SignaturePublicKey>,
+}
+
+/// Everything about one epoch that changes with each commit.
+#[derive(Debug, Clone)]
+pub(crate) struct EpochState {
+    pub(crate) context: GroupContext,
+    pub(crate) tree: RatchetTree,
+    pub(crate) private: TreeKemPrivate,
+    pub(crate) secrets: EpochSecrets,
+    pub(crate) secret_tree: SecretTree,
+    pub(crate) interim_transcript_hash: Vec<u8>,
+    pub(crate) confirmation_tag: Mac,
+}
+
+/// One member's state of one MLS group.
+pub struct Group {
+    config: GroupConfig,
+    suite: CipherSuite,
+    signer: SignaturePrivateKey,
+    epoch: EpochState,
+    proposals: ProposalCache,
+    pending: Option<commit::PendingCommit>,
+    past_epochs: VecDeque<PastEpoch>,
+    resumption_psks: BTreeMap<u64, Secret>,
+    external_psks: HashMap<Vec<u8>, Secret>,
+    validator: std::sync::Arc<dyn IdentityValidator>,
+    removed: bool,
+}
+
+impl core::fmt::Debug for Group {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Group")
+            .field("suite", &self.suite)
+            .field("epoch", &self.epoch.context.epoch)
+            .field("own_leaf", &self.epoch.private.leaf())
+            .field("members", &self.epoch.tree.leaves().count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Group {
+    /// Creates a one-member group (RFC 9420 §11) with `group_id` and `extensions`.
+    ///
+    /// The creator's leaf takes its content from `identity` and `capabilities`; `lifetime`
+    /// of a creator's leaf is not checked by anyone but is required by the wire format.
+    pub fn create(
+        provider: &dyn CryptoProvider,
+        identity: &Identity,
+        group_id: Vec<u8>,
+        extensions: Vec<Extension>,
+        config: GroupConfig,
+        validator: std::sync::Arc<dyn IdentityValidator>,
+    ) -> Result<Self, Error> {
+        let crypto = SuiteCrypto::new(provider, identity.suite)?;
+        validator.validate(&identity.credential, &identity.signature_key)?;
+        let encryption = provider.hpke_generate_key_pair(identity.suite)?;
+        let content = LeafNodeContent {
+            encryption_key: encryption.public_key.into(),
+            signature_key: identity.signature_key.clone(),
+            credential: identity.credential.clone(),
+            capabilities: crate::key_package::default_capabilities(identity),
+            leaf_node_source: LeafNodeSource::KeyPackage {
+                lifetime: crate::messages::Lifetime {
+                    not_before: 0,
+                    not_after: u64::MAX,
+                },
+            },
+            extensions: vec![],
+        };
+        let leaf = sign_leaf_node(&crypto, content, &identity.signer, &group_id, LeafIndex(0))?;
+        let mut tree = RatchetTree::new(leaf);
+        let context = GroupContext {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: identity.suite,
+            group_id: group_id.into(),
+            epoch: 0,
+            tree_hash: tree.root_hash(&crypto)?.into(),
+            confirmed_transcript_hash: Vec::new().into(),
+            extensions,
+        };
+        proposals::check_group_extensions(&tree, &context.extensions)?;
+        // §11: the epoch secret of epoch 0 is fresh randomness.
+        let mut epoch_secret = vec![0u8; crypto.hash_len()];
+        provider.random_bytes(&mut epoch_secret)?;
+        let secrets = EpochSecrets::from_epoch_secret(&crypto, &Secret::new(epoch_secret))?;
+        let confirmation_tag: Mac = secrets.confirmation_tag(&crypto, &[])?.into();
+        let interim = interim_transcript_hash(&crypto, &[], confirmation_tag.as_slice())?;
+        let secret_tree = SecretTree::new(
+            tree.size(),
+            secrets.encryption_secret.clone(),
+            config.ratchet,
+        );
+        let private = TreeKemPrivate::new(LeafIndex(0), encryption.private_key);
+        let mut group = Self {
+            config,
+            suite: identity.suite,
+            signer: identity.signer.clone(),
+            epoch: EpochState {
+                context,
+                tree,
+                private,
+                secrets,
+                secret_tree,
+                interim_transcript_hash: interim,
+                confirmation_tag,
+            },
+            proposals: ProposalCache::default(),
+            pending: None,
+            past_epochs: VecDeque::new(),
+            resumption_psks: BTreeMap::new(),
+            external_psks: HashMap::new(),
+            validator,
+            removed: false,
+        };
+        group.remember_resumption_psk();
+        Ok(group)
+    }
+
+    /// The group's cipher suite.
+    pub fn cipher_suite(&self) -> CipherSuite {
+        self.suite
+    }
+    /// The group id.
+    pub fn group_id(&self) -> &[u8] {
+        self.epoch.context.group_id.as_slice()
+    }
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.context.epoch
+    }
+    /// The current GroupContext.
+    pub fn context(&self) -> &GroupContext {
+        &self.epoch.context
+    }
+    /// The ratchet tree.
+    pub fn tree(&self) -> &RatchetTree {
+        &self.epoch.tree
+    }
+    /// This member's leaf.
+    pub fn own_leaf(&self) -> LeafIndex {
+        self.epoch.private.leaf()
+    }
+    /// The members: leaf index and credential.
+    pub fn members(&self) -> impl Iterator<Item = (LeafIndex, &crate::messages::Credential)> {
+        self.epoch
+            .tree
+            .leaves()
+            .map(|(i, l)| (i, &l.content.credential))
+    }
+    /// The epoch authenticator (RFC 9420 §8.7): equal for all members iff they agree.
+    pub fn epoch_authenticator(&self) -> &[u8] {
+        self.epoch.secrets.epoch_authenticator.as_bytes()
+    }
+    /// `MLS-Exporter(label, context, length)` of the current epoch (RFC 9420 §8.5).
+    pub fn export_secret(
+        &self,
+        provider: &dyn CryptoProvider,
+        label: &[u8],
+        context: &[u8],
+        length: usize,
+    ) -> Result<Secret, Error> {
+        Ok(self
+            .epoch
+            .secrets
+            .export(&self.crypto(provider)?, label, context, length)?)
+    }
+    /// Whether a commit of ours awaits the Delivery Service's verdict.
+    pub fn has_pending_commit(&self) -> bool {
+        self.pending.is_some()
+    }
+    /// Drops our pending commit (the Delivery Service refused it).
+    pub fn clear_pending_commit(&mut self) {
+        self.pending = None;
+    }
+    /// Registers an external PSK (RFC 9420 §8.4) under `id`.
+    pub fn add_external_psk(&mut self, id: Vec<u8>, psk: Secret) {
+        self.external_psks.insert(id, psk);
+    }
+
+    fn crypto<'a>(&self, provider: &'a dyn CryptoProvider) -> Result<SuiteCrypto<'a>, Error> {
+        Ok(SuiteCrypto::new(provider, self.suite)?)
+    }
+
+    fn remember_resumption_psk(&mut self) {
+        self.resumption_psks.insert(
+            self.epoch.context.epoch,
+            self.epoch.secrets.resumption_psk.clone(),
+        );
+        while self.resumption_psks.len() > self.config.resumption_psk_epochs.max(1) {
+            self.resumption_psks.pop_first();
+        }
+    }
+
+    fn wrap(body: MlsMessageBody) -> MlsMessage {
+        MlsMessage {
+            version: ProtocolVersion::MLS10,
+            body,
+        }
+    }
+
+    /// Protects content as a PublicMessage or PrivateMessage and wraps it; also returns the
+    /// signed AuthenticatedContent.
+    fn send_content(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        content: FramedContent,
+        private: bool,
+    ) -> Result<(MlsMessage, crate::messages::AuthenticatedContent), Error> {
+        if private {
+            let (message, authenticated) = protection::protect_private_authenticated(
+                crypto,
+                &self.signer,
+                &self.epoch.context,
+                &mut self.epoch.secret_tree,
+                &self.epoch.secrets.sender_data_secret,
+                self.config.padding,
+                content,
+                protection::no_confirmation,
+            )?;
+            Ok((
+                Self::wrap(MlsMessageBody::PrivateMessage(message)),
+                authenticated,
+            ))
+        } else {
+            let message = protection::protect_public(
+                crypto,
+                &self.signer,
+                &self.epoch.context,
+                Some(&self.epoch.secrets.membership_key),
+                content,
+                protection::no_confirmation,
+            )?;
+            let authenticated = crate::messages::AuthenticatedContent {
+                wire_format: WireFormat::PUBLIC_MESSAGE,
+                content: message.content.clone(),
+                auth: message.auth.clone(),
+            };
+            Ok((
+                Self::wrap(MlsMessageBody::PublicMessage(message)),
+                authenticated,
+            ))
+        }
+    }
+
+    fn framed(&self, body: FramedContentBody, authenticated_data: &[u8]) -> FramedContent {
+        FramedContent {
+            group_id: self.epoch.context.group_id.clone(),
+            epoch: self.epoch.context.epoch,
+            sender: Sender::Member(self.own_leaf().0),
+            authenticated_data: authenticated_data.to_vec().into(),
+            body,
+        }
+    }
+
+    /// Encrypts application data as a PrivateMessage (RFC 9420 §6.3).
+    pub fn encrypt_application(
+        &mut self,
+        provider: &dyn CryptoProvider,
+        data: &[u8],
+        authenticated_data: &[u8],
+    ) -> Result<MlsMessage, Error> {
+        if self.pending.is_some() {
+            // §12.4: after sending a commit, a member must not send application data in the
+            // old epoch; the application should wait for the commit's fate.
+            return Err(Error::PendingCommit);
+        }
+        let crypto = self.crypto(provider)?;
+        let content = self.framed(
+            FramedContentBody::Application(data.to_vec().into()),
+            authenticated_data,
+        );
+        Ok(self.send_content(&crypto, content, true)?.0)
+    }
+
+    /// Sends a proposal by itself (to be committed by someone, possibly us).
+    pub fn propose(
+        &mut self,
+        provider: &dyn CryptoProvider,
+        proposal: Proposal,
+    ) -> Result<MlsMessage, Error> {
+        let crypto = self.crypto(provider)?;
+        let sender = Sender::Member(self.own_leaf().0);
+        self.check_proposal_from(&crypto, &proposal, sender)?;
+        let content = self.framed(FramedContentBody::Proposal(proposal.clone()), &[]);
+        let private = self.config.handshake_wire_format == HandshakeWireFormat::Private;
+        let (message, authenticated) = self.send_content(&crypto, content, private)?;
+        let reference = authenticated.proposal_reference(&crypto)?;
+        self.proposals.insert(reference, proposal, sender);
+        Ok(message)
+    }
+
+    /// A signed GroupInfo of the current epoch (RFC 9420 §12.4.3), with the ratchet tree and
+    /// external_pub as the config says, for external joins.
+    pub fn group_info(&mut self, provider: &dyn CryptoProvider) -> Result<MlsMessage, Error> {
+        let crypto = self.crypto(provider)?;
+        let info = self.build_group_info(&crypto, &self.epoch.clone())?;
+        Ok(Self::wrap(MlsMessageBody::GroupInfo(info)))
+    }
+
+    fn build_group_info(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        epoch: &EpochState,
+    ) -> Result<GroupInfo, Error> {
+        let mut extensions = Vec::new();
+        if self.config.ratchet_tree_extension {
+            extensions.push(Extension {
+                extension_type: ExtensionType::RATCHET_TREE,
+                extension_data: epoch.tree.to_wire().encode()?.into(),
+            });
+        }
+        if self.config.external_pub_extension {
+            let external = epoch.secrets.external_key_pair(crypto)?;
+            extensions.push(Extension {
+                extension_type: ExtensionType::EXTERNAL_PUB,
+                extension_data: ExternalPub {
+                    external_pub: external.public_key.into(),
+                }
+                .encode()?
+                .into(),
+            });
+        }
+        let tbs = GroupInfoTbs {
+            group_context: epoch.context.clone(),
+            extensions,
+            confirmation_tag: epoch.confirmation_tag.clone(),
+            signer: epoch.private.leaf().0,
+        };
+        GroupInfo::sign(crypto, tbs, &self.signer)
+    }
+
+    /// Processes a message from the Delivery Service (RFC 9420 §6, §12.4.2).
+    ///
+    /// A rejected message leaves the group exactly as it was.
+    pub fn process(
+        &mut self,
+        provider: &dyn CryptoProvider,
+        message: &MlsMessage,
+    ) -> Result<Received, Error> {
+        if message.version != ProtocolVersion::MLS10 {
+            return Err(Error::WrongProtocolVersion);
+        }
+        if let Some(pending) = &self.pending
+            && pending.message == *message
+        {
+            self.merge_pending_commit()?;
+            return Ok(Received::OwnCommit);
+        }
+        let crypto = self.crypto(provider)?;
+        let verified = match &message.body {
+            MlsMessageBody::PublicMessage(m) => {
+                if m.content.group_id.as_slice() != self.group_id() {
+                    return Err(Error::WrongGroupId);
+                }
+                if m.content.epoch != self.epoch() {
+                    return Err(Error::WrongEpoch {
+                        expected: self.epoch(),
+                        got: m.content.epoch,
+                    });
+                }
+                let tree = &self.epoch.tree;
+                let external_senders = proposals::external_senders(&self.epoch.context)?;
+                protection::unprotect_public(
+                    &crypto,
+                    m,
+                    &self.epoch.context,
+                    Some(&self.epoch.secrets.membership_key),
+                    |sender| match sender {
+                        Sender::Member(leaf) => tree
+                            .leaf(LeafIndex(*leaf))
+                            .map(|l| l.content.signature_key.clone()),
+                        Sender::External(i) => external_senders
+                            .get(*i as usize)
+                            .map(|s| s.signature_key.clone()),
+                        Sender::NewMemberCommit | Sender::NewMemberProposal => None,
+                    },
+                )?
+            }
+            MlsMessageBody::PrivateMessage(m) => {
+                if m.group_id.as_slice() != self.group_id() {
+                    return Err(Error::WrongGroupId);
+                }
+                if m.epoch != self.epoch() {
+                    return self.process_past_private(&crypto, m);
+                }
+                let tree = &self.epoch.tree;
+                let mut secret_tree = self.epoch.secret_tree.clone();
+                let verified = protection::unprotect_private(
+                    &crypto,
+                    m,
+                    &self.epoch.context,
+                    &mut secret_tree,
+                    &self.epoch.secrets.sender_data_secret,
+                    |leaf| tree.leaf(leaf).map(|l| l.content.signature_key.clone()),
+                )?;
+                // Handshake content changes nothing until it is accepted below; application
+                // data is delivered now, so its key is spent now.
+                if !matches!(verified.content().body, FramedContentBody::Application(_)) {
+                    let result = self.process_handshake(&crypto, verified);
+                    if result.is_ok() {
+                        self.epoch.secret_tree = secret_tree;
+                    }
+                    return result;
+                }
+                self.epoch.secret_tree = secret_tree;
+                verified
+            }
+            _ => return Err(Error::UnexpectedMessage),
+        };
+        match &verified.content().body {
+            FramedContentBody::Application(data) => {
+                let Sender::Member(leaf) = verified.sender() else {
+                    return Err(Error::UnexpectedMessage);
+                };
+                Ok(Received::Application {
+                    sender: LeafIndex(leaf),
+                    epoch: verified.content().epoch,
+                    data: data.as_slice().to_vec(),
+                    authenticated_data: verified.content().authenticated_data.as_slice().to_vec(),
+                })
+            }
+            _ => self.process_handshake(&crypto, verified),
+        }
+    }
+
+    fn process_handshake(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        verified: VerifiedContent,
+    ) -> Result<Received, Error> {
+        match &verified.content().body {
+            FramedContentBody::Proposal(proposal) => {
+                let sender = verified.sender();
+                if matches!(sender, Sender::Member(l) if l == self.own_leaf().0) {
+                    return Err(Error::UnexpectedMessage);
+                }
+                self.check_proposal_from(crypto, proposal, sender)?;
+                let reference = verified
+                    .authenticated_content()
+                    .proposal_reference(crypto)?;
+                let proposal = proposal.clone();
+                self.proposals
+                    .insert(reference.clone(), proposal.clone(), sender);
+                Ok(Received::Proposal {
+                    reference,
+                    sender,
+                    proposal: Box::new(proposal),
+                })
+            }
+            FramedContentBody::Commit(_) => {
+                let staged = self.stage_commit(crypto, verified)?;
+                Ok(Received::Commit(Box::new(staged)))
+            }
+            FramedContentBody::Application(_) => Err(Error::UnexpectedMessage),
+        }
+    }
+
+    /// Application messages of a recent past epoch (kept per [`GroupConfig::past_epochs`]).
+    fn process_past_private(
+        &mut self,
+        crypto: &SuiteCrypto<'_>,
+        message: &crate::messages::PrivateMessage,
+    ) -> Result<Received, Error> {
+        let current = self.epoch();
+        let past = self
+            .past_epochs
+            .iter_mut()
+            .find(|p| p.context.epoch == message.epoch)
+            .ok_or(Error::WrongEpoch {
+                expected: current,
+                got: message.epoch,
+            })?;
+        let mut secret_tree = past.secret_tree.clone();
+        let keys = &past.signature_keys;
+        let verified = protection::unprotect_private(
+            crypto,
+            message,
+            &past.context,
+            &mut secret_tree,
+            &past.sender_data_secret,
+            |leaf| keys.get(&leaf).cloned(),
+        )?;
+        let FramedContentBody::Application(data) = &verified.content().body else {
+            // Handshake messages of a past epoch are stale: their epoch is over.
+            return Err(Error::WrongEpoch {
+                expected: current,
+                got: message.epoch,
+            });
+        };
+        let Sender::Member(leaf) = verified.sender() else {
+            return Err(Error::UnexpectedMessage);
+        };
+        past.secret_tree = secret_tree;
+        Ok(Received::Application {
+            sender: LeafIndex(leaf),
+            epoch: message.epoch,
+            data: data.as_slice().to_vec(),
+            authenticated_data: verified.content().authenticated_data.as_slice().to_vec(),
+        })
+    }
+
+    /// Installs `next` as the current epoch, keeping the old one's keys for late messages.
+    fn install_epoch(&mut self, next: EpochState) {
+        let old = std::mem::replace(&mut self.epoch, next);
+        if self.config.past_epochs > 0 {
+            self.past_epochs.push_back(PastEpoch {
+                signature_keys: old
+                    .tree
+                    .leaves()
+                    .map(|(i, l)| (i, l.content.signature_key.clone()))
+                    .collect(),
+                context: old.context,
+                secret_tree: old.secret_tree,
+                sender_data_secret: old.secrets.sender_data_secret.clone(),
+            });
+            while self.past_epochs.len() > self.config.past_epochs {
+                self.past_epochs.pop_front();
+            }
+        }
+        self.proposals.clear();
+        self.pending = None;
+        self.remember_resumption_psk();
+    }
+}

@@ -1,0 +1,181 @@
+//! Creating KeyPackages and checking received ones (RFC 9420 §10).
+
+use crate::Error;
+use crate::codec::Encode;
+use crate::crypto::{CryptoProvider, HpkePrivateKey, SuiteCrypto};
+use crate::identity::Identity;
+use crate::messages::{
+    Capabilities, CredentialType, Extension, KeyPackage, KeyPackageTbs, LeafNode, LeafNodeContent,
+    LeafNodeSource, Lifetime, ProtocolVersion,
+};
+use crate::tree::LeafIndex;
+use crate::tree::treekem::sign_leaf_node;
+
+const KEY_PACKAGE_TBS_LABEL: &[u8] = b"KeyPackageTBS";
+
+/// What a new KeyPackage says about its client.
+#[derive(Debug, Clone)]
+pub struct KeyPackageOptions {
+    /// When the KeyPackage (and the leaf it becomes) is valid (§7.2). The library has no
+    /// clock: the application sets it, e.g. `Lifetime::starting_at(now, 90 days)`.
+    pub lifetime: Lifetime,
+    /// The leaf's capabilities; [`default_capabilities`] if `None`.
+    pub capabilities: Option<Capabilities>,
+    /// Extensions of the leaf node.
+    pub leaf_extensions: Vec<Extension>,
+    /// Extensions of the KeyPackage itself.
+    pub extensions: Vec<Extension>,
+}
+
+impl KeyPackageOptions {
+    /// Options with the given lifetime and everything else default.
+    pub fn new(lifetime: Lifetime) -> Self {
+        Self {
+            lifetime,
+            capabilities: None,
+            leaf_extensions: vec![],
+            extensions: vec![],
+        }
+    }
+}
+
+impl Lifetime {
+    /// Valid from an hour before `now` (clock skew) for `seconds`.
+    pub fn starting_at(now: u64, seconds: u64) -> Self {
+        Self {
+            not_before: now.saturating_sub(3600),
+            not_after: now.saturating_add(seconds),
+        }
+    }
+    /// Whether `now` lies within the lifetime.
+    pub fn contains(&self, now: u64) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+}
+
+/// The capabilities this library supports for an identity's suite: mls10, the identity's
+/// suite, no non-default extensions or proposals beyond those it implements, basic and X.509
+/// credentials.
+pub fn default_capabilities(identity: &Identity) -> Capabilities {
+    Capabilities {
+        versions: vec![ProtocolVersion::MLS10],
+        cipher_suites: vec![identity.suite],
+        extensions: vec![],
+        proposals: vec![],
+        credentials: vec![CredentialType::BASIC, CredentialType::X509],
+    }
+}
+
+/// The private keys behind a KeyPackage: the application stores them until the KeyPackage
+/// is used in a Welcome, then deletes them (§10: a KeyPackage is used once).
+#[derive(Clone, Debug)]
+pub struct KeyPackageSecrets {
+    /// The private key of `init_key`.
+    pub init_private_key: HpkePrivateKey,
+    /// The private key of the leaf's `encryption_key`.
+    pub encryption_private_key: HpkePrivateKey,
+}
+
+/// Creates a signed KeyPackage for `identity` (RFC 9420 §10) and its private keys.
+pub fn create_key_package(
+    provider: &dyn CryptoProvider,
+    identity: &Identity,
+    options: KeyPackageOptions,
+) -> Result<(KeyPackage, KeyPackageSecrets), Error> {
+    let crypto = SuiteCrypto::new(provider, identity.suite)?;
+    let init = provider.hpke_generate_key_pair(identity.suite)?;
+    let encryption = provider.hpke_generate_key_pair(identity.suite)?;
+    let capabilities = options
+        .capabilities
+        .unwrap_or_else(|| default_capabilities(identity));
+    let content = LeafNodeContent {
+        encryption_key: encryption.public_key.into(),
+        signature_key: identity.signature_key.clone(),
+        credential: identity.credential.clone(),
+        capabilities,
+        leaf_node_source: LeafNodeSource::KeyPackage {
+            lifetime: options.lifetime,
+        },
+        extensions: options.leaf_extensions,
+    };
+    // KeyPackage-sourced leaves carry no group binding: group id and index are unused.
+    let leaf_node = sign_leaf_node(&crypto, content, &identity.signer, &[], LeafIndex(0))?;
+    let tbs = KeyPackageTbs {
+        version: ProtocolVersion::MLS10,
+        cipher_suite: identity.suite,
+        init_key: init.public_key.into(),
+        leaf_node,
+        extensions: options.extensions,
+    };
+    let signature =
+        crypto.sign_with_label(&identity.signer, KEY_PACKAGE_TBS_LABEL, &tbs.encode()?)?;
+    Ok((
+        KeyPackage {
+            tbs,
+            signature: signature.into(),
+        },
+        KeyPackageSecrets {
+            init_private_key: init.private_key,
+            encryption_private_key: encryption.private_key,
+        },
+    ))
+}
+
+impl KeyPackage {
+    /// The KeyPackage's leaf node.
+    pub fn leaf_node(&self) -> &LeafNode {
+        &self.tbs.leaf_node
+    }
+
+    /// The checks of RFC 9420 §10.1 that need no group: version mls10, a known suite, the
+    /// KeyPackage and leaf signatures, a leaf of source key_package whose lifetime contains
+    /// `now` (if given), whose capabilities list the KeyPackage's version and suite, and an
+    /// init key different from the leaf's encryption key.
+    pub fn validate(&self, crypto: &SuiteCrypto<'_>, now: Option<u64>) -> Result<(), Error> {
+        let tbs = &self.tbs;
+        if tbs.version != ProtocolVersion::MLS10 {
+            return Err(Error::KeyPackageInvalid("version is not mls10"));
+        }
+        if tbs.cipher_suite != crypto.suite() {
+            return Err(Error::KeyPackageInvalid(
+                "cipher suite differs from the group's",
+            ));
+        }
+        let leaf = &tbs.leaf_node.content;
+        crypto
+            .verify_with_label(
+                leaf.signature_key.as_slice(),
+                KEY_PACKAGE_TBS_LABEL,
+                &tbs.encode()?,
+                self.signature.as_slice(),
+            )
+            .map_err(|_| Error::KeyPackageInvalid("KeyPackage signature does not verify"))?;
+        crate::tree::validate::verify_leaf_signature(crypto, &tbs.leaf_node, &[], LeafIndex(0))
+            .map_err(|_| Error::KeyPackageInvalid("leaf node signature does not verify"))?;
+        let LeafNodeSource::KeyPackage { lifetime } = &leaf.leaf_node_source else {
+            return Err(Error::KeyPackageInvalid(
+                "leaf node source is not key_package",
+            ));
+        };
+        if let Some(now) = now
+            && !lifetime.contains(now)
+        {
+            return Err(Error::KeyPackageInvalid(
+                "lifetime does not contain the current time",
+            ));
+        }
+        if !leaf.capabilities.versions.contains(&tbs.version)
+            || !leaf.capabilities.cipher_suites.contains(&tbs.cipher_suite)
+        {
+            return Err(Error::KeyPackageInvalid(
+                "capabilities omit its own version or suite",
+            ));
+        }
+        if tbs.init_key.as_slice() == leaf.encryption_key.as_slice() {
+            return Err(Error::KeyPackageInvalid(
+                "init key equals the leaf's encryption key",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! End-to-end group flows through the public API: create, add, join, talk, update, remove,
+//! in several cipher suites, with every member's epoch authenticator compared at each step.
+
+use conclave_mls::crypto::{CipherSuite, RustCrypto};
+use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received};
+use conclave_mls::identity::{BasicCredentialsOnly, Identity};
+use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
+use conclave_mls::messages::{Credential, Lifetime, MlsMessage, MlsMessageBody};
+use conclave_mls::tree::LeafIndex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct Member {
+    identity: Identity,
+    group: Group,
+}
+
+fn identity(p: &RustCrypto, suite: CipherSuite, name: &str) -> Identity {
+    Identity::generate(
+        p,
+        suite,
+        Credential::Basic {
+            identity: name.as_bytes().to_vec().into(),
+        },
+    )
+    .unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn config(private_handshake: bool) -> GroupConfig {
+    GroupConfig {
+        handshake_wire_format: if private_handshake {
+            HandshakeWireFormat::Private
+        } else {
+            HandshakeWireFormat::Public
+        },
+        ..GroupConfig::default()
+    }
+}
+
+/// Adds a new member named `name` through `adder`; everyone else processes the commit.
+fn add(p: &RustCrypto, members: &mut Vec<Member>, adder: usize, name: &str, private: bool) {
+    let suite = members[0].group.cipher_suite();
+    let id = identity(p, suite, name);
+    let (kp, secrets) = create_key_package(
+        p,
+        &id,
+        KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
+    )
+    .unwrap();
+    let out = members[adder]
+        .group
+        .commit()
+        .add_member(kp.clone())
+        .build(p)
+        .unwrap();
+    deliver(p, members, adder, &out.commit);
+    let MlsMessageBody::Welcome(welcome) = out.welcome.expect("a Welcome").body else {
+        panic!()
+    };
+    let group = Group::join(
+        p,
+        JoinRequest {
+            identity: &id,
+            key_package: &kp,
+            secrets: &secrets,
+            welcome: &welcome,
+            ratchet_tree: None,
+            external_psks: HashMap::new(),
+            resumption_psks: HashMap::new(),
+            config: config(private),
+            validator: Arc::new(BasicCredentialsOnly),
+        },
+    )
+    .unwrap();
+    members.push(Member {
+        identity: id,
+        group,
+    });
+    assert_agree(members);
+}
+
+/// The sender's own commit comes back from the DS; everyone else stages and merges it.
+fn deliver(p: &RustCrypto, members: &mut [Member], sender: usize, commit: &MlsMessage) {
+    for (i, m) in members.iter_mut().enumerate() {
+        match m.group.process(p, commit).unwrap() {
+            Received::OwnCommit => assert_eq!(i, sender),
+            Received::Commit(staged) => {
+                assert_ne!(i, sender);
+                m.group.merge(*staged).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn assert_agree(members: &[Member]) {
+    let first = members[0].group.epoch_authenticator().to_vec();
+    for m in members {
+        assert_eq!(m.group.epoch_authenticator(), first.as_slice());
+        assert_eq!(m.group.epoch(), members[0].group.epoch());
+    }
+}
+
+fn talk(p: &RustCrypto, members: &mut [Member], from: usize, text: &[u8]) {
+    let ct = members[from]
+        .group
+        .encrypt_application(p, text, b"ad")
+        .unwrap();
+    for (i, m) in members.iter_mut().enumerate() {
+        if i == from {
+            continue;
+        }
+        match m.group.process(p, &ct).unwrap() {
+            Received::Application {
+                sender,
+                data,
+                authenticated_data,
+                ..
+            } => {
+                assert_eq!(sender, members_leaf(from));
+                assert_eq!(data, text);
+                assert_eq!(authenticated_data, b"ad");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn members_leaf(i: usize) -> LeafIndex {
+    LeafIndex(i as u32)
+}
+
+fn lifecycle(suite: CipherSuite, private: bool) {
+    let p = RustCrypto::default();
+    let alice = identity(&p, suite, "alice");
+    let group = Group::create(
+        &p,
+        &alice,
+        b"group".to_vec(),
+        vec![],
+        config(private),
+        Arc::new(BasicCredentialsOnly),
+    )
+    .unwrap();
+    let mut members = vec![Member {
+        identity: alice,
+        group,
+    }];
+    for (i, name) in ["bob", "carol", "dave", "erin"].iter().enumerate() {
+        add(&p, &mut members, i, name, private);
+    }
+    for from in 0..members.len() {
+        talk(
+            &p,
+            &mut members,
+            from,
+            format!("hello from {from}").as_bytes(),
+        );
+    }
+    // An empty commit with a path from a member in the middle.
+    let out = members[2].group.commit().force_path().build(&p).unwrap();
+    deliver(&p, &mut members, 2, &out.commit);
+    assert_agree(&members);
+    // A proposal by one member, committed by another (by reference).
+    let proposal = members[3]
+        .group
+        .propose(
+            &p,
+            conclave_mls::messages::Proposal::Remove(conclave_mls::messages::Remove { removed: 1 }),
+        )
+        .unwrap();
+    for i in [0, 1, 2, 4] {
+        assert!(matches!(
+            members[i].group.process(&p, &proposal).unwrap(),
+            Received::Proposal { .. }
+        ));
+    }
+    let out = members[0].group.commit().build(&p).unwrap();
+    // Bob (leaf 1) is removed: he sees a commit that removes him.
+    for (i, m) in members.iter_mut().enumerate() {
+        match m.group.process(&p, &out.commit).unwrap() {
+            Received::OwnCommit => assert_eq!(i, 0),
+            Received::Commit(staged) => {
+                assert_eq!(staged.removed(), &[LeafIndex(1)]);
+                assert_eq!(staged.removes_us(), i == 1);
+                m.group.merge(*staged).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let bob = members.remove(1);
+    assert!(bob.group.epoch() < members[0].group.epoch());
+    assert_agree(&members);
+    // The next member added takes bob's blank leaf.
+    add(&p, &mut members, 3, "frank", private);
+    assert_eq!(members[4].group.own_leaf(), LeafIndex(1));
+    let _ = &members[4].identity;
+    let exported: Vec<_> = members
+        .iter()
+        .map(|m| m.group.export_secret(&p, b"test", b"ctx", 32).unwrap())
+        .collect();
+    assert!(exported.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn lifecycle_suite_1_public_handshakes() {
+    lifecycle(CipherSuite(1), false);
+}
+
+#[test]
+fn lifecycle_suite_3_private_handshakes() {
+    lifecycle(CipherSuite(3), true);
+}
+
+#[test]
+fn lifecycle_suite_2_p256() {
+    lifecycle(CipherSuite(2), false);
+}
+
+#[test]
+fn lifecycle_suite_5_p521_private() {
+    lifecycle(CipherSuite(5), true);
+}
