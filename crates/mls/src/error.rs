@@ -291,6 +291,9 @@ pub enum Error {
     /// A Welcome without the ratchet_tree extension, and no tree was supplied (§12.4.3.3).
     #[error("the ratchet tree is neither in the Welcome nor supplied")]
     MissingRatchetTree,
+    /// A GroupInfo without external_pub cannot be joined externally (§12.4.3.2).
+    #[error("the GroupInfo has no external_pub extension")]
+    MissingExternalPub,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -40,6 +40,25 @@ pub struct EpochSecrets {
     pub init_secret: Secret,
 }
 
+/// The HPKE exporter label of an external init secret (RFC 9420 §8.3).
+const EXTERNAL_INIT_LABEL: &[u8] = b"MLS 1.0 external init secret";
+
+/// A new member's side of an external init (RFC 9420 §8.3): `SetupBaseS(external_pub, "")`
+/// and `Export("MLS 1.0 external init secret", Nh)`; returns the ExternalInit `kem_output`
+/// and the init secret.
+pub fn external_init(
+    crypto: &SuiteCrypto<'_>,
+    external_pub: &[u8],
+) -> Result<(Vec<u8>, Secret), CryptoError> {
+    crypto.provider().hpke_export_sender(
+        crypto.suite(),
+        external_pub,
+        &[],
+        EXTERNAL_INIT_LABEL,
+        crypto.hash_len(),
+    )
+}
+
 impl JoinerSecret {
     /// `ExpandWithLabel(Extract(init_secret, commit_secret), "joiner", GroupContext, Nh)`.
     ///
@@ -161,6 +180,25 @@ impl EpochSecrets {
         crypto
             .provider()
             .hpke_derive_key_pair(crypto.suite(), self.external_secret.as_bytes())
+    }
+
+    /// The init secret a member derives from an external commit's ExternalInit
+    /// `kem_output` (RFC 9420 §8.3): `SetupBaseR` with the external private key, then
+    /// `Export("MLS 1.0 external init secret", Nh)`.
+    pub fn external_init_secret(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        kem_output: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let pair = self.external_key_pair(crypto)?;
+        crypto.provider().hpke_export_receiver(
+            crypto.suite(),
+            &pair.private_key,
+            kem_output,
+            &[],
+            EXTERNAL_INIT_LABEL,
+            crypto.hash_len(),
+        )
     }
 
     /// The confirmation tag over a confirmed transcript hash (RFC 9420 §8.2).

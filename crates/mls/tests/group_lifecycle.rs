@@ -2,7 +2,9 @@
 //! in several cipher suites, with every member's epoch authenticator compared at each step.
 
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received};
+use conclave_mls::group::{
+    ExternalJoinRequest, Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received,
+};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
 use conclave_mls::messages::{Credential, Lifetime, MlsMessage, MlsMessageBody};
@@ -109,6 +111,7 @@ fn assert_agree(members: &[Member]) {
 }
 
 fn talk(p: &RustCrypto, members: &mut [Member], from: usize, text: &[u8]) {
+    let expected_sender = members[from].group.own_leaf();
     let ct = members[from]
         .group
         .encrypt_application(p, text, b"ad")
@@ -124,17 +127,13 @@ fn talk(p: &RustCrypto, members: &mut [Member], from: usize, text: &[u8]) {
                 authenticated_data,
                 ..
             } => {
-                assert_eq!(sender, members_leaf(from));
+                assert_eq!(sender, expected_sender);
                 assert_eq!(data, text);
                 assert_eq!(authenticated_data, b"ad");
             }
             other => panic!("unexpected {other:?}"),
         }
     }
-}
-
-fn members_leaf(i: usize) -> LeafIndex {
-    LeafIndex(i as u32)
 }
 
 fn lifecycle(suite: CipherSuite, private: bool) {
@@ -202,11 +201,86 @@ fn lifecycle(suite: CipherSuite, private: bool) {
     add(&p, &mut members, 3, "frank", private);
     assert_eq!(members[4].group.own_leaf(), LeafIndex(1));
     let _ = &members[4].identity;
+    // Grace joins by external commit from a GroupInfo.
+    external_join(&p, &mut members, "grace", None, private);
+    // Carol lost her state: she rejoins externally, replacing her own leaf (resync).
+    let carol = members.remove(2);
+    let carol_leaf = carol.group.own_leaf();
+    external_join(
+        &p,
+        &mut members,
+        "carol",
+        Some((carol.identity, carol_leaf)),
+        private,
+    );
+    talk_all(&p, &mut members);
     let exported: Vec<_> = members
         .iter()
         .map(|m| m.group.export_secret(&p, b"test", b"ctx", 32).unwrap())
         .collect();
     assert!(exported.windows(2).all(|w| w[0] == w[1]));
+}
+
+fn talk_all(p: &RustCrypto, members: &mut [Member]) {
+    for from in 0..members.len() {
+        let ct = members[from]
+            .group
+            .encrypt_application(p, b"hi", b"")
+            .unwrap();
+        for (i, m) in members.iter_mut().enumerate() {
+            if i != from {
+                assert!(matches!(
+                    m.group.process(p, &ct).unwrap(),
+                    Received::Application { .. }
+                ));
+            }
+        }
+    }
+}
+
+fn external_join(
+    p: &RustCrypto,
+    members: &mut Vec<Member>,
+    name: &str,
+    resync: Option<(Identity, LeafIndex)>,
+    private: bool,
+) {
+    let suite = members[0].group.cipher_suite();
+    let info = members[0].group.group_info(p).unwrap();
+    let MlsMessageBody::GroupInfo(info) = info.body else {
+        panic!()
+    };
+    let (id, old) = match resync {
+        Some((id, leaf)) => (id, Some(leaf)),
+        None => (identity(p, suite, name), None),
+    };
+    let (group, commit) = Group::join_external(
+        p,
+        ExternalJoinRequest {
+            identity: &id,
+            group_info: &info,
+            ratchet_tree: None,
+            resync: old,
+            authenticated_data: vec![],
+            config: config(private),
+            validator: Arc::new(BasicCredentialsOnly),
+        },
+    )
+    .unwrap();
+    for m in members.iter_mut() {
+        match m.group.process(p, &commit).unwrap() {
+            Received::Commit(staged) => {
+                assert_eq!(staged.removed(), old.as_slice());
+                m.group.merge(*staged).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    members.push(Member {
+        identity: id,
+        group,
+    });
+    assert_agree(members);
 }
 
 #[test]

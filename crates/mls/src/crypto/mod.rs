@@ -122,6 +122,27 @@ pub trait CryptoProvider: Send + Sync {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Secret, CryptoError>;
+    /// `SetupBaseS(public_key, info)` and `Export(exporter_context, length)` on the sender's
+    /// context (RFC 9180 §5.1, §5.3); returns the encapsulated key and the exported secret.
+    fn hpke_export_sender(
+        &self,
+        suite: CipherSuite,
+        public_key: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        length: usize,
+    ) -> Result<(Vec<u8>, Secret), CryptoError>;
+    /// `SetupBaseR(kem_output, private_key, info)` and `Export(exporter_context, length)`
+    /// (RFC 9180 §5.1, §5.3).
+    fn hpke_export_receiver(
+        &self,
+        suite: CipherSuite,
+        private_key: &HpkePrivateKey,
+        kem_output: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        length: usize,
+    ) -> Result<Secret, CryptoError>;
     /// `KEM.DeriveKeyPair(ikm)` (RFC 9180 §7.1.3).
     fn hpke_derive_key_pair(
         &self,

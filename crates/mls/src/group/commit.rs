@@ -170,12 +170,15 @@ impl<'g> CommitBuilder<'g> {
             list.push((p, own));
         }
         let provisional = group.apply_proposals(&crypto, Committer::Member(me), &list)?;
+        let init_secret = group.epoch.secrets.init_secret.clone();
         group.build_commit(
             &crypto,
             provisional,
             refs,
             self.force_path,
             self.authenticated_data,
+            own,
+            init_secret,
         )
     }
 }
@@ -297,13 +300,19 @@ impl Group {
         Ok((context, joiner, secrets))
     }
 
-    fn build_commit(
+    /// Builds a commit from a validated proposal list. `sender` is our member leaf, or
+    /// `NewMemberCommit` for an external commit (whose `init_secret` comes from its
+    /// ExternalInit, §8.3, and whose leaf must already be in `provisional.tree`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn build_commit(
         &mut self,
         crypto: &SuiteCrypto<'_>,
         provisional: Provisional,
         proposals: Vec<ProposalOrRef>,
         force_path: bool,
         authenticated_data: Vec<u8>,
+        sender: Sender,
+        init_secret: Secret,
     ) -> Result<CommitOutput, Error> {
         if self.removed {
             return Err(Error::RemovedFromGroup);
@@ -346,12 +355,13 @@ impl Group {
         let psk_secret = self.psk_secret(crypto, &psks)?;
         let provisional_ctx = self.provisional_context(tree.root_hash(crypto)?, extensions);
 
-        let content = self.framed(
+        let mut content = self.framed(
             FramedContentBody::Commit(Commit { proposals, path }),
             &authenticated_data,
         );
+        content.sender = sender;
+        let member = matches!(sender, Sender::Member(_));
         let mut computed = None;
-        let init_secret = self.epoch.secrets.init_secret.clone();
         let confirm = |input: &ConfirmedTranscriptHashInput| -> Result<Mac, Error> {
             let (context, joiner, secrets) = self.next_epoch_secrets(
                 crypto,
@@ -367,7 +377,8 @@ impl Group {
             computed = Some((context, joiner, secrets, tag.clone()));
             Ok(tag)
         };
-        let private_wire = self.config.handshake_wire_format == super::HandshakeWireFormat::Private;
+        let private_wire =
+            member && self.config.handshake_wire_format == super::HandshakeWireFormat::Private;
         let body = if private_wire {
             let mut secret_tree = self.epoch.secret_tree.clone();
             let m = protection::protect_private(
@@ -387,7 +398,7 @@ impl Group {
                 crypto,
                 &self.signer,
                 &self.epoch.context,
-                Some(&self.epoch.secrets.membership_key),
+                member.then_some(&self.epoch.secrets.membership_key),
                 content,
                 confirm,
             )?)
@@ -472,17 +483,16 @@ impl Group {
             return Err(Error::NotACommit);
         };
         let sender = verified.sender();
-        let Sender::Member(sender_leaf) = sender else {
-            return Err(Error::Unsupported(
-                "external commits are processed by the joiner flow",
-            ));
+        let committer = match sender {
+            Sender::Member(leaf) if LeafIndex(leaf) == self.own_leaf() => {
+                // Our own commit comes back byte-identical and is matched in `process`;
+                // anything else claiming to be ours is not something we sent.
+                return Err(Error::UnexpectedMessage);
+            }
+            Sender::Member(leaf) => Committer::Member(LeafIndex(leaf)),
+            Sender::NewMemberCommit => Committer::External,
+            _ => return Err(Error::UnexpectedMessage),
         };
-        let sender_leaf = LeafIndex(sender_leaf);
-        if sender_leaf == self.own_leaf() {
-            // Our own commit comes back byte-identical and is matched in `process`; anything
-            // else claiming to be ours is not something we sent.
-            return Err(Error::UnexpectedMessage);
-        }
         let mut list = Vec::with_capacity(commit.proposals.len());
         for p in &commit.proposals {
             match p {
@@ -493,10 +503,39 @@ impl Group {
                 }
             }
         }
-        let provisional = self.apply_proposals(crypto, Committer::Member(sender_leaf), &list)?;
-        if provisional.path_required && commit.path.is_none() {
+        let mut provisional = self.apply_proposals(crypto, committer, &list)?;
+        if (provisional.path_required || committer == Committer::External) && commit.path.is_none()
+        {
             return Err(Error::PathRequired);
         }
+        // §12.4.2: an external committer takes the leftmost blank leaf (or a new one); with a
+        // resync Remove, its new leaf must be a valid successor of the removed one (§12.2).
+        let (sender_leaf, predecessor, init_secret) = match committer {
+            Committer::Member(leaf) => {
+                let old = provisional
+                    .tree
+                    .leaf(leaf)
+                    .cloned()
+                    .ok_or(Error::BlankLeaf(leaf))?;
+                (leaf, Some(old), self.epoch.secrets.init_secret.clone())
+            }
+            Committer::External => {
+                let path = commit.path.as_ref().ok_or(Error::PathRequired)?;
+                let leaf = provisional.tree.add_leaf(path.leaf_node.clone())?;
+                let old = provisional.removed.first().map(|(_, node)| node.clone());
+                let kem_output = provisional
+                    .external_init
+                    .as_deref()
+                    .ok_or(Error::ProposalListInvalid("an external commit's proposals"))?;
+                (
+                    leaf,
+                    old,
+                    self.epoch
+                        .secrets
+                        .external_init_secret(crypto, kem_output)?,
+                )
+            }
+        };
         let added_leaves: Vec<LeafIndex> = provisional.added.iter().map(|(l, _)| *l).collect();
         let removed_leaves: Vec<LeafIndex> = provisional.removed.iter().map(|(l, _)| *l).collect();
         let staged = |next| StagedCommit {
@@ -517,16 +556,12 @@ impl Group {
 
         let commit_secret = match &commit.path {
             Some(path) => {
-                let old = tree
-                    .leaf(sender_leaf)
-                    .cloned()
-                    .ok_or(Error::BlankLeaf(sender_leaf))?;
                 self.check_leaf(
                     crypto,
                     &path.leaf_node,
                     sender_leaf,
                     &provisional.extensions,
-                    Some(&old),
+                    predecessor.as_ref(),
                 )?;
                 let merged = merge_update_path(crypto, &mut tree, sender_leaf, path)?;
                 tree.verify_unique_keys()?;
@@ -559,7 +594,7 @@ impl Group {
             &input,
             &commit_secret,
             &psk_secret,
-            self.epoch.secrets.init_secret.as_bytes(),
+            init_secret.as_bytes(),
         )?;
         let tag = authenticated
             .auth

@@ -48,6 +48,54 @@ impl core::fmt::Debug for JoinRequest<'_> {
     }
 }
 
+/// The checks a joiner makes of a tree it receives (RFC 9420 §12.4.3.1): the tree hash is the
+/// GroupContext's, every parent is parent-hash valid, every leaf is valid (signature,
+/// lifetime, capabilities, credential types, the application's identity policy), unmerged
+/// leaves are consistent and no key appears twice.
+pub(super) fn verify_tree(
+    provider: &dyn CryptoProvider,
+    crypto: &SuiteCrypto<'_>,
+    tree: &mut RatchetTree,
+    context: &crate::messages::GroupContext,
+    validator: &dyn IdentityValidator,
+) -> Result<(), Error> {
+    let group_id = context.group_id.as_slice();
+    tree.verify_root_hash(crypto, context.tree_hash.as_slice())?;
+    tree.verify_parent_hashes(crypto)?;
+    tree.verify_leaf_signatures(crypto, group_id)?;
+    tree.verify_unique_keys()?;
+    tree.verify_unmerged_leaves()?;
+    let required = context
+        .extensions
+        .iter()
+        .find(|e| e.extension_type == ExtensionType::REQUIRED_CAPABILITIES)
+        .map(|e| RequiredCapabilities::decode(e.extension_data.as_slice()))
+        .transpose()?;
+    tree.verify_leaf_contents(provider.current_time(), required.as_ref())?;
+    check_group_extensions(tree, &context.extensions)?;
+    for (_, leaf) in tree.leaves() {
+        validator.validate(&leaf.content.credential, &leaf.content.signature_key)?;
+    }
+    Ok(())
+}
+
+/// The ratchet tree of a GroupInfo: its ratchet_tree extension, or the one supplied.
+pub(super) fn tree_of(
+    group_info: &crate::messages::GroupInfo,
+    supplied: Option<crate::messages::RatchetTree>,
+) -> Result<RatchetTree, Error> {
+    let wire = match group_info
+        .tbs
+        .extensions
+        .iter()
+        .find(|e| e.extension_type == ExtensionType::RATCHET_TREE)
+    {
+        Some(e) => crate::messages::RatchetTree::decode(e.extension_data.as_slice())?,
+        None => supplied.ok_or(Error::MissingRatchetTree)?,
+    };
+    RatchetTree::from_wire(wire)
+}
+
 impl Group {
     /// Joins from a Welcome (RFC 9420 §12.4.3.1): decrypts the group secrets and GroupInfo,
     /// verifies the GroupInfo signature and the whole tree (tree hash, parent hashes, every
@@ -108,16 +156,7 @@ impl Group {
             return Err(Error::WelcomeCipherSuiteMismatch);
         }
 
-        let wire_tree = match group_info
-            .tbs
-            .extensions
-            .iter()
-            .find(|e| e.extension_type == ExtensionType::RATCHET_TREE)
-        {
-            Some(e) => crate::messages::RatchetTree::decode(e.extension_data.as_slice())?,
-            None => request.ratchet_tree.ok_or(Error::MissingRatchetTree)?,
-        };
-        let mut tree = RatchetTree::from_wire(wire_tree)?;
+        let mut tree = tree_of(&group_info, request.ratchet_tree)?;
         let signer = LeafIndex(group_info.tbs.signer);
         let signer_key = tree
             .leaf(signer)
@@ -127,26 +166,13 @@ impl Group {
             .clone();
         group_info.verify(&crypto, signer_key.as_slice())?;
 
-        // Tree integrity (§12.4.3.1).
-        let group_id = context.group_id.as_slice().to_vec();
-        tree.verify_root_hash(&crypto, context.tree_hash.as_slice())?;
-        tree.verify_parent_hashes(&crypto)?;
-        tree.verify_leaf_signatures(&crypto, &group_id)?;
-        tree.verify_unique_keys()?;
-        tree.verify_unmerged_leaves()?;
-        let required = context
-            .extensions
-            .iter()
-            .find(|e| e.extension_type == ExtensionType::REQUIRED_CAPABILITIES)
-            .map(|e| RequiredCapabilities::decode(e.extension_data.as_slice()))
-            .transpose()?;
-        tree.verify_leaf_contents(provider.current_time(), required.as_ref())?;
-        check_group_extensions(&tree, &context.extensions)?;
-        for (_, leaf) in tree.leaves() {
-            request
-                .validator
-                .validate(&leaf.content.credential, &leaf.content.signature_key)?;
-        }
+        verify_tree(
+            provider,
+            &crypto,
+            &mut tree,
+            &context,
+            request.validator.as_ref(),
+        )?;
 
         let own_leaf_node = request.key_package.leaf_node();
         let me = tree

@@ -8,11 +8,13 @@
 
 mod commit;
 mod config;
+mod external;
 mod join;
 mod proposals;
 
 pub use commit::{CommitBuilder, CommitOutput, StagedCommit};
 pub use config::{GroupConfig, HandshakeWireFormat};
+pub use external::ExternalJoinRequest;
 pub use join::JoinRequest;
 
 use crate::Error;
@@ -432,6 +434,14 @@ impl Group {
                 }
                 let tree = &self.epoch.tree;
                 let external_senders = proposals::external_senders(&self.epoch.context)?;
+                // An external committer signs with the key of the leaf its path brings (§12.4.3.2).
+                let new_member_key = match &m.content.body {
+                    FramedContentBody::Commit(c) => c
+                        .path
+                        .as_ref()
+                        .map(|p| p.leaf_node.content.signature_key.clone()),
+                    _ => None,
+                };
                 protection::unprotect_public(
                     &crypto,
                     m,
@@ -444,7 +454,13 @@ impl Group {
                         Sender::External(i) => external_senders
                             .get(*i as usize)
                             .map(|s| s.signature_key.clone()),
-                        Sender::NewMemberCommit | Sender::NewMemberProposal => None,
+                        Sender::NewMemberCommit => new_member_key,
+                        Sender::NewMemberProposal => match &m.content.body {
+                            FramedContentBody::Proposal(Proposal::Add(a)) => {
+                                Some(a.key_package.leaf_node().content.signature_key.clone())
+                            }
+                            _ => None,
+                        },
                     },
                 )?
             }

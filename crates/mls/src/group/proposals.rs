@@ -102,6 +102,15 @@ pub(super) fn check_group_extensions(
     Ok(())
 }
 
+/// Fails with the named rule unless `ok`.
+fn once(ok: bool, rule: &'static str) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ProposalListInvalid(rule))
+    }
+}
+
 /// What applying a committed proposal list produced (RFC 9420 §12.3).
 #[derive(Debug, Clone)]
 pub(super) struct Provisional {
@@ -332,23 +341,19 @@ impl Group {
                     }
                 }
                 (Proposal::PreSharedKey(p), _) => {
-                    if !psk_ids.insert(p.psk.clone()) {
-                        return Err(Error::ProposalListInvalid("a PSK twice"));
-                    }
+                    let fresh = psk_ids.insert(p.psk.clone());
+                    once(fresh, "a PSK twice")?;
                 }
                 (Proposal::GroupContextExtensions(g), _) => {
-                    if gce.replace(g.extensions.clone()).is_some() {
-                        return Err(Error::ProposalListInvalid("two GroupContextExtensions"));
-                    }
+                    let first = gce.replace(g.extensions.clone()).is_none();
+                    once(first, "two GroupContextExtensions")?;
                 }
                 (Proposal::ReInit(r), _) => reinit = Some(r.clone()),
                 (Proposal::ExternalInit(e), _) => {
-                    if external_init
+                    let first = external_init
                         .replace(e.kem_output.as_slice().to_vec())
-                        .is_some()
-                    {
-                        return Err(Error::ProposalListInvalid("two ExternalInits"));
-                    }
+                        .is_none();
+                    once(first, "two ExternalInits")?;
                 }
                 _ => {}
             }

@@ -81,6 +81,71 @@ fn seal_with<A: Aead, F: Kdf, K: Kem>(
     })
 }
 
+fn export_sender_with<A: Aead, F: Kdf, K: Kem>(
+    public_key: &[u8],
+    info: &[u8],
+    exporter_context: &[u8],
+    length: usize,
+    rng: &mut ChaCha20Rng,
+) -> Result<(Vec<u8>, Secret), CryptoError> {
+    let pk = K::PublicKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    let (enc, ctx) = ::hpke::setup_sender_with_rng::<A, F, K>(&OpModeS::Base, &pk, info, rng)
+        .map_err(|_| CryptoError::HpkeSeal)?;
+    let mut out = vec![0u8; length];
+    ctx.export(exporter_context, &mut out)
+        .map_err(|_| CryptoError::KdfLength)?;
+    Ok((enc.to_bytes().to_vec(), Secret::new(out)))
+}
+
+fn export_receiver_with<A: Aead, F: Kdf, K: Kem>(
+    private_key: &HpkePrivateKey,
+    kem_output: &[u8],
+    info: &[u8],
+    exporter_context: &[u8],
+    length: usize,
+) -> Result<Secret, CryptoError> {
+    let sk =
+        K::PrivateKey::from_bytes(private_key.as_bytes()).map_err(|_| CryptoError::InvalidKey)?;
+    let enc = K::EncappedKey::from_bytes(kem_output).map_err(|_| CryptoError::HpkeOpen)?;
+    let ctx = ::hpke::setup_receiver::<A, F, K>(&OpModeR::Base, &sk, &enc, info)
+        .map_err(|_| CryptoError::HpkeOpen)?;
+    let mut out = vec![0u8; length];
+    ctx.export(exporter_context, &mut out)
+        .map_err(|_| CryptoError::KdfLength)?;
+    Ok(Secret::new(out))
+}
+
+/// `SetupBaseS(pkR, info)` then `Export(exporter_context, L)` (RFC 9180 §5.3).
+pub(super) fn export_sender(
+    suite: CipherSuite,
+    public_key: &[u8],
+    info: &[u8],
+    exporter_context: &[u8],
+    length: usize,
+    rng: &mut ChaCha20Rng,
+) -> Result<(Vec<u8>, Secret), CryptoError> {
+    with_hpke_suite!(
+        suite,
+        export_sender_with(public_key, info, exporter_context, length, rng)
+    )
+}
+
+/// `SetupBaseR(enc, skR, info)` then `Export(exporter_context, L)` (RFC 9180 §5.3).
+pub(super) fn export_receiver(
+    suite: CipherSuite,
+    private_key: &HpkePrivateKey,
+    kem_output: &[u8],
+    info: &[u8],
+    exporter_context: &[u8],
+    length: usize,
+) -> Result<Secret, CryptoError> {
+    let private_key = &normalized_private_key(suite, private_key)?;
+    with_hpke_suite!(
+        suite,
+        export_receiver_with(private_key, kem_output, info, exporter_context, length)
+    )
+}
+
 fn open_with<A: Aead, F: Kdf, K: Kem>(
     private_key: &HpkePrivateKey,
     kem_output: &[u8],

@@ -173,6 +173,37 @@ impl CryptoProvider for RustCrypto {
         hpke::open(suite, private_key, kem_output, info, aad, ciphertext)
     }
 
+    fn hpke_export_sender(
+        &self,
+        suite: CipherSuite,
+        public_key: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        length: usize,
+    ) -> Result<(Vec<u8>, Secret), CryptoError> {
+        let mut rng = self.child_rng()?;
+        hpke::export_sender(suite, public_key, info, exporter_context, length, &mut rng)
+    }
+
+    fn hpke_export_receiver(
+        &self,
+        suite: CipherSuite,
+        private_key: &HpkePrivateKey,
+        kem_output: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        length: usize,
+    ) -> Result<Secret, CryptoError> {
+        hpke::export_receiver(
+            suite,
+            private_key,
+            kem_output,
+            info,
+            exporter_context,
+            length,
+        )
+    }
+
     fn hpke_derive_key_pair(
         &self,
         suite: CipherSuite,
