@@ -294,6 +294,12 @@ pub enum Error {
     /// A GroupInfo without external_pub cannot be joined externally (§12.4.3.2).
     #[error("the GroupInfo has no external_pub extension")]
     MissingExternalPub,
+    /// Persisted group state did not decode; the text says where.
+    #[error("corrupt group state: {0}")]
+    StateCorrupt(String),
+    /// Persisted group state of a format version this build does not read.
+    #[error("group state format version {0} is not supported")]
+    StateVersion(u16),
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

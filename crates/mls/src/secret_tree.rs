@@ -466,3 +466,103 @@ mod tests {
         );
     }
 }
+
+mod state {
+    //! Persisting a secret tree (the group's exported state).
+    use super::*;
+    use crate::codec::state::{StateReader, StateWriter};
+
+    fn kind_byte(kind: RatchetKind) -> u8 {
+        match kind {
+            RatchetKind::Handshake => 0,
+            RatchetKind::Application => 1,
+        }
+    }
+
+    impl SecretTree {
+        pub(crate) fn write_state(&self, w: &mut StateWriter) -> Result<(), Error> {
+            w.u32(self.size.leaf_count());
+            w.u32(self.policy.out_of_order_tolerance);
+            w.u32(self.policy.maximum_forward_distance);
+            w.u64(self.version);
+            let mut frontier: Vec<_> = self.frontier.iter().collect();
+            frontier.sort_by_key(|(n, _)| **n);
+            w.count(frontier.len())?;
+            for (node, secret) in frontier {
+                w.u32(*node);
+                w.bytes(secret.as_bytes())?;
+            }
+            let mut ratchets: Vec<_> = self.ratchets.iter().collect();
+            ratchets.sort_by_key(|((l, k), _)| (l.0, kind_byte(*k)));
+            w.count(ratchets.len())?;
+            for ((leaf, kind), r) in ratchets {
+                w.u32(leaf.0);
+                w.u8(kind_byte(*kind));
+                w.u32(r.generation);
+                w.bytes(r.secret.as_bytes())?;
+                w.count(r.skipped.len())?;
+                for key in r.skipped.values() {
+                    w.u32(key.generation);
+                    w.bytes(key.key.as_bytes())?;
+                    w.bytes(key.nonce.as_bytes())?;
+                }
+            }
+            Ok(())
+        }
+
+        pub(crate) fn read_state(r: &mut StateReader<'_>) -> Result<Self, Error> {
+            let size = TreeSize::from_leaf_count(r.u32()?)
+                .ok_or_else(|| Error::StateCorrupt("secret tree size".into()))?;
+            let policy = RatchetPolicy {
+                out_of_order_tolerance: r.u32()?,
+                maximum_forward_distance: r.u32()?,
+            };
+            let version = r.u64()?;
+            let mut frontier = HashMap::new();
+            for _ in 0..r.count(8)? {
+                let node = r.u32()?;
+                frontier.insert(node, Secret::from_slice(r.bytes()?));
+            }
+            let mut ratchets = HashMap::new();
+            for _ in 0..r.count(13)? {
+                let leaf = LeafIndex(r.u32()?);
+                let kind = match r.u8()? {
+                    0 => RatchetKind::Handshake,
+                    1 => RatchetKind::Application,
+                    _ => return Err(Error::StateCorrupt("ratchet kind".into())),
+                };
+                let generation = r.u32()?;
+                let secret = Secret::from_slice(r.bytes()?);
+                let mut skipped = BTreeMap::new();
+                for _ in 0..r.count(12)? {
+                    let g = r.u32()?;
+                    let key = Secret::from_slice(r.bytes()?);
+                    let nonce = Secret::from_slice(r.bytes()?);
+                    skipped.insert(
+                        g,
+                        RatchetKey {
+                            generation: g,
+                            key,
+                            nonce,
+                        },
+                    );
+                }
+                ratchets.insert(
+                    (leaf, kind),
+                    SenderRatchet {
+                        generation,
+                        secret,
+                        skipped,
+                    },
+                );
+            }
+            Ok(Self {
+                size,
+                frontier,
+                ratchets,
+                policy,
+                version,
+            })
+        }
+    }
+}

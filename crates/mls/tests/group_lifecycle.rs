@@ -201,6 +201,18 @@ fn lifecycle(suite: CipherSuite, private: bool) {
     add(&p, &mut members, 3, "frank", private);
     assert_eq!(members[4].group.own_leaf(), LeafIndex(1));
     let _ = &members[4].identity;
+    // Every member goes through export and import and carries on.
+    for m in members.iter_mut() {
+        let bytes = m.group.export_state().unwrap();
+        let restored = Group::import_state(&bytes, Arc::new(BasicCredentialsOnly)).unwrap();
+        assert_eq!(
+            restored.export_state().unwrap(),
+            bytes,
+            "export∘import is the identity"
+        );
+        m.group = restored;
+    }
+    talk_all(&p, &mut members);
     // Grace joins by external commit from a GroupInfo.
     external_join(&p, &mut members, "grace", None, private);
     // Carol lost her state: she rejoins externally, replacing her own leaf (resync).
@@ -301,4 +313,45 @@ fn lifecycle_suite_2_p256() {
 #[test]
 fn lifecycle_suite_5_p521_private() {
     lifecycle(CipherSuite(5), true);
+}
+
+#[test]
+fn corrupt_state_is_an_error_never_a_panic() {
+    let p = RustCrypto::default();
+    let alice = identity(&p, CipherSuite(1), "alice");
+    let group = Group::create(
+        &p,
+        &alice,
+        b"g".to_vec(),
+        vec![],
+        config(false),
+        Arc::new(BasicCredentialsOnly),
+    )
+    .unwrap();
+    let mut members = vec![Member {
+        identity: alice,
+        group,
+    }];
+    add(&p, &mut members, 0, "bob", false);
+    let bytes = members[0].group.export_state().unwrap();
+    for cut in 0..bytes.len() {
+        assert!(
+            Group::import_state(&bytes[..cut], Arc::new(BasicCredentialsOnly)).is_err(),
+            "prefix {cut}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Group::import_state(&longer, Arc::new(BasicCredentialsOnly)).is_err());
+    let mut version = bytes.clone();
+    version[5] ^= 0x80;
+    assert!(matches!(
+        Group::import_state(&version, Arc::new(BasicCredentialsOnly)),
+        Err(conclave_mls::Error::StateVersion(_))
+    ));
+    for i in (0..bytes.len()).step_by(7) {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0xff;
+        let _ = Group::import_state(&flipped, Arc::new(BasicCredentialsOnly));
+    }
 }

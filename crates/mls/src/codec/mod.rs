@@ -5,6 +5,8 @@
 //! its decoders never reserve memory for more elements than the input holds.
 
 use crate::Error;
+
+pub(crate) mod state;
 pub use tls_codec::{
     Deserialize as TlsDeserializeTrait, DeserializeBytes, Serialize as TlsSerializeTrait, Size,
     VLBytes,

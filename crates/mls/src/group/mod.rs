@@ -11,6 +11,7 @@ mod config;
 mod external;
 mod join;
 mod proposals;
+mod state;
 
 pub use commit::{CommitBuilder, CommitOutput, StagedCommit};
 pub use config::{GroupConfig, HandshakeWireFormat};

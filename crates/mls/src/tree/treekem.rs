@@ -473,3 +473,33 @@ impl MergedPath {
         Ok((secret, path_secret))
     }
 }
+
+impl TreeKemPrivate {
+    pub(crate) fn write_state(
+        &self,
+        w: &mut crate::codec::state::StateWriter,
+    ) -> Result<(), Error> {
+        w.u32(self.leaf.0);
+        w.count(self.keys.len())?;
+        for (node, key) in &self.keys {
+            w.u32(node.0);
+            w.bytes(key.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_state(r: &mut crate::codec::state::StateReader<'_>) -> Result<Self, Error> {
+        let leaf = LeafIndex(r.u32()?);
+        let mut keys = BTreeMap::new();
+        for _ in 0..r.count(8)? {
+            let node = NodeIndex(r.u32()?);
+            keys.insert(node, HpkePrivateKey::from_slice(r.bytes()?));
+        }
+        if !keys.contains_key(&leaf.node()) {
+            return Err(Error::StateCorrupt(
+                "no private key for the own leaf".into(),
+            ));
+        }
+        Ok(Self { leaf, keys })
+    }
+}
