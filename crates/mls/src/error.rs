@@ -300,6 +300,15 @@ pub enum Error {
     /// Persisted group state of a format version this build does not read.
     #[error("group state format version {0} is not supported")]
     StateVersion(u16),
+    /// The group was closed by a ReInit commit (§11.2): it sends nothing more.
+    #[error("the group was closed by a ReInit")]
+    GroupClosedByReInit,
+    /// A commit applied our Update, but its private key is gone.
+    #[error("the private key of our committed Update is not available")]
+    MissingUpdateKey,
+    /// A ReInit/branch group's parameters differ from what was asked (§11.2, §11.3).
+    #[error("the new group does not match the ReInit or branch")]
+    ResumptionMismatch,
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

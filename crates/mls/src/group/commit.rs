@@ -232,7 +232,9 @@ impl Group {
                         if psk_group_id.as_slice() == self.group_id() {
                             self.resumption_psks.get(psk_epoch).cloned()
                         } else {
-                            None
+                            self.foreign_resumption_psks
+                                .get(&(psk_group_id.as_slice().to_vec(), *psk_epoch))
+                                .cloned()
                         }
                     }
                 };
@@ -314,9 +316,7 @@ impl Group {
         sender: Sender,
         init_secret: Secret,
     ) -> Result<CommitOutput, Error> {
-        if self.removed {
-            return Err(Error::RemovedFromGroup);
-        }
+        self.check_open()?;
         let Provisional {
             mut tree,
             extensions,
@@ -422,6 +422,7 @@ impl Group {
             secret_tree,
             interim_transcript_hash: interim,
             confirmation_tag: tag,
+            reinit: provisional.reinit.clone(),
         };
         let group_info = self.build_group_info(crypto, &next)?;
 
@@ -552,6 +553,23 @@ impl Group {
         let psk_secret = self.psk_secret(crypto, &provisional.psks)?;
         let mut tree = provisional.tree.clone();
         let mut private = self.epoch.private.clone();
+        if provisional.updated.contains(&self.own_leaf()) {
+            // Someone committed our Update: our leaf now has the key we proposed (§12.1.2).
+            let me = self.own_leaf();
+            let key = tree
+                .leaf(me)
+                .ok_or(Error::BlankLeaf(me))?
+                .content
+                .encryption_key
+                .clone();
+            let private_key = self
+                .update_keys
+                .iter()
+                .find(|(public, _)| public.as_slice() == key.as_slice())
+                .map(|(_, k)| k.clone())
+                .ok_or(Error::MissingUpdateKey)?;
+            private.set_leaf(me, private_key);
+        }
         let removed_us = removed_leaves.contains(&self.own_leaf());
 
         let commit_secret = match &commit.path {
@@ -628,6 +646,7 @@ impl Group {
             secret_tree,
             interim_transcript_hash: interim,
             confirmation_tag: tag.clone(),
+            reinit: provisional.reinit.clone(),
         })))
     }
 }

@@ -122,6 +122,7 @@ impl Group {
                 secret_tree,
                 interim_transcript_hash: interim,
                 confirmation_tag: info.tbs.confirmation_tag.clone(),
+                reinit: None,
             },
             proposals: ProposalCache::default(),
             pending: None,
@@ -130,6 +131,9 @@ impl Group {
             external_psks: HashMap::new(),
             validator: request.validator,
             removed: false,
+            update_keys: Vec::new(),
+            foreign_resumption_psks: HashMap::new(),
+            special_psk: None,
         };
 
         let mut list = vec![(

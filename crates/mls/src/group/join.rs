@@ -219,6 +219,7 @@ impl Group {
                 secret_tree,
                 interim_transcript_hash: interim,
                 confirmation_tag: group_info.tbs.confirmation_tag.clone(),
+                reinit: None,
             },
             proposals: ProposalCache::default(),
             pending: None,
@@ -227,6 +228,9 @@ impl Group {
             external_psks: request.external_psks,
             validator: request.validator,
             removed: false,
+            update_keys: Vec::new(),
+            foreign_resumption_psks: HashMap::new(),
+            special_psk: None,
         };
         group.remember_resumption_psk();
         Ok(group)

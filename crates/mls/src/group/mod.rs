@@ -9,13 +9,16 @@
 mod commit;
 mod config;
 mod external;
+mod external_sender;
 mod join;
 mod proposals;
+mod resumption;
 mod state;
 
 pub use commit::{CommitBuilder, CommitOutput, StagedCommit};
 pub use config::{GroupConfig, HandshakeWireFormat};
 pub use external::ExternalJoinRequest;
+pub use external_sender::external_proposal;
 pub use join::JoinRequest;
 
 use crate::Error;
@@ -85,6 +88,8 @@ pub(crate) struct EpochState {
     pub(crate) secret_tree: SecretTree,
     pub(crate) interim_transcript_hash: Vec<u8>,
     pub(crate) confirmation_tag: Mac,
+    /// The ReInit this epoch's commit carried: the group is closed (§11.2).
+    pub(crate) reinit: Option<crate::messages::ReInit>,
 }
 
 /// One member's state of one MLS group.
@@ -100,6 +105,13 @@ pub struct Group {
     external_psks: HashMap<Vec<u8>, Secret>,
     validator: std::sync::Arc<dyn IdentityValidator>,
     removed: bool,
+    /// Private keys of our own Update proposals, by new encryption key, until committed.
+    update_keys: Vec<(Vec<u8>, crate::crypto::HpkePrivateKey)>,
+    /// Resumption PSKs of other groups (ReInit, branching): (group id, epoch) → PSK.
+    foreign_resumption_psks: HashMap<(Vec<u8>, u64), Secret>,
+    /// Set on a group created by [`Group::branch`] or [`Group::reinit`] until its first
+    /// commit: only then may a PreSharedKey carry a branch/reinit resumption PSK (§12.1.4).
+    special_psk: Option<crate::messages::ResumptionPskUsage>,
 }
 
 impl core::fmt::Debug for Group {
@@ -178,6 +190,7 @@ impl Group {
                 secret_tree,
                 interim_transcript_hash: interim,
                 confirmation_tag,
+                reinit: None,
             },
             proposals: ProposalCache::default(),
             pending: None,
@@ -186,6 +199,9 @@ impl Group {
             external_psks: HashMap::new(),
             validator,
             removed: false,
+            update_keys: Vec::new(),
+            foreign_resumption_psks: HashMap::new(),
+            special_psk: None,
         };
         group.remember_resumption_psk();
         Ok(group)
@@ -334,6 +350,7 @@ impl Group {
         data: &[u8],
         authenticated_data: &[u8],
     ) -> Result<MlsMessage, Error> {
+        self.check_open()?;
         if self.pending.is_some() {
             // §12.4: after sending a commit, a member must not send application data in the
             // old epoch; the application should wait for the commit's fate.
@@ -347,12 +364,69 @@ impl Group {
         Ok(self.send_content(&crypto, content, true)?.0)
     }
 
+    /// Whether a ReInit commit closed the group (§11.2): then it sends nothing more.
+    pub fn reinit(&self) -> Option<&crate::messages::ReInit> {
+        self.epoch.reinit.as_ref()
+    }
+
+    /// Whether a commit removed this member.
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.removed {
+            return Err(Error::RemovedFromGroup);
+        }
+        if self.epoch.reinit.is_some() {
+            return Err(Error::GroupClosedByReInit);
+        }
+        Ok(())
+    }
+
+    /// The resumption PSK of `epoch` of this group, if still kept (§8.6), for a ReInit or
+    /// branch Welcome.
+    pub fn resumption_psk(&self, epoch: u64) -> Option<&Secret> {
+        self.resumption_psks.get(&epoch)
+    }
+
+    /// Registers the resumption PSK of another group's epoch (§8.6).
+    pub fn add_resumption_psk(&mut self, group_id: Vec<u8>, epoch: u64, psk: Secret) {
+        self.foreign_resumption_psks.insert((group_id, epoch), psk);
+    }
+
+    /// Proposes an Update of our own leaf (§12.1.2): a fresh encryption key, the same
+    /// credential. The new private key is kept until a commit applies the Update.
+    pub fn propose_update(&mut self, provider: &dyn CryptoProvider) -> Result<MlsMessage, Error> {
+        self.check_open()?;
+        let crypto = self.crypto(provider)?;
+        let me = self.own_leaf();
+        let mut content = self
+            .epoch
+            .tree
+            .leaf(me)
+            .ok_or(Error::BlankLeaf(me))?
+            .content
+            .clone();
+        let keys = provider.hpke_generate_key_pair(self.suite)?;
+        content.encryption_key = keys.public_key.clone().into();
+        content.leaf_node_source = LeafNodeSource::Update;
+        let leaf_node = sign_leaf_node(&crypto, content, &self.signer, self.group_id(), me)?;
+        let message = self.propose(
+            provider,
+            Proposal::Update(crate::messages::Update { leaf_node }),
+        )?;
+        self.update_keys.push((keys.public_key, keys.private_key));
+        Ok(message)
+    }
+
     /// Sends a proposal by itself (to be committed by someone, possibly us).
     pub fn propose(
         &mut self,
         provider: &dyn CryptoProvider,
         proposal: Proposal,
     ) -> Result<MlsMessage, Error> {
+        self.check_open()?;
         let crypto = self.crypto(provider)?;
         let sender = Sender::Member(self.own_leaf().0);
         self.check_proposal_from(&crypto, &proposal, sender)?;
@@ -608,6 +682,8 @@ impl Group {
         }
         self.proposals.clear();
         self.pending = None;
+        self.update_keys.clear();
+        self.special_psk = None;
         self.remember_resumption_psk();
     }
 }

@@ -221,8 +221,11 @@ impl Group {
         if id.psk_nonce.as_slice().len() != crypto.hash_len() {
             return Err(Error::ProposalInvalid("PSK nonce length is not Nh"));
         }
+        // §12.1.4: reinit and branch resumption PSKs only in the first commit of a group
+        // made by ReInit or branching.
         if let Psk::Resumption { usage, .. } = &id.psk
             && *usage != ResumptionPskUsage::Application
+            && self.special_psk != Some(*usage)
         {
             return Err(Error::ProposalInvalid(
                 "PreSharedKey proposals take only application resumption PSKs",

@@ -61,7 +61,15 @@ fn write_epoch(w: &mut StateWriter, e: &EpochState) -> Result<(), Error> {
     write_secrets(w, &e.secrets)?;
     e.secret_tree.write_state(w)?;
     w.bytes(&e.interim_transcript_hash)?;
-    w.encoded(&e.confirmation_tag)
+    w.encoded(&e.confirmation_tag)?;
+    match &e.reinit {
+        None => w.bool(false),
+        Some(r) => {
+            w.bool(true);
+            w.encoded(r)?;
+        }
+    }
+    Ok(())
 }
 
 fn read_epoch(r: &mut StateReader<'_>) -> Result<EpochState, Error> {
@@ -79,6 +87,7 @@ fn read_epoch(r: &mut StateReader<'_>) -> Result<EpochState, Error> {
         secret_tree: SecretTree::read_state(r)?,
         interim_transcript_hash: r.bytes()?.to_vec(),
         confirmation_tag: r.encoded::<Mac>()?,
+        reinit: if r.bool()? { Some(r.encoded()?) } else { None },
     })
 }
 
@@ -173,6 +182,23 @@ impl Group {
             w.bytes(psk.as_bytes())?;
         }
         w.bool(self.removed);
+        w.count(self.update_keys.len())?;
+        for (public, private) in &self.update_keys {
+            w.bytes(public)?;
+            w.bytes(private.as_bytes())?;
+        }
+        let mut foreign: Vec<_> = self.foreign_resumption_psks.iter().collect();
+        foreign.sort_by(|a, b| a.0.cmp(b.0));
+        w.count(foreign.len())?;
+        for ((group_id, epoch), psk) in foreign {
+            w.bytes(group_id)?;
+            w.u64(*epoch);
+            w.bytes(psk.as_bytes())?;
+        }
+        match self.special_psk {
+            None => w.u8(0),
+            Some(usage) => w.u8(usage as u8),
+        }
         Ok(w.out)
     }
 
@@ -241,6 +267,26 @@ impl Group {
             external_psks.insert(id, Secret::from_slice(r.bytes()?));
         }
         let removed = r.bool()?;
+        let mut update_keys = Vec::new();
+        for _ in 0..r.count(8)? {
+            let public = r.bytes()?.to_vec();
+            update_keys.push((
+                public,
+                crate::crypto::HpkePrivateKey::from_slice(r.bytes()?),
+            ));
+        }
+        let mut foreign_resumption_psks = HashMap::new();
+        for _ in 0..r.count(16)? {
+            let group_id = r.bytes()?.to_vec();
+            let epoch = r.u64()?;
+            foreign_resumption_psks.insert((group_id, epoch), Secret::from_slice(r.bytes()?));
+        }
+        let special_psk = match r.u8()? {
+            0 => None,
+            2 => Some(crate::messages::ResumptionPskUsage::Reinit),
+            3 => Some(crate::messages::ResumptionPskUsage::Branch),
+            _ => return Err(Error::StateCorrupt("special PSK usage".into())),
+        };
         r.finish()?;
         Ok(Group {
             config,
@@ -254,6 +300,9 @@ impl Group {
             external_psks,
             validator,
             removed,
+            update_keys,
+            foreign_resumption_psks,
+            special_psk,
         })
     }
 }
