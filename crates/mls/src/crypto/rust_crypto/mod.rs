@@ -214,6 +214,17 @@ impl CryptoProvider for RustCrypto {
         signature::verify(suite, public_key, message, signature)
     }
 
+    /// Ed25519 uses a batch equation, restricted to items on which it provably agrees with
+    /// the strict individual check (see `signature::ed25519::verify_batch`); other schemes
+    /// verify one by one.
+    fn verify_batch(
+        &self,
+        suite: CipherSuite,
+        items: &[super::SignatureItem<'_>],
+    ) -> Result<(), CryptoError> {
+        signature::verify_batch(suite, items)
+    }
+
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError> {
         self.rng.fill(out)
     }

@@ -136,6 +136,68 @@ mod ed25519 {
         key.verify_strict(message, &signature)
             .map_err(|_| CryptoError::InvalidSignature)
     }
+
+    /// Whether the batch equation decides `(key, signature)` exactly as [`verify`] does:
+    /// `S` is canonical (`< ℓ`), `R` is the canonical encoding of a point, and both `R` and
+    /// the public key `A` are non-identity points of the prime-order subgroup (so neither
+    /// has a small-order or mixed-order torsion component).
+    fn batchable(key: &VerifyingKey, signature: &Signature) -> bool {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::IsIdentity;
+        if Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes())).is_none() {
+            return false;
+        }
+        let r_bytes = CompressedEdwardsY(*signature.r_bytes());
+        let Some(r) = r_bytes.decompress() else {
+            return false;
+        };
+        let a = key.to_edwards();
+        r.compress() == r_bytes
+            && !r.is_identity()
+            && !a.is_identity()
+            && r.is_torsion_free()
+            && a.is_torsion_free()
+    }
+
+    /// Batch verification that accepts exactly the batches in which [`verify`] (strict)
+    /// accepts every item.
+    ///
+    /// Items that are not [`batchable`] are verified one by one with [`verify`]. The rest go
+    /// through ed25519-dalek's batch equation `[-Σ zᵢsᵢ]B + Σ zᵢRᵢ + Σ (zᵢhᵢ)Aᵢ = 0`, with
+    /// 128-bit `zᵢ` derived from a transcript of every signature and `hᵢ`. Writing
+    /// `Eᵢ = [sᵢ]B - Rᵢ - [hᵢ]Aᵢ`, strict verification accepts item `i` iff `Eᵢ = 0` (`R` is
+    /// canonical, so comparing encodings is comparing points), and the batch accepts iff
+    /// `Σ zᵢEᵢ = 0`. If every `Eᵢ` is zero the batch accepts. Because `B`, `Rᵢ` and `Aᵢ` are
+    /// in the prime-order subgroup, so is every `Eᵢ`, and a non-zero one cancels only if
+    /// the `zᵢ` hit one value mod ℓ: probability about 2^-128 per try, with the `zᵢ` fixed by
+    /// the inputs. The torsion checks are what rule out the known gap: a torsion `Eᵢ` that
+    /// vanishes for `zᵢ ≡ 0 mod 8`, which would let the batch accept what strict rejects.
+    pub(super) fn verify_batch(
+        items: &[super::super::super::SignatureItem<'_>],
+    ) -> Result<(), CryptoError> {
+        let mut keys = Vec::with_capacity(items.len());
+        let mut signatures = Vec::with_capacity(items.len());
+        let mut messages: Vec<&[u8]> = Vec::with_capacity(items.len());
+        for &(public_key, message, signature) in items {
+            let bytes: &[u8; 32] = public_key.try_into().map_err(|_| CryptoError::InvalidKey)?;
+            let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey)?;
+            let sig =
+                Signature::from_slice(signature).map_err(|_| CryptoError::InvalidSignature)?;
+            if batchable(&key, &sig) {
+                keys.push(key);
+                signatures.push(sig);
+                messages.push(message);
+            } else {
+                verify(public_key, message, signature)?;
+            }
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys)
+            .map_err(|_| CryptoError::InvalidSignature)
+    }
 }
 
 mod ed448 {
@@ -175,6 +237,22 @@ mod ed448 {
             Signature::from_slice(signature).map_err(|_| CryptoError::InvalidSignature)?;
         key.verify_raw(&signature, message)
             .map_err(|_| CryptoError::InvalidSignature)
+    }
+}
+
+/// Verifies every `(public_key, message, signature)` item; `Ok` exactly when [`verify`]
+/// accepts each one. Ed25519 batches (see `ed25519::verify_batch`), the rest one by one.
+pub(super) fn verify_batch(
+    suite: CipherSuite,
+    items: &[super::super::SignatureItem<'_>],
+) -> Result<(), CryptoError> {
+    match scheme(suite)? {
+        SignatureScheme::Ed25519 => ed25519::verify_batch(items),
+        _ => items
+            .iter()
+            .try_for_each(|&(public_key, message, signature)| {
+                verify(suite, public_key, message, signature)
+            }),
     }
 }
 
