@@ -73,6 +73,38 @@ fn bare_signature_cost(crypto: &SuiteCrypto<'_>, t: &RatchetTree) {
     );
 }
 
+/// Prints the time of each step of `validate_for_join` on a cold copy of `t`, once.
+fn breakdown(crypto: &SuiteCrypto<'_>, shape: &str, t: &RatchetTree) {
+    let mut t = RatchetTree::from_wire(t.to_wire()).unwrap();
+    let mut steps = vec![];
+    let mut step = |name: &'static str, f: &mut dyn FnMut(&mut RatchetTree)| {
+        let start = Instant::now();
+        f(&mut t);
+        steps.push(format!("{name} {:.2?}", start.elapsed()));
+    };
+    step("unmerged", &mut |t| t.verify_unmerged_leaves().unwrap());
+    step("unique_keys", &mut |t| t.verify_unique_keys().unwrap());
+    step("leaf_contents", &mut |t| {
+        t.verify_leaf_contents(None, None).unwrap()
+    });
+    step("root_hash", &mut |t| {
+        t.root_hash(crypto).unwrap();
+    });
+    step("parent_hashes", &mut |t| {
+        t.verify_parent_hashes(crypto).unwrap()
+    });
+    step("signatures", &mut |t| {
+        t.verify_leaf_signatures(crypto, GROUP).unwrap()
+    });
+    step("drop", &mut |t| {
+        drop(std::mem::replace(
+            t,
+            RatchetTree::from_wire(t.to_wire()).unwrap(),
+        ))
+    });
+    println!("validate_for_join steps, {shape}: {}", steps.join(", "));
+}
+
 /// Replaces the leaf in the middle and every parent on its direct path, as a Commit does
 /// (RFC 9420 §7.5), alternating between two versions so the cache is always invalidated.
 fn commit_path(
@@ -111,6 +143,7 @@ fn tree(c: &mut Criterion) {
             group.measurement_time(Duration::from_secs(if n >= 50_000 { 15 } else { 5 }));
         }
         for (shape, fx) in &shapes {
+            breakdown(&crypto, shape, &fx.tree);
             // A joiner's tree arrives without cached hashes.
             let cold = RatchetTree::from_wire(fx.tree.to_wire()).unwrap();
             let expected = fx.tree.clone().root_hash(&crypto).unwrap();
