@@ -183,6 +183,26 @@ impl<'a> SuiteCrypto<'a> {
         )
     }
 
+    /// `VerifyWithLabel` for many `(public_key, content, signature)` items at once through
+    /// [`CryptoProvider::verify_batch`]: `Ok` exactly when [`Self::verify_with_label`]
+    /// accepts every item. The error does not name the failing item.
+    pub fn verify_batch_with_label(
+        &self,
+        label: &[u8],
+        items: &[super::SignatureItem<'_>],
+    ) -> Result<(), CryptoError> {
+        let contents = items
+            .iter()
+            .map(|(_, content, _)| Self::sign_content(label, content))
+            .collect::<Result<Vec<_>, _>>()?;
+        let labeled: Vec<super::SignatureItem<'_>> = items
+            .iter()
+            .zip(&contents)
+            .map(|(&(key, _, signature), content)| (key, content.as_slice(), signature))
+            .collect();
+        self.provider.verify_batch(self.suite, &labeled)
+    }
+
     fn encrypt_context(label: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut info = Vec::with_capacity(label.len() + context.len() + 16);
         push_label(&mut info, label)?;

@@ -55,6 +55,9 @@ pub struct HpkeSealed {
     pub ciphertext: Vec<u8>,
 }
 
+/// One item of [`CryptoProvider::verify_batch`]: `(public_key, message, signature)`.
+pub type SignatureItem<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
 /// The cryptographic primitives MLS needs, for each cipher suite (RFC 9420 §5.1).
 ///
 /// Keys are passed in their wire (RFC 9420 §5.1.1) or `SerializePrivateKey` form. All
@@ -184,6 +187,25 @@ pub trait CryptoProvider: Send + Sync {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError>;
+
+    /// Verifies several signatures at once: `Ok` exactly when [`CryptoProvider::verify`]
+    /// accepts every `(public_key, message, signature)` item (an empty batch is `Ok`).
+    ///
+    /// A provider may use a faster batch equation, but it must never accept a batch holding
+    /// an item that `verify` rejects, nor reject one where `verify` accepts them all: members
+    /// verifying the same tree one way or the other must agree. On failure the error does not
+    /// say which item failed; locate it with `verify`. The default verifies one by one.
+    fn verify_batch(
+        &self,
+        suite: CipherSuite,
+        items: &[SignatureItem<'_>],
+    ) -> Result<(), CryptoError> {
+        items
+            .iter()
+            .try_for_each(|(public_key, message, signature)| {
+                self.verify(suite, public_key, message, signature)
+            })
+    }
 
     /// Fills `out` with cryptographically secure random bytes.
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError>;

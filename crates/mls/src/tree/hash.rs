@@ -207,10 +207,12 @@ impl RatchetTree {
                     removed.iter().partition(|x| x.node().0 < node.0);
                 let lh = self.hash_without(crypto, l, &left)?;
                 let rh = self.hash_without(crypto, r, &right)?;
+                // A set, not a scan of `removed` per entry: O(U), not O(U²), for a parent
+                // with U unmerged leaves.
+                let gone: HashSet<u32> = removed.iter().map(|x| x.0).collect();
                 let parent = self.parent(node).map(|p| {
                     let mut p = p.clone();
-                    p.unmerged_leaves
-                        .retain(|u| !removed.iter().any(|x| x.0 == *u));
+                    p.unmerged_leaves.retain(|u| !gone.contains(u));
                     p
                 });
                 parent_hash_input(parent.as_ref(), &lh, &rh)?

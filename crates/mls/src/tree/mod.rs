@@ -1,6 +1,7 @@
 //! The ratchet tree (RFC 9420 §7) and the arithmetic of its array representation.
 
 pub mod hash;
+pub mod join;
 pub mod math;
 mod ops;
 mod ratchet;

@@ -1,5 +1,6 @@
 //! Validation of the leaves and node contents of a ratchet tree (RFC 9420 §7.3, §12.4.3.1).
 
+use super::join::SignatureCheck;
 use super::math::{LeafIndex, NodeIndex};
 use super::ratchet::RatchetTree;
 use crate::Error;
@@ -10,10 +11,11 @@ use crate::messages::{
     RequiredCapabilities,
 };
 use std::collections::HashSet;
+use std::hash::Hash;
 use tls_codec::VLBytes;
 
 /// The label of a LeafNode signature — RFC 9420 §7.2.
-const LEAF_NODE_TBS_LABEL: &[u8] = b"LeafNodeTBS";
+pub(super) const LEAF_NODE_TBS_LABEL: &[u8] = b"LeafNodeTBS";
 
 /// The `LeafNodeTBS` of `node` at `leaf` — RFC 9420 §7.2: `group_id` and `leaf_index` are
 /// included exactly when the source is update or commit.
@@ -80,28 +82,15 @@ impl RatchetTree {
     /// TBS of leaves whose source is update or commit. One signature check per leaf; fails on
     /// the leftmost leaf whose signature does not verify.
     ///
-    /// Cost: one signature verification per leaf dominates. The LeafNodeTBS of each leaf is
-    /// encoded straight from the tree into one reused buffer (no clone of the leaf content, no
-    /// per-leaf TBS allocation), and leaves are visited in array order.
+    /// Cost: one signature verification per leaf dominates; with the `parallel` feature the
+    /// leaves are checked on all cores (see [`Self::verify_leaf_signatures_with`]). The
+    /// LeafNodeTBS of each leaf is encoded straight from the tree, without cloning the leaf.
     pub fn verify_leaf_signatures(
         &self,
         crypto: &SuiteCrypto<'_>,
         group_id: &[u8],
     ) -> Result<(), Error> {
-        let mut tbs = Vec::with_capacity(512);
-        for (leaf, node) in self.leaves() {
-            tbs.clear();
-            encode_leaf_node_tbs(&mut tbs, node, group_id, leaf)?;
-            crypto
-                .verify_with_label(
-                    node.content.signature_key.as_slice(),
-                    LEAF_NODE_TBS_LABEL,
-                    &tbs,
-                    node.signature.as_slice(),
-                )
-                .map_err(|_| Error::LeafSignatureInvalid { leaf })?;
-        }
-        Ok(())
+        self.verify_leaf_signatures_with(crypto, group_id, SignatureCheck::Individual)
     }
 
     /// Checks that encryption keys are unique among all non-blank nodes and signature keys
@@ -134,7 +123,16 @@ impl RatchetTree {
     /// Checks the unmerged leaves of every non-blank parent P (RFC 9420 §12.4.3.1): each is a
     /// non-blank leaf under P, and it is also unmerged at every non-blank parent between
     /// the leaf and P.
+    ///
+    /// O(U log n) for U unmerged-leaf entries: "is it listed at that parent" is a hash-set
+    /// lookup, not a scan of the parent's list (which made a tree with long lists quadratic).
     pub fn verify_unmerged_leaves(&self) -> Result<(), Error> {
+        let mut listed: HashSet<(u32, u32)> = HashSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(Node::Parent(p)) = node {
+                listed.extend(p.unmerged_leaves.iter().map(|&u| (i as u32, u)));
+            }
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             let Some(Node::Parent(p)) = node else {
                 continue;
@@ -153,9 +151,7 @@ impl RatchetTree {
                     if between == parent {
                         break;
                     }
-                    if let Some(q) = self.parent(between)
-                        && !q.unmerged_leaves.contains(&u)
-                    {
+                    if self.parent(between).is_some() && !listed.contains(&(between.0, u)) {
                         return Err(bad);
                     }
                 }
@@ -169,14 +165,20 @@ impl RatchetTree {
     /// as the RFC only recommends it for received trees), every leaf extension is listed in
     /// the leaf's capabilities, the group's required capabilities are supported, and every
     /// credential type in use is supported by every member.
+    ///
+    /// Linear in the size of the leaves: the k credential types in use are collected once,
+    /// and each leaf's list is compared with them in O(k + c) (a set when both are long),
+    /// never leaf against leaf.
     pub fn verify_leaf_contents(
         &self,
         now: Option<u64>,
         required: Option<&RequiredCapabilities>,
     ) -> Result<(), Error> {
-        let in_use: HashSet<CredentialType> = self
+        let in_use: Vec<CredentialType> = self
             .leaves()
             .map(|(_, l)| l.content.credential.credential_type())
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
         for (leaf, node) in self.leaves() {
             let c = &node.content;
@@ -186,29 +188,32 @@ impl RatchetTree {
                 return Err(Error::LeafLifetimeInvalid { leaf });
             }
             let caps = &c.capabilities;
-            if c.extensions
-                .iter()
-                .any(|e| !caps.extensions.contains(&e.extension_type))
-            {
-                return Err(Error::LeafCapabilitiesMissing { leaf });
-            }
-            if let Some(r) = required {
-                let ok = r
-                    .extension_types
-                    .iter()
-                    .all(|t| caps.extensions.contains(t))
-                    && r.proposal_types.iter().all(|t| caps.proposals.contains(t))
-                    && r.credential_types
-                        .iter()
-                        .all(|t| caps.credentials.contains(t));
-                if !ok {
-                    return Err(Error::LeafCapabilitiesMissing { leaf });
-                }
-            }
-            if in_use.iter().any(|t| !caps.credentials.contains(t)) {
+            let extension_types: Vec<_> = c.extensions.iter().map(|e| e.extension_type).collect();
+            let ok = contains_all(&caps.extensions, &extension_types)
+                && required.is_none_or(|r| {
+                    contains_all(&caps.extensions, &r.extension_types)
+                        && contains_all(&caps.proposals, &r.proposal_types)
+                        && contains_all(&caps.credentials, &r.credential_types)
+                })
+                && contains_all(&caps.credentials, &in_use);
+            if !ok {
                 return Err(Error::LeafCapabilitiesMissing { leaf });
             }
         }
         Ok(())
+    }
+}
+
+/// Lists at most this long are searched linearly.
+const SHORT_LIST: usize = 8;
+
+/// Whether every element of `need` is in `have`: O(|need|·|have|) when either is short,
+/// O(|need| + |have|) through a hash set otherwise.
+fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
+    if need.len() <= SHORT_LIST || have.len() <= SHORT_LIST {
+        need.iter().all(|t| have.contains(t))
+    } else {
+        let have: HashSet<&T> = have.iter().collect();
+        need.iter().all(|t| have.contains(t))
     }
 }

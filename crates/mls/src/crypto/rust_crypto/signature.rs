@@ -136,6 +136,68 @@ mod ed25519 {
         key.verify_strict(message, &signature)
             .map_err(|_| CryptoError::InvalidSignature)
     }
+
+    /// Whether the batch equation decides `(key, signature)` exactly as [`verify`] does:
+    /// `S` is canonical (`< ℓ`), `R` is the canonical encoding of a point, and both `R` and
+    /// the public key `A` are non-identity points of the prime-order subgroup (so neither
+    /// has a small-order or mixed-order torsion component).
+    fn batchable(key: &VerifyingKey, signature: &Signature) -> bool {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::IsIdentity;
+        if Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes())).is_none() {
+            return false;
+        }
+        let r_bytes = CompressedEdwardsY(*signature.r_bytes());
+        let Some(r) = r_bytes.decompress() else {
+            return false;
+        };
+        let a = key.to_edwards();
+        r.compress() == r_bytes
+            && !r.is_identity()
+            && !a.is_identity()
+            && r.is_torsion_free()
+            && a.is_torsion_free()
+    }
+
+    /// Batch verification that accepts exactly the batches in which [`verify`] (strict)
+    /// accepts every item.
+    ///
+    /// Items that are not [`batchable`] are verified one by one with [`verify`]. The rest go
+    /// through ed25519-dalek's batch equation `[-Σ zᵢsᵢ]B + Σ zᵢRᵢ + Σ (zᵢhᵢ)Aᵢ = 0`, with
+    /// 128-bit `zᵢ` derived from a transcript of every signature and `hᵢ`. Writing
+    /// `Eᵢ = [sᵢ]B - Rᵢ - [hᵢ]Aᵢ`, strict verification accepts item `i` iff `Eᵢ = 0` (`R` is
+    /// canonical, so comparing encodings is comparing points), and the batch accepts iff
+    /// `Σ zᵢEᵢ = 0`. If every `Eᵢ` is zero the batch accepts. Because `B`, `Rᵢ` and `Aᵢ` are
+    /// in the prime-order subgroup, so is every `Eᵢ`, and a non-zero one cancels only if
+    /// the `zᵢ` hit one value mod ℓ: probability about 2^-128 per try, with the `zᵢ` fixed by
+    /// the inputs. The torsion checks are what rule out the known gap: a torsion `Eᵢ` that
+    /// vanishes for `zᵢ ≡ 0 mod 8`, which would let the batch accept what strict rejects.
+    pub(super) fn verify_batch(
+        items: &[super::super::super::SignatureItem<'_>],
+    ) -> Result<(), CryptoError> {
+        let mut keys = Vec::with_capacity(items.len());
+        let mut signatures = Vec::with_capacity(items.len());
+        let mut messages: Vec<&[u8]> = Vec::with_capacity(items.len());
+        for &(public_key, message, signature) in items {
+            let bytes: &[u8; 32] = public_key.try_into().map_err(|_| CryptoError::InvalidKey)?;
+            let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey)?;
+            let sig =
+                Signature::from_slice(signature).map_err(|_| CryptoError::InvalidSignature)?;
+            if batchable(&key, &sig) {
+                keys.push(key);
+                signatures.push(sig);
+                messages.push(message);
+            } else {
+                verify(public_key, message, signature)?;
+            }
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys)
+            .map_err(|_| CryptoError::InvalidSignature)
+    }
 }
 
 mod ed448 {
@@ -175,6 +237,22 @@ mod ed448 {
             Signature::from_slice(signature).map_err(|_| CryptoError::InvalidSignature)?;
         key.verify_raw(&signature, message)
             .map_err(|_| CryptoError::InvalidSignature)
+    }
+}
+
+/// Verifies every `(public_key, message, signature)` item; `Ok` exactly when [`verify`]
+/// accepts each one. Ed25519 batches (see `ed25519::verify_batch`), the rest one by one.
+pub(super) fn verify_batch(
+    suite: CipherSuite,
+    items: &[super::super::SignatureItem<'_>],
+) -> Result<(), CryptoError> {
+    match scheme(suite)? {
+        SignatureScheme::Ed25519 => ed25519::verify_batch(items),
+        _ => items
+            .iter()
+            .try_for_each(|&(public_key, message, signature)| {
+                verify(suite, public_key, message, signature)
+            }),
     }
 }
 
@@ -247,5 +325,168 @@ pub(super) fn verify(
         SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::verify(public_key, message, signature),
         SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::verify(public_key, message, signature),
         SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::verify(public_key, message, signature),
+    }
+}
+
+/// The batch path of Ed25519 must accept exactly what strict one-by-one verification does,
+/// including on keys and signatures built to sit in the gap between the two equations.
+#[cfg(test)]
+mod batch_tests {
+    use super::super::super::{CipherSuite, CryptoError, SignatureItem};
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+
+    const SUITE: CipherSuite = CipherSuite(1);
+
+    fn challenge(r: &EdwardsPoint, a: &EdwardsPoint, message: &[u8]) -> Scalar {
+        let mut h = Sha512::new();
+        h.update(r.compress().as_bytes());
+        h.update(a.compress().as_bytes());
+        h.update(message);
+        let wide: [u8; 64] = h.finalize().into();
+        Scalar::from_bytes_mod_order_wide(&wide)
+    }
+
+    /// A hand-made Ed25519 signature with public key `A = [a]B + T` and nonce point
+    /// `R = [r]B`: `s = r + h·a`. With a torsion `T`, strict verification holds iff
+    /// `[h]T = 0`.
+    fn forge(a: u64, torsion: usize, r: u64, message: &[u8]) -> (Vec<u8>, Vec<u8>, Scalar) {
+        let (a, r) = (Scalar::from(a), Scalar::from(r));
+        let big_a = B * a + EIGHT_TORSION[torsion];
+        let big_r = B * r;
+        let h = challenge(&big_r, &big_a, message);
+        let s = r + h * a;
+        let sig = [big_r.compress().to_bytes(), s.to_bytes()].concat();
+        (big_a.compress().to_bytes().to_vec(), sig, h)
+    }
+
+    fn one_by_one(items: &[SignatureItem<'_>]) -> Result<(), CryptoError> {
+        items
+            .iter()
+            .try_for_each(|&(k, m, s)| super::verify(SUITE, k, m, s))
+    }
+
+    /// Honest signatures from the provider, as batch padding.
+    fn honest(n: u32) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        use super::super::super::CryptoProvider;
+        let p = super::super::RustCrypto::from_seed([9; 32]);
+        (0..n)
+            .map(|i| {
+                let k = p.signature_generate_key_pair(SUITE).unwrap();
+                let m = i.to_be_bytes().to_vec();
+                let s = p.sign(SUITE, &k.private_key, &m).unwrap();
+                (k.public_key, m, s)
+            })
+            .collect()
+    }
+
+    fn agree(extra: &[(Vec<u8>, Vec<u8>, Vec<u8>)]) -> Result<(), CryptoError> {
+        let mut all = honest(5);
+        all.extend_from_slice(extra);
+        let items: Vec<SignatureItem<'_>> = all
+            .iter()
+            .map(|(k, m, s)| (k.as_slice(), m.as_slice(), s.as_slice()))
+            .collect();
+        let batch = super::verify_batch(SUITE, &items);
+        assert_eq!(batch.is_ok(), one_by_one(&items).is_ok());
+        batch
+    }
+
+    #[test]
+    fn honest_batch_verifies() {
+        assert_eq!(agree(&[]), Ok(()));
+        assert_eq!(super::verify_batch(SUITE, &[]), Ok(()));
+    }
+
+    #[test]
+    fn tampered_message_is_rejected() {
+        let mut bad = honest(1);
+        bad[0].1.push(0);
+        assert!(agree(&bad).is_err());
+    }
+
+    /// The identity key with `R = identity`, `s = 0` satisfies the equation for every
+    /// message; strict verification rejects the small-order key, and so must the batch.
+    #[test]
+    fn small_order_key_is_rejected() {
+        let identity = EdwardsPoint::default().compress().to_bytes();
+        let sig = [identity, [0; 32]].concat();
+        for t in [0, 1, 2, 4] {
+            let key = EIGHT_TORSION[t].compress().to_bytes().to_vec();
+            assert!(agree(&[(key, b"anything".to_vec(), sig.clone())]).is_err());
+        }
+    }
+
+    /// `s + ℓ` still satisfies the (mod ℓ) equation, but is not canonical.
+    #[test]
+    fn non_canonical_s_is_rejected() {
+        let (key, mut sig, _) = forge(12345, 0, 777, b"msg");
+        assert_eq!(
+            agree(&[(key.clone(), b"msg".to_vec(), sig.clone())]),
+            Ok(())
+        );
+        // ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        let ell: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (b, l) in sig[32..].iter_mut().zip(ell) {
+            let v = u16::from(*b) + u16::from(l) + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+        assert!(agree(&[(key, b"msg".to_vec(), sig)]).is_err());
+    }
+
+    /// A mixed-order key (`[a]B` plus an 8-torsion point): strict verification accepts a
+    /// signature exactly when `[h]T = 0`. With `h ≢ 0 mod 8` the error term is a torsion
+    /// point that the plain batch equation misses whenever its random `z ≡ 0 mod 8`; the
+    /// batch path must reject it every time, and accept the `h ≡ 0 mod 8` one.
+    #[test]
+    fn mixed_order_key_agrees_with_strict() {
+        let (mut accepted, mut rejected, mut plain_batch_gap) = (0, 0, 0);
+        for r in 1..200u64 {
+            let message = r.to_be_bytes().to_vec();
+            let (key, sig, h) = forge(4242, 1, r, &message);
+            let strict = super::verify(SUITE, &key, &message, &sig).is_ok();
+            assert_eq!(strict, h.as_bytes()[0] % 8 == 0);
+            // The unguarded batch equation, to show the gap is real.
+            let vk =
+                ed25519_dalek::VerifyingKey::from_bytes(&key.clone().try_into().unwrap()).unwrap();
+            let ds = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+            let plain = ed25519_dalek::verify_batch(&[&message[..]], &[ds], &[vk]).is_ok();
+            if plain && !strict {
+                plain_batch_gap += 1;
+            }
+            let batch = agree(&[(key, message, sig)]);
+            assert_eq!(batch.is_ok(), strict);
+            if strict {
+                accepted += 1;
+            } else {
+                rejected += 1;
+            }
+        }
+        assert!(accepted > 0 && rejected > 0);
+        assert!(
+            plain_batch_gap > 0,
+            "the plain batch never disagreed with strict"
+        );
+    }
+
+    /// A torsion component in `R` instead of the key: `R = [r]B + T` breaks the strict
+    /// equation by the torsion point `T` alone.
+    #[test]
+    fn mixed_order_r_is_rejected() {
+        let a = Scalar::from(99u64);
+        let big_a = B * a;
+        let big_r = B * Scalar::from(5u64) + EIGHT_TORSION[4];
+        let h = challenge(&big_r, &big_a, b"m");
+        let s = Scalar::from(5u64) + h * a;
+        let sig = [big_r.compress().to_bytes(), s.to_bytes()].concat();
+        let key = big_a.compress().to_bytes().to_vec();
+        assert!(agree(&[(key, b"m".to_vec(), sig)]).is_err());
     }
 }
