@@ -59,19 +59,20 @@ pub(super) fn verify_tree(
     context: &crate::messages::GroupContext,
     validator: &dyn IdentityValidator,
 ) -> Result<(), Error> {
-    let group_id = context.group_id.as_slice();
-    tree.verify_root_hash(crypto, context.tree_hash.as_slice())?;
-    tree.verify_parent_hashes(crypto)?;
-    tree.verify_leaf_signatures(crypto, group_id)?;
-    tree.verify_unique_keys()?;
-    tree.verify_unmerged_leaves()?;
     let required = context
         .extensions
         .iter()
         .find(|e| e.extension_type == ExtensionType::REQUIRED_CAPABILITIES)
         .map(|e| RequiredCapabilities::decode(e.extension_data.as_slice()))
         .transpose()?;
-    tree.verify_leaf_contents(provider.current_time(), required.as_ref())?;
+    // Hashes, parent hashes, leaves (signatures checked on all cores), unmerged leaves, keys.
+    tree.validate_for_join(
+        crypto,
+        context.group_id.as_slice(),
+        context.tree_hash.as_slice(),
+        provider.current_time(),
+        required.as_ref(),
+    )?;
     check_group_extensions(tree, &context.extensions)?;
     for (_, leaf) in tree.leaves() {
         validator.validate(&leaf.content.credential, &leaf.content.signature_key)?;
