@@ -296,34 +296,54 @@ impl PreparedPath {
         new_members: &[LeafIndex],
     ) -> Result<UpdatePath, Error> {
         let excluded: HashSet<NodeIndex> = new_members.iter().map(|l| l.node()).collect();
+        // Every (path secret, recipient key) pair first; the encryptions are independent,
+        // so they run on all cores (an adds-only tree has one per member).
+        let mut jobs: Vec<(usize, &Secret, &HpkePublicKey)> = Vec::new();
         let mut nodes = Vec::with_capacity(self.path.len());
-        for (&node, secret) in self.path.iter().zip(&self.path_secrets) {
+        for (i, (&node, secret)) in self.path.iter().zip(&self.path_secrets).enumerate() {
             let encryption_key = tree
                 .parent(node)
                 .ok_or(Error::PathKeyMismatch(node))?
                 .encryption_key
                 .clone();
-            let mut encrypted_path_secret = Vec::new();
             for r in tree.resolution(copath_child(node, self.sender)?) {
-                if excluded.contains(&r) {
-                    continue;
+                if !excluded.contains(&r) {
+                    jobs.push((i, secret, node_public_key(tree, r)?));
                 }
-                let public = node_public_key(tree, r)?;
-                let sealed = crypto.encrypt_with_label(
+            }
+            nodes.push(UpdatePathNode {
+                encryption_key,
+                encrypted_path_secret: Vec::new(),
+            });
+        }
+        let seal = |(i, secret, public): &(usize, &Secret, &HpkePublicKey)| {
+            crypto
+                .encrypt_with_label(
                     public.as_slice(),
                     UPDATE_PATH_NODE_LABEL,
                     group_context,
                     secret.as_bytes(),
-                )?;
-                encrypted_path_secret.push(HpkeCiphertext {
-                    kem_output: sealed.kem_output.into(),
-                    ciphertext: sealed.ciphertext.into(),
-                });
-            }
-            nodes.push(UpdatePathNode {
-                encryption_key,
-                encrypted_path_secret,
-            });
+                )
+                .map(|sealed| {
+                    (
+                        *i,
+                        HpkeCiphertext {
+                            kem_output: sealed.kem_output.into(),
+                            ciphertext: sealed.ciphertext.into(),
+                        },
+                    )
+                })
+        };
+        #[cfg(feature = "parallel")]
+        let sealed: Vec<_> = {
+            use rayon::prelude::*;
+            jobs.par_iter().map(seal).collect::<Result<_, _>>()?
+        };
+        #[cfg(not(feature = "parallel"))]
+        let sealed: Vec<_> = jobs.iter().map(seal).collect::<Result<_, _>>()?;
+        // `collect` keeps the order, which is the resolution order the receiver expects.
+        for (i, ciphertext) in sealed {
+            nodes[i].encrypted_path_secret.push(ciphertext);
         }
         let leaf_node = tree
             .leaf(self.sender)
