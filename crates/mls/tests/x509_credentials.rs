@@ -360,6 +360,17 @@ fn leaf_key_must_be_the_signature_key() {
 }
 
 #[test]
+fn leaf_key_usage_must_allow_signing() {
+    let pki = Pki::new(ED25519);
+    let key = MlsKey::generate(ED25519);
+    let mut params = leaf_params("mls:alice@example.com/phone");
+    params.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
+    let cred = pki.credential(pki.leaf(&params, &key));
+    let message = rejection(pki.validator().validate(&cred, &key.public.clone().into()));
+    assert!(message.contains("digitalSignature"), "{message}");
+}
+
+#[test]
 fn other_credentials_rejected() {
     let pki = Pki::new(ED25519);
     let key = MlsKey::generate(ED25519);

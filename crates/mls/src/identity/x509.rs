@@ -16,8 +16,11 @@
 //! * with a clock, every certificate of the path, anchors included, is within its validity
 //!   period;
 //! * no certificate carries a critical extension this module does not understand;
-//! * the leaf's SubjectPublicKeyInfo key equals the MLS signature key, as raw bytes (Ed25519:
-//!   the 32-byte key; ECDSA: the uncompressed SEC1 point, the RFC 9420 §5.1.1 forms).
+//! * the leaf's keyUsage, when present, allows digitalSignature;
+//! * the leaf's SubjectPublicKeyInfo is a signature key type (Ed25519, Ed448, ECDSA on P-256,
+//!   P-384 or P-521) and its key equals the MLS signature key, as raw bytes (Ed25519: the
+//!   32-byte key; ECDSA: the uncompressed SEC1 point, the RFC 9420 §5.1.1 forms; a
+//!   certificate carrying a compressed point does not match).
 //!
 //! Supported certificate signature algorithms: ecdsa-with-SHA256 with a P-256 issuer key,
 //! ecdsa-with-SHA384 with a P-384 issuer key, and Ed25519. Anything else is rejected.
@@ -61,6 +64,8 @@ const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112")
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const ID_ED448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
 
 // Extensions understood here, so allowed to be critical.
 const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
@@ -468,6 +473,34 @@ fn verify_signature(issuer: &X509Certificate, child: &X509Certificate) -> Result
     }
 }
 
+/// Whether a SubjectPublicKeyInfo algorithm is one of the MLS signature key types
+/// (RFC 9420 §5.1.1): Ed25519, Ed448, or an ECDSA key on P-256, P-384 or P-521. Comparing
+/// key bytes alone would let a certificate for, say, an X25519 key stand for an Ed25519 key.
+fn is_signature_key_type(alg: &AlgorithmIdentifierOwned) -> bool {
+    if alg.oid == ID_EC_PUBLIC_KEY {
+        alg.parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+            .is_some_and(|curve| [SECP256R1, SECP384R1, SECP521R1].contains(&curve))
+    } else {
+        (alg.oid == ID_ED25519 || alg.oid == ID_ED448) && alg.parameters.is_none()
+    }
+}
+
+/// A leaf with a keyUsage extension must allow digitalSignature: its key signs MLS messages.
+fn check_leaf_usage(leaf: &X509Certificate) -> Result<(), Error> {
+    let key_usage = leaf
+        .tbs_certificate()
+        .get_extension::<KeyUsage>()
+        .map_err(|e| reject(format_args!("certificate 0 has a malformed keyUsage: {e}")))?;
+    match key_usage {
+        Some((_, ku)) if !ku.digital_signature() => Err(reject(
+            "the leaf certificate's keyUsage lacks digitalSignature",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The client a leaf certificate names.
 fn identity_of(leaf: &X509Certificate) -> Result<ClientIdentity, Error> {
     let tbs = leaf.tbs_certificate();
@@ -596,10 +629,16 @@ impl IdentityValidator for X509Validator {
             .map(|(i, der)| parse(der, i))
             .collect::<Result<Vec<_>, _>>()?;
         self.validate_chain(&parsed, &ders)?;
+        check_leaf_usage(&parsed[0])?;
         // RFC 9420 §5.3.1: the credential must bind the member's signature key.
-        let leaf_key = parsed[0]
-            .tbs_certificate()
-            .subject_public_key_info()
+        let leaf_spki = parsed[0].tbs_certificate().subject_public_key_info();
+        if !is_signature_key_type(&leaf_spki.algorithm) {
+            return Err(reject(format_args!(
+                "the leaf certifies a {} key, not a signature key",
+                leaf_spki.algorithm.oid
+            )));
+        }
+        let leaf_key = leaf_spki
             .subject_public_key
             .as_bytes()
             .ok_or_else(|| reject("the leaf's public key is not a whole number of bytes"))?;
