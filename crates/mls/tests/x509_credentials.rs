@@ -371,6 +371,45 @@ fn leaf_key_usage_must_allow_signing() {
 }
 
 #[test]
+fn unsupported_signature_algorithm_rejected() {
+    let pki = Pki::new(P256);
+    let key = MlsKey::generate(P256);
+    let leaf = pki.leaf(&leaf_params("mls:alice@example.com/phone"), &key);
+    // ecdsa-with-SHA256 (1.2.840.10045.4.3.2) becomes ecdsa-with-SHA512 (…4.3.4), in both the
+    // signed part and the outer AlgorithmIdentifier.
+    let oid = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    let mut tampered = leaf.clone();
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + oid.len() <= tampered.len() {
+        if tampered[i..i + oid.len()] == oid {
+            tampered[i + oid.len() - 1] = 0x04;
+            replaced += 1;
+        }
+        i += 1;
+    }
+    assert_eq!(replaced, 2);
+    let message = rejection(
+        pki.validator()
+            .validate(&pki.credential(tampered), &key.public.clone().into()),
+    );
+    assert!(
+        message.contains("unsupported signature algorithm"),
+        "{message}"
+    );
+}
+
+#[test]
+fn chain_out_of_order_rejected() {
+    let pki = Pki::new(ED25519);
+    let key = MlsKey::generate(ED25519);
+    let leaf = pki.leaf(&leaf_params("mls:alice@example.com/phone"), &key);
+    let cred = chain(vec![pki.intermediate_der.clone(), leaf]);
+    let message = rejection(pki.validator().validate(&cred, &key.public.clone().into()));
+    assert!(message.contains("names issuer"), "{message}");
+}
+
+#[test]
 fn other_credentials_rejected() {
     let pki = Pki::new(ED25519);
     let key = MlsKey::generate(ED25519);
