@@ -257,9 +257,11 @@ impl X509Validator {
         for (i, pair) in certificates.windows(2).enumerate() {
             check_issued(&pair[1], &pair[0], i, &format!("certificate {}", i + 1), i)?;
         }
+        let (Some(last), Some(last_der)) = (certificates.last(), ders.last()) else {
+            return Err(reject("the certificate chain is empty"));
+        };
         let last_index = certificates.len() - 1;
-        let last = &certificates[last_index];
-        if self.anchors.iter().any(|a| a.der == ders[last_index]) {
+        if self.anchors.iter().any(|a| a.der == *last_der) {
             return Ok(());
         }
         let issuer_name = last.tbs_certificate().issuer();
