@@ -1,6 +1,8 @@
 //! Who a member is: a credential bound to a signature key (RFC 9420 §5.3), and the
 //! application's policy for deciding whether a credential is acceptable.
 
+pub mod x509;
+
 use crate::Error;
 use crate::crypto::{CipherSuite, CryptoProvider, SignaturePrivateKey};
 use crate::messages::{Credential, SignaturePublicKey};
