@@ -355,3 +355,158 @@ fn corrupt_state_is_an_error_never_a_panic() {
         let _ = Group::import_state(&flipped, Arc::new(BasicCredentialsOnly));
     }
 }
+
+/// Custom proposal types (§12.1): accepted only when every member lists the type in its
+/// capabilities; carried as opaque data to the application. GREASE values in capabilities and
+/// extensions are tolerated (§13.5).
+#[test]
+fn custom_proposals_gated_by_capabilities_and_grease_tolerated() {
+    use conclave_mls::key_package::default_capabilities;
+    use conclave_mls::messages::{Extension, ExtensionType, Proposal, ProposalType};
+    let p = RustCrypto::default();
+    let suite = CipherSuite(1);
+    let custom = ProposalType(0xF0A0);
+    let grease_ext = ExtensionType(0x1A1A);
+    let caps = |id: &Identity, with_custom: bool| {
+        let mut c = default_capabilities(id);
+        if with_custom {
+            c.proposals.push(custom);
+        }
+        c.proposals.push(ProposalType(0x2A2A)); // GREASE
+        c.extensions.push(grease_ext);
+        c
+    };
+    let alice = identity(&p, suite, "alice");
+    let mut alice_group = Group::create(
+        &p,
+        &alice,
+        b"c".to_vec(),
+        vec![],
+        config(false),
+        Arc::new(BasicCredentialsOnly),
+    )
+    .unwrap();
+    // Bob supports the custom type and sends GREASE in his capabilities and leaf extensions.
+    let bob = identity(&p, suite, "bob");
+    let mut opts = KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400));
+    opts.capabilities = Some(caps(&bob, true));
+    opts.leaf_extensions = vec![Extension {
+        extension_type: grease_ext,
+        extension_data: b"grease".to_vec().into(),
+    }];
+    let (kp, secrets) = create_key_package(&p, &bob, opts).unwrap();
+    let out = alice_group
+        .commit()
+        .add_member(kp.clone())
+        .build(&p)
+        .unwrap();
+    alice_group.merge_pending_commit().unwrap();
+    let MlsMessageBody::Welcome(welcome) = out.welcome.unwrap().body else {
+        panic!()
+    };
+    let mut bob_group = Group::join(
+        &p,
+        JoinRequest {
+            identity: &bob,
+            key_package: &kp,
+            secrets: &secrets,
+            welcome: &welcome,
+            ratchet_tree: None,
+            external_psks: HashMap::new(),
+            resumption_psks: HashMap::new(),
+            config: config(false),
+            validator: Arc::new(BasicCredentialsOnly),
+        },
+    )
+    .unwrap();
+    // Alice's leaf does not list the custom type: Bob may not propose it.
+    let proposal = Proposal::Custom {
+        proposal_type: custom,
+        data: b"payload".to_vec().into(),
+    };
+    assert!(matches!(
+        bob_group.propose(&p, proposal.clone()),
+        Err(conclave_mls::Error::ProposalInvalid(_))
+    ));
+    assert!(
+        bob_group
+            .commit()
+            .proposal(proposal.clone())
+            .build(&p)
+            .is_err()
+    );
+    // In a group where every member lists the type, it goes through to the application.
+    let carol = identity(&p, suite, "carol");
+    let carol_config = GroupConfig {
+        leaf_capabilities: Some(caps(&carol, true)),
+        ..config(false)
+    };
+    let mut carol_group = Group::create(
+        &p,
+        &carol,
+        b"c2".to_vec(),
+        vec![],
+        carol_config,
+        Arc::new(BasicCredentialsOnly),
+    )
+    .unwrap();
+    let dave = identity(&p, suite, "dave");
+    let mut opts = KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400));
+    opts.capabilities = Some(caps(&dave, true));
+    let (kp, secrets) = create_key_package(&p, &dave, opts).unwrap();
+    let out = carol_group
+        .commit()
+        .add_member(kp.clone())
+        .build(&p)
+        .unwrap();
+    carol_group.merge_pending_commit().unwrap();
+    let MlsMessageBody::Welcome(welcome) = out.welcome.unwrap().body else {
+        panic!()
+    };
+    let mut dave_group = Group::join(
+        &p,
+        JoinRequest {
+            identity: &dave,
+            key_package: &kp,
+            secrets: &secrets,
+            welcome: &welcome,
+            ratchet_tree: None,
+            external_psks: HashMap::new(),
+            resumption_psks: HashMap::new(),
+            config: config(false),
+            validator: Arc::new(BasicCredentialsOnly),
+        },
+    )
+    .unwrap();
+    let message = dave_group.propose(&p, proposal.clone()).unwrap();
+    assert!(matches!(
+        carol_group.process(&p, &message).unwrap(),
+        Received::Proposal { .. }
+    ));
+    let out = carol_group.commit().build(&p).unwrap();
+    assert!(matches!(
+        carol_group.process(&p, &out.commit).unwrap(),
+        Received::OwnCommit
+    ));
+    let Received::Commit(staged) = dave_group.process(&p, &out.commit).unwrap() else {
+        panic!()
+    };
+    assert_eq!(staged.proposals(), std::slice::from_ref(&proposal));
+    dave_group.merge(*staged).unwrap();
+    assert_eq!(
+        carol_group.epoch_authenticator(),
+        dave_group.epoch_authenticator()
+    );
+    let grease = Proposal::Custom {
+        proposal_type: ProposalType(0x3A3A),
+        data: vec![].into(),
+    };
+    assert!(matches!(
+        bob_group.propose(&p, grease),
+        Err(conclave_mls::Error::ProposalInvalid(_))
+    ));
+    assert_eq!(
+        alice_group.epoch_authenticator(),
+        bob_group.epoch_authenticator()
+    );
+}

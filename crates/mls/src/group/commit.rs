@@ -49,6 +49,8 @@ pub struct StagedCommit {
     removed: Vec<LeafIndex>,
     updated: Vec<LeafIndex>,
     reinit: Option<ReInit>,
+    /// The committed proposals, in the commit's order.
+    proposals: Vec<Proposal>,
     /// `None` when the commit removes us: there is no next epoch for us.
     next: Option<EpochState>,
 }
@@ -73,6 +75,10 @@ impl StagedCommit {
     /// Whether this commit removes us from the group.
     pub fn removes_us(&self) -> bool {
         self.next.is_none()
+    }
+    /// The committed proposals, in order (custom ones included, for the application).
+    pub fn proposals(&self) -> &[Proposal] {
+        &self.proposals
     }
     /// The ReInit this commit carries, if any (§11.2: the group is then closed).
     pub fn reinit(&self) -> Option<&ReInit> {
@@ -547,6 +553,7 @@ impl Group {
             removed: removed_leaves.clone(),
             updated: provisional.updated.clone(),
             reinit: provisional.reinit.clone(),
+            proposals: list.iter().map(|(p, _)| p.clone()).collect(),
             next,
         };
         // The psks must be available whether or not we stay (§12.4.2).

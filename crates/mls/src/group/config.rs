@@ -30,6 +30,9 @@ pub struct GroupConfig {
     pub ratchet_tree_extension: bool,
     /// Whether a GroupInfo carries external_pub, allowing external commits (§12.4.3.2).
     pub external_pub_extension: bool,
+    /// The capabilities of the leaf this member creates (as group creator or external
+    /// joiner); the library's defaults if `None`.
+    pub leaf_capabilities: Option<crate::messages::Capabilities>,
 }
 
 impl Default for GroupConfig {
@@ -42,6 +45,7 @@ impl Default for GroupConfig {
             resumption_psk_epochs: 4,
             ratchet_tree_extension: true,
             external_pub_extension: true,
+            leaf_capabilities: None,
         }
     }
 }

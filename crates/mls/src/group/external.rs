@@ -158,7 +158,11 @@ impl Group {
             encryption_key: leaf_keys.public_key.into(),
             signature_key: request.identity.signature_key.clone(),
             credential: request.identity.credential.clone(),
-            capabilities: crate::key_package::default_capabilities(request.identity),
+            capabilities: group
+                .config
+                .leaf_capabilities
+                .clone()
+                .unwrap_or_else(|| crate::key_package::default_capabilities(request.identity)),
             leaf_node_source: LeafNodeSource::Commit {
                 parent_hash: Vec::new().into(),
             },

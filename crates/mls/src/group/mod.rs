@@ -145,7 +145,10 @@ impl Group {
             encryption_key: encryption.public_key.into(),
             signature_key: identity.signature_key.clone(),
             credential: identity.credential.clone(),
-            capabilities: crate::key_package::default_capabilities(identity),
+            capabilities: config
+                .leaf_capabilities
+                .clone()
+                .unwrap_or_else(|| crate::key_package::default_capabilities(identity)),
             leaf_node_source: LeafNodeSource::KeyPackage {
                 lifetime: crate::messages::Lifetime {
                     not_before: 0,

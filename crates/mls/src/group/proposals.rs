@@ -243,6 +243,11 @@ impl Group {
     ) -> Result<(), Error> {
         let allowed = match sender {
             Sender::Member(_) => !matches!(proposal, Proposal::ExternalInit(_)),
+            Sender::External(_) | Sender::NewMemberProposal | Sender::NewMemberCommit
+                if matches!(proposal, Proposal::Custom { .. }) =>
+            {
+                false
+            }
             // §12.1.8.1: external senders may propose Add, Remove, PSK, ReInit and GCE.
             Sender::External(_) => matches!(
                 proposal,
@@ -293,6 +298,23 @@ impl Group {
                 Ok(())
             }
             Proposal::ExternalInit(_) => Ok(()),
+            Proposal::Custom { proposal_type, .. } => {
+                // §12.1, §13.5: never a GREASE type, and every member must support it.
+                if crate::codec::is_grease(proposal_type.0) {
+                    return Err(Error::ProposalInvalid("a GREASE proposal type"));
+                }
+                if self
+                    .epoch
+                    .tree
+                    .leaves()
+                    .any(|(_, l)| !l.content.capabilities.proposals.contains(proposal_type))
+                {
+                    return Err(Error::ProposalInvalid(
+                        "a custom proposal type not every member supports",
+                    ));
+                }
+                Ok(())
+            }
             Proposal::GroupContextExtensions(gce) => {
                 check_group_extensions(&self.epoch.tree, &gce.extensions)
             }

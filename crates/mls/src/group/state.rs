@@ -103,6 +103,13 @@ fn write_config(w: &mut StateWriter, c: &GroupConfig) -> Result<(), Error> {
     w.count(c.resumption_psk_epochs)?;
     w.bool(c.ratchet_tree_extension);
     w.bool(c.external_pub_extension);
+    match &c.leaf_capabilities {
+        None => w.bool(false),
+        Some(caps) => {
+            w.bool(true);
+            w.encoded(caps)?;
+        }
+    }
     Ok(())
 }
 
@@ -127,6 +134,7 @@ fn read_config(r: &mut StateReader<'_>) -> Result<GroupConfig, Error> {
         resumption_psk_epochs: r.u32()? as usize,
         ratchet_tree_extension: r.bool()?,
         external_pub_extension: r.bool()?,
+        leaf_capabilities: if r.bool()? { Some(r.encoded()?) } else { None },
     })
 }
 

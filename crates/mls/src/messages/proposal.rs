@@ -1,10 +1,11 @@
 //! Proposals (RFC 9420 §12.1).
 //!
-//! Decision on custom proposal types: the `select` over `ProposalType` has no length prefix
-//! (§12.1), so the body of a proposal type this library does not know cannot be skipped.
-//! Decoding a [`Proposal`] of an unknown type fails with `tls_codec::Error::UnknownValue`;
-//! [`ProposalType`] itself is an open `u16`, so unknown and GREASE values survive in
-//! capabilities and required-capabilities lists.
+//! Custom proposal types: the `select` over `ProposalType` has no length prefix (§12.1), so
+//! an unknown type's body cannot be skipped unless its layout is agreed. This library, like
+//! OpenMLS and mls-rs, carries a custom proposal's body as `opaque data<V>`
+//! ([`Proposal::Custom`]); whether a group accepts a type is decided by its members'
+//! capabilities (§12.1, §12.2). [`ProposalType`] is an open `u16`, so unknown and GREASE
+//! values survive in capabilities and required-capabilities lists.
 
 use super::{Extension, KeyPackage, LeafNode, PreSharedKeyId, ProtocolVersion};
 use crate::crypto::CipherSuite;
@@ -118,34 +119,118 @@ pub struct GroupContextExtensions {
     pub extensions: Vec<Extension>,
 }
 
-/// `Proposal` — RFC 9420 §12.1: the `ProposalType` tag and its body. Only the RFC-defined
-/// types decode (see the module documentation).
-#[derive(
-    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
-)]
-#[repr(u16)]
+/// `Proposal` — RFC 9420 §12.1: the `ProposalType` tag and its body. Types beyond the RFC's
+/// are [`Proposal::Custom`], their body an opaque byte string (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proposal {
     /// add(1).
-    #[tls_codec(discriminant = 1)]
     Add(Add),
     /// update(2).
-    #[tls_codec(discriminant = 2)]
     Update(Update),
     /// remove(3).
-    #[tls_codec(discriminant = 3)]
     Remove(Remove),
     /// psk(4).
-    #[tls_codec(discriminant = 4)]
     PreSharedKey(PreSharedKey),
     /// reinit(5).
-    #[tls_codec(discriminant = 5)]
     ReInit(ReInit),
     /// external_init(6).
-    #[tls_codec(discriminant = 6)]
     ExternalInit(ExternalInit),
     /// group_context_extensions(7).
-    #[tls_codec(discriminant = 7)]
     GroupContextExtensions(GroupContextExtensions),
+    /// A proposal type outside the RFC's registry, its body carried as `opaque data<V>`.
+    Custom {
+        /// The type (never one of 1–7, never a GREASE value, §13.5).
+        proposal_type: ProposalType,
+        /// The body.
+        data: VLBytes,
+    },
+}
+
+impl tls_codec::Size for Proposal {
+    fn tls_serialized_len(&self) -> usize {
+        2 + match self {
+            Self::Add(p) => p.tls_serialized_len(),
+            Self::Update(p) => p.tls_serialized_len(),
+            Self::Remove(p) => p.tls_serialized_len(),
+            Self::PreSharedKey(p) => p.tls_serialized_len(),
+            Self::ReInit(p) => p.tls_serialized_len(),
+            Self::ExternalInit(p) => p.tls_serialized_len(),
+            Self::GroupContextExtensions(p) => p.tls_serialized_len(),
+            Self::Custom { data, .. } => data.tls_serialized_len(),
+        }
+    }
+}
+
+impl tls_codec::Serialize for Proposal {
+    fn tls_serialize<W: std::io::Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
+        let t = self.proposal_type();
+        if let Self::Custom { proposal_type, .. } = self
+            && (1..=7).contains(&proposal_type.0)
+        {
+            return Err(tls_codec::Error::EncodingError(
+                "a custom proposal cannot use a type of RFC 9420".into(),
+            ));
+        }
+        let n = t.0.tls_serialize(w)?;
+        Ok(n + match self {
+            Self::Add(p) => p.tls_serialize(w)?,
+            Self::Update(p) => p.tls_serialize(w)?,
+            Self::Remove(p) => p.tls_serialize(w)?,
+            Self::PreSharedKey(p) => p.tls_serialize(w)?,
+            Self::ReInit(p) => p.tls_serialize(w)?,
+            Self::ExternalInit(p) => p.tls_serialize(w)?,
+            Self::GroupContextExtensions(p) => p.tls_serialize(w)?,
+            Self::Custom { data, .. } => data.tls_serialize(w)?,
+        })
+    }
+}
+
+impl tls_codec::DeserializeBytes for Proposal {
+    fn tls_deserialize_bytes(bytes: &[u8]) -> Result<(Self, &[u8]), tls_codec::Error> {
+        use tls_codec::DeserializeBytes as D;
+        let (t, rest) = u16::tls_deserialize_bytes(bytes)?;
+        Ok(match t {
+            1 => D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::Add(p), r))?,
+            2 => D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::Update(p), r))?,
+            3 => D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::Remove(p), r))?,
+            4 => D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::PreSharedKey(p), r))?,
+            5 => D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::ReInit(p), r))?,
+            6 => D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::ExternalInit(p), r))?,
+            7 => {
+                D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::GroupContextExtensions(p), r))?
+            }
+            other => {
+                let (data, r) = VLBytes::tls_deserialize_bytes(rest)?;
+                (
+                    Self::Custom {
+                        proposal_type: ProposalType(other),
+                        data,
+                    },
+                    r,
+                )
+            }
+        })
+    }
+}
+
+impl tls_codec::Deserialize for Proposal {
+    fn tls_deserialize<R: std::io::Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
+        use tls_codec::Deserialize as D;
+        let t = u16::tls_deserialize(r)?;
+        Ok(match t {
+            1 => Self::Add(D::tls_deserialize(r)?),
+            2 => Self::Update(D::tls_deserialize(r)?),
+            3 => Self::Remove(D::tls_deserialize(r)?),
+            4 => Self::PreSharedKey(D::tls_deserialize(r)?),
+            5 => Self::ReInit(D::tls_deserialize(r)?),
+            6 => Self::ExternalInit(D::tls_deserialize(r)?),
+            7 => Self::GroupContextExtensions(D::tls_deserialize(r)?),
+            other => Self::Custom {
+                proposal_type: ProposalType(other),
+                data: D::tls_deserialize(r)?,
+            },
+        })
+    }
 }
 
 impl Proposal {
@@ -159,6 +244,7 @@ impl Proposal {
             Self::ReInit(_) => 5,
             Self::ExternalInit(_) => 6,
             Self::GroupContextExtensions(_) => 7,
+            Self::Custom { proposal_type, .. } => proposal_type.0,
         })
     }
 }
