@@ -852,9 +852,20 @@ mod tests {
 
     #[test]
     fn unknown_types_are_refused() {
-        // A proposal of an unknown (custom) type cannot be skipped.
-        assert!(Proposal::decode(&[0x00, 0x08, 0x00]).is_err());
-        assert!(Proposal::decode(&[0x0a, 0x0a, 0x00]).is_err());
+        // A proposal of a custom type carries an opaque body: it decodes as Custom and
+        // re-encodes byte for byte; a truncated body is still an error.
+        let custom = Proposal::decode(&[0x00, 0x08, 0x01, 0xaa]).unwrap();
+        assert!(
+            matches!(&custom, Proposal::Custom { proposal_type, data } if proposal_type.0 == 8 && data.as_slice() == [0xaa])
+        );
+        assert_eq!(custom.encode().unwrap(), vec![0x00, 0x08, 0x01, 0xaa]);
+        assert!(Proposal::decode(&[0x0a, 0x0a, 0x02, 0x00]).is_err());
+        // A custom proposal may not claim an RFC type.
+        let fake = Proposal::Custom {
+            proposal_type: super::super::ProposalType(1),
+            data: vec![].into(),
+        };
+        assert!(fake.encode().is_err());
         // Likewise an unknown credential type.
         assert!(crate::messages::Credential::decode(&[0x00, 0x03, 0x00]).is_err());
         // And an unknown wire format inside an MLSMessage.
