@@ -56,13 +56,23 @@ impl Lifetime {
 /// The capabilities this library supports for an identity's suite: mls10, the identity's
 /// suite, no non-default extensions or proposals beyond those it implements, basic and X.509
 /// credentials.
+///
+/// Each list also carries a GREASE value (§13.5), so that peers which mishandle unknown
+/// values are found early; which one depends on the signature key.
 pub fn default_capabilities(identity: &Identity) -> Capabilities {
+    use crate::codec::grease;
+    use crate::messages::{ExtensionType, ProposalType};
+    let seed = identity.signature_key.as_slice().first().copied().unwrap_or(0);
     Capabilities {
         versions: vec![ProtocolVersion::MLS10],
-        cipher_suites: vec![identity.suite],
-        extensions: vec![],
-        proposals: vec![],
-        credentials: vec![CredentialType::BASIC, CredentialType::X509],
+        cipher_suites: vec![identity.suite, crate::crypto::CipherSuite(grease(seed))],
+        extensions: vec![ExtensionType(grease(seed.wrapping_add(1)))],
+        proposals: vec![ProposalType(grease(seed.wrapping_add(2)))],
+        credentials: vec![
+            CredentialType::BASIC,
+            CredentialType::X509,
+            CredentialType(grease(seed.wrapping_add(3))),
+        ],
     }
 }
 

@@ -91,6 +91,13 @@ pub fn write_varint(value: u32, out: &mut Vec<u8>) -> Result<(), Error> {
 /// …, `0xEAEA` (`0xFAFA` is private use, not GREASE). They are registered in every open
 /// registry (cipher suites, extension, proposal and credential types) and must be treated
 /// like any other unknown value; the open newtypes keep them intact through a decode.
+/// A GREASE value (RFC 9420 §13.5) chosen by `seed`: one of the fifteen reserved values.
+pub fn grease(seed: u8) -> u16 {
+    let nibble = u16::from(seed % 15);
+    0x0a0a | (nibble << 12) | (nibble << 4)
+}
+
+/// Whether `value` is one of RFC 9420's GREASE values (§13.5).
 pub fn is_grease(value: u16) -> bool {
     let [hi, lo] = value.to_be_bytes();
     hi == lo && lo & 0x0f == 0x0a && lo != 0xfa
@@ -107,6 +114,14 @@ mod tests {
         assert_eq!(all[0], 0x0a0a);
         assert_eq!(all[14], 0xeaea);
         assert!(!is_grease(0xfafa) && !is_grease(0x0001) && !is_grease(0x0a1a));
+    }
+
+    #[test]
+    fn grease_values_are_the_fifteen_reserved_ones() {
+        let all: std::collections::BTreeSet<u16> = (0..=255u8).map(grease).collect();
+        assert_eq!(all.len(), 15);
+        assert!(all.iter().all(|v| is_grease(*v)));
+        assert!(all.contains(&0x0a0a) && all.contains(&0xeaea) && !all.contains(&0xfafa));
     }
 
     #[test]

@@ -472,6 +472,12 @@ impl Group {
                 .into(),
             });
         }
+        // §13.5: a GroupInfo SHOULD carry a GREASE extension, which receivers must ignore.
+        let seed = epoch.secrets.epoch_authenticator.as_bytes().first().copied().unwrap_or(0);
+        extensions.push(Extension {
+            extension_type: ExtensionType(crate::codec::grease(seed)),
+            extension_data: Vec::new().into(),
+        });
         let tbs = GroupInfoTbs {
             group_context: epoch.context.clone(),
             extensions,
