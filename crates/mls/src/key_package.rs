@@ -62,7 +62,12 @@ impl Lifetime {
 pub fn default_capabilities(identity: &Identity) -> Capabilities {
     use crate::codec::grease;
     use crate::messages::{ExtensionType, ProposalType};
-    let seed = identity.signature_key.as_slice().first().copied().unwrap_or(0);
+    let seed = identity
+        .signature_key
+        .as_slice()
+        .first()
+        .copied()
+        .unwrap_or(0);
     Capabilities {
         versions: vec![ProtocolVersion::MLS10],
         cipher_suites: vec![identity.suite, crate::crypto::CipherSuite(grease(seed))],

@@ -473,7 +473,13 @@ impl Group {
             });
         }
         // §13.5: a GroupInfo SHOULD carry a GREASE extension, which receivers must ignore.
-        let seed = epoch.secrets.epoch_authenticator.as_bytes().first().copied().unwrap_or(0);
+        let seed = epoch
+            .secrets
+            .epoch_authenticator
+            .as_bytes()
+            .first()
+            .copied()
+            .unwrap_or(0);
         extensions.push(Extension {
             extension_type: ExtensionType(crate::codec::grease(seed)),
             extension_data: Vec::new().into(),
