@@ -1236,3 +1236,59 @@ fn malformed_encodings() {
     }
     assert_eq!(before, m[1].group.export_state().unwrap());
 }
+
+#[test]
+fn conflicting_cached_proposals_do_not_block_commits() {
+    let p = RustCrypto::default();
+    let mut m = group(&p, 4);
+    // Bob and Carol both propose to remove Dave; a hostile new member proposes an Add whose
+    // leaf reuses Bob's encryption key (valid alone, invalid once applied to the tree).
+    let from_bob = m[1].group.propose(&p, remove(3)).unwrap();
+    let from_carol = m[2].group.propose(&p, remove(3)).unwrap();
+    let erin = identity(&p, "erin");
+    let (erin_kp, _) = key_package(&p, &erin);
+    let bob_key = m[0]
+        .group
+        .tree()
+        .leaf(LeafIndex(1))
+        .unwrap()
+        .content
+        .encryption_key
+        .clone();
+    let clash = resigned_key_package(&p, &erin, &erin_kp, |kp| {
+        kp.tbs.leaf_node.content.encryption_key = bob_key;
+    });
+    let hostile = new_member_add(&p, &m[0].group, &clash, &erin);
+    for message in [&from_bob, &from_carol, &hostile] {
+        for (i, member) in m.iter_mut().enumerate() {
+            if (i == 1 && message == &from_bob) || (i == 2 && message == &from_carol) {
+                continue;
+            }
+            assert!(matches!(
+                member.group.process(&p, message).unwrap(),
+                Received::Proposal { .. }
+            ));
+        }
+    }
+    // §12.2: the committer commits a valid subset of what it received, rather than being
+    // unable to commit at all for the rest of the epoch.
+    let out = m[0].group.commit().build(&p).unwrap();
+    deliver(&p, &mut m, &out.commit);
+    assert!(m[3].group.is_removed());
+    assert_eq!(m[0].group.members().count(), 3);
+    assert_eq!(
+        m[0].group.epoch_authenticator(),
+        m[1].group.epoch_authenticator()
+    );
+    // A by-value proposal that is itself invalid is still refused.
+    let err = m[0]
+        .group
+        .commit()
+        .remove_member(LeafIndex(0))
+        .build(&p)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ProposalListInvalid("a Remove of the committer")),
+        "{err:?}"
+    );
+}
