@@ -1292,3 +1292,88 @@ fn conflicting_cached_proposals_do_not_block_commits() {
         "{err:?}"
     );
 }
+
+#[test]
+fn current_epoch_message_naming_a_removed_member() {
+    let p = RustCrypto::default();
+    let (mut m, _) = insider_setup(&p);
+    let carol = m[2].id.clone();
+    let out = m[0]
+        .group
+        .commit()
+        .remove_member(LeafIndex(2))
+        .build(&p)
+        .unwrap();
+    deliver(&p, &mut m, &out.commit);
+    // The membership key of the new epoch, as the insider Bob holds it.
+    let genuine = m[3].group.propose_update(&p).unwrap();
+    let key = membership_key(&p, &m[1].group, &genuine, &m[3].id);
+    // Carol's leaf is blank now: a correctly tagged message naming it, signed with her key.
+    let crypto = SuiteCrypto::new(&p, SUITE).unwrap();
+    let content = FramedContent {
+        group_id: m[0].group.group_id().to_vec().into(),
+        epoch: m[0].group.epoch(),
+        sender: Sender::Member(2),
+        authenticated_data: vec![].into(),
+        body: FramedContentBody::Proposal(remove(1)),
+    };
+    let pm = protection::protect_public(
+        &crypto,
+        &carol.signer,
+        m[0].group.context(),
+        Some(&key),
+        content,
+        protection::no_confirmation,
+    )
+    .unwrap();
+    let err = reject(&p, &mut m[0].group, &wrap_public(pm));
+    assert!(
+        matches!(err, Error::SenderNotMember(LeafIndex(2))),
+        "{err:?}"
+    );
+    // A commit naming the blank leaf, and one naming a leaf beyond the tree.
+    for leaf in [2, 40] {
+        let forged = forge_commit(
+            &p,
+            &m[0].group,
+            LeafIndex(leaf),
+            &carol,
+            &key,
+            Commit {
+                proposals: vec![],
+                path: None,
+            },
+        );
+        let err = reject(&p, &mut m[0].group, &forged);
+        assert!(
+            matches!(err, Error::SenderNotMember(LeafIndex(l)) if l == leaf),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn generation_beyond_the_default_window() {
+    let p = RustCrypto::default();
+    let mut m = group(&p, 2);
+    let mut last = None;
+    for i in 0..1002u32 {
+        last = Some(
+            m[1].group
+                .encrypt_application(&p, &i.to_be_bytes(), b"")
+                .unwrap(),
+        );
+    }
+    // Generation 1001, more than the default 1000 ahead of generation 0.
+    let err = reject(&p, &mut m[0].group, &last.unwrap());
+    assert!(
+        matches!(
+            err,
+            Error::RatchetTooFarAhead {
+                generation: 1001,
+                current: 0
+            }
+        ),
+        "{err:?}"
+    );
+}
