@@ -159,8 +159,7 @@ impl<'g> CommitBuilder<'g> {
         let crypto = group.crypto(provider)?;
         let me = group.own_leaf();
         let own = Sender::Member(me.0);
-        let mut list = Vec::new();
-        let mut refs = Vec::new();
+        let mut cached = Vec::new();
         for (reference, proposal, sender) in group.proposals.iter() {
             // A cached proposal that no longer applies (e.g. removes us) is left out.
             if matches!(proposal, Proposal::Remove(r) if r.removed == me.0)
@@ -168,14 +167,50 @@ impl<'g> CommitBuilder<'g> {
             {
                 continue;
             }
-            list.push((proposal.clone(), *sender));
-            refs.push(ProposalOrRef::Reference(reference.clone()));
+            cached.push((reference.clone(), proposal.clone(), *sender));
         }
-        for p in self.proposals {
-            refs.push(ProposalOrRef::Proposal(p.clone()));
-            list.push((p, own));
+        let by_value: Vec<(Proposal, Sender)> =
+            self.proposals.into_iter().map(|p| (p, own)).collect();
+        let committer = Committer::Member(me);
+        let list_of = |chosen: &[&(crate::messages::ProposalRef, Proposal, Sender)]| {
+            chosen
+                .iter()
+                .map(|(_, p, s)| (p.clone(), *s))
+                .chain(by_value.iter().cloned())
+                .collect::<Vec<_>>()
+        };
+        let mut chosen: Vec<_> = cached.iter().collect();
+        if group
+            .apply_proposals(&crypto, committer, &list_of(&chosen))
+            .is_err()
+        {
+            // §12.2: received proposals may conflict with each other (two Removes of one
+            // leaf) or be invalid once applied (a KeyPackage reusing a key in the tree); the
+            // committer commits a valid subset instead of being unable to commit at all.
+            // Greedily keep, in arrival order, each one that still leaves a valid list.
+            chosen.clear();
+            for entry in &cached {
+                let mut trial = chosen.clone();
+                trial.push(entry);
+                if group
+                    .apply_proposals(&crypto, committer, &list_of(&trial))
+                    .is_ok()
+                {
+                    chosen = trial;
+                }
+            }
         }
-        let provisional = group.apply_proposals(&crypto, Committer::Member(me), &list)?;
+        let list = list_of(&chosen);
+        let refs: Vec<ProposalOrRef> = chosen
+            .iter()
+            .map(|(r, _, _)| ProposalOrRef::Reference(r.clone()))
+            .chain(
+                by_value
+                    .iter()
+                    .map(|(p, _)| ProposalOrRef::Proposal(p.clone())),
+            )
+            .collect();
+        let provisional = group.apply_proposals(&crypto, committer, &list)?;
         let init_secret = group.epoch.secrets.init_secret.clone();
         group.build_commit(
             &crypto,
