@@ -18,9 +18,6 @@ use std::sync::Arc;
 
 pub use conclave_mls;
 
-/// The suite every scenario runs in (the mandatory-to-implement suite, RFC 9420 §17.1).
-pub const SUITE: CipherSuite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
-
 /// The exporter label and context the scenarios compare.
 pub const EXPORTER_LABEL: &str = "conclave interop";
 
@@ -67,12 +64,12 @@ pub struct Conclave {
 }
 
 impl Conclave {
-    /// A client with a basic credential `name`.
-    pub fn new(name: &str) -> Self {
+    /// A client with a basic credential `name` in cipher suite `suite` (RFC 9420 §17.1).
+    pub fn new(name: &str, suite: u16) -> Self {
         let provider = RustCrypto::default();
         let identity = Identity::generate(
             &provider,
-            SUITE,
+            CipherSuite(suite),
             Credential::Basic {
                 identity: name.as_bytes().to_vec().into(),
             },

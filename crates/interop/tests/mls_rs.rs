@@ -1,6 +1,7 @@
-//! Conclave ⇄ mls-rs 0.57 (`mls-rs-crypto-rustcrypto`, basic credentials), suite 1
-//! (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519). Every message crosses as serialized
-//! `MLSMessage` bytes.
+//! Conclave ⇄ mls-rs 0.57 (`mls-rs-crypto-rustcrypto`, basic credentials), in suites 1
+//! (X25519/AES-128-GCM/Ed25519), 2 (P-256/AES-128-GCM/P-256), 3
+//! (X25519/ChaCha20-Poly1305/Ed25519) and 7 (P-384/AES-256-GCM/P-384). Every message
+//! crosses as serialized `MLSMessage` bytes.
 
 use conclave_interop::{Conclave, EXPORTER_LABEL, Got};
 use mls_rs::client_builder::MlsConfig;
@@ -10,8 +11,6 @@ use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
 use mls_rs::{CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Group, MlsMessage};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
-const CS: CipherSuite = CipherSuite::CURVE25519_AES128;
-
 /// The mls-rs side: a client and at most one group. mls-rs sends handshake messages as
 /// PublicMessages and puts the ratchet tree in Welcomes by default, like Conclave.
 struct MlsRs<C: MlsConfig> {
@@ -19,15 +18,16 @@ struct MlsRs<C: MlsConfig> {
     group: Option<Group<C>>,
 }
 
-fn mls_rs(name: &str) -> MlsRs<impl MlsConfig> {
+fn mls_rs(name: &str, suite: u16) -> MlsRs<impl MlsConfig> {
+    let cs = CipherSuite::new(suite);
     let provider = RustCryptoProvider::default();
-    let suite = provider.cipher_suite_provider(CS).unwrap();
+    let suite = provider.cipher_suite_provider(cs).unwrap();
     let (secret, public) = suite.signature_key_generate().unwrap();
     let credential = BasicCredential::new(name.as_bytes().to_vec()).into_credential();
     let client = Client::builder()
         .identity_provider(BasicIdentityProvider)
         .crypto_provider(provider)
-        .signing_identity(SigningIdentity::new(credential, public), secret, CS)
+        .signing_identity(SigningIdentity::new(credential, public), secret, cs)
         .build();
     MlsRs {
         client,
@@ -200,10 +200,9 @@ fn commits_with_path_both_ways<C: MlsConfig>(c: &mut Conclave, m: &mut MlsRs<C>)
 }
 
 /// Conclave creates the group and adds mls-rs; mls-rs joins from the Welcome.
-#[test]
-fn conclave_creates_mls_rs_joins() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn conclave_creates_mls_rs_joins(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     c.create_group(b"interop group 3a");
     let (_commit, welcome) = c.add(&m.key_package());
     m.join(&welcome);
@@ -213,10 +212,9 @@ fn conclave_creates_mls_rs_joins() {
 }
 
 /// mls-rs creates the group and adds Conclave; Conclave joins from the Welcome.
-#[test]
-fn mls_rs_creates_conclave_joins() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn mls_rs_creates_conclave_joins(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     m.create_group();
     let (_commit, welcome) = m.add(&c.key_package());
     c.join(&welcome).expect("Conclave accepts mls-rs's Welcome");
@@ -226,10 +224,9 @@ fn mls_rs_creates_conclave_joins() {
 }
 
 /// Conclave removes mls-rs; mls-rs sees itself removed.
-#[test]
-fn conclave_removes_mls_rs() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn conclave_removes_mls_rs(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     c.create_group(b"interop group 4a");
     let (_commit, welcome) = c.add(&m.key_package());
     m.join(&welcome);
@@ -240,10 +237,9 @@ fn conclave_removes_mls_rs() {
 }
 
 /// mls-rs removes Conclave; Conclave sees itself removed.
-#[test]
-fn mls_rs_removes_conclave() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn mls_rs_removes_conclave(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     m.create_group();
     let (_commit, welcome) = m.add(&c.key_package());
     c.join(&welcome).unwrap();
@@ -256,10 +252,9 @@ fn mls_rs_removes_conclave() {
 
 /// Proposals by reference: mls-rs proposes an Update, Conclave commits it; then Conclave
 /// proposes an Update and mls-rs commits it.
-#[test]
-fn update_proposals_by_reference() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn update_proposals_by_reference(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     c.create_group(b"interop group 4b");
     let (_commit, welcome) = c.add(&m.key_package());
     m.join(&welcome);
@@ -280,10 +275,9 @@ fn update_proposals_by_reference() {
 }
 
 /// Conclave joins mls-rs's group by external commit.
-#[test]
-fn conclave_joins_mls_rs_externally() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn conclave_joins_mls_rs_externally(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     m.create_group();
     let commit = c
         .join_external(&m.group_info())
@@ -294,13 +288,56 @@ fn conclave_joins_mls_rs_externally() {
 }
 
 /// mls-rs joins Conclave's group by external commit.
-#[test]
-fn mls_rs_joins_conclave_externally() {
-    let mut c = Conclave::new("conclave");
-    let mut m = mls_rs("mls-rs");
+fn mls_rs_joins_conclave_externally(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
     c.create_group(b"interop group 4c");
     let commit = m.join_external(&c.group_info());
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_agree(&mut c, &mut m);
     messages_both_ways(&mut c, &mut m);
+}
+
+/// Runs every scenario in one cipher suite, as `suite_N::scenario`.
+macro_rules! in_suite {
+    ($name:ident, $suite:expr) => {
+        mod $name {
+            #[test]
+            fn conclave_creates_mls_rs_joins() {
+                super::super::conclave_creates_mls_rs_joins($suite)
+            }
+            #[test]
+            fn mls_rs_creates_conclave_joins() {
+                super::super::mls_rs_creates_conclave_joins($suite)
+            }
+            #[test]
+            fn conclave_removes_mls_rs() {
+                super::super::conclave_removes_mls_rs($suite)
+            }
+            #[test]
+            fn mls_rs_removes_conclave() {
+                super::super::mls_rs_removes_conclave($suite)
+            }
+            #[test]
+            fn update_proposals_by_reference() {
+                super::super::update_proposals_by_reference($suite)
+            }
+            #[test]
+            fn conclave_joins_mls_rs_externally() {
+                super::super::conclave_joins_mls_rs_externally($suite)
+            }
+            #[test]
+            fn mls_rs_joins_conclave_externally() {
+                super::super::mls_rs_joins_conclave_externally($suite)
+            }
+        }
+    };
+}
+
+/// The suites both sides implement (RFC 9420 §17.1).
+mod suites {
+    in_suite!(suite_1, 1);
+    in_suite!(suite_2, 2);
+    in_suite!(suite_3, 3);
+    in_suite!(suite_7, 7);
 }

@@ -1,6 +1,6 @@
-//! Conclave ⇄ OpenMLS 0.9 (`openmls_rust_crypto`, basic credentials), suite 1
-//! (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519). Every message crosses as serialized
-//! `MLSMessage` bytes.
+//! Conclave ⇄ OpenMLS 0.9 (`openmls_rust_crypto`, basic credentials), in the suites both
+//! implement: 1 (X25519/AES-128-GCM/Ed25519), 2 (P-256/AES-128-GCM/P-256) and 3
+//! (X25519/ChaCha20-Poly1305/Ed25519). Every message crosses as serialized `MLSMessage` bytes.
 
 use conclave_interop::{Conclave, EXPORTER_LABEL, Got};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
@@ -8,11 +8,10 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
-const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
-
 /// The OpenMLS side: provider, signer, credential, at most one group. Handshake messages
 /// go out as PublicMessages (Conclave's default) and both wire formats are accepted.
 struct OpenMls {
+    cs: Ciphersuite,
     provider: OpenMlsRustCrypto,
     signer: SignatureKeyPair,
     credential: CredentialWithKey,
@@ -20,15 +19,17 @@ struct OpenMls {
 }
 
 impl OpenMls {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, suite: u16) -> Self {
+        let cs = Ciphersuite::try_from(suite).unwrap();
         let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+        let signer = SignatureKeyPair::new(cs.signature_algorithm()).unwrap();
         signer.store(provider.storage()).unwrap();
         let credential = CredentialWithKey {
             credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
             signature_key: signer.to_public_vec().into(),
         };
         Self {
+            cs,
             provider,
             signer,
             credential,
@@ -42,7 +43,12 @@ impl OpenMls {
 
     fn key_package(&self) -> Vec<u8> {
         let bundle = KeyPackage::builder()
-            .build(CS, &self.provider, &self.signer, self.credential.clone())
+            .build(
+                self.cs,
+                &self.provider,
+                &self.signer,
+                self.credential.clone(),
+            )
             .unwrap();
         MlsMessageOut::from(bundle.key_package().clone())
             .tls_serialize_detached()
@@ -51,7 +57,7 @@ impl OpenMls {
 
     fn create_group(&mut self) {
         let group = MlsGroup::builder()
-            .ciphersuite(CS)
+            .ciphersuite(self.cs)
             .use_ratchet_tree_extension(true)
             .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
             .build(&self.provider, &self.signer, self.credential.clone())
@@ -260,10 +266,9 @@ fn commits_with_path_both_ways(c: &mut Conclave, o: &mut OpenMls) {
 }
 
 /// Scenario 1: Conclave creates the group and adds OpenMLS; OpenMLS joins from the Welcome.
-#[test]
-fn conclave_creates_openmls_joins() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn conclave_creates_openmls_joins(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     c.create_group(b"interop group 1");
     let (_commit, welcome) = c.add(&o.key_package());
     o.join(&welcome);
@@ -274,10 +279,9 @@ fn conclave_creates_openmls_joins() {
 
 /// Scenario 2: OpenMLS creates the group and adds Conclave; Conclave joins; commits with a
 /// path from each side.
-#[test]
-fn openmls_creates_conclave_joins() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn openmls_creates_conclave_joins(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     o.create_group();
     let (_commit, welcome) = o.add(&c.key_package());
     c.join(&welcome)
@@ -289,10 +293,9 @@ fn openmls_creates_conclave_joins() {
 }
 
 /// Scenario 4a: Conclave removes OpenMLS; OpenMLS sees itself removed.
-#[test]
-fn conclave_removes_openmls() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn conclave_removes_openmls(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     c.create_group(b"interop group 4a");
     let (_commit, welcome) = c.add(&o.key_package());
     o.join(&welcome);
@@ -304,10 +307,9 @@ fn conclave_removes_openmls() {
 }
 
 /// Scenario 4a: OpenMLS removes Conclave; Conclave sees itself removed.
-#[test]
-fn openmls_removes_conclave() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn openmls_removes_conclave(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     o.create_group();
     let (_commit, welcome) = o.add(&c.key_package());
     c.join(&welcome).unwrap();
@@ -320,10 +322,9 @@ fn openmls_removes_conclave() {
 
 /// Scenario 4b: proposals by reference. OpenMLS proposes an Update, Conclave commits it;
 /// then Conclave proposes an Update and OpenMLS commits it.
-#[test]
-fn update_proposals_by_reference() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn update_proposals_by_reference(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     c.create_group(b"interop group 4b");
     let (_commit, welcome) = c.add(&o.key_package());
     o.join(&welcome);
@@ -344,10 +345,9 @@ fn update_proposals_by_reference() {
 }
 
 /// Scenario 4c: Conclave joins OpenMLS's group by external commit.
-#[test]
-fn conclave_joins_openmls_externally() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn conclave_joins_openmls_externally(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     o.create_group();
     let commit = c
         .join_external(&o.group_info())
@@ -358,13 +358,55 @@ fn conclave_joins_openmls_externally() {
 }
 
 /// Scenario 4c: OpenMLS joins Conclave's group by external commit.
-#[test]
-fn openmls_joins_conclave_externally() {
-    let mut c = Conclave::new("conclave");
-    let mut o = OpenMls::new("openmls");
+fn openmls_joins_conclave_externally(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
     c.create_group(b"interop group 4c");
     let commit = o.join_external(&c.group_info());
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_agree(&mut c, &mut o);
     messages_both_ways(&mut c, &mut o);
+}
+
+/// Runs every scenario in one cipher suite, as `suite_N::scenario`.
+macro_rules! in_suite {
+    ($name:ident, $suite:expr) => {
+        mod $name {
+            #[test]
+            fn conclave_creates_openmls_joins() {
+                super::super::conclave_creates_openmls_joins($suite)
+            }
+            #[test]
+            fn openmls_creates_conclave_joins() {
+                super::super::openmls_creates_conclave_joins($suite)
+            }
+            #[test]
+            fn conclave_removes_openmls() {
+                super::super::conclave_removes_openmls($suite)
+            }
+            #[test]
+            fn openmls_removes_conclave() {
+                super::super::openmls_removes_conclave($suite)
+            }
+            #[test]
+            fn update_proposals_by_reference() {
+                super::super::update_proposals_by_reference($suite)
+            }
+            #[test]
+            fn conclave_joins_openmls_externally() {
+                super::super::conclave_joins_openmls_externally($suite)
+            }
+            #[test]
+            fn openmls_joins_conclave_externally() {
+                super::super::openmls_joins_conclave_externally($suite)
+            }
+        }
+    };
+}
+
+/// The suites both sides implement (RFC 9420 §17.1).
+mod suites {
+    in_suite!(suite_1, 1);
+    in_suite!(suite_2, 2);
+    in_suite!(suite_3, 3);
 }
