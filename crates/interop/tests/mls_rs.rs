@@ -78,7 +78,8 @@ impl<C: MlsConfig> MlsRs<C> {
         )
     }
 
-    /// An empty commit, which carries a path (RFC 9420 §12.4).
+    /// Commits the received proposals by reference and applies it; with none, an empty
+    /// commit, which carries a path (RFC 9420 §12.4).
     fn commit_update(&mut self) -> Vec<u8> {
         let group = self.group();
         let out = group.commit(vec![]).unwrap();
@@ -103,6 +104,15 @@ impl<C: MlsConfig> MlsRs<C> {
     fn propose_update(&mut self) -> Vec<u8> {
         self.group()
             .propose_update(vec![])
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+    }
+
+    /// Proposes the removal of `leaf`; returns the proposal message.
+    fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
+        self.group()
+            .propose_remove(leaf, vec![])
             .unwrap()
             .to_bytes()
             .unwrap()
@@ -298,6 +308,49 @@ fn mls_rs_joins_conclave_externally(suite: u16) {
     messages_both_ways(&mut c, &mut m);
 }
 
+/// A three-member group made by Conclave `a`: mls-rs, then Conclave `b`.
+fn three_members(suite: u16) -> (Conclave, MlsRs<impl MlsConfig>, Conclave) {
+    let mut a = Conclave::new("conclave a", suite);
+    let mut m = mls_rs("mls-rs", suite);
+    let mut b = Conclave::new("conclave b", suite);
+    a.create_group(b"interop group 4b3");
+    let (_commit, welcome) = a.add(&m.key_package());
+    m.join(&welcome);
+    let (commit, welcome) = a.add(&b.key_package());
+    assert_eq!(m.receive(&commit), None);
+    b.join(&welcome).unwrap();
+    assert_agree(&mut b, &mut m);
+    (a, m, b)
+}
+
+/// Remove proposals by reference. mls-rs proposes removing Conclave `b` and Conclave `a`
+/// commits it; then Conclave `a` proposes it and mls-rs commits it.
+fn remove_proposals_by_reference(suite: u16) {
+    let (mut a, mut m, mut b) = three_members(suite);
+    let leaf = b.own_leaf();
+    let proposal = m.propose_remove(leaf);
+    assert_eq!(a.receive(&proposal).unwrap(), Got::Proposal);
+    assert_eq!(b.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = a.commit(None);
+    assert_eq!(m.receive(&commit), None);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    assert!(b.is_removed());
+    assert_agree(&mut a, &mut m);
+    assert_eq!(m.group().roster().members_iter().count(), 2);
+
+    let (mut a, mut m, mut b) = three_members(suite);
+    let leaf = b.own_leaf();
+    let proposal = a.propose_remove(leaf);
+    assert_eq!(m.receive(&proposal), None);
+    assert_eq!(b.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = m.commit_update();
+    assert_eq!(a.receive(&commit).unwrap(), Got::Commit);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    assert!(b.is_removed());
+    assert_agree(&mut a, &mut m);
+    messages_both_ways(&mut a, &mut m);
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
@@ -317,6 +370,10 @@ macro_rules! in_suite {
             #[test]
             fn mls_rs_removes_conclave() {
                 super::super::mls_rs_removes_conclave($suite)
+            }
+            #[test]
+            fn remove_proposals_by_reference() {
+                super::super::remove_proposals_by_reference($suite)
             }
             #[test]
             fn update_proposals_by_reference() {

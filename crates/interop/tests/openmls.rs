@@ -134,6 +134,16 @@ impl OpenMls {
         proposal.tls_serialize_detached().unwrap()
     }
 
+    /// Proposes the removal of `leaf`; returns the proposal message.
+    fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().unwrap();
+        let (proposal, _) = group
+            .propose_remove_member(provider, signer, LeafNodeIndex::new(leaf))
+            .unwrap();
+        proposal.tls_serialize_detached().unwrap()
+    }
+
     /// Commits the stored proposals (by reference) and merges.
     fn commit_pending(&mut self) -> Vec<u8> {
         let (provider, signer) = (&self.provider, &self.signer);
@@ -368,6 +378,49 @@ fn openmls_joins_conclave_externally(suite: u16) {
     messages_both_ways(&mut c, &mut o);
 }
 
+/// A three-member group made by Conclave `a`: OpenMLS, then Conclave `b`.
+fn three_members(suite: u16) -> (Conclave, OpenMls, Conclave) {
+    let mut a = Conclave::new("conclave a", suite);
+    let mut o = OpenMls::new("openmls", suite);
+    let mut b = Conclave::new("conclave b", suite);
+    a.create_group(b"interop group 4b3");
+    let (_commit, welcome) = a.add(&o.key_package());
+    o.join(&welcome);
+    let (commit, welcome) = a.add(&b.key_package());
+    assert_eq!(o.receive(&commit), None);
+    b.join(&welcome).unwrap();
+    assert_agree(&mut b, &mut o);
+    (a, o, b)
+}
+
+/// Scenario 4b: Remove proposals by reference. OpenMLS proposes removing Conclave `b` and
+/// Conclave `a` commits it; then Conclave `a` proposes it and OpenMLS commits it.
+fn remove_proposals_by_reference(suite: u16) {
+    let (mut a, mut o, mut b) = three_members(suite);
+    let leaf = b.own_leaf();
+    let proposal = o.propose_remove(leaf);
+    assert_eq!(a.receive(&proposal).unwrap(), Got::Proposal);
+    assert_eq!(b.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = a.commit(None);
+    assert_eq!(o.receive(&commit), None);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    assert!(b.is_removed());
+    assert_agree(&mut a, &mut o);
+    assert_eq!(o.group().members().count(), 2);
+
+    let (mut a, mut o, mut b) = three_members(suite);
+    let leaf = b.own_leaf();
+    let proposal = a.propose_remove(leaf);
+    assert_eq!(o.receive(&proposal), None);
+    assert_eq!(b.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = o.commit_pending();
+    assert_eq!(a.receive(&commit).unwrap(), Got::Commit);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    assert!(b.is_removed());
+    assert_agree(&mut a, &mut o);
+    messages_both_ways(&mut a, &mut o);
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
@@ -387,6 +440,10 @@ macro_rules! in_suite {
             #[test]
             fn openmls_removes_conclave() {
                 super::super::openmls_removes_conclave($suite)
+            }
+            #[test]
+            fn remove_proposals_by_reference() {
+                super::super::remove_proposals_by_reference($suite)
             }
             #[test]
             fn update_proposals_by_reference() {
