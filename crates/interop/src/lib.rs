@@ -59,6 +59,8 @@ pub struct Conclave {
     /// The client's identity (basic credential).
     pub identity: Identity,
     key_package: Option<(KeyPackage, KeyPackageSecrets)>,
+    /// Local policy of the groups it creates or joins (default: `GroupConfig::default()`).
+    pub config: GroupConfig,
     /// The group, once created or joined.
     pub group: Option<Group>,
 }
@@ -79,6 +81,7 @@ impl Conclave {
             provider,
             identity,
             key_package: None,
+            config: GroupConfig::default(),
             group: None,
         }
     }
@@ -104,7 +107,7 @@ impl Conclave {
                 &self.identity,
                 group_id.to_vec(),
                 vec![],
-                GroupConfig::default(),
+                self.config.clone(),
                 Arc::new(BasicCredentialsOnly),
             )
             .expect("create group"),
@@ -132,7 +135,7 @@ impl Conclave {
                 ratchet_tree: None,
                 external_psks: HashMap::new(),
                 resumption_psks: HashMap::new(),
-                config: GroupConfig::default(),
+                config: self.config.clone(),
                 validator: Arc::new(BasicCredentialsOnly),
             },
         )?;
@@ -226,7 +229,7 @@ impl Conclave {
                 ratchet_tree: None,
                 resync: None,
                 authenticated_data: vec![],
-                config: GroupConfig::default(),
+                config: self.config.clone(),
                 validator: Arc::new(BasicCredentialsOnly),
             },
         )?;

@@ -8,10 +8,11 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
-/// The OpenMLS side: provider, signer, credential, at most one group. Handshake messages
-/// go out as PublicMessages (Conclave's default) and both wire formats are accepted.
+/// The OpenMLS side: provider, signer, credential, at most one group. By default handshake
+/// messages go out as PublicMessages (Conclave's default) and both wire formats are accepted.
 struct OpenMls {
     cs: Ciphersuite,
+    policy: WireFormatPolicy,
     provider: OpenMlsRustCrypto,
     signer: SignatureKeyPair,
     credential: CredentialWithKey,
@@ -30,6 +31,7 @@ impl OpenMls {
         };
         Self {
             cs,
+            policy: MIXED_PLAINTEXT_WIRE_FORMAT_POLICY,
             provider,
             signer,
             credential,
@@ -59,7 +61,7 @@ impl OpenMls {
         let group = MlsGroup::builder()
             .ciphersuite(self.cs)
             .use_ratchet_tree_extension(true)
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .with_wire_format_policy(self.policy)
             .build(&self.provider, &self.signer, self.credential.clone())
             .unwrap();
         self.group = Some(group);
@@ -74,7 +76,7 @@ impl OpenMls {
         };
         let config = MlsGroupJoinConfig::builder()
             .use_ratchet_tree_extension(true)
-            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .wire_format_policy(self.policy)
             .build();
         let staged = StagedWelcome::new_from_welcome(&self.provider, &config, welcome, None)
             .expect("OpenMLS accepts Conclave's Welcome");
@@ -175,7 +177,7 @@ impl OpenMls {
         };
         let config = MlsGroupJoinConfig::builder()
             .use_ratchet_tree_extension(true)
-            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .wire_format_policy(self.policy)
             .build();
         let (group, bundle) = MlsGroup::external_commit_builder()
             .with_config(config)
@@ -421,6 +423,37 @@ fn remove_proposals_by_reference(suite: u16) {
     messages_both_ways(&mut a, &mut o);
 }
 
+/// Handshake messages as PrivateMessages on both sides (RFC 9420 §6.3): Conclave with
+/// `HandshakeWireFormat::Private`, OpenMLS with its pure-ciphertext policy (which rejects
+/// PublicMessages). Commits with a path and Update proposals by reference, both ways.
+fn private_handshake(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.config.handshake_wire_format =
+        conclave_interop::conclave_mls::group::HandshakeWireFormat::Private;
+    let mut o = OpenMls::new("openmls", suite);
+    o.policy = PURE_CIPHERTEXT_WIRE_FORMAT_POLICY;
+    c.create_group(b"interop group private");
+    let (_commit, welcome) = c.add(&o.key_package());
+    o.join(&welcome);
+    assert_agree(&mut c, &mut o);
+    commits_with_path_both_ways(&mut c, &mut o);
+
+    let proposal = o.propose_update();
+    assert_eq!(c.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = c.commit(None);
+    // MLSMessage: version (2 bytes), then wire_format: mls_private_message(2).
+    assert_eq!((&proposal[2..4], &commit[2..4]), (&[0, 2][..], &[0, 2][..]));
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    let proposal = c.propose_update();
+    assert_eq!(o.receive(&proposal), None);
+    let commit = o.commit_pending();
+    assert_eq!((&proposal[2..4], &commit[2..4]), (&[0, 2][..], &[0, 2][..]));
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut c, &mut o);
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
@@ -444,6 +477,10 @@ macro_rules! in_suite {
             #[test]
             fn remove_proposals_by_reference() {
                 super::super::remove_proposals_by_reference($suite)
+            }
+            #[test]
+            fn private_handshake() {
+                super::super::private_handshake($suite)
             }
             #[test]
             fn update_proposals_by_reference() {
