@@ -8,6 +8,7 @@ use mls_rs::client_builder::MlsConfig;
 use mls_rs::group::{CommitEffect, ReceivedMessage};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::mls_rules::{DefaultMlsRules, EncryptionOptions};
 use mls_rs::{CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Group, MlsMessage};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
@@ -19,6 +20,11 @@ struct MlsRs<C: MlsConfig> {
 }
 
 fn mls_rs(name: &str, suite: u16) -> MlsRs<impl MlsConfig> {
+    mls_rs_with(name, suite, false)
+}
+
+/// An mls-rs client that sends handshake messages as PrivateMessages if `private`.
+fn mls_rs_with(name: &str, suite: u16, private: bool) -> MlsRs<impl MlsConfig> {
     let cs = CipherSuite::new(suite);
     let provider = RustCryptoProvider::default();
     let suite = provider.cipher_suite_provider(cs).unwrap();
@@ -26,6 +32,11 @@ fn mls_rs(name: &str, suite: u16) -> MlsRs<impl MlsConfig> {
     let credential = BasicCredential::new(name.as_bytes().to_vec()).into_credential();
     let client = Client::builder()
         .identity_provider(BasicIdentityProvider)
+        .mls_rules(DefaultMlsRules::new().with_encryption_options({
+            let mut options = EncryptionOptions::default();
+            options.encrypt_control_messages = private;
+            options
+        }))
         .crypto_provider(provider)
         .signing_identity(SigningIdentity::new(credential, public), secret, cs)
         .build();
@@ -351,6 +362,36 @@ fn remove_proposals_by_reference(suite: u16) {
     messages_both_ways(&mut a, &mut m);
 }
 
+/// Handshake messages as PrivateMessages on both sides (RFC 9420 §6.3): Conclave with
+/// `HandshakeWireFormat::Private`, mls-rs with `encrypt_control_messages`. Commits with a
+/// path and Update proposals by reference, both ways.
+fn private_handshake(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.config.handshake_wire_format =
+        conclave_interop::conclave_mls::group::HandshakeWireFormat::Private;
+    let mut m = mls_rs_with("mls-rs", suite, true);
+    c.create_group(b"interop group private");
+    let (_commit, welcome) = c.add(&m.key_package());
+    m.join(&welcome);
+    assert_agree(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let proposal = m.propose_update();
+    assert_eq!(c.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = c.commit(None);
+    // MLSMessage: version (2 bytes), then wire_format: mls_private_message(2).
+    assert_eq!((&proposal[2..4], &commit[2..4]), (&[0, 2][..], &[0, 2][..]));
+    assert_eq!(m.receive(&commit), None);
+    assert_agree(&mut c, &mut m);
+    let proposal = c.propose_update();
+    assert_eq!(m.receive(&proposal), None);
+    let commit = m.commit_update();
+    assert_eq!((&proposal[2..4], &commit[2..4]), (&[0, 2][..], &[0, 2][..]));
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
@@ -374,6 +415,10 @@ macro_rules! in_suite {
             #[test]
             fn remove_proposals_by_reference() {
                 super::super::remove_proposals_by_reference($suite)
+            }
+            #[test]
+            fn private_handshake() {
+                super::super::private_handshake($suite)
             }
             #[test]
             fn update_proposals_by_reference() {
