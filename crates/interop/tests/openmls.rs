@@ -454,6 +454,66 @@ fn private_handshake(suite: u16) {
     messages_both_ways(&mut c, &mut o);
 }
 
+/// A five-leaf group with blanks and unmerged leaves: Conclave `a` creates it and adds the
+/// peer, then Conclave `b` and `c`; `a` removes `b` (a blank leaf); the peer adds Conclave
+/// `d` (which takes the blank leaf, unmerged in its parents); then `c`, the peer and `d`
+/// commit with a path. Every member processes every commit.
+fn larger_group(suite: u16) {
+    let mut a = Conclave::new("a", suite);
+    let mut o = OpenMls::new("peer", suite);
+    let mut b = Conclave::new("b", suite);
+    let mut c = Conclave::new("c", suite);
+    let mut d = Conclave::new("d", suite);
+    a.create_group(b"interop larger group");
+    let (_commit, welcome) = a.add(&o.key_package());
+    o.join(&welcome);
+    let (commit, welcome) = a.add(&b.key_package());
+    assert_eq!(o.receive(&commit), None);
+    b.join(&welcome).unwrap();
+    let (commit, welcome) = a.add(&c.key_package());
+    assert_eq!(o.receive(&commit), None);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    c.join(&welcome).unwrap();
+
+    let leaf = b.own_leaf();
+    let commit = a.commit(Some(leaf));
+    assert_eq!(o.receive(&commit), None);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    assert!(b.is_removed());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+
+    let (commit, welcome) = o.add(&d.key_package());
+    for x in [&mut a, &mut c] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    d.join(&welcome)
+        .expect("Conclave joins from the peer's Welcome");
+    assert_eq!(d.own_leaf(), leaf);
+
+    let commit = c.commit_update();
+    assert_eq!(o.receive(&commit), None);
+    for x in [&mut a, &mut d] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    let commit = o.commit_update();
+    for x in [&mut a, &mut c, &mut d] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    let commit = d.commit_update();
+    assert_eq!(o.receive(&commit), None);
+    for x in [&mut a, &mut c] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    for x in [&mut a, &mut c, &mut d] {
+        assert_agree(x, &mut o);
+    }
+    let ct = o.send(b"to all");
+    for x in [&mut a, &mut c, &mut d] {
+        assert_eq!(x.receive_application(&ct), b"to all");
+    }
+    messages_both_ways(&mut d, &mut o);
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
@@ -481,6 +541,10 @@ macro_rules! in_suite {
             #[test]
             fn private_handshake() {
                 super::super::private_handshake($suite)
+            }
+            #[test]
+            fn larger_group() {
+                super::super::larger_group($suite)
             }
             #[test]
             fn update_proposals_by_reference() {
