@@ -3,6 +3,14 @@
 //! This crate holds only the Conclave side shared by the tests: a client whose every message
 //! goes out and comes in as serialized `MLSMessage` bytes, the way a Delivery Service carries
 //! them. The peers' helpers live in their test files.
+//!
+//! Scenarios (`tests/openmls.rs`: suites 1, 2, 3; `tests/mls_rs.rs`: suites 1, 2, 3, 7),
+//! each checked by equal epoch authenticators and exporter outputs on both sides:
+//! Welcome joins each way (ratchet tree in the GroupInfo extension), application messages
+//! both ways, commits with a path from each side, removes from each side, Update and Remove
+//! proposals by reference (one side proposes, the other commits), external joins from the
+//! other's GroupInfo, handshake messages as PrivateMessages, and a five-leaf group with a
+//! blank and unmerged leaves.
 
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
