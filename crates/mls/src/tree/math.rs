@@ -28,8 +28,14 @@ impl fmt::Debug for NodeIndex {
 
 impl LeafIndex {
     /// The leaf's node index: `2 * leaf`.
+    ///
+    /// Leaf indices come from the wire (senders, removals, unmerged leaves) and from stored
+    /// state, so they may be anything. No tree has more than [`TreeSize::MAX_LEAVES`] leaves,
+    /// so every index from 2^31 on maps to the last even node index, `u32::MAX - 1`: outside
+    /// every tree like the leaf itself, instead of overflowing (a panic with overflow checks,
+    /// and a wrap onto a real leaf such as node 0 without them).
     pub fn node(self) -> NodeIndex {
-        NodeIndex(self.0 * 2)
+        NodeIndex(self.0.min(u32::MAX / 2) * 2)
     }
 }
 
@@ -200,5 +206,22 @@ mod tests {
         let one = TreeSize::from_leaf_count(1).unwrap();
         assert_eq!(one.root(), NodeIndex(0));
         assert!(one.direct_path(NodeIndex(0)).is_empty());
+    }
+
+    /// Found by the `import_state` fuzz target: a stored own-leaf index of 2^31 or more
+    /// overflowed `2 * leaf`. Such leaves now map to a node outside every tree.
+    #[test]
+    fn huge_leaf_index_maps_outside_every_tree() {
+        let largest = TreeSize::from_leaf_count(TreeSize::MAX_LEAVES).unwrap();
+        for leaf in [u32::MAX / 2, 1 << 31, u32::MAX] {
+            let node = LeafIndex(leaf).node();
+            assert_eq!(node, NodeIndex(u32::MAX - 1));
+            assert!(node.is_leaf());
+            assert!(!largest.contains(node));
+            assert!(!largest.contains_leaf(LeafIndex(leaf)));
+            assert_eq!(largest.parent(node), None);
+        }
+        assert_eq!(LeafIndex(5).node(), NodeIndex(10));
+        assert_eq!(LeafIndex(TreeSize::MAX_LEAVES - 1).node(), NodeIndex((1 << 31) - 2));
     }
 }
