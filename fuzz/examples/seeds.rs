@@ -30,25 +30,42 @@ fn main() {
         let m = MlsMessage::decode(bytes).unwrap();
         match &m.body {
             MlsMessageBody::Welcome(w) => write(dir, "decode_welcome", name, &w.encode().unwrap()),
-            MlsMessageBody::GroupInfo(g) => write(dir, "decode_group_info", name, &g.encode().unwrap()),
+            MlsMessageBody::GroupInfo(g) => {
+                write(dir, "decode_group_info", name, &g.encode().unwrap())
+            }
             _ => continue,
         }
         n += 1;
     }
     write(dir, "join_welcome", "welcome", &fx.welcome);
-    write(dir, "decode_welcome", "welcome", &fx.welcome_body().encode().unwrap());
+    write(
+        dir,
+        "decode_welcome",
+        "welcome",
+        &fx.welcome_body().encode().unwrap(),
+    );
     let gi = MlsMessage::decode(&fx.group_info).unwrap();
     if let MlsMessageBody::GroupInfo(g) = &gi.body {
         write(dir, "decode_group_info", "group_info", &g.encode().unwrap());
     }
     write(dir, "decode_mls_message", "group_info", &fx.group_info);
     write(dir, "decode_mls_message", "welcome", &fx.welcome);
-    write(dir, "decode_key_package", "key_package", &fx.joiner_key_package.encode().unwrap());
+    write(
+        dir,
+        "decode_key_package",
+        "key_package",
+        &fx.joiner_key_package.encode().unwrap(),
+    );
     let kp_msg = MlsMessage {
         version: conclave_mls::messages::ProtocolVersion::MLS10,
         body: MlsMessageBody::KeyPackage(fx.joiner_key_package.clone()),
     };
-    write(dir, "decode_mls_message", "key_package", &kp_msg.encode().unwrap());
+    write(
+        dir,
+        "decode_mls_message",
+        "key_package",
+        &kp_msg.encode().unwrap(),
+    );
     write(dir, "decode_ratchet_tree", "ratchet_tree", &fx.ratchet_tree);
     write(dir, "import_state", "receiver_state", &fx.receiver_state);
     n += 10;

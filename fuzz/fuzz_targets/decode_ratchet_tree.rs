@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(wire) = messages::RatchetTree::decode(data) else {
         return;
     };
-    assert_eq!(wire.encode().expect("encodes"), data, "round trip is not byte-exact");
+    assert_eq!(
+        wire.encode().expect("encodes"),
+        data,
+        "round trip is not byte-exact"
+    );
     if let Ok(tree) = tree::RatchetTree::from_wire(wire.clone()) {
         assert_eq!(tree.to_wire(), wire, "from_wire/to_wire changed the tree");
         // Whatever the tree holds, the checks a joiner runs must not panic either.

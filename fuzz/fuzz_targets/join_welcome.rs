@@ -11,7 +11,10 @@ use std::collections::HashMap;
 
 fuzz_target!(|data: &[u8]| {
     let welcome = match MlsMessage::decode(data) {
-        Ok(MlsMessage { body: MlsMessageBody::Welcome(w), .. }) => w,
+        Ok(MlsMessage {
+            body: MlsMessageBody::Welcome(w),
+            ..
+        }) => w,
         Ok(_) => return,
         Err(_) => match Welcome::decode(data) {
             Ok(w) => w,

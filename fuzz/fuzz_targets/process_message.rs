@@ -14,7 +14,10 @@ fn baseline() -> &'static Vec<u8> {
     static BASELINE: OnceLock<Vec<u8>> = OnceLock::new();
     BASELINE.get_or_init(|| {
         let state = &Fixture::get().receiver_state;
-        let exported = Group::import_state(state, validator()).unwrap().export_state().unwrap();
+        let exported = Group::import_state(state, validator())
+            .unwrap()
+            .export_state()
+            .unwrap();
         assert_eq!(&exported, state, "export(import(state)) differs from state");
         exported
     })
@@ -30,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
     match group.process(&p, &message) {
         Err(_) => {
             let after = group.export_state().expect("state exports");
-            assert!(&after == before, "a rejected message changed the group state");
+            assert!(
+                &after == before,
+                "a rejected message changed the group state"
+            );
         }
         Ok(Received::Commit(staged)) => {
             let _ = group.merge(*staged);

@@ -140,7 +140,14 @@ impl Fixture {
             .unwrap();
         alice.merge_pending_commit().unwrap();
         let welcome = out.welcome.expect("a Welcome");
-        let bob = join(&p, &bob_id, &bob_kp, &bob_secrets, &welcome, HandshakeWireFormat::Public);
+        let bob = join(
+            &p,
+            &bob_id,
+            &bob_kp,
+            &bob_secrets,
+            &welcome,
+            HandshakeWireFormat::Public,
+        );
         let carol = join(
             &p,
             &carol_id,
@@ -157,7 +164,8 @@ impl Fixture {
         let carol_state = carol.export_state().unwrap();
 
         let mut messages = Vec::new();
-        let mut push = |name: &str, m: MlsMessage| messages.push((name.to_string(), m.encode().unwrap()));
+        let mut push =
+            |name: &str, m: MlsMessage| messages.push((name.to_string(), m.encode().unwrap()));
         for (who, state) in [("bob", &bob_state), ("carol", &carol_state)] {
             push(
                 &format!("{who}_application"),
@@ -165,7 +173,10 @@ impl Fixture {
                     .encrypt_application(&p, b"hello alice", b"authenticated data")
                     .unwrap(),
             );
-            push(&format!("{who}_update_proposal"), copy(state).propose_update(&p).unwrap());
+            push(
+                &format!("{who}_update_proposal"),
+                copy(state).propose_update(&p).unwrap(),
+            );
             push(
                 &format!("{who}_remove_proposal"),
                 copy(state)
@@ -176,7 +187,11 @@ impl Fixture {
                 &format!("{who}_empty_commit"),
                 copy(state).commit().force_path().build(&p).unwrap().commit,
             );
-            let out = copy(state).commit().add_member(erin_kp.clone()).build(&p).unwrap();
+            let out = copy(state)
+                .commit()
+                .add_member(erin_kp.clone())
+                .build(&p)
+                .unwrap();
             push(&format!("{who}_add_commit"), out.commit);
             push(&format!("{who}_add_welcome"), out.welcome.unwrap());
             push(&format!("{who}_group_info"), out.group_info);
@@ -195,18 +210,31 @@ impl Fixture {
             }
             let m = <MlsMessage as conclave_mls::codec::Decode>::decode(bytes).unwrap();
             match copy(&receiver_state).process(&p, &m) {
-                Ok(Received::Application { .. } | Received::Proposal { .. } | Received::Commit(_)) => {}
+                Ok(
+                    Received::Application { .. } | Received::Proposal { .. } | Received::Commit(_),
+                ) => {}
                 other => panic!("seed {name}: {other:?}"),
             }
         }
 
         let mut alice2 = copy(&receiver_state);
-        let out = alice2.commit().add_member(dave_kp.clone()).build(&p).unwrap();
+        let out = alice2
+            .commit()
+            .add_member(dave_kp.clone())
+            .build(&p)
+            .unwrap();
         let welcome = out.welcome.unwrap().encode().unwrap();
         let group_info = alice2.group_info(&p).unwrap().encode().unwrap();
         let ratchet_tree = {
             let m = <MlsMessage as conclave_mls::codec::Decode>::decode(&welcome).unwrap();
-            let dave = join(&p, &dave_id, &dave_kp, &dave_secrets, &m, HandshakeWireFormat::Public);
+            let dave = join(
+                &p,
+                &dave_id,
+                &dave_kp,
+                &dave_secrets,
+                &m,
+                HandshakeWireFormat::Public,
+            );
             dave.tree().to_wire().encode().unwrap()
         };
 

@@ -222,6 +222,9 @@ mod tests {
             assert_eq!(largest.parent(node), None);
         }
         assert_eq!(LeafIndex(5).node(), NodeIndex(10));
-        assert_eq!(LeafIndex(TreeSize::MAX_LEAVES - 1).node(), NodeIndex((1 << 31) - 2));
+        assert_eq!(
+            LeafIndex(TreeSize::MAX_LEAVES - 1).node(),
+            NodeIndex((1 << 31) - 2)
+        );
     }
 }
