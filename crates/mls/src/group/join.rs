@@ -80,6 +80,19 @@ pub(super) fn verify_tree(
     Ok(())
 }
 
+/// Verifies a GroupInfo's signature with the key of its `signer` leaf in `tree`
+/// (RFC 9420 §12.4.3) and returns that leaf.
+pub(super) fn verify_group_info_signer(
+    crypto: &SuiteCrypto<'_>,
+    group_info: &crate::messages::GroupInfo,
+    tree: &RatchetTree,
+) -> Result<LeafIndex, Error> {
+    let signer = LeafIndex(group_info.tbs.signer);
+    let leaf = tree.leaf(signer).ok_or(Error::BlankLeaf(signer))?;
+    group_info.verify(crypto, leaf.content.signature_key.as_slice())?;
+    Ok(signer)
+}
+
 /// The ratchet tree of a GroupInfo: its ratchet_tree extension, or the one supplied.
 pub(super) fn tree_of(
     group_info: &crate::messages::GroupInfo,
@@ -158,14 +171,7 @@ impl Group {
         }
 
         let mut tree = tree_of(&group_info, request.ratchet_tree)?;
-        let signer = LeafIndex(group_info.tbs.signer);
-        let signer_key = tree
-            .leaf(signer)
-            .ok_or(Error::BlankLeaf(signer))?
-            .content
-            .signature_key
-            .clone();
-        group_info.verify(&crypto, signer_key.as_slice())?;
+        let signer = verify_group_info_signer(&crypto, &group_info, &tree)?;
 
         verify_tree(
             provider,

@@ -7,8 +7,8 @@ use crate::codec::Decode;
 use crate::crypto::SuiteCrypto;
 use crate::messages::{
     Extension, ExtensionType, ExternalSender, ExternalSenders, GroupContext, KeyPackage, LeafNode,
-    LeafNodeSource, PreSharedKeyId, Proposal, ProposalRef, ProposalType, Psk, ReInit,
-    RequiredCapabilities, ResumptionPskUsage, Sender,
+    LeafNodeSource, PreSharedKeyId, Proposal, ProposalRef, Psk, ReInit, RequiredCapabilities,
+    ResumptionPskUsage, Sender,
 };
 use crate::tree::validate::verify_leaf_signature;
 use crate::tree::{LeafIndex, RatchetTree};
@@ -329,14 +329,12 @@ impl Group {
         committer: Committer,
         list: &[(Proposal, Sender)],
     ) -> Result<Provisional, Error> {
-        let mut kinds = HashSet::new();
         let mut touched = HashSet::new();
         let mut psk_ids = HashSet::new();
         let (mut gce, mut reinit, mut external_init) = (None, None, None);
         let mut path_required = list.is_empty();
         for (proposal, sender) in list {
             self.check_proposal_from(crypto, proposal, *sender)?;
-            kinds.insert(proposal.proposal_type());
             // §12.4: only Add, PreSharedKey and ReInit may be committed without a path.
             if !matches!(
                 proposal,
@@ -409,7 +407,6 @@ impl Group {
             }
             _ => {}
         }
-        let _ = kinds.contains(&ProposalType::ADD);
 
         let mut tree = self.epoch.tree.clone();
         let extensions = gce.unwrap_or_else(|| self.epoch.context.extensions.clone());
