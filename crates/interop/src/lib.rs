@@ -1,24 +1,49 @@
-//! Interoperability tests of `conclave-mls` against OpenMLS and mls-rs (see `tests/`).
+//! Interoperability tests of `conclave-mls` against OpenMLS 0.9 and mls-rs 0.57 (see `tests/`).
 //!
-//! This crate holds only the Conclave side shared by the tests: a client whose every message
-//! goes out and comes in as serialized `MLSMessage` bytes, the way a Delivery Service carries
-//! them. The peers' helpers live in their test files.
+//! This crate holds the drivers the tests share: [`Conclave`] (here), [`openmls_peer::OpenMls`]
+//! and [`mls_rs_peer::MlsRs`]. Every message goes out and comes in as serialized `MLSMessage`
+//! bytes, the way a Delivery Service carries them; the [`Member`] trait lets one scenario drive
+//! any of the three, and [`assert_agree`] checks two members share the epoch.
 //!
-//! Scenarios (`tests/openmls.rs`: suites 1, 2, 3; `tests/mls_rs.rs`: suites 1, 2, 3, 7),
-//! each checked by equal epoch authenticators and exporter outputs on both sides:
-//! Welcome joins each way (ratchet tree in the GroupInfo extension), application messages
-//! both ways, commits with a path from each side, removes from each side, Update and Remove
-//! proposals by reference (one side proposes, the other commits), external joins from the
-//! other's GroupInfo, handshake messages as PrivateMessages, and a five-leaf group with a
-//! blank and unmerged leaves.
+//! Scenarios (`tests/openmls.rs`: suites 1, 2, 3; `tests/mls_rs.rs`: suites 1, 2, 3, 7), each
+//! checked after every step by equal epochs, epoch authenticators, exporter outputs and group
+//! context extensions on both sides:
+//!
+//! - Welcome joins each way, the ratchet tree in the GroupInfo extension (RFC 9420 §12.4.3.3);
+//! - Welcome joins each way with the ratchet tree passed out of band (no ratchet_tree
+//!   extension; the joiner cannot join without the tree), then a second joiner the same way;
+//! - application messages both ways; commits with a path from each side; removes from each
+//!   side; Update and Remove proposals by reference (one side proposes, the other commits);
+//! - external joins from the other's GroupInfo (§12.4.3.2);
+//! - handshake messages as PrivateMessages (§6.3);
+//! - a five-leaf group with a blank and unmerged leaves;
+//! - GroupContextExtensions (§12.1.7) committed by each side: required_capabilities naming a
+//!   private-use extension type every leaf supports, plus that extension itself; also by
+//!   reference (one side proposes, the other commits);
+//! - external PSKs (§8.4, §12.1.4): committed by value by each side, proposed by one side and
+//!   committed by the other, and in the Welcome of an Add (the joiner holds the PSK too);
+//! - resumption PSKs (§8.6) of an earlier epoch, usage `application`, committed by each side;
+//! - with mls-rs only: ReInit (§11.2) committed by each side — to another cipher suite — and
+//!   the new group created by either side and joined by the other; subgroup branching (§11.3)
+//!   each way.
+//!
+//! `tests/three_party.rs`: one group of Conclave, OpenMLS and mls-rs (suites 1, 2, 3), each
+//! adding and removing members, with application messages and agreement among all.
+
+pub mod mls_rs_peer;
+pub mod openmls_peer;
 
 use conclave_mls::codec::{Decode, Encode};
-use conclave_mls::crypto::{CipherSuite, RustCrypto};
+use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret, SuiteCrypto};
 use conclave_mls::group::{ExternalJoinRequest, Group, GroupConfig, JoinRequest, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-use conclave_mls::key_package::{KeyPackageOptions, KeyPackageSecrets, create_key_package};
+use conclave_mls::key_package::{
+    KeyPackageOptions, KeyPackageSecrets, create_key_package, default_capabilities,
+};
 use conclave_mls::messages::{
-    Credential, KeyPackage, Lifetime, MlsMessage, MlsMessageBody, Proposal, ProtocolVersion, Remove,
+    Capabilities, Credential, Extension, ExtensionType, KeyPackage, Lifetime, MlsMessage,
+    MlsMessageBody, PreSharedKeyId, Proposal, ProtocolVersion, Psk, RatchetTree, ReInit, Remove,
+    RequiredCapabilities, ResumptionPskUsage,
 };
 use conclave_mls::tree::LeafIndex;
 use std::collections::HashMap;
@@ -28,6 +53,10 @@ pub use conclave_mls;
 
 /// The exporter label and context the scenarios compare.
 pub const EXPORTER_LABEL: &str = "conclave interop";
+
+/// A private-use extension type (RFC 9420 §17.3: 0xF000–0xFFFF) that the GroupContextExtensions
+/// scenarios put in the group context; every leaf lists it in its capabilities (§12.1.7).
+pub const CUSTOM_EXTENSION: u16 = 0xff00;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
@@ -47,6 +76,92 @@ pub fn encode(message: &MlsMessage) -> Vec<u8> {
     message.encode().expect("Conclave encodes its MLSMessage")
 }
 
+/// The group context extensions the GroupContextExtensions scenarios commit (§12.1.7):
+/// required_capabilities (§11.1) naming [`CUSTOM_EXTENSION`] and basic credentials, then
+/// [`CUSTOM_EXTENSION`] carrying `data`. Encoded as the wire `Extension extensions<V>`, so
+/// each peer can decode it into its own type.
+pub fn custom_context_extensions(data: &[u8]) -> Vec<Extension> {
+    let required = RequiredCapabilities {
+        extension_types: vec![ExtensionType(CUSTOM_EXTENSION)],
+        proposal_types: vec![],
+        credential_types: vec![conclave_mls::messages::CredentialType::BASIC],
+    };
+    vec![
+        Extension {
+            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
+            extension_data: required.encode().expect("encode").into(),
+        },
+        Extension {
+            extension_type: ExtensionType(CUSTOM_EXTENSION),
+            extension_data: data.to_vec().into(),
+        },
+    ]
+}
+
+/// What one member of a scenario can do, whichever implementation it is: every argument and
+/// result that crosses between members is serialized `MLSMessage` bytes.
+pub trait Member {
+    /// The implementation's name, for messages.
+    fn implementation(&self) -> &'static str;
+    /// A fresh KeyPackage (`MLSMessage`); its private keys are kept for the join.
+    fn fresh_key_package(&mut self) -> Vec<u8>;
+    /// Joins from a Welcome (ratchet tree in the GroupInfo extension); panics on failure.
+    fn join_welcome(&mut self, welcome: &[u8]);
+    /// Commits an Add of `key_package` and merges it; returns (commit, Welcome).
+    fn commit_add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>);
+    /// Commits a Remove of `leaf` and merges it; returns the commit.
+    fn commit_remove(&mut self, leaf: u32) -> Vec<u8>;
+    /// Commits with a path (updating our own leaf) and merges it; returns the commit.
+    fn commit_path(&mut self) -> Vec<u8>;
+    /// Our leaf index.
+    fn leaf_index(&mut self) -> u32;
+    /// Whether we are (still) a member: a group is held and no commit removed us.
+    fn is_member(&mut self) -> bool;
+    /// Encrypts application data; returns the PrivateMessage.
+    fn send_application(&mut self, data: &[u8]) -> Vec<u8>;
+    /// Processes a message: a commit is merged, a proposal cached; application data is
+    /// returned. Panics if the implementation rejects the message.
+    fn deliver(&mut self, message: &[u8]) -> Option<Vec<u8>>;
+    /// The current epoch.
+    fn current_epoch(&mut self) -> u64;
+    /// The current epoch authenticator (RFC 9420 §8.7).
+    fn authenticator(&mut self) -> Vec<u8>;
+    /// `MLS-Exporter(EXPORTER_LABEL, context, 32)` (§8.5).
+    fn exporter(&mut self, context: &[u8]) -> Vec<u8>;
+    /// The group context's extensions, encoded as `Extension extensions<V>` (§5.3).
+    fn context_extensions(&mut self) -> Vec<u8>;
+}
+
+/// Both members agree on the epoch: number, authenticator, an exporter output and the group
+/// context extensions (which the authenticator already implies, via the GroupContext in the
+/// key schedule, §8).
+pub fn assert_agree<A: Member + ?Sized, B: Member + ?Sized>(a: &mut A, b: &mut B) {
+    let (x, y) = (a.implementation(), b.implementation());
+    assert_eq!(a.current_epoch(), b.current_epoch(), "epoch: {x} vs {y}");
+    assert_eq!(
+        a.authenticator(),
+        b.authenticator(),
+        "epoch authenticator: {x} vs {y}"
+    );
+    assert_eq!(
+        a.exporter(b"ctx"),
+        b.exporter(b"ctx"),
+        "exporter: {x} vs {y}"
+    );
+    assert_eq!(
+        a.context_extensions(),
+        b.context_extensions(),
+        "group context extensions: {x} vs {y}"
+    );
+}
+
+/// `from` sends application data; `to` decrypts the same bytes.
+pub fn message<A: Member + ?Sized, B: Member + ?Sized>(from: &mut A, to: &mut B) {
+    let text = format!("hello from {}", from.implementation()).into_bytes();
+    let ct = from.send_application(&text);
+    assert_eq!(to.deliver(&ct), Some(text), "{} reads", to.implementation());
+}
+
 /// What receiving a message did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Got {
@@ -60,15 +175,21 @@ pub enum Got {
     OwnCommit,
 }
 
-/// A Conclave client: identity, a pending KeyPackage and at most one group.
+/// A Conclave client: identity, a pending KeyPackage, PSKs and at most one group.
 pub struct Conclave {
     /// The crypto provider (RustCrypto, system randomness).
     pub provider: RustCrypto,
     /// The client's identity (basic credential).
     pub identity: Identity,
+    name: String,
     key_package: Option<(KeyPackage, KeyPackageSecrets)>,
+    /// Capabilities of the leaves this client makes (KeyPackages, and the creator's leaf via
+    /// `config.leaf_capabilities`); the library's defaults if `None`.
+    pub capabilities: Option<Capabilities>,
     /// Local policy of the groups it creates or joins (default: `GroupConfig::default()`).
     pub config: GroupConfig,
+    /// External PSKs this client holds (§8.4), by id: given to every join and group.
+    pub external_psks: HashMap<Vec<u8>, Secret>,
     /// The group, once created or joined.
     pub group: Option<Group>,
 }
@@ -77,26 +198,70 @@ impl Conclave {
     /// A client with a basic credential `name` in cipher suite `suite` (RFC 9420 §17.1).
     pub fn new(name: &str, suite: u16) -> Self {
         let provider = RustCrypto::default();
-        let identity = Identity::generate(
-            &provider,
+        let identity = Self::identity_in(&provider, name, suite);
+        Self {
+            provider,
+            identity,
+            name: name.to_owned(),
+            key_package: None,
+            capabilities: None,
+            config: GroupConfig::default(),
+            external_psks: HashMap::new(),
+            group: None,
+        }
+    }
+
+    fn identity_in(provider: &RustCrypto, name: &str, suite: u16) -> Identity {
+        Identity::generate(
+            provider,
             CipherSuite(suite),
             Credential::Basic {
                 identity: name.as_bytes().to_vec().into(),
             },
         )
-        .expect("identity");
-        Self {
-            provider,
-            identity,
-            key_package: None,
-            config: GroupConfig::default(),
-            group: None,
+        .expect("identity")
+    }
+
+    /// A new signature key in `suite`, same credential: for a ReInit to another cipher suite
+    /// (§11.2). The current group, if any, is kept.
+    pub fn switch_suite(&mut self, suite: u16) {
+        self.identity = Self::identity_in(&self.provider, &self.name, suite);
+        if self.capabilities.is_some() {
+            self.support_custom_extension();
         }
+    }
+
+    /// Lists [`CUSTOM_EXTENSION`] in the capabilities of every leaf this client makes from now
+    /// on (KeyPackages, a created group's first leaf).
+    pub fn support_custom_extension(&mut self) {
+        let mut capabilities = default_capabilities(&self.identity);
+        capabilities
+            .extensions
+            .push(ExtensionType(CUSTOM_EXTENSION));
+        self.config.leaf_capabilities = Some(capabilities.clone());
+        self.capabilities = Some(capabilities);
+    }
+
+    /// Holds the external PSK `id` → `secret` (§8.4), for the current group and later ones.
+    pub fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
+        self.external_psks
+            .insert(id.to_vec(), Secret::from_slice(secret));
+        if let Some(group) = self.group.as_mut() {
+            group.add_external_psk(id.to_vec(), Secret::from_slice(secret));
+        }
+    }
+
+    fn with_psks(&self, mut group: Group) -> Group {
+        for (id, secret) in &self.external_psks {
+            group.add_external_psk(id.clone(), secret.clone());
+        }
+        group
     }
 
     /// A fresh KeyPackage as `MLSMessage` bytes; its secrets are kept for the join.
     pub fn key_package(&mut self) -> Vec<u8> {
-        let options = KeyPackageOptions::new(Lifetime::starting_at(now() - 60, 86_400));
+        let mut options = KeyPackageOptions::new(Lifetime::starting_at(now() - 60, 86_400));
+        options.capabilities = self.capabilities.clone();
         let (kp, secrets) =
             create_key_package(&self.provider, &self.identity, options).expect("key package");
         let message = MlsMessage {
@@ -109,17 +274,16 @@ impl Conclave {
 
     /// Creates a one-member group.
     pub fn create_group(&mut self, group_id: &[u8]) {
-        self.group = Some(
-            Group::create(
-                &self.provider,
-                &self.identity,
-                group_id.to_vec(),
-                vec![],
-                self.config.clone(),
-                Arc::new(BasicCredentialsOnly),
-            )
-            .expect("create group"),
-        );
+        let group = Group::create(
+            &self.provider,
+            &self.identity,
+            group_id.to_vec(),
+            vec![],
+            self.config.clone(),
+            Arc::new(BasicCredentialsOnly),
+        )
+        .expect("create group");
+        self.group = Some(self.with_psks(group));
     }
 
     /// The group (panics if none).
@@ -129,9 +293,43 @@ impl Conclave {
 
     /// Joins from a Welcome received as bytes, with the KeyPackage made last.
     pub fn join(&mut self, welcome: &[u8]) -> Result<(), conclave_mls::Error> {
+        self.join_with_tree(welcome, None)
+    }
+
+    /// Joins from a Welcome with the ratchet tree passed out of band (an encoded
+    /// `RatchetTree`, §12.4.3.3) when `tree` is given.
+    pub fn join_with_tree(
+        &mut self,
+        welcome: &[u8],
+        tree: Option<&[u8]>,
+    ) -> Result<(), conclave_mls::Error> {
+        self.join_inner(welcome, tree, HashMap::new())
+    }
+
+    /// Joins a group that resumes the current one — a ReInit's new group (§11.2) or a branch
+    /// (§11.3) — from its Welcome: the resumption PSKs of the current group's kept epochs are
+    /// offered to the join. The current group is then replaced.
+    pub fn join_resumed(&mut self, welcome: &[u8]) -> Result<(), conclave_mls::Error> {
+        let old = self.group.as_ref().expect("in the old group");
+        let mut psks = HashMap::new();
+        for epoch in old.epoch().saturating_sub(8)..=old.epoch() {
+            if let Some(psk) = old.resumption_psk(epoch) {
+                psks.insert((old.group_id().to_vec(), epoch), psk.clone());
+            }
+        }
+        self.join_inner(welcome, None, psks)
+    }
+
+    fn join_inner(
+        &mut self,
+        welcome: &[u8],
+        tree: Option<&[u8]>,
+        resumption_psks: HashMap<(Vec<u8>, u64), Secret>,
+    ) -> Result<(), conclave_mls::Error> {
         let MlsMessageBody::Welcome(welcome) = decode(welcome).body else {
             panic!("not a Welcome");
         };
+        let ratchet_tree = tree.map(|t| RatchetTree::decode(t).expect("decode RatchetTree"));
         let (kp, secrets) = self.key_package.as_ref().expect("a KeyPackage was made");
         let group = Group::join(
             &self.provider,
@@ -140,9 +338,9 @@ impl Conclave {
                 key_package: kp,
                 secrets,
                 welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
+                ratchet_tree,
+                external_psks: self.external_psks.clone(),
+                resumption_psks,
                 config: self.config.clone(),
                 validator: Arc::new(BasicCredentialsOnly),
             },
@@ -151,25 +349,91 @@ impl Conclave {
         Ok(())
     }
 
+    /// The group's ratchet tree, encoded as `RatchetTree` (§12.4.3.3), to pass out of band.
+    pub fn ratchet_tree(&mut self) -> Vec<u8> {
+        self.group().tree().to_wire().encode().expect("encode tree")
+    }
+
     /// Commits an Add of the KeyPackage (`MLSMessage` bytes) and merges it at once.
     /// Returns (commit, welcome) as bytes.
     pub fn add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let MlsMessageBody::KeyPackage(kp) = decode(key_package).body else {
             panic!("not a KeyPackage");
         };
-        let out = self
-            .group
-            .as_mut()
-            .expect("in a group")
+        let (commit, welcome) =
+            self.commit_proposals(vec![Proposal::Add(conclave_mls::messages::Add {
+                key_package: kp,
+            })]);
+        (commit, welcome.expect("a Welcome"))
+    }
+
+    /// Commits the cached proposals (by reference) and `proposals` (by value), and merges it.
+    /// Returns the commit and the Welcome, if it adds members.
+    pub fn commit_proposals(&mut self, proposals: Vec<Proposal>) -> (Vec<u8>, Option<Vec<u8>>) {
+        let group = self.group.as_mut().expect("in a group");
+        let mut builder = group.commit();
+        for proposal in proposals {
+            builder = builder.proposal(proposal);
+        }
+        let out = builder.build(&self.provider).expect("commit");
+        group.merge_pending_commit().expect("merge");
+        (encode(&out.commit), out.welcome.as_ref().map(encode))
+    }
+
+    /// Commits a GroupContextExtensions proposal replacing the extensions (§12.1.7).
+    pub fn commit_extensions(&mut self, extensions: Vec<Extension>) -> Vec<u8> {
+        let group = self.group.as_mut().expect("in a group");
+        let out = group
             .commit()
-            .add_member(kp)
+            .group_context_extensions(extensions)
             .build(&self.provider)
-            .expect("commit add");
-        self.group().merge_pending_commit().expect("merge");
-        (
-            encode(&out.commit),
-            encode(&out.welcome.expect("a Welcome")),
-        )
+            .expect("commit GroupContextExtensions");
+        group.merge_pending_commit().expect("merge");
+        encode(&out.commit)
+    }
+
+    /// A fresh `psk_nonce` of length Nh (§8.4).
+    pub fn psk_nonce(&self) -> Vec<u8> {
+        let crypto = SuiteCrypto::new(&self.provider, self.identity.suite).expect("suite");
+        let mut nonce = vec![0; crypto.hash_len()];
+        self.provider.random_bytes(&mut nonce).expect("random");
+        nonce
+    }
+
+    /// A PreSharedKeyID naming the external PSK `id`, with a fresh nonce (§8.4).
+    pub fn external_psk_id(&self, id: &[u8]) -> PreSharedKeyId {
+        PreSharedKeyId {
+            psk: Psk::External {
+                psk_id: id.to_vec().into(),
+            },
+            psk_nonce: self.psk_nonce().into(),
+        }
+    }
+
+    /// A PreSharedKeyID naming the resumption PSK of `epoch` of the current group, usage
+    /// `application` (§8.6), with a fresh nonce.
+    pub fn resumption_psk_id(&mut self, epoch: u64) -> PreSharedKeyId {
+        let group_id = self.group().group_id().to_vec();
+        PreSharedKeyId {
+            psk: Psk::Resumption {
+                usage: ResumptionPskUsage::Application,
+                psk_group_id: group_id.into(),
+                psk_epoch: epoch,
+            },
+            psk_nonce: self.psk_nonce().into(),
+        }
+    }
+
+    /// Commits a PreSharedKey proposal for `psk` (by value) and merges it.
+    pub fn commit_psk(&mut self, psk: PreSharedKeyId) -> Vec<u8> {
+        let group = self.group.as_mut().expect("in a group");
+        let out = group
+            .commit()
+            .psk(psk)
+            .build(&self.provider)
+            .expect("commit PSK");
+        group.merge_pending_commit().expect("merge");
+        encode(&out.commit)
     }
 
     /// Commits with a path (a full update of our leaf) and merges it. Returns the commit.
@@ -199,13 +463,15 @@ impl Conclave {
         encode(&out.commit)
     }
 
+    /// Sends `proposal` as a proposal message (to be committed by reference).
+    pub fn propose(&mut self, proposal: Proposal) -> Vec<u8> {
+        let group = self.group.as_mut().expect("in a group");
+        encode(&group.propose(&self.provider, proposal).expect("propose"))
+    }
+
     /// Proposes the removal of `leaf`; returns the proposal message.
     pub fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
-        let group = self.group.as_mut().expect("in a group");
-        let message = group
-            .propose(&self.provider, Proposal::Remove(Remove { removed: leaf }))
-            .expect("propose remove");
-        encode(&message)
+        self.propose(Proposal::Remove(Remove { removed: leaf }))
     }
 
     /// Proposes an Update of our own leaf; returns the proposal message.
@@ -218,10 +484,69 @@ impl Conclave {
         )
     }
 
+    /// Commits a ReInit (§12.1.5) to a group `group_id` in `suite` (same version, no
+    /// extensions) and merges it; the group is then closed. Returns the commit.
+    pub fn commit_reinit(&mut self, group_id: &[u8], suite: u16) -> Vec<u8> {
+        let reinit = ReInit {
+            group_id: group_id.to_vec().into(),
+            version: ProtocolVersion::MLS10,
+            cipher_suite: CipherSuite(suite),
+            extensions: vec![],
+        };
+        self.commit_proposals(vec![Proposal::ReInit(reinit)]).0
+    }
+
+    /// After a ReInit commit closed the group: creates the new group it describes, adding
+    /// `key_packages` (in the new suite; see [`Conclave::switch_suite`]) with the reinit
+    /// resumption PSK (§11.2). Returns the Welcome; the new group replaces the old.
+    pub fn create_reinit_group(&mut self, key_packages: &[Vec<u8>]) -> Vec<u8> {
+        let kps = key_packages.iter().map(|k| key_package_of(k)).collect();
+        let old = self.group.as_ref().expect("in the old group");
+        let (mut group, out) = old
+            .reinit_group(&self.provider, &self.identity, kps, self.config.clone())
+            .expect("create the ReInit group");
+        group.merge_pending_commit().expect("merge");
+        self.group = Some(self.with_psks(group));
+        encode(&out.welcome.expect("a Welcome"))
+    }
+
+    /// Branches the current group into a subgroup `group_id` with the members of
+    /// `key_packages` (§11.3). Returns the Welcome; the subgroup replaces the group.
+    pub fn branch(&mut self, group_id: &[u8], key_packages: &[Vec<u8>]) -> Vec<u8> {
+        let kps = key_packages.iter().map(|k| key_package_of(k)).collect();
+        let old = self.group.as_ref().expect("in a group");
+        let extensions = old.context().extensions.clone();
+        let (mut group, out) = old
+            .branch(
+                &self.provider,
+                &self.identity,
+                group_id.to_vec(),
+                extensions,
+                kps,
+                self.config.clone(),
+            )
+            .expect("branch");
+        group.merge_pending_commit().expect("merge");
+        self.group = Some(self.with_psks(group));
+        encode(&out.welcome.expect("a Welcome"))
+    }
+
     /// A signed GroupInfo (with ratchet tree and external_pub) as bytes.
     pub fn group_info(&mut self) -> Vec<u8> {
         let group = self.group.as_mut().expect("in a group");
         encode(&group.group_info(&self.provider).expect("group info"))
+    }
+
+    /// Whether the GroupInfos this member signs — those of its Welcomes too — carry the
+    /// ratchet_tree extension (§12.4.3.3).
+    pub fn group_info_has_tree(&mut self) -> bool {
+        let MlsMessageBody::GroupInfo(info) = decode(&self.group_info()).body else {
+            panic!("not a GroupInfo");
+        };
+        info.tbs
+            .extensions
+            .iter()
+            .any(|e| e.extension_type == ExtensionType::RATCHET_TREE)
     }
 
     /// Joins by external commit from a GroupInfo (bytes); returns the commit.
@@ -241,7 +566,7 @@ impl Conclave {
                 validator: Arc::new(BasicCredentialsOnly),
             },
         )?;
-        self.group = Some(group);
+        self.group = Some(self.with_psks(group));
         Ok(encode(&commit))
     }
 
@@ -303,5 +628,67 @@ impl Conclave {
             .expect("export")
             .as_bytes()
             .to_vec()
+    }
+}
+
+fn key_package_of(bytes: &[u8]) -> KeyPackage {
+    match decode(bytes).body {
+        MlsMessageBody::KeyPackage(kp) => kp,
+        _ => panic!("not a KeyPackage"),
+    }
+}
+
+impl Member for Conclave {
+    fn implementation(&self) -> &'static str {
+        "Conclave"
+    }
+    fn fresh_key_package(&mut self) -> Vec<u8> {
+        self.key_package()
+    }
+    fn join_welcome(&mut self, welcome: &[u8]) {
+        self.join(welcome).expect("Conclave joins from the Welcome");
+    }
+    fn commit_add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        self.add(key_package)
+    }
+    fn commit_remove(&mut self, leaf: u32) -> Vec<u8> {
+        self.commit(Some(leaf))
+    }
+    fn commit_path(&mut self) -> Vec<u8> {
+        self.commit_update()
+    }
+    fn leaf_index(&mut self) -> u32 {
+        self.own_leaf()
+    }
+    fn is_member(&mut self) -> bool {
+        self.group.as_ref().is_some_and(|g| !g.is_removed())
+    }
+    fn send_application(&mut self, data: &[u8]) -> Vec<u8> {
+        self.send(data)
+    }
+    fn deliver(&mut self, message: &[u8]) -> Option<Vec<u8>> {
+        match self
+            .receive(message)
+            .expect("Conclave processes the message")
+        {
+            Got::Application(data) => Some(data),
+            _ => None,
+        }
+    }
+    fn current_epoch(&mut self) -> u64 {
+        self.group().epoch()
+    }
+    fn authenticator(&mut self) -> Vec<u8> {
+        self.epoch_authenticator()
+    }
+    fn exporter(&mut self, context: &[u8]) -> Vec<u8> {
+        self.export(context)
+    }
+    fn context_extensions(&mut self) -> Vec<u8> {
+        self.group()
+            .context()
+            .extensions
+            .encode()
+            .expect("encode extensions")
     }
 }

@@ -3,205 +3,11 @@
 //! (X25519/ChaCha20-Poly1305/Ed25519) and 7 (P-384/AES-256-GCM/P-384). Every message
 //! crosses as serialized `MLSMessage` bytes.
 
-use conclave_interop::{Conclave, EXPORTER_LABEL, Got};
+use conclave_interop::conclave_mls::codec::Encode;
+use conclave_interop::conclave_mls::messages::{GroupContextExtensions, PreSharedKey, Proposal};
+use conclave_interop::mls_rs_peer::{MlsRs, MlsRsOptions, mls_rs, mls_rs_with};
+use conclave_interop::{Conclave, Got, assert_agree, custom_context_extensions};
 use mls_rs::client_builder::MlsConfig;
-use mls_rs::group::{CommitEffect, ReceivedMessage};
-use mls_rs::identity::SigningIdentity;
-use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
-use mls_rs::mls_rules::{DefaultMlsRules, EncryptionOptions};
-use mls_rs::{CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Group, MlsMessage};
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
-
-/// The mls-rs side: a client and at most one group. mls-rs sends handshake messages as
-/// PublicMessages and puts the ratchet tree in Welcomes by default, like Conclave.
-struct MlsRs<C: MlsConfig> {
-    client: Client<C>,
-    group: Option<Group<C>>,
-}
-
-fn mls_rs(name: &str, suite: u16) -> MlsRs<impl MlsConfig> {
-    mls_rs_with(name, suite, false)
-}
-
-/// An mls-rs client that sends handshake messages as PrivateMessages if `private`.
-fn mls_rs_with(name: &str, suite: u16, private: bool) -> MlsRs<impl MlsConfig> {
-    let cs = CipherSuite::new(suite);
-    let provider = RustCryptoProvider::default();
-    let suite = provider.cipher_suite_provider(cs).unwrap();
-    let (secret, public) = suite.signature_key_generate().unwrap();
-    let credential = BasicCredential::new(name.as_bytes().to_vec()).into_credential();
-    let client = Client::builder()
-        .identity_provider(BasicIdentityProvider)
-        .mls_rules(DefaultMlsRules::new().with_encryption_options({
-            let mut options = EncryptionOptions::default();
-            options.encrypt_control_messages = private;
-            options
-        }))
-        .crypto_provider(provider)
-        .signing_identity(SigningIdentity::new(credential, public), secret, cs)
-        .build();
-    MlsRs {
-        client,
-        group: None,
-    }
-}
-
-impl<C: MlsConfig> MlsRs<C> {
-    fn group(&mut self) -> &mut Group<C> {
-        self.group.as_mut().expect("in a group")
-    }
-
-    fn key_package(&self) -> Vec<u8> {
-        self.client
-            .generate_key_package_message(Default::default(), Default::default(), None)
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-    }
-
-    fn create_group(&mut self) {
-        self.group = Some(self.client.group_builder().unwrap().build().unwrap());
-    }
-
-    fn join(&mut self, welcome: &[u8]) {
-        let welcome = MlsMessage::from_bytes(welcome).unwrap();
-        let (group, _) = self
-            .client
-            .join_group(None, &welcome, None)
-            .expect("mls-rs accepts Conclave's Welcome");
-        self.group = Some(group);
-    }
-
-    /// Commits an Add of a KeyPackage (bytes) and applies it; returns (commit, welcome).
-    fn add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let kp = MlsMessage::from_bytes(key_package).unwrap();
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .add_member(kp)
-            .expect("mls-rs accepts Conclave's KeyPackage")
-            .build()
-            .unwrap();
-        group.apply_pending_commit().unwrap();
-        (
-            out.commit_message.to_bytes().unwrap(),
-            out.welcome_messages[0].to_bytes().unwrap(),
-        )
-    }
-
-    /// Commits the received proposals by reference and applies it; with none, an empty
-    /// commit, which carries a path (RFC 9420 §12.4).
-    fn commit_update(&mut self) -> Vec<u8> {
-        let group = self.group();
-        let out = group.commit(vec![]).unwrap();
-        group.apply_pending_commit().unwrap();
-        out.commit_message.to_bytes().unwrap()
-    }
-
-    /// Commits a Remove of `leaf` and applies it.
-    fn remove(&mut self, leaf: u32) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .remove_member(leaf)
-            .unwrap()
-            .build()
-            .unwrap();
-        group.apply_pending_commit().unwrap();
-        out.commit_message.to_bytes().unwrap()
-    }
-
-    /// Proposes an Update of our own leaf; returns the proposal message.
-    fn propose_update(&mut self) -> Vec<u8> {
-        self.group()
-            .propose_update(vec![])
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-    }
-
-    /// Proposes the removal of `leaf`; returns the proposal message.
-    fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
-        self.group()
-            .propose_remove(leaf, vec![])
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-    }
-
-    /// A GroupInfo with the ratchet tree and external_pub, as bytes.
-    fn group_info(&mut self) -> Vec<u8> {
-        self.group()
-            .group_info_message_allowing_ext_commit(true)
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-    }
-
-    /// Joins by external commit from a GroupInfo (bytes); returns the commit.
-    fn join_external(&mut self, group_info: &[u8]) -> Vec<u8> {
-        let info = MlsMessage::from_bytes(group_info).unwrap();
-        let (group, commit) = self
-            .client
-            .commit_external(info)
-            .expect("mls-rs accepts Conclave's GroupInfo");
-        self.group = Some(group);
-        commit.to_bytes().unwrap()
-    }
-
-    /// Processes a commit (bytes) and says whether it removed us.
-    fn receive_commit_removes_us(&mut self, bytes: &[u8]) -> bool {
-        let message = MlsMessage::from_bytes(bytes).unwrap();
-        match self.group().process_incoming_message(message).unwrap() {
-            ReceivedMessage::Commit(c) => matches!(c.effect, CommitEffect::Removed { .. }),
-            other => panic!("expected a commit, got {other:?}"),
-        }
-    }
-
-    fn send(&mut self, data: &[u8]) -> Vec<u8> {
-        self.group()
-            .encrypt_application_message(data, vec![])
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-    }
-
-    /// Processes a message (bytes); commits are applied. Returns application data.
-    fn receive(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let message = MlsMessage::from_bytes(bytes).unwrap();
-        match self
-            .group()
-            .process_incoming_message(message)
-            .expect("mls-rs processes Conclave's message")
-        {
-            ReceivedMessage::ApplicationMessage(m) => Some(m.data().to_vec()),
-            _ => None,
-        }
-    }
-
-    fn epoch_authenticator(&mut self) -> Vec<u8> {
-        self.group()
-            .epoch_authenticator()
-            .unwrap()
-            .as_bytes()
-            .to_vec()
-    }
-
-    fn export(&mut self, context: &[u8]) -> Vec<u8> {
-        self.group()
-            .export_secret(EXPORTER_LABEL.as_bytes(), context, 32)
-            .unwrap()
-            .as_bytes()
-            .to_vec()
-    }
-}
-
-/// Both sides agree on the epoch: authenticator and an exporter output.
-fn assert_agree<C: MlsConfig>(c: &mut Conclave, m: &mut MlsRs<C>) {
-    assert_eq!(c.group().epoch(), m.group().current_epoch());
-    assert_eq!(c.epoch_authenticator(), m.epoch_authenticator());
-    assert_eq!(c.export(b"ctx"), m.export(b"ctx"));
-}
 
 fn messages_both_ways<C: MlsConfig>(c: &mut Conclave, m: &mut MlsRs<C>) {
     let ct = c.send(b"hello from Conclave");
@@ -369,7 +175,14 @@ fn private_handshake(suite: u16) {
     let mut c = Conclave::new("conclave", suite);
     c.config.handshake_wire_format =
         conclave_interop::conclave_mls::group::HandshakeWireFormat::Private;
-    let mut m = mls_rs_with("mls-rs", suite, true);
+    let mut m = mls_rs_with(
+        "mls-rs",
+        suite,
+        MlsRsOptions {
+            private_handshake: true,
+            ..Default::default()
+        },
+    );
     c.create_group(b"interop group private");
     let (_commit, welcome) = c.add(&m.key_package());
     m.join(&welcome);
@@ -452,10 +265,389 @@ fn larger_group(suite: u16) {
     messages_both_ways(&mut d, &mut m);
 }
 
+/// The external PSK both sides hold in the PSK scenarios (§8.4).
+const PSK_ID: &[u8] = b"interop external psk";
+const PSK_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+/// mls-rs options with the ratchet tree out of band.
+fn out_of_band() -> MlsRsOptions {
+    MlsRsOptions {
+        out_of_band_tree: true,
+        ..Default::default()
+    }
+}
+
+/// Ratchet tree out of band (§12.4.3.3): Conclave creates the group without the ratchet_tree
+/// extension and adds mls-rs, which joins with Conclave's tree; then mls-rs (no extension
+/// either) adds Conclave `b`, which cannot join from the Welcome alone but joins with
+/// mls-rs's tree.
+fn tree_out_of_band_conclave_creates(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.config.ratchet_tree_extension = false;
+    let mut m = mls_rs_with("mls-rs", suite, out_of_band());
+    c.create_group(b"interop tree out of band c");
+    let (_commit, welcome) = c.add(&m.key_package());
+    assert!(!c.group_info_has_tree());
+    m.try_join(&welcome, Some(&c.ratchet_tree()))
+        .expect("mls-rs joins with Conclave's tree");
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let mut b = Conclave::new("conclave b", suite);
+    let (commit, welcome) = m.add(&b.key_package());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert!(matches!(
+        b.join(&welcome),
+        Err(conclave_interop::conclave_mls::Error::MissingRatchetTree)
+    ));
+    b.join_with_tree(&welcome, Some(&m.ratchet_tree()))
+        .expect("Conclave joins with mls-rs's tree");
+    assert_agree(&mut b, &mut m);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut b, &mut m);
+}
+
+/// Ratchet tree out of band, the other way: mls-rs creates the group without the extension
+/// and adds Conclave, which joins with mls-rs's tree; then Conclave adds mls-rs `n`, which
+/// joins with Conclave's tree.
+fn tree_out_of_band_mls_rs_creates(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.config.ratchet_tree_extension = false;
+    let mut m = mls_rs_with("mls-rs", suite, out_of_band());
+    m.create_group();
+    let (_commit, welcome) = m.add(&c.key_package());
+    assert!(matches!(
+        c.join(&welcome),
+        Err(conclave_interop::conclave_mls::Error::MissingRatchetTree)
+    ));
+    c.join_with_tree(&welcome, Some(&m.ratchet_tree()))
+        .expect("Conclave joins with mls-rs's tree");
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let mut n = mls_rs_with("mls-rs n", suite, out_of_band());
+    let (commit, welcome) = c.add(&n.key_package());
+    assert_eq!(m.receive(&commit), None);
+    assert!(!c.group_info_has_tree());
+    n.try_join(&welcome, Some(&c.ratchet_tree()))
+        .expect("mls-rs joins with Conclave's tree");
+    assert_agree(&mut c, &mut n);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut n);
+}
+
+/// A two-member group whose leaves both list the private-use extension type.
+fn custom_pair(suite: u16, conclave_creates: bool) -> (Conclave, MlsRs<impl MlsConfig>) {
+    let mut c = Conclave::new("conclave", suite);
+    c.support_custom_extension();
+    let mut m = mls_rs_with(
+        "mls-rs",
+        suite,
+        MlsRsOptions {
+            custom_extension: true,
+            ..Default::default()
+        },
+    );
+    if conclave_creates {
+        c.create_group(b"interop gce");
+        let (_commit, welcome) = c.add(&m.key_package());
+        m.join(&welcome);
+    } else {
+        m.create_group();
+        let (_commit, welcome) = m.add(&c.key_package());
+        c.join(&welcome).expect("Conclave joins");
+    }
+    assert_agree(&mut c, &mut m);
+    (c, m)
+}
+
+/// GroupContextExtensions (§12.1.7) committed by Conclave and processed by mls-rs:
+/// required_capabilities naming a private-use extension type, and that extension; then
+/// mls-rs proposes new extensions and Conclave commits them by reference.
+fn gce_conclave_commits(suite: u16) {
+    let (mut c, mut m) = custom_pair(suite, true);
+    let extensions = custom_context_extensions(b"set by Conclave");
+    let commit = c.commit_extensions(extensions.clone());
+    assert_eq!(m.receive(&commit), None);
+    assert_agree(&mut c, &mut m);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let extensions = custom_context_extensions(b"proposed by mls-rs");
+    let proposal = m.propose_extensions(&extensions.encode().unwrap());
+    assert_eq!(c.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = c.commit(None);
+    assert_eq!(m.receive(&commit), None);
+    assert_agree(&mut c, &mut m);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut m);
+}
+
+/// GroupContextExtensions committed by mls-rs and processed by Conclave; then Conclave
+/// proposes new extensions and mls-rs commits them by reference.
+fn gce_mls_rs_commits(suite: u16) {
+    let (mut c, mut m) = custom_pair(suite, false);
+    let extensions = custom_context_extensions(b"set by mls-rs");
+    let commit = m.commit_extensions(&extensions.encode().unwrap());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut m);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let extensions = custom_context_extensions(b"proposed by Conclave");
+    let proposal = c.propose(Proposal::GroupContextExtensions(GroupContextExtensions {
+        extensions: extensions.clone(),
+    }));
+    assert_eq!(m.receive(&proposal), None);
+    let commit = m.commit_update();
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut m);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut m);
+}
+
+/// External PSKs (§8.4): both hold the same PSK. Conclave commits a PreSharedKey proposal and
+/// mls-rs processes it; mls-rs commits one and Conclave processes it; each proposes one the
+/// other commits by reference; then each adds a new member (holding the PSK) with a PSK in
+/// the same commit, so the PSK is also in the Welcome's GroupSecrets (§12.4.3.1).
+fn external_psk(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.add_external_psk(PSK_ID, PSK_SECRET);
+    let mut m = mls_rs("mls-rs", suite);
+    m.add_external_psk(PSK_ID, PSK_SECRET);
+    c.create_group(b"interop external psk");
+    let (_commit, welcome) = c.add(&m.key_package());
+    m.join(&welcome);
+
+    let commit = c.commit_psk(c.external_psk_id(PSK_ID));
+    assert_eq!(m.receive(&commit), None);
+    assert_agree(&mut c, &mut m);
+    let commit = m.commit_external_psk(PSK_ID);
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut m);
+
+    let proposal = m.propose_external_psk(PSK_ID);
+    assert_eq!(c.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = c.commit(None);
+    assert_eq!(m.receive(&commit), None);
+    assert_agree(&mut c, &mut m);
+    let proposal = c.propose(Proposal::PreSharedKey(PreSharedKey {
+        psk: c.external_psk_id(PSK_ID),
+    }));
+    assert_eq!(m.receive(&proposal), None);
+    let commit = m.commit_update();
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+
+    // Conclave adds mls-rs `n` with the PSK in the same commit.
+    let mut n = mls_rs("mls-rs n", suite);
+    n.add_external_psk(PSK_ID, PSK_SECRET);
+    let kp = conclave_interop::decode(&n.key_package());
+    let conclave_interop::conclave_mls::messages::MlsMessageBody::KeyPackage(kp) = kp.body else {
+        panic!("not a KeyPackage")
+    };
+    let (commit, welcome) = c.commit_proposals(vec![
+        Proposal::Add(conclave_interop::conclave_mls::messages::Add { key_package: kp }),
+        Proposal::PreSharedKey(PreSharedKey {
+            psk: c.external_psk_id(PSK_ID),
+        }),
+    ]);
+    assert_eq!(m.receive(&commit), None);
+    n.join(&welcome.expect("a Welcome"));
+    assert_agree(&mut c, &mut n);
+    assert_agree(&mut c, &mut m);
+
+    // mls-rs adds Conclave `d` with the PSK in the same commit.
+    let mut d = Conclave::new("conclave d", suite);
+    d.add_external_psk(PSK_ID, PSK_SECRET);
+    let (commit, welcome) = m.add_with_external_psk(&d.key_package(), PSK_ID);
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_eq!(n.receive(&commit), None);
+    d.join(&welcome).expect("Conclave joins with the PSK");
+    assert_agree(&mut d, &mut m);
+    assert_agree(&mut c, &mut n);
+    messages_both_ways(&mut d, &mut m);
+}
+
+/// Resumption PSKs (§8.6, usage `application`) of earlier epochs of the group: Conclave
+/// commits one and mls-rs processes it, then mls-rs commits one and Conclave processes it.
+fn resumption_psk(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
+    c.create_group(b"interop resumption psk");
+    let (_commit, welcome) = c.add(&m.key_package());
+    m.join(&welcome);
+    commits_with_path_both_ways(&mut c, &mut m);
+    let epoch = c.group().epoch();
+
+    let psk = c.resumption_psk_id(epoch - 1);
+    let commit = c.commit_psk(psk);
+    assert_eq!(m.receive(&commit), None);
+    assert_agree(&mut c, &mut m);
+    let commit = m.commit_resumption_psk(epoch - 2);
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+}
+
+/// The suite a ReInit moves to: another one both sides implement.
+fn other_suite(suite: u16) -> u16 {
+    if suite == 1 { 3 } else { 1 }
+}
+
+/// ReInit (§11.2) to another cipher suite: one side commits the ReInit (which the other
+/// processes; both groups are then closed), then one side creates the new group with the
+/// reinit resumption PSK and the other joins it from the Welcome.
+fn reinit(suite: u16, conclave_commits: bool, conclave_creates: bool) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
+    c.create_group(b"interop reinit old");
+    let (_commit, welcome) = c.add(&m.key_package());
+    m.join(&welcome);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let new_suite = other_suite(suite);
+    let new_id = b"interop reinit new";
+    if conclave_commits {
+        let commit = c.commit_reinit(new_id, new_suite);
+        assert_eq!(m.receive(&commit), None);
+    } else {
+        let commit = m.commit_reinit(new_id, new_suite);
+        assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    }
+    assert_agree(&mut c, &mut m);
+    let reinit = c
+        .group()
+        .reinit()
+        .expect("the group is closed by the ReInit");
+    assert_eq!(reinit.cipher_suite.0, new_suite);
+    let closed = c.group.as_mut().unwrap();
+    assert!(closed.encrypt_application(&c.provider, b"x", b"").is_err());
+
+    c.switch_suite(new_suite);
+    m.start_reinit(new_suite);
+    if conclave_creates {
+        let kp = m.reinit_key_package();
+        let welcome = c.create_reinit_group(&[kp]);
+        m.join_reinit_group(&welcome);
+    } else {
+        let kp = c.key_package();
+        let welcome = m.create_reinit_group(&[kp]);
+        c.join_resumed(&welcome)
+            .expect("Conclave joins the ReInit group");
+    }
+    assert_eq!(c.group().group_id(), new_id);
+    assert_eq!(c.group().cipher_suite().0, new_suite);
+    assert_eq!(c.group().epoch(), 1);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+}
+
+/// Subgroup branching (§11.3): one side branches the two-member group into a new group with
+/// the branch resumption PSK; the other joins from the Welcome.
+fn branch(suite: u16, conclave_branches: bool) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut m = mls_rs("mls-rs", suite);
+    c.create_group(b"interop branch parent");
+    let (_commit, welcome) = c.add(&m.key_package());
+    m.join(&welcome);
+    commits_with_path_both_ways(&mut c, &mut m);
+
+    let sub_id = b"interop branch child";
+    if conclave_branches {
+        let kp = m.key_package();
+        let welcome = c.branch(sub_id, &[kp]);
+        m.join_branch(&welcome);
+    } else {
+        let kp = c.key_package();
+        let welcome = m.branch(sub_id, &[kp]);
+        c.join_resumed(&welcome).expect("Conclave joins the branch");
+    }
+    assert_eq!(c.group().group_id(), sub_id);
+    assert_eq!(c.group().epoch(), 1);
+    assert_agree(&mut c, &mut m);
+    messages_both_ways(&mut c, &mut m);
+    commits_with_path_both_ways(&mut c, &mut m);
+}
+
+fn reinit_conclave_commits_conclave_creates(suite: u16) {
+    reinit(suite, true, true)
+}
+fn reinit_conclave_commits_mls_rs_creates(suite: u16) {
+    reinit(suite, true, false)
+}
+fn reinit_mls_rs_commits_conclave_creates(suite: u16) {
+    reinit(suite, false, true)
+}
+fn reinit_mls_rs_commits_mls_rs_creates(suite: u16) {
+    reinit(suite, false, false)
+}
+fn conclave_branches(suite: u16) {
+    branch(suite, true)
+}
+fn mls_rs_branches(suite: u16) {
+    branch(suite, false)
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
         mod $name {
+            #[test]
+            fn tree_out_of_band_conclave_creates() {
+                super::super::tree_out_of_band_conclave_creates($suite)
+            }
+            #[test]
+            fn tree_out_of_band_mls_rs_creates() {
+                super::super::tree_out_of_band_mls_rs_creates($suite)
+            }
+            #[test]
+            fn gce_conclave_commits() {
+                super::super::gce_conclave_commits($suite)
+            }
+            #[test]
+            fn gce_mls_rs_commits() {
+                super::super::gce_mls_rs_commits($suite)
+            }
+            #[test]
+            fn external_psk() {
+                super::super::external_psk($suite)
+            }
+            #[test]
+            fn resumption_psk() {
+                super::super::resumption_psk($suite)
+            }
+            #[test]
+            fn reinit_conclave_commits_conclave_creates() {
+                super::super::reinit_conclave_commits_conclave_creates($suite)
+            }
+            #[test]
+            fn reinit_conclave_commits_mls_rs_creates() {
+                super::super::reinit_conclave_commits_mls_rs_creates($suite)
+            }
+            #[test]
+            fn reinit_mls_rs_commits_conclave_creates() {
+                super::super::reinit_mls_rs_commits_conclave_creates($suite)
+            }
+            #[test]
+            fn reinit_mls_rs_commits_mls_rs_creates() {
+                super::super::reinit_mls_rs_commits_mls_rs_creates($suite)
+            }
+            #[test]
+            fn conclave_branches() {
+                super::super::conclave_branches($suite)
+            }
+            #[test]
+            fn mls_rs_branches() {
+                super::super::mls_rs_branches($suite)
+            }
             #[test]
             fn conclave_creates_mls_rs_joins() {
                 super::super::conclave_creates_mls_rs_joins($suite)

@@ -2,263 +2,11 @@
 //! implement: 1 (X25519/AES-128-GCM/Ed25519), 2 (P-256/AES-128-GCM/P-256) and 3
 //! (X25519/ChaCha20-Poly1305/Ed25519). Every message crosses as serialized `MLSMessage` bytes.
 
-use conclave_interop::{Conclave, EXPORTER_LABEL, Got};
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
-use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
-
-/// The OpenMLS side: provider, signer, credential, at most one group. By default handshake
-/// messages go out as PublicMessages (Conclave's default) and both wire formats are accepted.
-struct OpenMls {
-    cs: Ciphersuite,
-    policy: WireFormatPolicy,
-    provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
-    credential: CredentialWithKey,
-    group: Option<MlsGroup>,
-}
-
-impl OpenMls {
-    fn new(name: &str, suite: u16) -> Self {
-        let cs = Ciphersuite::try_from(suite).unwrap();
-        let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(cs.signature_algorithm()).unwrap();
-        signer.store(provider.storage()).unwrap();
-        let credential = CredentialWithKey {
-            credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
-            signature_key: signer.to_public_vec().into(),
-        };
-        Self {
-            cs,
-            policy: MIXED_PLAINTEXT_WIRE_FORMAT_POLICY,
-            provider,
-            signer,
-            credential,
-            group: None,
-        }
-    }
-
-    fn group(&mut self) -> &mut MlsGroup {
-        self.group.as_mut().expect("in a group")
-    }
-
-    fn key_package(&self) -> Vec<u8> {
-        let bundle = KeyPackage::builder()
-            .build(
-                self.cs,
-                &self.provider,
-                &self.signer,
-                self.credential.clone(),
-            )
-            .unwrap();
-        MlsMessageOut::from(bundle.key_package().clone())
-            .tls_serialize_detached()
-            .unwrap()
-    }
-
-    fn create_group(&mut self) {
-        let group = MlsGroup::builder()
-            .ciphersuite(self.cs)
-            .use_ratchet_tree_extension(true)
-            .with_wire_format_policy(self.policy)
-            .build(&self.provider, &self.signer, self.credential.clone())
-            .unwrap();
-        self.group = Some(group);
-    }
-
-    fn join(&mut self, welcome: &[u8]) {
-        let MlsMessageBodyIn::Welcome(welcome) = MlsMessageIn::tls_deserialize_exact(welcome)
-            .unwrap()
-            .extract()
-        else {
-            panic!("not a Welcome")
-        };
-        let config = MlsGroupJoinConfig::builder()
-            .use_ratchet_tree_extension(true)
-            .wire_format_policy(self.policy)
-            .build();
-        let staged = StagedWelcome::new_from_welcome(&self.provider, &config, welcome, None)
-            .expect("OpenMLS accepts Conclave's Welcome");
-        self.group = Some(staged.into_group(&self.provider).unwrap());
-    }
-
-    /// Commits an Add of a KeyPackage (bytes) and merges; returns (commit, welcome).
-    fn add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let MlsMessageBodyIn::KeyPackage(kp) = MlsMessageIn::tls_deserialize_exact(key_package)
-            .unwrap()
-            .extract()
-        else {
-            panic!("not a KeyPackage")
-        };
-        let kp = kp
-            .validate(self.provider.crypto(), ProtocolVersion::Mls10)
-            .expect("OpenMLS accepts Conclave's KeyPackage");
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        let (commit, welcome, _) = group.add_members(provider, signer, &[kp]).unwrap();
-        group.merge_pending_commit(provider).unwrap();
-        (
-            commit.tls_serialize_detached().unwrap(),
-            welcome.tls_serialize_detached().unwrap(),
-        )
-    }
-
-    fn commit_update(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        let (commit, _, _) = group
-            .self_update(provider, signer, LeafNodeParameters::default())
-            .unwrap()
-            .into_contents();
-        group.merge_pending_commit(provider).unwrap();
-        commit.tls_serialize_detached().unwrap()
-    }
-
-    /// Commits a Remove of `leaf` and merges it.
-    fn remove(&mut self, leaf: u32) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        let (commit, _, _) = group
-            .remove_members(provider, signer, &[LeafNodeIndex::new(leaf)])
-            .unwrap();
-        group.merge_pending_commit(provider).unwrap();
-        commit.tls_serialize_detached().unwrap()
-    }
-
-    /// Proposes an Update of our own leaf; returns the proposal message.
-    fn propose_update(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        let (proposal, _) = group
-            .propose_self_update(provider, signer, LeafNodeParameters::default())
-            .unwrap();
-        proposal.tls_serialize_detached().unwrap()
-    }
-
-    /// Proposes the removal of `leaf`; returns the proposal message.
-    fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        let (proposal, _) = group
-            .propose_remove_member(provider, signer, LeafNodeIndex::new(leaf))
-            .unwrap();
-        proposal.tls_serialize_detached().unwrap()
-    }
-
-    /// Commits the stored proposals (by reference) and merges.
-    fn commit_pending(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        let (commit, _, _) = group.commit_to_pending_proposals(provider, signer).unwrap();
-        group.merge_pending_commit(provider).unwrap();
-        commit.tls_serialize_detached().unwrap()
-    }
-
-    /// A GroupInfo with the ratchet tree (and external_pub) as bytes.
-    fn group_info(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        self.group
-            .as_ref()
-            .unwrap()
-            .export_group_info(provider.crypto(), signer, true)
-            .unwrap()
-            .tls_serialize_detached()
-            .unwrap()
-    }
-
-    /// Joins by external commit from a GroupInfo (bytes); returns the commit.
-    fn join_external(&mut self, group_info: &[u8]) -> Vec<u8> {
-        let MlsMessageBodyIn::GroupInfo(info) = MlsMessageIn::tls_deserialize_exact(group_info)
-            .unwrap()
-            .extract()
-        else {
-            panic!("not a GroupInfo")
-        };
-        let config = MlsGroupJoinConfig::builder()
-            .use_ratchet_tree_extension(true)
-            .wire_format_policy(self.policy)
-            .build();
-        let (group, bundle) = MlsGroup::external_commit_builder()
-            .with_config(config)
-            .build_group(&self.provider, info, self.credential.clone())
-            .expect("OpenMLS accepts Conclave's GroupInfo")
-            .load_psks(self.provider.storage())
-            .unwrap()
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .unwrap()
-            .finalize(&self.provider)
-            .unwrap();
-        self.group = Some(group);
-        bundle.into_contents().0.tls_serialize_detached().unwrap()
-    }
-
-    fn own_leaf(&mut self) -> u32 {
-        self.group().own_leaf_index().u32()
-    }
-
-    fn send(&mut self, data: &[u8]) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().unwrap();
-        group
-            .create_message(provider, signer, data)
-            .unwrap()
-            .tls_serialize_detached()
-            .unwrap()
-    }
-
-    /// Processes a message (bytes); merges commits, stores proposals. Returns application data.
-    fn receive(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let message = MlsMessageIn::tls_deserialize_exact(bytes)
-            .unwrap()
-            .try_into_protocol_message()
-            .unwrap();
-        let provider = &self.provider;
-        let group = self.group.as_mut().unwrap();
-        let processed = group
-            .process_message(provider, message)
-            .expect("OpenMLS processes Conclave's message");
-        match processed.into_content() {
-            ProcessedMessageContent::ApplicationMessage(m) => Some(m.into_bytes()),
-            ProcessedMessageContent::StagedCommitMessage(c) => {
-                group.merge_staged_commit(provider, *c).unwrap();
-                None
-            }
-            ProcessedMessageContent::ProposalMessage(p) => {
-                group
-                    .store_pending_proposal(provider.storage(), *p)
-                    .unwrap();
-                None
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    fn epoch_authenticator(&mut self) -> Vec<u8> {
-        self.group().epoch_authenticator().as_slice().to_vec()
-    }
-
-    fn export(&mut self, context: &[u8]) -> Vec<u8> {
-        let provider = &self.provider;
-        self.group
-            .as_ref()
-            .unwrap()
-            .export_secret(provider.crypto(), EXPORTER_LABEL, context, 32)
-            .unwrap()
-    }
-}
-
-/// Both sides agree on the epoch: authenticator and an exporter output.
-fn assert_agree(c: &mut Conclave, o: &mut OpenMls) {
-    assert_eq!(c.group().epoch(), o.group().epoch().as_u64());
-    assert_eq!(c.epoch_authenticator(), o.epoch_authenticator());
-    assert_eq!(c.export(b"ctx"), o.export(b"ctx"));
-}
+use conclave_interop::conclave_mls::codec::Encode;
+use conclave_interop::conclave_mls::messages::{GroupContextExtensions, PreSharedKey, Proposal};
+use conclave_interop::openmls_peer::OpenMls;
+use conclave_interop::{Conclave, Got, assert_agree, custom_context_extensions};
+use openmls::prelude::{PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, PreSharedKeyProposal};
 
 fn messages_both_ways(c: &mut Conclave, o: &mut OpenMls) {
     let ct = c.send(b"hello from Conclave");
@@ -514,10 +262,264 @@ fn larger_group(suite: u16) {
     messages_both_ways(&mut d, &mut o);
 }
 
+/// The external PSK both sides hold in the PSK scenarios (§8.4).
+const PSK_ID: &[u8] = b"interop external psk";
+const PSK_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+/// Ratchet tree out of band (§12.4.3.3): Conclave creates the group without the ratchet_tree
+/// extension and adds OpenMLS, which cannot join from the Welcome alone but joins with
+/// Conclave's tree; then OpenMLS (no extension either) adds Conclave `b`, which likewise
+/// joins only with OpenMLS's tree.
+fn tree_out_of_band_conclave_creates(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.config.ratchet_tree_extension = false;
+    let mut o = OpenMls::new("openmls", suite);
+    o.ratchet_tree_extension = false;
+    c.create_group(b"interop tree out of band c");
+    let (_commit, welcome) = c.add(&o.key_package());
+    // (A failed join would consume OpenMLS's KeyPackage, so check Conclave's GroupInfo.)
+    assert!(!c.group_info_has_tree());
+    o.try_join(&welcome, Some(&c.ratchet_tree()))
+        .expect("OpenMLS joins with Conclave's tree");
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut c, &mut o);
+    commits_with_path_both_ways(&mut c, &mut o);
+
+    let mut b = Conclave::new("conclave b", suite);
+    let (commit, welcome) = o.add(&b.key_package());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert!(matches!(
+        b.join(&welcome),
+        Err(conclave_interop::conclave_mls::Error::MissingRatchetTree)
+    ));
+    b.join_with_tree(&welcome, Some(&o.ratchet_tree()))
+        .expect("Conclave joins with OpenMLS's tree");
+    assert_agree(&mut b, &mut o);
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut b, &mut o);
+}
+
+/// Ratchet tree out of band, the other way: OpenMLS creates the group without the extension
+/// and adds Conclave, which joins with OpenMLS's tree; then Conclave adds OpenMLS `p`, which
+/// joins with Conclave's tree.
+fn tree_out_of_band_openmls_creates(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.config.ratchet_tree_extension = false;
+    let mut o = OpenMls::new("openmls", suite);
+    o.ratchet_tree_extension = false;
+    o.create_group();
+    let (_commit, welcome) = o.add(&c.key_package());
+    assert!(matches!(
+        c.join(&welcome),
+        Err(conclave_interop::conclave_mls::Error::MissingRatchetTree)
+    ));
+    c.join_with_tree(&welcome, Some(&o.ratchet_tree()))
+        .expect("Conclave joins with OpenMLS's tree");
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut c, &mut o);
+    commits_with_path_both_ways(&mut c, &mut o);
+
+    let mut p = OpenMls::new("openmls p", suite);
+    p.ratchet_tree_extension = false;
+    let (commit, welcome) = c.add(&p.key_package());
+    assert_eq!(o.receive(&commit), None);
+    assert!(!c.group_info_has_tree());
+    p.try_join(&welcome, Some(&c.ratchet_tree()))
+        .expect("OpenMLS joins with Conclave's tree");
+    assert_agree(&mut c, &mut p);
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut c, &mut p);
+}
+
+/// A two-member group whose leaves both list the private-use extension type.
+fn custom_pair(suite: u16, conclave_creates: bool) -> (Conclave, OpenMls) {
+    let mut c = Conclave::new("conclave", suite);
+    c.support_custom_extension();
+    let mut o = OpenMls::new("openmls", suite);
+    o.support_custom_extension();
+    if conclave_creates {
+        c.create_group(b"interop gce");
+        let (_commit, welcome) = c.add(&o.key_package());
+        o.join(&welcome);
+    } else {
+        o.create_group();
+        let (_commit, welcome) = o.add(&c.key_package());
+        c.join(&welcome).expect("Conclave joins");
+    }
+    assert_agree(&mut c, &mut o);
+    (c, o)
+}
+
+/// GroupContextExtensions (§12.1.7) committed by Conclave and processed by OpenMLS:
+/// required_capabilities naming a private-use extension type, and that extension; then
+/// OpenMLS proposes new extensions and Conclave commits them by reference.
+fn gce_conclave_commits(suite: u16) {
+    let (mut c, mut o) = custom_pair(suite, true);
+    let extensions = custom_context_extensions(b"set by Conclave");
+    let commit = c.commit_extensions(extensions.clone());
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    assert_eq!(
+        c.group().context().extensions.encode().unwrap(),
+        extensions.encode().unwrap()
+    );
+    messages_both_ways(&mut c, &mut o);
+    commits_with_path_both_ways(&mut c, &mut o);
+
+    let extensions = custom_context_extensions(b"proposed by OpenMLS");
+    let proposal = o.propose_extensions(&extensions.encode().unwrap());
+    assert_eq!(c.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = c.commit(None);
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut o);
+}
+
+/// GroupContextExtensions committed by OpenMLS and processed by Conclave; then Conclave
+/// proposes new extensions and OpenMLS commits them by reference.
+fn gce_openmls_commits(suite: u16) {
+    let (mut c, mut o) = custom_pair(suite, false);
+    let extensions = custom_context_extensions(b"set by OpenMLS");
+    let commit = o.commit_extensions(&extensions.encode().unwrap());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut o);
+    commits_with_path_both_ways(&mut c, &mut o);
+
+    let extensions = custom_context_extensions(b"proposed by Conclave");
+    let proposal = c.propose(Proposal::GroupContextExtensions(GroupContextExtensions {
+        extensions: extensions.clone(),
+    }));
+    assert_eq!(o.receive(&proposal), None);
+    let commit = o.commit_pending();
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+    assert_eq!(c.group().context().extensions, extensions);
+    messages_both_ways(&mut c, &mut o);
+}
+
+/// External PSKs (§8.4): both hold the same PSK. Conclave commits a PreSharedKey proposal and
+/// OpenMLS processes it; OpenMLS commits one and Conclave processes it; each proposes one the
+/// other commits by reference; then each adds a new member (holding the PSK) with a PSK in
+/// the same commit, so the PSK is also in the Welcome's GroupSecrets (§12.4.3.1).
+fn external_psk(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    c.add_external_psk(PSK_ID, PSK_SECRET);
+    let mut o = OpenMls::new("openmls", suite);
+    o.add_external_psk(PSK_ID, PSK_SECRET);
+    c.create_group(b"interop external psk");
+    let (_commit, welcome) = c.add(&o.key_package());
+    o.join(&welcome);
+
+    let commit = c.commit_psk(c.external_psk_id(PSK_ID));
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    let commit = o.commit_psk(o.external_psk_id(PSK_ID));
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+
+    let proposal = o.propose_psk(o.external_psk_id(PSK_ID));
+    assert_eq!(c.receive(&proposal).unwrap(), Got::Proposal);
+    let commit = c.commit(None);
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    let proposal = c.propose(Proposal::PreSharedKey(PreSharedKey {
+        psk: c.external_psk_id(PSK_ID),
+    }));
+    assert_eq!(o.receive(&proposal), None);
+    let commit = o.commit_pending();
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut c, &mut o);
+
+    // Conclave adds OpenMLS `p` with the PSK in the same commit.
+    let mut p = OpenMls::new("openmls p", suite);
+    p.add_external_psk(PSK_ID, PSK_SECRET);
+    let kp = conclave_interop::decode(&p.key_package());
+    let conclave_interop::conclave_mls::messages::MlsMessageBody::KeyPackage(kp) = kp.body else {
+        panic!("not a KeyPackage")
+    };
+    let (commit, welcome) = c.commit_proposals(vec![
+        Proposal::Add(conclave_interop::conclave_mls::messages::Add { key_package: kp }),
+        Proposal::PreSharedKey(PreSharedKey {
+            psk: c.external_psk_id(PSK_ID),
+        }),
+    ]);
+    assert_eq!(o.receive(&commit), None);
+    p.join(&welcome.expect("a Welcome"));
+    assert_agree(&mut c, &mut p);
+    assert_agree(&mut c, &mut o);
+
+    // OpenMLS adds Conclave `d` with the PSK in the same commit.
+    let mut d = Conclave::new("conclave d", suite);
+    d.add_external_psk(PSK_ID, PSK_SECRET);
+    let psk = PreSharedKeyProposal::new(o.external_psk_id(PSK_ID));
+    let (commit, welcome) = o.commit_with(
+        &[d.key_package()],
+        vec![openmls::prelude::Proposal::PreSharedKey(Box::new(psk))],
+    );
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_eq!(p.receive(&commit), None);
+    d.join(&welcome.expect("a Welcome"))
+        .expect("Conclave joins with the PSK");
+    assert_agree(&mut d, &mut o);
+    assert_agree(&mut c, &mut p);
+    messages_both_ways(&mut d, &mut o);
+}
+
+/// Resumption PSKs (§8.6, usage `application`) of earlier epochs of the group: Conclave
+/// commits one and OpenMLS processes it, then OpenMLS commits one and Conclave processes it.
+fn resumption_psk(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
+    c.create_group(b"interop resumption psk");
+    let (_commit, welcome) = c.add(&o.key_package());
+    o.join(&welcome);
+    commits_with_path_both_ways(&mut c, &mut o);
+    let epoch = c.group().epoch();
+
+    let psk = c.resumption_psk_id(epoch - 1);
+    let commit = c.commit_psk(psk);
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    let psk = o.resumption_psk_id(epoch - 2);
+    let commit = o.commit_psk(psk);
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+    messages_both_ways(&mut c, &mut o);
+    commits_with_path_both_ways(&mut c, &mut o);
+}
+
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
 macro_rules! in_suite {
     ($name:ident, $suite:expr) => {
         mod $name {
+            #[test]
+            fn tree_out_of_band_conclave_creates() {
+                super::super::tree_out_of_band_conclave_creates($suite)
+            }
+            #[test]
+            fn tree_out_of_band_openmls_creates() {
+                super::super::tree_out_of_band_openmls_creates($suite)
+            }
+            #[test]
+            fn gce_conclave_commits() {
+                super::super::gce_conclave_commits($suite)
+            }
+            #[test]
+            fn gce_openmls_commits() {
+                super::super::gce_openmls_commits($suite)
+            }
+            #[test]
+            fn external_psk() {
+                super::super::external_psk($suite)
+            }
+            #[test]
+            fn resumption_psk() {
+                super::super::resumption_psk($suite)
+            }
             #[test]
             fn conclave_creates_openmls_joins() {
                 super::super::conclave_creates_openmls_joins($suite)
