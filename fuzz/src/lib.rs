@@ -194,7 +194,7 @@ impl Fixture {
                 .unwrap();
             push(&format!("{who}_add_commit"), out.commit);
             push(&format!("{who}_add_welcome"), out.welcome.unwrap());
-            push(&format!("{who}_group_info"), out.group_info);
+            push(&format!("{who}_group_info"), out.group_info.unwrap());
         }
         let out = copy(&bob_state)
             .commit()

@@ -60,6 +60,9 @@ struct Cli {
     /// Tree shapes to measure.
     #[arg(long, value_enum, default_value_t = Trees::Both)]
     tree: Trees,
+    /// Measure only this group of operations.
+    #[arg(long, value_enum)]
+    only: Option<scenario::Ops>,
     /// Instead of measuring, print the Markdown table of a file of JSON lines.
     #[arg(long, value_name = "FILE")]
     report: Option<std::path::PathBuf>,
@@ -117,6 +120,7 @@ fn run(cli: Cli) -> Result<()> {
         suite: cli.suite,
         batch: cli.batch,
         baselines: matches!(implementation, Impl::Conclave),
+        only: cli.only,
     };
     let shapes: &[Shape] = match cli.tree {
         Trees::AddsOnly => &[Shape::AddsOnly],

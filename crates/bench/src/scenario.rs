@@ -28,6 +28,19 @@ pub struct Settings {
     pub batch: usize,
     /// Whether to also time the bare HPKE and signature costs (baselines).
     pub baselines: bool,
+    /// Measure only this group of operations (`None`: all).
+    pub only: Option<Ops>,
+}
+
+/// Groups of measurements on a built group, to profile one at a time.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ops {
+    /// `commit_update` and `process_commit`.
+    Commit,
+    /// `app_encrypt` and `app_decrypt`.
+    App,
+    /// `add_one`, `join`, `remove_one` and `process_remove`.
+    Membership,
 }
 
 /// The tree shapes of the issue (see `fixture` for how each is built).
@@ -146,10 +159,11 @@ fn steady_state(
     s: &Settings,
     label: Label<'_>,
 ) -> Result<()> {
+    let wanted = |ops: Ops| s.only.is_none_or(|o| o == ops);
     // Empty commits with a path, and their processing.
     let (mut commit_update, mut process_commit) = (Samples::default(), Samples::default());
     let mut seals = 0;
-    for _ in 0..s.reps {
+    for _ in 0..if wanted(Ops::Commit) { s.reps } else { 0 } {
         let commit = commit_update.time(|| a.commit_update())?;
         seals = path_ciphertexts(&commit)?;
         process_commit.time(|| b.process_commit(&commit))?;
@@ -162,14 +176,14 @@ fn steady_state(
         &format!(",\"hpke_seals\":{seals}"),
     );
     process_commit.emit(label, "process_commit", "ms", "");
-    if s.baselines {
+    if s.baselines && wanted(Ops::Commit) {
         bare_seals(s, label, seals)?;
     }
 
     // Application messages of 1 KiB.
     let data = vec![0x5a_u8; 1024];
     let (mut encrypt, mut decrypt) = (Samples::default(), Samples::default());
-    for _ in 0..s.app_reps {
+    for _ in 0..if wanted(Ops::App) { s.app_reps } else { 0 } {
         let message = encrypt.time(|| a.encrypt(&data))?;
         let plain = decrypt.time(|| b.decrypt(&message))?;
         if plain != data {
@@ -187,7 +201,7 @@ fn steady_state(
         Samples::default(),
     );
     let mut remove_seals = 0;
-    for r in 0..s.reps {
+    for r in 0..if wanted(Ops::Membership) { s.reps } else { 0 } {
         let mut c = factory(&format!("joiner-{r}"), s.suite)?;
         let key_package = [c.key_package()?];
         let added = add_one.time(|| a.add(&key_package))?;
@@ -211,7 +225,7 @@ fn steady_state(
         &format!(",\"hpke_seals\":{remove_seals}"),
     );
     process_remove.emit(label, "process_remove", "ms", "");
-    if s.baselines {
+    if s.baselines && wanted(Ops::Membership) {
         bare_verifies(s, label)?;
     }
     Ok(())

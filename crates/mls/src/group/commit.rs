@@ -35,8 +35,10 @@ pub struct CommitOutput {
     pub commit: MlsMessage,
     /// The Welcome for the members this commit adds, if any.
     pub welcome: Option<MlsMessage>,
-    /// A signed GroupInfo of the new epoch.
-    pub group_info: MlsMessage,
+    /// A signed GroupInfo of the new epoch, made when the commit adds members (the Welcome
+    /// carries it). Otherwise none is made: with the ratchet tree it costs O(n) to encode and
+    /// sign, so ask [`Group::group_info`] after merging when one is needed.
+    pub group_info: Option<MlsMessage>,
 }
 
 /// A commit received from another member, checked and computed but not yet applied.
@@ -465,11 +467,10 @@ impl Group {
             confirmation_tag: tag,
             reinit: provisional.reinit.clone(),
         };
-        let group_info = self.build_group_info(crypto, &next)?;
-
-        let welcome = if added.is_empty() {
-            None
+        let (welcome, group_info) = if added.is_empty() {
+            (None, None)
         } else {
+            let group_info = self.build_group_info(crypto, &next)?;
             let welcome_secret = joiner.welcome_secret(crypto, psk_secret.as_bytes())?;
             let encrypted_group_info = seal_group_info(crypto, &group_info, &welcome_secret)?;
             let mut secrets = Vec::with_capacity(added.len());
@@ -493,11 +494,14 @@ impl Group {
                     &group_secrets,
                 )?);
             }
-            Some(Self::wrap(MlsMessageBody::Welcome(Welcome {
-                cipher_suite: self.suite,
-                secrets,
-                encrypted_group_info: encrypted_group_info.into(),
-            })))
+            (
+                Some(Self::wrap(MlsMessageBody::Welcome(Welcome {
+                    cipher_suite: self.suite,
+                    secrets,
+                    encrypted_group_info: encrypted_group_info.into(),
+                }))),
+                Some(Self::wrap(MlsMessageBody::GroupInfo(group_info))),
+            )
         };
         let commit = Self::wrap(body);
         self.pending = Some(PendingCommit {
@@ -507,7 +511,7 @@ impl Group {
         Ok(CommitOutput {
             commit,
             welcome,
-            group_info: Self::wrap(MlsMessageBody::GroupInfo(group_info)),
+            group_info,
         })
     }
 
@@ -624,7 +628,8 @@ impl Group {
                     predecessor.as_ref(),
                 )?;
                 let merged = merge_update_path(crypto, &mut tree, sender_leaf, path)?;
-                tree.verify_unique_keys()?;
+                // §12.4.2, §15.4: the new leaf and path keys appear nowhere else.
+                tree.verify_keys_unique_at(&merged.changed_nodes())?;
                 if removed_us {
                     return Ok(staged(None));
                 }

@@ -74,8 +74,42 @@ struct PastEpoch {
     context: GroupContext,
     secret_tree: SecretTree,
     sender_data_secret: Secret,
-    /// Signature keys of the members of that epoch, by leaf.
-    signature_keys: HashMap<LeafIndex, SignaturePublicKey>,
+    /// Who could sign in that epoch.
+    signers: PastSigners,
+}
+
+/// The signature keys of a past epoch's members.
+#[derive(Debug, Clone)]
+enum PastSigners {
+    /// The epoch's own tree: its nodes are shared with the epochs after it, so keeping it
+    /// costs one pointer per node, where copying the keys out would cost O(n) per commit.
+    Tree(RatchetTree),
+    /// The keys alone, by leaf, as a state export keeps them.
+    Keys(HashMap<LeafIndex, SignaturePublicKey>),
+}
+
+impl PastSigners {
+    fn get(&self, leaf: LeafIndex) -> Option<SignaturePublicKey> {
+        match self {
+            Self::Tree(tree) => tree.leaf(leaf).map(|l| l.content.signature_key.clone()),
+            Self::Keys(keys) => keys.get(&leaf).cloned(),
+        }
+    }
+
+    /// Every (leaf, key), by leaf.
+    fn sorted(&self) -> Vec<(LeafIndex, &SignaturePublicKey)> {
+        match self {
+            Self::Tree(tree) => tree
+                .leaves()
+                .map(|(i, l)| (i, &l.content.signature_key))
+                .collect(),
+            Self::Keys(keys) => {
+                let mut all: Vec<_> = keys.iter().map(|(l, k)| (*l, k)).collect();
+                all.sort_by_key(|(l, _)| l.0);
+                all
+            }
+        }
+    }
 }
 
 /// Everything about one epoch that changes with each commit.
@@ -649,14 +683,14 @@ impl Group {
                 got: message.epoch,
             })?;
         let mut secret_tree = past.secret_tree.clone();
-        let keys = &past.signature_keys;
+        let signers = &past.signers;
         let verified = protection::unprotect_private(
             crypto,
             message,
             &past.context,
             &mut secret_tree,
             &past.sender_data_secret,
-            |leaf| keys.get(&leaf).cloned(),
+            |leaf| signers.get(leaf),
         )?;
         let FramedContentBody::Application(data) = &verified.content().body else {
             // Handshake messages of a past epoch are stale: their epoch is over.
@@ -682,11 +716,7 @@ impl Group {
         let old = std::mem::replace(&mut self.epoch, next);
         if self.config.past_epochs > 0 {
             self.past_epochs.push_back(PastEpoch {
-                signature_keys: old
-                    .tree
-                    .leaves()
-                    .map(|(i, l)| (i, l.content.signature_key.clone()))
-                    .collect(),
+                signers: PastSigners::Tree(old.tree),
                 context: old.context,
                 secret_tree: old.secret_tree,
                 sender_data_secret: old.secrets.sender_data_secret.clone(),

@@ -454,7 +454,13 @@ impl Group {
         {
             check_group_extensions(&tree, &extensions)?;
         }
-        tree.verify_unique_keys()?;
+        // Only updated and added leaves bring new keys (§7.3); the rest was unique already.
+        let changed: Vec<_> = updated
+            .iter()
+            .chain(added.iter().map(|(l, _)| l))
+            .map(|l| l.node())
+            .collect();
+        tree.verify_keys_unique_at(&changed)?;
         let psks = list
             .iter()
             .filter_map(|(p, _)| match p {

@@ -4,7 +4,7 @@
 
 use super::commit::PendingCommit;
 use super::proposals::ProposalCache;
-use super::{EpochState, Group, GroupConfig, HandshakeWireFormat, PastEpoch};
+use super::{EpochState, Group, GroupConfig, HandshakeWireFormat, PastEpoch, PastSigners};
 use crate::Error;
 use crate::codec::state::{StateReader, StateWriter};
 use crate::crypto::{CipherSuite, Secret, SignaturePrivateKey};
@@ -169,8 +169,7 @@ impl Group {
             w.encoded(&past.context)?;
             past.secret_tree.write_state(&mut w)?;
             w.bytes(past.sender_data_secret.as_bytes())?;
-            let mut keys: Vec<_> = past.signature_keys.iter().collect();
-            keys.sort_by_key(|(l, _)| l.0);
+            let keys = past.signers.sorted();
             w.count(keys.len())?;
             for (leaf, key) in keys {
                 w.u32(leaf.0);
@@ -261,7 +260,7 @@ impl Group {
                 context,
                 secret_tree,
                 sender_data_secret,
-                signature_keys,
+                signers: PastSigners::Keys(signature_keys),
             });
         }
         let mut resumption_psks = BTreeMap::new();

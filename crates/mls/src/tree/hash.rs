@@ -127,7 +127,7 @@ impl RatchetTree {
 
     fn cached_hash(&mut self, crypto: &SuiteCrypto<'_>, node: NodeIndex) -> Result<Vec<u8>, Error> {
         if let Some(Some(h)) = self.hashes.get(node.0 as usize) {
-            return Ok(h.clone());
+            return Ok(h.to_vec());
         }
         let input = match (node.leaf(), node.left(), node.right()) {
             (Some(leaf), _, _) => leaf_hash_input(leaf, self.leaf(leaf))?,
@@ -140,7 +140,7 @@ impl RatchetTree {
         };
         let h = crypto.hash(&input)?;
         if let Some(slot) = self.hashes.get_mut(node.0 as usize) {
-            *slot = Some(h.clone());
+            *slot = Some(h.as_slice().into());
         }
         Ok(h)
     }

@@ -25,7 +25,9 @@ impl RatchetTree {
             }
         };
         for p in self.size.direct_path(leaf.node()) {
-            if let Some(Some(Node::Parent(parent))) = self.nodes.get_mut(p.0 as usize) {
+            if let Some(Some(node)) = self.nodes.get_mut(p.0 as usize)
+                && let Node::Parent(parent) = std::sync::Arc::make_mut(node)
+            {
                 parent.unmerged_leaves.push(leaf.0);
             }
         }

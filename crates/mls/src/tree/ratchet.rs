@@ -4,6 +4,7 @@ use super::math::{LeafIndex, NodeIndex, TreeSize};
 use crate::Error;
 use crate::crypto::CipherSuite;
 use crate::messages::{self, LeafNode, Node, ParentNode};
+use std::sync::Arc;
 
 /// A ratchet tree — RFC 9420 §4.1, §7: `2 * leaves - 1` optional nodes in array order
 /// (Appendix C), leaves at even indices, parents at odd ones.
@@ -12,12 +13,16 @@ use crate::messages::{self, LeafNode, Node, ParentNode};
 /// next `2^(d+1) - 1` (§12.4.3.3), and the export drops trailing blank nodes again. Each node
 /// carries a cached tree hash (§7.8); changing a node clears only the cache of that node and
 /// of its ancestors, so re-hashing after a change to one path costs O(log n) hashes.
+///
+/// Nodes and hashes are shared (`Arc`) between clones: a commit works on a copy of the tree
+/// and a past epoch keeps one, so a clone costs one reference count per node, not a deep
+/// copy of every leaf; a changed node is replaced, never mutated in place.
 #[derive(Debug, Clone)]
 pub struct RatchetTree {
     pub(super) size: TreeSize,
-    pub(super) nodes: Vec<Option<Node>>,
+    pub(super) nodes: Vec<Option<Arc<Node>>>,
     /// Cached tree hashes (§7.8), index-aligned with `nodes`, valid for `cache_suite`.
-    pub(super) hashes: Vec<Option<Vec<u8>>>,
+    pub(super) hashes: Vec<Option<Arc<[u8]>>>,
     pub(super) cache_suite: Option<CipherSuite>,
 }
 
@@ -33,7 +38,7 @@ impl RatchetTree {
     pub fn new(leaf: LeafNode) -> Self {
         Self {
             size: TreeSize::ONE,
-            nodes: vec![Some(Node::Leaf(leaf))],
+            nodes: vec![Some(Arc::new(Node::Leaf(leaf)))],
             hashes: vec![None],
             cache_suite: None,
         }
@@ -48,7 +53,7 @@ impl RatchetTree {
     /// [`verify_leaf_signatures`](Self::verify_leaf_signatures) and
     /// [`verify_unique_keys`](Self::verify_unique_keys).
     pub fn from_wire(tree: messages::RatchetTree) -> Result<Self, Error> {
-        let mut nodes = tree.0;
+        let nodes = tree.0;
         let len = nodes.len();
         match nodes.last() {
             None => return Err(Error::TreeEmpty),
@@ -77,6 +82,8 @@ impl RatchetTree {
             }
         }
         let full = size.node_count() as usize;
+        let mut nodes: Vec<Option<Arc<Node>>> =
+            nodes.into_iter().map(|n| n.map(Arc::new)).collect();
         nodes.resize(full, None);
         Ok(Self {
             size,
@@ -94,7 +101,12 @@ impl RatchetTree {
             .iter()
             .rposition(Option::is_some)
             .map_or(0, |i| i + 1);
-        messages::RatchetTree(self.nodes[..end].to_vec())
+        messages::RatchetTree(
+            self.nodes[..end]
+                .iter()
+                .map(|n| n.as_deref().cloned())
+                .collect(),
+        )
     }
 
     /// The tree's size (RFC 9420 §7: always a power-of-two number of leaves).
@@ -112,7 +124,7 @@ impl RatchetTree {
 
     /// The node at `node`: `None` if blank or outside the tree (RFC 9420 §4.1).
     pub fn node(&self, node: NodeIndex) -> Option<&Node> {
-        self.nodes.get(node.0 as usize).and_then(Option::as_ref)
+        self.nodes.get(node.0 as usize).and_then(|n| n.as_deref())
     }
     /// The leaf at `leaf`: `None` if blank or outside the tree (RFC 9420 §7.2).
     pub fn leaf(&self, leaf: LeafIndex) -> Option<&LeafNode> {
@@ -141,7 +153,7 @@ impl RatchetTree {
             .iter()
             .step_by(2)
             .enumerate()
-            .filter_map(|(i, n)| match n {
+            .filter_map(|(i, n)| match n.as_deref() {
                 Some(Node::Leaf(l)) => Some((LeafIndex(i as u32), l)),
                 _ => None,
             })
@@ -210,7 +222,7 @@ impl RatchetTree {
             .nodes
             .get_mut(node.0 as usize)
             .ok_or(Error::NodeOutOfRange(node))?;
-        *slot = value;
+        *slot = value.map(Arc::new);
         self.invalidate(node);
         Ok(())
     }

@@ -229,6 +229,37 @@ fn remove_truncates_right_blank_halves() {
     assert!(t.to_wire().0.is_empty());
 }
 
+/// The incremental check agrees with the full one: a changed node whose key is found
+/// elsewhere (or twice among the changed ones) is named; untouched duplicates elsewhere are
+/// outside its promise.
+#[test]
+fn unique_keys_at_changed_nodes() {
+    let mut t = tree_of("LPL_L");
+    assert_eq!(
+        t.verify_keys_unique_at(&[NodeIndex(0), NodeIndex(1)]),
+        Ok(())
+    );
+    let mut dup = kp_leaf(9);
+    dup.content.encryption_key = t.parent(NodeIndex(1)).unwrap().encryption_key.clone();
+    t.set_leaf(LeafIndex(2), dup).unwrap();
+    assert_eq!(
+        t.verify_keys_unique_at(&[NodeIndex(4)]),
+        Err(Error::DuplicateEncryptionKey { node: NodeIndex(4) })
+    );
+    assert_eq!(
+        t.verify_keys_unique_at(&[NodeIndex(1), NodeIndex(4)]),
+        Err(Error::DuplicateEncryptionKey { node: NodeIndex(4) })
+    );
+    let mut dup = kp_leaf(10);
+    dup.content.signature_key = t.leaf(LeafIndex(0)).unwrap().content.signature_key.clone();
+    t.set_leaf(LeafIndex(2), dup).unwrap();
+    assert_eq!(
+        t.verify_keys_unique_at(&[NodeIndex(4)]),
+        Err(Error::DuplicateSignatureKey { leaf: LeafIndex(2) })
+    );
+    assert_eq!(t.verify_keys_unique_at(&[NodeIndex(6)]), Ok(()));
+}
+
 #[test]
 fn unique_keys_and_unmerged_leaves() {
     let mut t = tree_of("LPL_L");

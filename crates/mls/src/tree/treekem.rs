@@ -421,6 +421,13 @@ pub fn merge_update_path(
 }
 
 impl MergedPath {
+    /// The nodes the path set: the sender's leaf and its filtered direct path.
+    pub fn changed_nodes(&self) -> Vec<NodeIndex> {
+        std::iter::once(self.sender.node())
+            .chain(self.path.iter().copied())
+            .collect()
+    }
+
     /// The receiver's side, step two (RFC 9420 §12.4.2): finds the path node whose copath
     /// child covers `private`'s leaf, decrypts its path secret with a key `private` holds
     /// (the ciphertexts follow the resolution without `new_members`), derives the rest of the

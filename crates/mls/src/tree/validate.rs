@@ -101,7 +101,7 @@ impl RatchetTree {
         let mut signature = HashSet::with_capacity(self.nodes.len() / 2 + 1);
         for (i, node) in self.nodes.iter().enumerate() {
             let index = NodeIndex(i as u32);
-            let key = match node {
+            let key = match node.as_deref() {
                 None => continue,
                 Some(Node::Parent(p)) => p.encryption_key.as_slice(),
                 Some(Node::Leaf(l)) => {
@@ -120,6 +120,89 @@ impl RatchetTree {
         Ok(())
     }
 
+    /// Checks that the keys of the nodes `changed` (just set by proposals or an UpdatePath)
+    /// are unique among themselves and appear nowhere else in the tree — RFC 9420 §7.3,
+    /// §12.4.2, §15.4 — assuming the rest of the tree was unique already.
+    ///
+    /// One pass over the tree without building a set of its keys: each node's keys are
+    /// looked up by their first eight bytes in a sorted list of the new keys, so a commit
+    /// with a path of k nodes costs O(n log k) cheap comparisons, not O(n) hash insertions.
+    pub fn verify_keys_unique_at(&self, changed: &[NodeIndex]) -> Result<(), Error> {
+        let mut encryption: Vec<(u64, &[u8], NodeIndex)> = Vec::new();
+        let mut signature: Vec<(u64, &[u8], NodeIndex)> = Vec::new();
+        for &n in changed {
+            match self.node(n) {
+                None => {}
+                Some(Node::Parent(p)) => encryption.push((
+                    prefix(p.encryption_key.as_slice()),
+                    p.encryption_key.as_slice(),
+                    n,
+                )),
+                Some(Node::Leaf(l)) => {
+                    encryption.push((
+                        prefix(l.content.encryption_key.as_slice()),
+                        l.content.encryption_key.as_slice(),
+                        n,
+                    ));
+                    signature.push((
+                        prefix(l.content.signature_key.as_slice()),
+                        l.content.signature_key.as_slice(),
+                        n,
+                    ));
+                }
+            }
+        }
+        encryption.sort_unstable();
+        signature.sort_unstable();
+        encryption.dedup_by(|a, b| a.2 == b.2);
+        signature.dedup_by(|a, b| a.2 == b.2);
+        if let Some(w) = encryption.windows(2).find(|w| w[0].1 == w[1].1) {
+            return Err(Error::DuplicateEncryptionKey {
+                node: w[0].2.max(w[1].2),
+            });
+        }
+        if let Some(w) = signature.windows(2).find(|w| w[0].1 == w[1].1) {
+            return Err(Error::DuplicateSignatureKey {
+                leaf: LeafIndex(w[0].2.max(w[1].2).0 / 2),
+            });
+        }
+        let mut changed: Vec<u32> = changed.iter().map(|n| n.0).collect();
+        changed.sort_unstable();
+        let clash = |list: &[(u64, &[u8], NodeIndex)], key: &[u8]| -> Option<NodeIndex> {
+            let p = prefix(key);
+            let start = list.partition_point(|e| e.0 < p);
+            list[start..]
+                .iter()
+                .take_while(|e| e.0 == p)
+                .find(|e| e.1 == key)
+                .map(|e| e.2)
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            let Some(node) = node.as_deref() else {
+                continue;
+            };
+            if changed.binary_search(&(i as u32)).is_ok() {
+                continue;
+            }
+            let (key, sig) = match node {
+                Node::Parent(p) => (p.encryption_key.as_slice(), None),
+                Node::Leaf(l) => (
+                    l.content.encryption_key.as_slice(),
+                    Some(l.content.signature_key.as_slice()),
+                ),
+            };
+            if let Some(n) = clash(&encryption, key) {
+                return Err(Error::DuplicateEncryptionKey { node: n });
+            }
+            if let Some(n) = sig.and_then(|k| clash(&signature, k)) {
+                return Err(Error::DuplicateSignatureKey {
+                    leaf: LeafIndex(n.0 / 2),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the unmerged leaves of every non-blank parent P (RFC 9420 §12.4.3.1): each is a
     /// non-blank leaf under P, and it is also unmerged at every non-blank parent between
     /// the leaf and P.
@@ -129,12 +212,12 @@ impl RatchetTree {
     pub fn verify_unmerged_leaves(&self) -> Result<(), Error> {
         let mut listed: HashSet<(u32, u32)> = HashSet::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            if let Some(Node::Parent(p)) = node {
+            if let Some(Node::Parent(p)) = node.as_deref() {
                 listed.extend(p.unmerged_leaves.iter().map(|&u| (i as u32, u)));
             }
         }
         for (i, node) in self.nodes.iter().enumerate() {
-            let Some(Node::Parent(p)) = node else {
+            let Some(Node::Parent(p)) = node.as_deref() else {
                 continue;
             };
             let parent = NodeIndex(i as u32);
@@ -216,4 +299,12 @@ fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
         let have: HashSet<&T> = have.iter().collect();
         need.iter().all(|t| have.contains(t))
     }
+}
+
+/// The first eight bytes of a key as a number (zero-padded), to sort and search keys by.
+fn prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
