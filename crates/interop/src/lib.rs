@@ -23,12 +23,17 @@
 //! - external PSKs (§8.4, §12.1.4): committed by value by each side, proposed by one side and
 //!   committed by the other, and in the Welcome of an Add (the joiner holds the PSK too);
 //! - resumption PSKs (§8.6) of an earlier epoch, usage `application`, committed by each side;
-//! - with mls-rs only: ReInit (§11.2) committed by each side — to another cipher suite — and
-//!   the new group created by either side and joined by the other; subgroup branching (§11.3)
-//!   each way.
+//! - with mls-rs: ReInit (§11.2) committed by each side — to another cipher suite — and the
+//!   new group created by either side and joined by the other; subgroup branching (§11.3) each
+//!   way;
+//! - with OpenMLS, which implements neither: tests that keep the differences visible — it
+//!   processes Conclave's ReInit commit but keeps sending in the closed group (§11.2), drops a
+//!   ReInit from its own commits, and cannot join a branch (it cannot find the branch PSK).
 //!
 //! `tests/three_party.rs`: one group of Conclave, OpenMLS and mls-rs (suites 1, 2, 3), each
 //! adding and removing members, with application messages and agreement among all.
+
+#![forbid(unsafe_code)]
 
 pub mod mls_rs_peer;
 pub mod openmls_peer;
@@ -41,9 +46,9 @@ use conclave_mls::key_package::{
     KeyPackageOptions, KeyPackageSecrets, create_key_package, default_capabilities,
 };
 use conclave_mls::messages::{
-    Capabilities, Credential, Extension, ExtensionType, KeyPackage, Lifetime, MlsMessage,
-    MlsMessageBody, PreSharedKeyId, Proposal, ProtocolVersion, Psk, RatchetTree, ReInit, Remove,
-    RequiredCapabilities, ResumptionPskUsage,
+    Capabilities, Credential, Extension, ExtensionType, FramedContentBody, KeyPackage, Lifetime,
+    MlsMessage, MlsMessageBody, PreSharedKeyId, Proposal, ProposalOrRef, ProtocolVersion, Psk,
+    RatchetTree, ReInit, Remove, RequiredCapabilities, ResumptionPskUsage,
 };
 use conclave_mls::tree::LeafIndex;
 use std::collections::HashMap;
@@ -74,6 +79,63 @@ pub fn decode(bytes: &[u8]) -> MlsMessage {
 /// Encodes an `MLSMessage` to bytes.
 pub fn encode(message: &MlsMessage) -> Vec<u8> {
     message.encode().expect("Conclave encodes its MLSMessage")
+}
+
+/// The proposals a commit sent as a PublicMessage (bytes) carries by value, in order
+/// (§12.4); proposals by reference are left out. Panics if it is not such a commit.
+pub fn committed_proposals(commit: &[u8]) -> Vec<Proposal> {
+    let MlsMessageBody::PublicMessage(message) = decode(commit).body else {
+        panic!("not a PublicMessage");
+    };
+    let FramedContentBody::Commit(commit) = message.content.body else {
+        panic!("not a commit");
+    };
+    commit
+        .proposals
+        .into_iter()
+        .filter_map(|p| match p {
+            ProposalOrRef::Proposal(p) => Some(p),
+            ProposalOrRef::Reference(_) => None,
+        })
+        .collect()
+}
+
+/// The PreSharedKeyIDs a commit (bytes, a PublicMessage) injects by value (§12.1.4).
+pub fn committed_psks(commit: &[u8]) -> Vec<PreSharedKeyId> {
+    committed_proposals(commit)
+        .into_iter()
+        .filter_map(|p| match p {
+            Proposal::PreSharedKey(p) => Some(p.psk),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Asserts that a commit (bytes) injects exactly one PSK by value: the external PSK `id`.
+pub fn assert_injects_external_psk(commit: &[u8], id: &[u8]) {
+    let psks = committed_psks(commit);
+    assert_eq!(psks.len(), 1, "one PSK proposal by value");
+    assert!(
+        matches!(&psks[0].psk, Psk::External { psk_id } if psk_id.as_slice() == id),
+        "the external PSK: {:?}",
+        psks[0]
+    );
+}
+
+/// Asserts that a commit (bytes) injects exactly one PSK by value: the resumption PSK of
+/// `epoch`, usage `application`.
+pub fn assert_injects_resumption_psk(commit: &[u8], epoch: u64) {
+    let psks = committed_psks(commit);
+    assert_eq!(psks.len(), 1, "one PSK proposal by value");
+    assert!(
+        matches!(
+            &psks[0].psk,
+            Psk::Resumption { usage: ResumptionPskUsage::Application, psk_epoch, .. }
+                if *psk_epoch == epoch
+        ),
+        "the resumption PSK of epoch {epoch}: {:?}",
+        psks[0]
+    );
 }
 
 /// The group context extensions the GroupContextExtensions scenarios commit (§12.1.7):

@@ -6,7 +6,10 @@
 use conclave_interop::conclave_mls::codec::Encode;
 use conclave_interop::conclave_mls::messages::{GroupContextExtensions, PreSharedKey, Proposal};
 use conclave_interop::mls_rs_peer::{MlsRs, MlsRsOptions, mls_rs, mls_rs_with};
-use conclave_interop::{Conclave, Got, assert_agree, custom_context_extensions};
+use conclave_interop::{
+    Conclave, Got, assert_agree, assert_injects_external_psk, assert_injects_resumption_psk,
+    custom_context_extensions,
+};
 use mls_rs::client_builder::MlsConfig;
 
 fn messages_both_ways<C: MlsConfig>(c: &mut Conclave, m: &mut MlsRs<C>) {
@@ -424,9 +427,11 @@ fn external_psk(suite: u16) {
     m.join(&welcome);
 
     let commit = c.commit_psk(c.external_psk_id(PSK_ID));
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(m.receive(&commit), None);
     assert_agree(&mut c, &mut m);
     let commit = m.commit_external_psk(PSK_ID);
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_agree(&mut c, &mut m);
 
@@ -457,6 +462,7 @@ fn external_psk(suite: u16) {
             psk: c.external_psk_id(PSK_ID),
         }),
     ]);
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(m.receive(&commit), None);
     n.join(&welcome.expect("a Welcome"));
     assert_agree(&mut c, &mut n);
@@ -466,6 +472,7 @@ fn external_psk(suite: u16) {
     let mut d = Conclave::new("conclave d", suite);
     d.add_external_psk(PSK_ID, PSK_SECRET);
     let (commit, welcome) = m.add_with_external_psk(&d.key_package(), PSK_ID);
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_eq!(n.receive(&commit), None);
     d.join(&welcome).expect("Conclave joins with the PSK");
@@ -487,9 +494,11 @@ fn resumption_psk(suite: u16) {
 
     let psk = c.resumption_psk_id(epoch - 1);
     let commit = c.commit_psk(psk);
+    assert_injects_resumption_psk(&commit, epoch - 1);
     assert_eq!(m.receive(&commit), None);
     assert_agree(&mut c, &mut m);
     let commit = m.commit_resumption_psk(epoch - 2);
+    assert_injects_resumption_psk(&commit, epoch - 2);
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_agree(&mut c, &mut m);
     messages_both_ways(&mut c, &mut m);

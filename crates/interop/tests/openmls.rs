@@ -3,10 +3,16 @@
 //! (X25519/ChaCha20-Poly1305/Ed25519). Every message crosses as serialized `MLSMessage` bytes.
 
 use conclave_interop::conclave_mls::codec::Encode;
+use conclave_interop::conclave_mls::crypto::CipherSuite;
 use conclave_interop::conclave_mls::messages::{GroupContextExtensions, PreSharedKey, Proposal};
+use conclave_interop::conclave_mls::messages::{ProtocolVersion, ReInit};
 use conclave_interop::openmls_peer::OpenMls;
-use conclave_interop::{Conclave, Got, assert_agree, custom_context_extensions};
-use openmls::prelude::{PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, PreSharedKeyProposal};
+use conclave_interop::{
+    Conclave, Got, assert_agree, assert_injects_external_psk, assert_injects_resumption_psk,
+    custom_context_extensions,
+};
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::{PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, PreSharedKeyProposal, ReInitProposal};
 
 fn messages_both_ways(c: &mut Conclave, o: &mut OpenMls) {
     let ct = c.send(b"hello from Conclave");
@@ -414,9 +420,11 @@ fn external_psk(suite: u16) {
     o.join(&welcome);
 
     let commit = c.commit_psk(c.external_psk_id(PSK_ID));
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(o.receive(&commit), None);
     assert_agree(&mut c, &mut o);
     let commit = o.commit_psk(o.external_psk_id(PSK_ID));
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_agree(&mut c, &mut o);
 
@@ -447,6 +455,7 @@ fn external_psk(suite: u16) {
             psk: c.external_psk_id(PSK_ID),
         }),
     ]);
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(o.receive(&commit), None);
     p.join(&welcome.expect("a Welcome"));
     assert_agree(&mut c, &mut p);
@@ -460,6 +469,7 @@ fn external_psk(suite: u16) {
         &[d.key_package()],
         vec![openmls::prelude::Proposal::PreSharedKey(Box::new(psk))],
     );
+    assert_injects_external_psk(&commit, PSK_ID);
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_eq!(p.receive(&commit), None);
     d.join(&welcome.expect("a Welcome"))
@@ -482,14 +492,82 @@ fn resumption_psk(suite: u16) {
 
     let psk = c.resumption_psk_id(epoch - 1);
     let commit = c.commit_psk(psk);
+    assert_injects_resumption_psk(&commit, epoch - 1);
     assert_eq!(o.receive(&commit), None);
     assert_agree(&mut c, &mut o);
     let psk = o.resumption_psk_id(epoch - 2);
     let commit = o.commit_psk(psk);
+    assert_injects_resumption_psk(&commit, epoch - 2);
     assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
     assert_agree(&mut c, &mut o);
     messages_both_ways(&mut c, &mut o);
     commits_with_path_both_ways(&mut c, &mut o);
+}
+
+/// ReInit (§11.2) with OpenMLS 0.9, which implements no ReInit: it processes a commit with a
+/// ReInit and agrees on the epoch, but keeps the group open. §11.2: "A member who has sent
+/// or received a Commit containing a ReInit proposal MUST NOT use the group to send messages
+/// anymore." This test keeps that difference visible: after Conclave commits a ReInit,
+/// Conclave refuses to encrypt in the closed group while OpenMLS still does. OpenMLS also
+/// offers no way to create or join the new group (no reinit resumption PSK in a new group),
+/// so the ReInit cannot be completed with it; and it cannot commit a ReInit (see below).
+fn reinit_openmls_keeps_group_open(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
+    c.create_group(b"interop reinit openmls");
+    let (_commit, welcome) = c.add(&o.key_package());
+    o.join(&welcome);
+    let commit = c.commit_reinit(b"interop reinit openmls new", suite);
+    assert_eq!(o.receive(&commit), None);
+    assert_agree(&mut c, &mut o);
+    assert!(c.group().reinit().is_some());
+    let closed = c.group.as_mut().unwrap();
+    assert!(closed.encrypt_application(&c.provider, b"x", b"").is_err());
+    // The departure from §11.2: OpenMLS still sends in the closed group.
+    assert!(o.group().is_active());
+    let _still_sent = o.send(b"after the ReInit");
+
+    // Nor can OpenMLS commit a ReInit: given one by value (decoded from the wire `ReInit`,
+    // §12.1.5), its commit builder filters it out (proposal_store.rs: "TODO #751"), so the
+    // commit carries no proposal at all and closes nothing.
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
+    o.create_group();
+    let (_commit, welcome) = o.add(&c.key_package());
+    c.join(&welcome).unwrap();
+    let reinit = ReInit {
+        group_id: b"interop reinit openmls new".to_vec().into(),
+        version: ProtocolVersion::MLS10,
+        cipher_suite: CipherSuite(suite),
+        extensions: vec![],
+    };
+    let reinit = ReInitProposal::tls_deserialize_exact(reinit.encode().unwrap()).unwrap();
+    let (commit, _) = o.commit_with(
+        &[],
+        vec![openmls::prelude::Proposal::ReInit(Box::new(reinit))],
+    );
+    assert!(conclave_interop::committed_proposals(&commit).is_empty());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(&mut c, &mut o);
+    assert!(c.group().reinit().is_none());
+}
+
+/// Subgroup branching (§11.3) with OpenMLS 0.9: unsupported. OpenMLS has no call to create a
+/// branch, and it cannot join one: it looks up a resumption PSK named in a Welcome among the
+/// new group's own (empty) store of past epochs, so the branch PSK of the parent group is
+/// never found. Conclave branches a group with OpenMLS; OpenMLS fails to join.
+fn branch_openmls_cannot_join(suite: u16) {
+    let mut c = Conclave::new("conclave", suite);
+    let mut o = OpenMls::new("openmls", suite);
+    c.create_group(b"interop branch openmls");
+    let (_commit, welcome) = c.add(&o.key_package());
+    o.join(&welcome);
+    commits_with_path_both_ways(&mut c, &mut o);
+    let welcome = c.branch(b"interop branch openmls child", &[o.key_package()]);
+    let error = o
+        .try_join(&welcome, None)
+        .expect_err("OpenMLS cannot join a branch");
+    assert!(error.contains("Psk"), "{error}");
 }
 
 /// Runs every scenario in one cipher suite, as `suite_N::scenario`.
@@ -519,6 +597,14 @@ macro_rules! in_suite {
             #[test]
             fn resumption_psk() {
                 super::super::resumption_psk($suite)
+            }
+            #[test]
+            fn reinit_openmls_keeps_group_open() {
+                super::super::reinit_openmls_keeps_group_open($suite)
+            }
+            #[test]
+            fn branch_openmls_cannot_join() {
+                super::super::branch_openmls_cannot_join($suite)
             }
             #[test]
             fn conclave_creates_openmls_joins() {
