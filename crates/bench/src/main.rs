@@ -18,6 +18,8 @@
 //! the physical floor: the same number of HPKE seals as the commit made, and one signature
 //! verification per member, on all cores. How each tree shape is built: see `fixture.rs`.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod conclave;
 mod fixture;
