@@ -3,7 +3,7 @@
 use crate::client::Result;
 use crate::fixture::decode;
 use conclave_mls::messages::{FramedContentBody, MlsMessageBody};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -140,7 +140,10 @@ impl Progress {
     pub fn advance(&self, steps: usize) {
         let done = self.done.fetch_add(steps, Ordering::Relaxed) + steps;
         let every = (self.total / 100).max(1);
-        if self.total >= 200 && (done % every < steps || done == self.total) {
+        if self.total >= 200
+            && std::io::stderr().is_terminal()
+            && (done % every < steps || done == self.total)
+        {
             let width = 30;
             let filled = done * width / self.total.max(1);
             eprint!(
@@ -154,10 +157,20 @@ impl Progress {
         }
     }
 
-    /// Ends the bar's line.
+    /// Ends the bar's line (or, when stderr is not a terminal, prints the one line).
     pub fn finish(&self) {
-        if self.total >= 200 {
+        if self.total < 200 {
+            return;
+        }
+        if std::io::stderr().is_terminal() {
             eprintln!();
+        } else {
+            eprintln!(
+                "  {}: {} in {:.1}s",
+                self.what,
+                self.total,
+                self.start.elapsed().as_secs_f64()
+            );
         }
     }
 }
