@@ -365,12 +365,14 @@ impl Group {
             extensions,
             added,
             psks,
+            path_required,
+            reinit,
             ..
-        } = provisional.clone();
+        } = provisional;
         let mut private = self.epoch.private.clone();
         let new_members: Vec<LeafIndex> = added.iter().map(|(l, _)| *l).collect();
         let mut prepared: Option<PreparedPath> = None;
-        let path = if provisional.path_required || force_path {
+        let path = if path_required || force_path {
             let content = tree
                 .leaf(self.own_leaf())
                 .ok_or(Error::BlankLeaf(self.own_leaf()))?
@@ -465,7 +467,7 @@ impl Group {
             secret_tree,
             interim_transcript_hash: interim,
             confirmation_tag: tag,
-            reinit: provisional.reinit.clone(),
+            reinit,
         };
         let (welcome, group_info) = if added.is_empty() {
             (None, None)
@@ -473,8 +475,7 @@ impl Group {
             let group_info = self.build_group_info(crypto, &next)?;
             let welcome_secret = joiner.welcome_secret(crypto, psk_secret.as_bytes())?;
             let encrypted_group_info = seal_group_info(crypto, &group_info, &welcome_secret)?;
-            let mut secrets = Vec::with_capacity(added.len());
-            for (leaf, kp) in &added {
+            let seal = |(leaf, kp): &(LeafIndex, crate::messages::KeyPackage)| {
                 let path_secret = prepared
                     .as_ref()
                     .and_then(|p| p.path_secret_for(*leaf))
@@ -486,14 +487,24 @@ impl Group {
                     path_secret,
                     psks: psks.clone(),
                 };
-                secrets.push(seal_group_secrets(
+                seal_group_secrets(
                     crypto,
                     kp.reference(crypto)?,
                     kp.tbs.init_key.as_slice(),
                     &encrypted_group_info,
                     &group_secrets,
-                )?);
-            }
+                )
+            };
+            // Each seal hashes the encrypted GroupInfo (the HPKE info, §12.4.3.1), which
+            // carries the whole ratchet tree: with many joiners this dominates the commit,
+            // and the seals are independent, so they run on all cores.
+            #[cfg(feature = "parallel")]
+            let secrets: Vec<_> = {
+                use rayon::prelude::*;
+                added.par_iter().map(seal).collect::<Result<_, Error>>()?
+            };
+            #[cfg(not(feature = "parallel"))]
+            let secrets: Vec<_> = added.iter().map(seal).collect::<Result<_, Error>>()?;
             (
                 Some(Self::wrap(MlsMessageBody::Welcome(Welcome {
                     cipher_suite: self.suite,
@@ -597,7 +608,8 @@ impl Group {
         };
         // The psks must be available whether or not we stay (§12.4.2).
         let psk_secret = self.psk_secret(crypto, &provisional.psks)?;
-        let mut tree = provisional.tree.clone();
+        // Moved, not cloned: the provisional tree is this commit's own copy.
+        let mut tree = provisional.tree;
         let mut private = self.epoch.private.clone();
         if provisional.updated.contains(&self.own_leaf()) {
             // Someone committed our Update: our leaf now has the key we proposed (§12.1.2).

@@ -333,8 +333,26 @@ impl Group {
         let mut psk_ids = HashSet::new();
         let (mut gce, mut reinit, mut external_init) = (None, None, None);
         let mut path_required = list.is_empty();
+        // Each proposal on its own (§12.1): independent checks, with a KeyPackage's two
+        // signatures per Add, so a long list is checked on all cores; the first failure in
+        // list order is the one reported, as sequentially.
+        #[cfg(feature = "parallel")]
+        if list.len() > 8 {
+            use rayon::prelude::*;
+            let checked: Vec<Result<(), Error>> = list
+                .par_iter()
+                .map(|(p, s)| self.check_proposal_from(crypto, p, *s))
+                .collect();
+            checked.into_iter().collect::<Result<(), Error>>()?;
+        }
         for (proposal, sender) in list {
-            self.check_proposal_from(crypto, proposal, *sender)?;
+            #[cfg(feature = "parallel")]
+            let checked = list.len() > 8;
+            #[cfg(not(feature = "parallel"))]
+            let checked = false;
+            if !checked {
+                self.check_proposal_from(crypto, proposal, *sender)?;
+            }
             // §12.4: only Add, PreSharedKey and ReInit may be committed without a path.
             if !matches!(
                 proposal,
