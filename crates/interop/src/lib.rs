@@ -365,48 +365,49 @@ impl Conclave {
         welcome: &[u8],
         tree: Option<&[u8]>,
     ) -> Result<(), conclave_mls::Error> {
-        self.join_inner(welcome, tree, HashMap::new())
+        self.join_inner(welcome, tree, None)
     }
 
     /// Joins a group that resumes the current one — a ReInit's new group (§11.2) or a branch
-    /// (§11.3) — from its Welcome: the resumption PSKs of the current group's kept epochs are
-    /// offered to the join. The current group is then replaced.
+    /// (§11.3) — from its Welcome, with [`Group::join_reinit`] when a ReInit closed the
+    /// current group and [`Group::join_branch`] otherwise; both check the Welcome against the
+    /// current group and take its resumption PSKs. The current group is then replaced.
     pub fn join_resumed(&mut self, welcome: &[u8]) -> Result<(), conclave_mls::Error> {
-        let old = self.group.as_ref().expect("in the old group");
-        let mut psks = HashMap::new();
-        for epoch in old.epoch().saturating_sub(8)..=old.epoch() {
-            if let Some(psk) = old.resumption_psk(epoch) {
-                psks.insert((old.group_id().to_vec(), epoch), psk.clone());
-            }
+        let old = self.group.take().expect("in the old group");
+        let joined = self.join_inner(welcome, None, Some(&old));
+        if joined.is_err() {
+            self.group = Some(old);
         }
-        self.join_inner(welcome, None, psks)
+        joined
     }
 
     fn join_inner(
         &mut self,
         welcome: &[u8],
         tree: Option<&[u8]>,
-        resumption_psks: HashMap<(Vec<u8>, u64), Secret>,
+        resumed: Option<&Group>,
     ) -> Result<(), conclave_mls::Error> {
         let MlsMessageBody::Welcome(welcome) = decode(welcome).body else {
             panic!("not a Welcome");
         };
         let ratchet_tree = tree.map(|t| RatchetTree::decode(t).expect("decode RatchetTree"));
         let (kp, secrets) = self.key_package.as_ref().expect("a KeyPackage was made");
-        let group = Group::join(
-            &self.provider,
-            JoinRequest {
-                identity: &self.identity,
-                key_package: kp,
-                secrets,
-                welcome: &welcome,
-                ratchet_tree,
-                external_psks: self.external_psks.clone(),
-                resumption_psks,
-                config: self.config.clone(),
-                validator: Arc::new(BasicCredentialsOnly),
-            },
-        )?;
+        let request = JoinRequest {
+            identity: &self.identity,
+            key_package: kp,
+            secrets,
+            welcome: &welcome,
+            ratchet_tree,
+            external_psks: self.external_psks.clone(),
+            resumption_psks: HashMap::new(),
+            config: self.config.clone(),
+            validator: Arc::new(BasicCredentialsOnly),
+        };
+        let group = match resumed {
+            None => Group::join(&self.provider, request),
+            Some(old) if old.reinit().is_some() => Group::join_reinit(&self.provider, old, request),
+            Some(old) => Group::join_branch(&self.provider, old, request),
+        }?;
         self.group = Some(group);
         Ok(())
     }

@@ -309,6 +309,89 @@ pub enum Error {
     /// A ReInit/branch group's parameters differ from what was asked (§11.2, §11.3).
     #[error("the new group does not match the ReInit or branch")]
     ResumptionMismatch,
+    /// A Welcome whose GroupSecrets name more than one resumption PSK with usage `reinit`
+    /// or `branch` (RFC 9420 §12.4.3.1: it must be the only such PSK).
+    #[error("the Welcome names more than one reinit/branch resumption PSK")]
+    WelcomeMultipleResumptionPsks,
+    /// A Welcome carrying a resumption PSK of usage `reinit` or `branch` outside the join
+    /// that continues the old group (RFC 9420 §11.2, §11.3: such PSKs "MUST NOT be used in
+    /// other contexts"); join it with [`crate::group::Group::join_reinit`] or
+    /// [`crate::group::Group::join_branch`].
+    #[error("a {usage:?} resumption PSK is only valid when joining a ReInit or branch")]
+    ResumptionPskOutOfContext {
+        /// The PSK's usage.
+        usage: crate::messages::ResumptionPskUsage,
+    },
+    /// A ReInit or branch Welcome without the resumption PSK that links it to the old group
+    /// (RFC 9420 §11.2: "MUST specify a PreSharedKeyID of type `resumption` with usage
+    /// `reinit`"; §11.3: usage `branch`).
+    #[error("the Welcome carries no {expected:?} resumption PSK")]
+    ResumptionPskAbsent {
+        /// The usage the join expects.
+        expected: crate::messages::ResumptionPskUsage,
+    },
+    /// A ReInit Welcome with a branch PSK or the reverse (RFC 9420 §11.2, §11.3).
+    #[error("the Welcome's resumption PSK has usage {got:?}, {expected:?} was expected")]
+    ResumptionPskUsageMismatch {
+        /// The usage the join expects.
+        expected: crate::messages::ResumptionPskUsage,
+        /// The usage in the Welcome.
+        got: crate::messages::ResumptionPskUsage,
+    },
+    /// The reinit/branch resumption PSK names another group than the old one (RFC 9420
+    /// §11.2: "the `group_id` field matches the old group"; §11.3: the referenced group).
+    #[error("the Welcome's resumption PSK names another group than the old one")]
+    ResumptionPskWrongGroup,
+    /// The reinit resumption PSK names an epoch other than the one the ReInit commit
+    /// started (RFC 9420 §11.2: "the `epoch` field indicates the epoch after the Commit
+    /// covering the ReInit").
+    #[error("the reinit PSK names epoch {got}, the ReInit commit started epoch {expected}")]
+    ReInitPskWrongEpoch {
+        /// The old group's closing epoch.
+        expected: u64,
+        /// The epoch the PSK names.
+        got: u64,
+    },
+    /// A ReInit or branch Welcome for a group not at epoch 1 (RFC 9420 §11.2, §11.3: "The
+    /// `epoch` in the Welcome message MUST be 1").
+    #[error("a ReInit or branch Welcome must be for epoch 1, not {epoch}")]
+    ResumptionEpochNotOne {
+        /// The new group's epoch.
+        epoch: u64,
+    },
+    /// `join_reinit` with an old group that no ReInit commit closed (RFC 9420 §11.2).
+    #[error("the old group was not closed by a ReInit")]
+    OldGroupNotReInitialized,
+    /// The new group's protocol version differs from the ReInit proposal's (RFC 9420 §11.2).
+    #[error("the new group's version differs from the ReInit's")]
+    ReInitVersionMismatch,
+    /// The new group's cipher suite differs from the ReInit proposal's (RFC 9420 §11.2).
+    #[error("the new group's cipher suite differs from the ReInit's")]
+    ReInitCipherSuiteMismatch,
+    /// The new group's id differs from the ReInit proposal's (RFC 9420 §11.2).
+    #[error("the new group's id differs from the ReInit's")]
+    ReInitGroupIdMismatch,
+    /// The new group's GroupContext extensions differ from the ReInit proposal's (RFC 9420
+    /// §11.2).
+    #[error("the new group's extensions differ from the ReInit's")]
+    ReInitExtensionsMismatch,
+    /// A branch whose protocol version differs from the old group's (RFC 9420 §11.3).
+    #[error("the branch's version differs from the old group's")]
+    BranchVersionMismatch,
+    /// A branch whose cipher suite differs from the old group's (RFC 9420 §11.3).
+    #[error("the branch's cipher suite differs from the old group's")]
+    BranchCipherSuiteMismatch,
+    /// A branch that reuses the old group's id, which the joiner still participates in
+    /// (RFC 9420 §12.4.3.1: the group_id must be unique among the client's groups).
+    #[error("the branch reuses the old group's id")]
+    BranchGroupIdReused,
+    /// A leaf of the branch matches no leaf of the old group (RFC 9420 §11.3: "Each
+    /// LeafNode in a new subgroup MUST match some LeafNode in the original group").
+    #[error("{leaf:?} of the branch is not a member of the old group")]
+    BranchLeafNotInOldGroup {
+        /// The leaf of the new group.
+        leaf: crate::tree::LeafIndex,
+    },
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
     Encode(String),

@@ -26,6 +26,15 @@ struct Member {
     group: Group,
 }
 
+/// How newcomers join: plainly, or continuing a group of `World` (§11.2 ReInit, §11.3
+/// branch), each from its own state of that group (a branch member `x-branch` from `x`'s).
+#[derive(Clone, Copy)]
+enum Via<'w> {
+    Plain,
+    Branch(&'w World),
+    ReInit(&'w World),
+}
+
 struct World {
     p: RustCrypto,
     suite: CipherSuite,
@@ -77,6 +86,12 @@ impl World {
         self.members.iter().position(|m| m.name == name).unwrap()
     }
 
+    /// The group that the newcomer `name` of a branch or ReInit continues.
+    fn old_group_of(&self, name: &str) -> &Group {
+        let own = name.strip_suffix("-branch").unwrap_or(name);
+        &self.members[self.index_of(own)].group
+    }
+
     /// Everyone processes `commit`; the committer sees its own commit come back.
     fn deliver(&mut self, committer: Option<usize>, commit: &MlsMessage) {
         let p = &self.p;
@@ -117,7 +132,7 @@ impl World {
         &mut self,
         out: &CommitOutput,
         new: Vec<(String, Identity, KeyPackage, KeyPackageSecrets)>,
-        psks: HashMap<(Vec<u8>, u64), Secret>,
+        via: Via<'_>,
         external: HashMap<Vec<u8>, Secret>,
     ) {
         let MlsMessageBody::Welcome(welcome) = &out.welcome.as_ref().expect("a Welcome").body
@@ -126,20 +141,22 @@ impl World {
         };
         for (name, identity, kp, secrets) in new {
             let i = self.members.len();
-            let group = Group::join(
-                &self.p,
-                JoinRequest {
-                    identity: &identity,
-                    key_package: &kp,
-                    secrets: &secrets,
-                    welcome,
-                    ratchet_tree: None,
-                    external_psks: external.clone(),
-                    resumption_psks: psks.clone(),
-                    config: self.config(i),
-                    validator: Arc::new(BasicCredentialsOnly),
-                },
-            )
+            let request = JoinRequest {
+                identity: &identity,
+                key_package: &kp,
+                secrets: &secrets,
+                welcome,
+                ratchet_tree: None,
+                external_psks: external.clone(),
+                resumption_psks: HashMap::new(),
+                config: self.config(i),
+                validator: Arc::new(BasicCredentialsOnly),
+            };
+            let group = match via {
+                Via::Plain => Group::join(&self.p, request),
+                Via::Branch(w) => Group::join_branch(&self.p, w.old_group_of(&name), request),
+                Via::ReInit(w) => Group::join_reinit(&self.p, w.old_group_of(&name), request),
+            }
             .unwrap_or_else(|e| panic!("{name} joining: {e}"));
             self.members.push(Member {
                 name,
@@ -194,7 +211,7 @@ impl World {
         }
         let out = b.build(&self.p).unwrap();
         self.deliver(Some(adder), &out.commit);
-        self.join_all(&out, new, HashMap::new(), HashMap::new());
+        self.join_all(&out, new, Via::Plain, HashMap::new());
         self.check();
     }
 
@@ -261,7 +278,7 @@ fn run(suite: CipherSuite) {
     w.join_all(
         &out,
         vec![("m7".into(), id, kp, secrets)],
-        HashMap::new(),
+        Via::Plain,
         HashMap::new(),
     );
     w.check();
@@ -444,12 +461,6 @@ fn run(suite: CipherSuite) {
         )
         .unwrap();
     branch_group.merge_pending_commit().unwrap();
-    let old_epoch = w.members[0].group.epoch();
-    let psk = w.members[0]
-        .group
-        .resumption_psk(old_epoch)
-        .unwrap()
-        .clone();
     let mut bw = World {
         p: RustCrypto::default(),
         suite,
@@ -460,12 +471,7 @@ fn run(suite: CipherSuite) {
         }],
         counter: 0,
     };
-    bw.join_all(
-        &out,
-        branch_new,
-        HashMap::from([((gid.clone(), old_epoch), psk)]),
-        HashMap::new(),
-    );
+    bw.join_all(&out, branch_new, Via::Branch(&w), HashMap::new());
     bw.check();
 
     // ReInit into another group id (and, for suite 1, another cipher suite).
@@ -497,12 +503,6 @@ fn run(suite: CipherSuite) {
             .is_err(),
         "a closed group sends nothing"
     );
-    let closing_epoch = w.members[0].group.epoch();
-    let psk = w.members[0]
-        .group
-        .resumption_psk(closing_epoch)
-        .unwrap()
-        .clone();
     let creator = w.index_of("m4");
     let creator_id = w.identity(new_suite, "m4");
     let mut new = Vec::new();
@@ -537,12 +537,7 @@ fn run(suite: CipherSuite) {
         }],
         counter: 0,
     };
-    rw.join_all(
-        &out,
-        new,
-        HashMap::from([((gid.clone(), closing_epoch), psk)]),
-        HashMap::new(),
-    );
+    rw.join_all(&out, new, Via::ReInit(&w), HashMap::new());
     assert_eq!(rw.members.len(), w.members.len());
     rw.check();
 }

@@ -9,15 +9,15 @@ use crate::identity::{Identity, IdentityValidator};
 use crate::key_package::KeyPackageSecrets;
 use crate::key_schedule::JoinerSecret;
 use crate::messages::{
-    ExtensionType, KeyPackage, PreSharedKeyId, Psk, RequiredCapabilities, ResumptionPskUsage,
-    Welcome,
+    Credential, ExtensionType, GroupContext, KeyPackage, PreSharedKeyId, Psk, ReInit,
+    RequiredCapabilities, ResumptionPskUsage, Welcome,
 };
 use crate::secret_tree::SecretTree;
 use crate::transcript::interim_transcript_hash;
 use crate::tree::treekem::TreeKemPrivate;
 use crate::tree::{LeafIndex, RatchetTree};
 use crate::welcome::{open_group_info, open_group_secrets};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// Everything a new member needs to join from a Welcome.
@@ -45,6 +45,158 @@ pub struct JoinRequest<'a> {
 impl core::fmt::Debug for JoinRequest<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("JoinRequest").finish_non_exhaustive()
+    }
+}
+
+/// What a Welcome continues, and so what the joiner checks of it beyond §12.4.3.1.
+pub(super) enum Continuation<'o> {
+    /// A new group of its own: no reinit or branch PSK may appear (§11.2, §11.3).
+    Fresh,
+    /// The new group of a ReInit (§11.2) that closed `old`.
+    ReInit {
+        /// The closed old group.
+        old: &'o Group,
+        /// The ReInit its last commit carried.
+        reinit: &'o ReInit,
+    },
+    /// A subgroup branched from `old` (§11.3).
+    Branch {
+        /// The group branched from.
+        old: &'o Group,
+    },
+}
+
+impl Continuation<'_> {
+    /// The resumption PSK usage that marks this kind of Welcome.
+    fn usage(&self) -> Option<ResumptionPskUsage> {
+        match self {
+            Continuation::Fresh => None,
+            Continuation::ReInit { .. } => Some(ResumptionPskUsage::Reinit),
+            Continuation::Branch { .. } => Some(ResumptionPskUsage::Branch),
+        }
+    }
+
+    /// Checks the GroupSecrets' PSK list: §12.4.3.1 (at most one reinit/branch PSK), §11.2
+    /// (exactly one, usage `reinit`, naming the old group's epoch after the ReInit commit),
+    /// §11.3 (exactly one, usage `branch`, naming the old group).
+    fn check_psks(&self, psks: &[PreSharedKeyId]) -> Result<(), Error> {
+        let mut special = psks.iter().filter_map(|id| match &id.psk {
+            Psk::Resumption {
+                usage,
+                psk_group_id,
+                psk_epoch,
+            } if *usage != ResumptionPskUsage::Application => {
+                Some((*usage, psk_group_id.as_slice(), *psk_epoch))
+            }
+            _ => None,
+        });
+        let first = special.next();
+        if special.next().is_some() {
+            return Err(Error::WelcomeMultipleResumptionPsks);
+        }
+        let Some(expected) = self.usage() else {
+            return match first {
+                Some((usage, _, _)) => Err(Error::ResumptionPskOutOfContext { usage }),
+                None => Ok(()),
+            };
+        };
+        let (usage, group_id, epoch) = first.ok_or(Error::ResumptionPskAbsent { expected })?;
+        if usage != expected {
+            return Err(Error::ResumptionPskUsageMismatch {
+                expected,
+                got: usage,
+            });
+        }
+        match self {
+            Continuation::Fresh => Ok(()),
+            Continuation::ReInit { old, .. } => {
+                if group_id != old.group_id() {
+                    return Err(Error::ResumptionPskWrongGroup);
+                }
+                // The ReInit commit's epoch is the closed group's last: it stays current.
+                if epoch != old.epoch() {
+                    return Err(Error::ReInitPskWrongEpoch {
+                        expected: old.epoch(),
+                        got: epoch,
+                    });
+                }
+                Ok(())
+            }
+            // Any epoch of the old group may be branched from; its PSK must be available.
+            Continuation::Branch { old } => {
+                if group_id != old.group_id() {
+                    return Err(Error::ResumptionPskWrongGroup);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the new group's GroupContext: epoch 1 for both (§11.2, §11.3); version,
+    /// cipher suite, group id and extensions of the ReInit (§11.2); version and cipher
+    /// suite of the old group for a branch (§11.3), under a new group id (§12.4.3.1).
+    fn check_context(&self, context: &GroupContext) -> Result<(), Error> {
+        let epoch_one = || match context.epoch {
+            1 => Ok(()),
+            epoch => Err(Error::ResumptionEpochNotOne { epoch }),
+        };
+        match self {
+            Continuation::Fresh => {}
+            Continuation::ReInit { reinit, .. } => {
+                epoch_one()?;
+                if context.version != reinit.version {
+                    return Err(Error::ReInitVersionMismatch);
+                }
+                if context.cipher_suite != reinit.cipher_suite {
+                    return Err(Error::ReInitCipherSuiteMismatch);
+                }
+                if context.group_id != reinit.group_id {
+                    return Err(Error::ReInitGroupIdMismatch);
+                }
+                if context.extensions != reinit.extensions {
+                    return Err(Error::ReInitExtensionsMismatch);
+                }
+            }
+            Continuation::Branch { old } => {
+                epoch_one()?;
+                if context.version != old.context().version {
+                    return Err(Error::BranchVersionMismatch);
+                }
+                if context.cipher_suite != old.cipher_suite() {
+                    return Err(Error::BranchCipherSuiteMismatch);
+                }
+                if context.group_id.as_slice() == old.group_id() {
+                    return Err(Error::BranchGroupIdReused);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// §11.3: each leaf of a branch must "match some LeafNode in the original group", that
+    /// is, present a credential whose identifiers the application considers equivalent:
+    /// an equal credential, or one the identity policy calls the same client. The old
+    /// group's members are those of its current epoch, as this client knows them.
+    fn check_tree(
+        &self,
+        tree: &RatchetTree,
+        validator: &dyn IdentityValidator,
+    ) -> Result<(), Error> {
+        let Continuation::Branch { old } = self else {
+            return Ok(());
+        };
+        let old_credentials: HashSet<&Credential> = old.members().map(|(_, c)| c).collect();
+        for (leaf, node) in tree.leaves() {
+            let credential = &node.content.credential;
+            let matched = old_credentials.contains(credential)
+                || old_credentials
+                    .iter()
+                    .any(|c| validator.same_client(c, credential));
+            if !matched {
+                return Err(Error::BranchLeafNotInOldGroup { leaf });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -115,7 +267,21 @@ impl Group {
     /// verifies the GroupInfo signature and the whole tree (tree hash, parent hashes, every
     /// leaf, unmerged leaves, key uniqueness), finds our leaf, installs the path secret, runs
     /// the key schedule and checks the confirmation tag.
+    ///
+    /// A Welcome that carries a resumption PSK of usage `reinit` or `branch` is refused with
+    /// [`Error::ResumptionPskOutOfContext`] (§11.2, §11.3: such PSKs "MUST NOT be used in
+    /// other contexts"): join those with [`Group::join_reinit`] or [`Group::join_branch`],
+    /// which check the new group against the old one.
     pub fn join(provider: &dyn CryptoProvider, request: JoinRequest<'_>) -> Result<Self, Error> {
+        Self::join_continuing(provider, request, Continuation::Fresh)
+    }
+
+    /// [`Group::join`], with the checks `continuation` asks for.
+    pub(super) fn join_continuing(
+        provider: &dyn CryptoProvider,
+        request: JoinRequest<'_>,
+        continuation: Continuation<'_>,
+    ) -> Result<Self, Error> {
         let suite = request.welcome.cipher_suite;
         if suite != request.key_package.tbs.cipher_suite || suite != request.identity.suite {
             return Err(Error::WelcomeCipherSuiteMismatch);
@@ -129,31 +295,23 @@ impl Group {
             &request.secrets.init_private_key,
         )?;
 
-        // §12.4.3.1: every PSK must be available; at most one reinit/branch resumption PSK.
+        // §12.4.3.1: at most one reinit/branch resumption PSK, and (§11.2, §11.3) it must be
+        // the one linking this Welcome to the old group — or absent from a plain join.
+        continuation.check_psks(&group_secrets.psks)?;
+        // §12.4.3.1: every PSK must be available.
         let mut psks = Vec::with_capacity(group_secrets.psks.len());
-        let mut special = 0;
         for id in &group_secrets.psks {
             let value = match &id.psk {
                 Psk::External { psk_id } => request.external_psks.get(psk_id.as_slice()),
                 Psk::Resumption {
-                    usage,
                     psk_group_id,
                     psk_epoch,
-                } => {
-                    if *usage != ResumptionPskUsage::Application {
-                        special += 1;
-                    }
-                    request
-                        .resumption_psks
-                        .get(&(psk_group_id.as_slice().to_vec(), *psk_epoch))
-                }
+                    ..
+                } => request
+                    .resumption_psks
+                    .get(&(psk_group_id.as_slice().to_vec(), *psk_epoch)),
             };
             psks.push((id.clone(), value.cloned().ok_or(Error::MissingPsk)?));
-        }
-        if special > 1 {
-            return Err(Error::ProposalListInvalid(
-                "more than one reinit/branch PSK",
-            ));
         }
         let pairs: Vec<(PreSharedKeyId, &[u8])> = psks
             .iter()
@@ -172,6 +330,8 @@ impl Group {
 
         let mut tree = tree_of(&group_info, request.ratchet_tree)?;
         let signer = verify_group_info_signer(&crypto, &group_info, &tree)?;
+        // §11.2, §11.3: the new group's parameters, now authenticated by the signature.
+        continuation.check_context(&context)?;
 
         verify_tree(
             provider,
@@ -180,6 +340,8 @@ impl Group {
             &context,
             request.validator.as_ref(),
         )?;
+        // §11.3: every leaf of a branch is a member of the old group.
+        continuation.check_tree(&tree, request.validator.as_ref())?;
 
         let own_leaf_node = request.key_package.leaf_node();
         let me = tree

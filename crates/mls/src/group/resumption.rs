@@ -1,7 +1,8 @@
 //! Groups that continue another group: ReInit (RFC 9420 §11.2) and subgroup branching
 //! (§11.3), both linked to the old group by a resumption PSK.
 
-use super::{CommitOutput, Group, GroupConfig};
+use super::join::Continuation;
+use super::{CommitOutput, Group, GroupConfig, JoinRequest};
 use crate::Error;
 use crate::crypto::CryptoProvider;
 use crate::identity::Identity;
@@ -61,6 +62,58 @@ impl Group {
             key_packages,
             config,
         )
+    }
+
+    /// Joins the new group of a ReInit (§11.2) from its Welcome, `old` being this client's
+    /// state of the group the ReInit commit closed.
+    ///
+    /// Beyond the checks of [`Group::join`] (§12.4.3.1), the joiner verifies what §11.2
+    /// requires of the Welcome: it names exactly one resumption PSK of usage `reinit`, whose
+    /// `psk_group_id` is the old group and whose `psk_epoch` is the epoch the ReInit commit
+    /// started (the old group's last); the new group is at epoch 1; and its version, cipher
+    /// suite, group id and extensions are those of the committed ReInit proposal. The reinit
+    /// PSK is taken from `old`, so `request.resumption_psks` need not hold it.
+    ///
+    /// `old` is only read: on any error both it and the request's KeyPackage remain usable.
+    pub fn join_reinit(
+        provider: &dyn CryptoProvider,
+        old: &Group,
+        mut request: JoinRequest<'_>,
+    ) -> Result<Group, Error> {
+        let reinit = old.reinit().ok_or(Error::OldGroupNotReInitialized)?;
+        if let Some(psk) = old.resumption_psk(old.epoch()) {
+            request
+                .resumption_psks
+                .insert((old.group_id().to_vec(), old.epoch()), psk.clone());
+        }
+        Group::join_continuing(provider, request, Continuation::ReInit { old, reinit })
+    }
+
+    /// Joins a subgroup branched from `old` (§11.3) from its Welcome, `old` being this
+    /// client's state of the group branched from.
+    ///
+    /// Beyond the checks of [`Group::join`] (§12.4.3.1), the joiner verifies what §11.3
+    /// requires: the Welcome names exactly one resumption PSK of usage `branch`, whose
+    /// `psk_group_id` is the old group (the epoch may be any whose resumption PSK `old`
+    /// still keeps, see [`GroupConfig::resumption_psk_epochs`]); the new group is at epoch
+    /// 1, has the old group's version and cipher suite and a group id of its own; and each
+    /// of its leaves matches a member of the old group's current epoch — an equal
+    /// credential, or one that [`crate::identity::IdentityValidator::same_client`] of
+    /// `request.validator` accepts as the same client. The branch PSKs are taken from
+    /// `old`, so `request.resumption_psks` need not hold them.
+    ///
+    /// `old` is only read: on any error both it and the request's KeyPackage remain usable.
+    pub fn join_branch(
+        provider: &dyn CryptoProvider,
+        old: &Group,
+        mut request: JoinRequest<'_>,
+    ) -> Result<Group, Error> {
+        for (epoch, psk) in &old.resumption_psks {
+            request
+                .resumption_psks
+                .insert((old.group_id().to_vec(), *epoch), psk.clone());
+        }
+        Group::join_continuing(provider, request, Continuation::Branch { old })
     }
 
     #[allow(clippy::too_many_arguments)]
