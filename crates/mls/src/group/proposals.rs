@@ -159,9 +159,20 @@ impl Group {
             return Err(Error::LeafCapabilitiesMissing { leaf });
         }
         // Every credential type in use must be supported by the new leaf, and the new leaf's
-        // credential type by everyone (§7.3).
+        // credential type by everyone (§7.3). Every member passed this check on entering,
+        // so a successor with its predecessor's credential type and at least its credential
+        // capabilities passes it too, without a scan of the whole tree.
         let own_type = leaf_node.content.credential.credential_type();
-        for (other, node) in self.epoch.tree.leaves() {
+        let implied = predecessor.is_some_and(|old| {
+            old.content.credential.credential_type() == own_type
+                && old
+                    .content
+                    .capabilities
+                    .credentials
+                    .iter()
+                    .all(|t| caps.credentials.contains(t))
+        });
+        for (other, node) in self.epoch.tree.leaves().filter(|_| !implied) {
             if !caps
                 .credentials
                 .contains(&node.content.credential.credential_type())

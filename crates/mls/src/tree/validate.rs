@@ -303,8 +303,12 @@ fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
 
 /// The first eight bytes of a key as a number (zero-padded), to sort and search keys by.
 fn prefix(key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = key.len().min(8);
-    b[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(b)
+    match key.first_chunk::<8>() {
+        Some(head) => u64::from_be_bytes(*head),
+        None => {
+            let mut b = [0u8; 8];
+            b[..key.len()].copy_from_slice(key);
+            u64::from_be_bytes(b)
+        }
+    }
 }

@@ -507,7 +507,7 @@ mod batch_tests {
         };
         let mut cases = honest(3);
         cases[2].1.push(1);
-        for t in 0..8 {
+        for (t, torsion) in EIGHT_TORSION.iter().enumerate() {
             for r in 1..12u64 {
                 let m = r.to_be_bytes().to_vec();
                 let (k, s, _) = forge(31 + r, t, r, &m);
@@ -515,14 +515,14 @@ mod batch_tests {
             }
             // Small-order key with an identity R and s = 0: the equation holds for any
             // message.
-            let key = EIGHT_TORSION[t].compress().to_bytes().to_vec();
+            let key = torsion.compress().to_bytes().to_vec();
             let identity = EdwardsPoint::default().compress().to_bytes();
             cases.push((key, b"x".to_vec(), [identity, [0; 32]].concat()));
             // Small-order R = T with a prime-order key: valid under the plain equation only
             // for T = identity (s = h·a).
             let a = Scalar::from(7u64 + t as u64);
             let big_a = B * a;
-            let big_r = EIGHT_TORSION[t];
+            let big_r = *torsion;
             let h = challenge(&big_r, &big_a, b"y");
             let sig = [big_r.compress().to_bytes(), (h * a).to_bytes()].concat();
             cases.push((big_a.compress().to_bytes().to_vec(), b"y".to_vec(), sig));
