@@ -87,7 +87,7 @@ impl RatchetTree {
     /// Drops every cached hash if they were computed under another cipher suite.
     fn bind_cache(&mut self, crypto: &SuiteCrypto<'_>) {
         if self.cache_suite != Some(crypto.suite()) {
-            self.hashes.iter_mut().for_each(|h| *h = None);
+            self.hashes.fill(None);
             self.cache_suite = Some(crypto.suite());
         }
     }
@@ -104,6 +104,53 @@ impl RatchetTree {
         }
         self.bind_cache(crypto);
         self.cached_hash(crypto, node)
+    }
+
+    /// Computes every missing cached tree hash (RFC 9420 §7.8), level by level from the
+    /// leaves up, each level on all cores with the `parallel` feature: a joiner hashes the
+    /// whole tree once, and the nodes of one level depend only on the level below.
+    pub(super) fn fill_hash_cache(&mut self, crypto: &SuiteCrypto<'_>) -> Result<(), Error> {
+        self.bind_cache(crypto);
+        let width = self.nodes.len();
+        for level in 0..=self.size.root().level() {
+            // The nodes of `level` sit at (2^level - 1) + k * 2^(level + 1) (Appendix C).
+            let first = (1usize << level) - 1;
+            let todo: Vec<usize> = (first..width)
+                .step_by(1usize << (level + 1))
+                .filter(|&i| self.hashes.get(i).is_some_and(Option::is_none))
+                .collect();
+            let tree = &*self;
+            let child = |n: NodeIndex| {
+                tree.hashes
+                    .get(n.0 as usize)
+                    .and_then(|h| h.as_deref())
+                    .ok_or(Error::NodeOutOfRange(n))
+            };
+            let compute = |&i: &usize| -> Result<(usize, Vec<u8>), Error> {
+                let node = NodeIndex(i as u32);
+                let input = match (node.leaf(), node.left(), node.right()) {
+                    (Some(leaf), _, _) => leaf_hash_input(leaf, tree.leaf(leaf))?,
+                    (None, Some(l), Some(r)) => {
+                        parent_hash_input(tree.parent(node), child(l)?, child(r)?)?
+                    }
+                    _ => return Err(Error::NodeOutOfRange(node)),
+                };
+                Ok((i, crypto.hash(&input)?))
+            };
+            #[cfg(feature = "parallel")]
+            let done: Vec<(usize, Vec<u8>)> = {
+                use rayon::prelude::*;
+                todo.par_iter().map(compute).collect::<Result<_, _>>()?
+            };
+            #[cfg(not(feature = "parallel"))]
+            let done: Vec<(usize, Vec<u8>)> = todo.iter().map(compute).collect::<Result<_, _>>()?;
+            for (i, h) in done {
+                if let Some(slot) = self.hashes.get_mut(i) {
+                    *slot = Some(h.as_slice().into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The tree hash of the root — RFC 9420 §7.8, the `tree_hash` of the GroupContext.

@@ -129,6 +129,7 @@ impl RatchetTree {
         self.verify_unmerged_leaves()?;
         self.verify_unique_keys()?;
         self.verify_leaf_contents(now, required)?;
+        self.fill_hash_cache(crypto)?;
         self.verify_root_hash(crypto, expected_tree_hash)?;
         self.verify_parent_hashes(crypto)?;
         self.verify_leaf_signatures_with(crypto, group_id, SignatureCheck::Individual)

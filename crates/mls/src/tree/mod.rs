@@ -1,5 +1,6 @@
 //! The ratchet tree (RFC 9420 §7) and the arithmetic of its array representation.
 
+mod chunked;
 pub mod hash;
 pub mod join;
 pub mod math;

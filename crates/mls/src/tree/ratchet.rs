@@ -1,5 +1,6 @@
 //! The ratchet tree (RFC 9420 §7): the array of optional nodes, always padded to a full tree.
 
+use super::chunked::Chunked;
 use super::math::{LeafIndex, NodeIndex, TreeSize};
 use crate::Error;
 use crate::crypto::CipherSuite;
@@ -14,21 +15,21 @@ use std::sync::Arc;
 /// carries a cached tree hash (§7.8); changing a node clears only the cache of that node and
 /// of its ancestors, so re-hashing after a change to one path costs O(log n) hashes.
 ///
-/// Nodes and hashes are shared (`Arc`) between clones: a commit works on a copy of the tree
-/// and a past epoch keeps one, so a clone costs one reference count per node, not a deep
-/// copy of every leaf; a changed node is replaced, never mutated in place.
+/// Nodes and hashes are shared between clones (copy-on-write chunks of `Arc`s): a commit
+/// works on a copy of the tree and a past epoch keeps one, so a clone costs one reference
+/// count per chunk, and a change copies only the chunks it touches.
 #[derive(Debug, Clone)]
 pub struct RatchetTree {
     pub(super) size: TreeSize,
-    pub(super) nodes: Vec<Option<Arc<Node>>>,
+    pub(super) nodes: Chunked<Option<Arc<Node>>>,
     /// Cached tree hashes (§7.8), index-aligned with `nodes`, valid for `cache_suite`.
-    pub(super) hashes: Vec<Option<Arc<[u8]>>>,
+    pub(super) hashes: Chunked<Option<Arc<[u8]>>>,
     pub(super) cache_suite: Option<CipherSuite>,
 }
 
 impl PartialEq for RatchetTree {
     fn eq(&self, other: &Self) -> bool {
-        self.nodes == other.nodes
+        self.nodes.len() == other.nodes.len() && self.nodes.iter().eq(other.nodes.iter())
     }
 }
 impl Eq for RatchetTree {}
@@ -38,8 +39,8 @@ impl RatchetTree {
     pub fn new(leaf: LeafNode) -> Self {
         Self {
             size: TreeSize::ONE,
-            nodes: vec![Some(Arc::new(Node::Leaf(leaf)))],
-            hashes: vec![None],
+            nodes: Chunked::from_vec(vec![Some(Arc::new(Node::Leaf(leaf)))]),
+            hashes: Chunked::from_vec(vec![None]),
             cache_suite: None,
         }
     }
@@ -87,8 +88,8 @@ impl RatchetTree {
         nodes.resize(full, None);
         Ok(Self {
             size,
-            hashes: vec![None; full],
-            nodes,
+            hashes: Chunked::from_vec(vec![None; full]),
+            nodes: Chunked::from_vec(nodes),
             cache_suite: None,
         })
     }
@@ -96,14 +97,13 @@ impl RatchetTree {
     /// Exports the wire form of RFC 9420 §12.4.3.3: the array without its trailing blank
     /// nodes.
     pub fn to_wire(&self) -> messages::RatchetTree {
-        let end = self
-            .nodes
-            .iter()
-            .rposition(Option::is_some)
+        let end = (0..self.nodes.len())
+            .rev()
+            .find(|&i| self.nodes.get(i).is_some_and(Option::is_some))
             .map_or(0, |i| i + 1);
         messages::RatchetTree(
-            self.nodes[..end]
-                .iter()
+            self.nodes
+                .range(0, end)
                 .map(|n| n.as_deref().cloned())
                 .collect(),
         )
@@ -194,8 +194,8 @@ impl RatchetTree {
         }
         let (lo, hi) = node.span();
         self.nodes
-            .get(lo.0 as usize..=hi.0 as usize)
-            .is_none_or(|span| span.iter().all(Option::is_none))
+            .range(lo.0 as usize, hi.0 as usize + 1)
+            .all(Option::is_none)
     }
 
     /// The filtered direct path of `leaf` — RFC 9420 §4.1.2: its direct path without the
@@ -294,8 +294,9 @@ impl RatchetTree {
             let half = self.size.leaf_count() / 2;
             let right_blank = self
                 .nodes
-                .get((2 * half) as usize..)
-                .is_none_or(|right| right.iter().step_by(2).all(Option::is_none));
+                .range((2 * half) as usize, self.nodes.len())
+                .step_by(2)
+                .all(Option::is_none);
             if !right_blank {
                 break;
             }

@@ -366,23 +366,25 @@ fn node_public_key(tree: &RatchetTree, node: NodeIndex) -> Result<&HpkePublicKey
 }
 
 /// An UpdatePath merged into the tree, waiting for the provisional GroupContext to decrypt.
+/// It borrows the UpdatePath's nodes: in an adds-only tree they hold one ciphertext per
+/// member, too many to copy.
 #[derive(Debug)]
-pub struct MergedPath {
+pub struct MergedPath<'a> {
     sender: LeafIndex,
     path: Vec<NodeIndex>,
-    nodes: Vec<UpdatePathNode>,
+    nodes: &'a [UpdatePathNode],
 }
 
 /// The receiver's side, step one (RFC 9420 §7.5, §12.4.2): checks that `update_path` has one
 /// node per node of the sender's filtered direct path, blanks the sender's direct path, sets
 /// the new public keys with their parent hashes and the sender's new leaf, and checks the
 /// leaf's parent hash. The leaf's signature and other LeafNode rules (§7.3) are the caller's.
-pub fn merge_update_path(
+pub fn merge_update_path<'a>(
     crypto: &SuiteCrypto<'_>,
     tree: &mut RatchetTree,
     sender: LeafIndex,
-    update_path: &UpdatePath,
-) -> Result<MergedPath, Error> {
+    update_path: &'a UpdatePath,
+) -> Result<MergedPath<'a>, Error> {
     tree.leaf(sender).ok_or(Error::BlankLeaf(sender))?;
     let LeafNodeSource::Commit { parent_hash } = &update_path.leaf_node.content.leaf_node_source
     else {
@@ -416,11 +418,11 @@ pub fn merge_update_path(
     Ok(MergedPath {
         sender,
         path,
-        nodes: update_path.nodes.clone(),
+        nodes: &update_path.nodes,
     })
 }
 
-impl MergedPath {
+impl MergedPath<'_> {
     /// The nodes the path set: the sender's leaf and its filtered direct path.
     pub fn changed_nodes(&self) -> Vec<NodeIndex> {
         std::iter::once(self.sender.node())
