@@ -20,7 +20,7 @@
 //! use conclave_mls::protection::{self, PaddingPolicy};
 //! use conclave_mls::secret_tree::{RatchetPolicy, SecretTree};
 //! use conclave_mls::tree::{LeafIndex, TreeSize};
-//! use tls_codec::VLBytes;
+//! use tls_codec::{Size as _, VLBytes};
 //!
 //! let provider = RustCrypto::default();
 //! let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
@@ -65,14 +65,14 @@ use crate::codec::{Decode, Encode};
 use crate::crypto::{Secret, SignaturePrivateKey, SuiteCrypto};
 use crate::messages::{
     AuthenticatedContent, ConfirmedTranscriptHashInput, ContentType, FramedContent,
-    FramedContentAuthData, FramedContentTbs, GroupContext, Mac, PrivateContentAad, PrivateMessage,
+    FramedContentAuthData, GroupContext, Mac, PrivateContentAad, PrivateMessage,
     PrivateMessageContent, ProtocolVersion, PublicMessage, Sender, SenderData, SenderDataAad,
     SignaturePublicKey, WireFormat,
 };
 use crate::secret_tree::{RatchetKind, SecretTree, sender_data_key_nonce};
 use crate::tree::LeafIndex;
 use subtle::ConstantTimeEq;
-use tls_codec::VLBytes;
+use tls_codec::{Size as _, VLBytes};
 
 /// The label of the content signature (RFC 9420 §6.1).
 const FRAMED_CONTENT_TBS: &[u8] = b"FramedContentTBS";
@@ -161,13 +161,15 @@ fn tbs(
     context: &GroupContext,
 ) -> Result<Vec<u8>, Error> {
     let with_context = matches!(content.sender, Sender::Member(_) | Sender::NewMemberCommit);
-    FramedContentTbs {
-        version: ProtocolVersion::MLS10,
+    let mut out = Vec::with_capacity(content.tls_serialized_len() + 256);
+    crate::messages::write_framed_content_tbs(
+        &mut out,
+        ProtocolVersion::MLS10,
         wire_format,
-        content: content.clone(),
-        context: with_context.then(|| context.clone()),
-    }
-    .encode()
+        content,
+        with_context.then_some(context),
+    )?;
+    Ok(out)
 }
 
 /// Signs `content` for `wire_format` and, for a commit, asks `confirm` for the confirmation
@@ -242,7 +244,17 @@ fn membership_tag(
     auth: &FramedContentAuthData,
     context: &GroupContext,
 ) -> Result<Vec<u8>, Error> {
-    let mut tbm = tbs(WireFormat::PUBLIC_MESSAGE, content, context)?;
+    let tbs = tbs(WireFormat::PUBLIC_MESSAGE, content, context)?;
+    membership_tag_over(crypto, membership_key, tbs, auth)
+}
+
+/// The membership tag over an already encoded `FramedContentTBS` (RFC 9420 §6.2).
+fn membership_tag_over(
+    crypto: &SuiteCrypto<'_>,
+    membership_key: &Secret,
+    mut tbm: Vec<u8>,
+    auth: &FramedContentAuthData,
+) -> Result<Vec<u8>, Error> {
     tbm.extend_from_slice(&auth.encode()?);
     Ok(crypto.mac(membership_key.as_bytes(), &tbm)?)
 }
@@ -315,10 +327,12 @@ where
         return Err(Error::ApplicationDataInPublicMessage);
     }
     check_auth(&message.auth, content.body.content_type())?;
+    // Encoded once for both the membership tag and the signature (§6.1, §6.2).
+    let to_be_signed = tbs(WireFormat::PUBLIC_MESSAGE, content, context)?;
     match (content.sender, &message.membership_tag) {
         (Sender::Member(_), Some(tag)) => {
             let key = membership_key.ok_or(Error::MissingMembershipKey)?;
-            let expected = membership_tag(crypto, key, content, &message.auth, context)?;
+            let expected = membership_tag_over(crypto, key, to_be_signed.clone(), &message.auth)?;
             if !bool::from(expected.as_slice().ct_eq(tag.as_slice())) {
                 return Err(Error::MembershipTagMismatch);
             }
@@ -335,12 +349,19 @@ where
         Sender::Member(leaf) => Error::SenderNotMember(LeafIndex(leaf)),
         other => Error::UnknownSender(other),
     })?;
+    crypto
+        .verify_with_label(
+            public_key.as_slice(),
+            FRAMED_CONTENT_TBS,
+            &to_be_signed,
+            message.auth.signature.as_slice(),
+        )
+        .map_err(|_| Error::InvalidContentSignature)?;
     let authenticated = AuthenticatedContent {
         wire_format: WireFormat::PUBLIC_MESSAGE,
         content: content.clone(),
         auth: message.auth.clone(),
     };
-    verify(crypto, &authenticated, context, &public_key)?;
     Ok(VerifiedContent {
         content: authenticated,
     })

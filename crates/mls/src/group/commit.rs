@@ -313,7 +313,7 @@ impl Group {
         &self,
         crypto: &SuiteCrypto<'_>,
         provisional: &GroupContext,
-        confirmed_input: &ConfirmedTranscriptHashInput,
+        confirmed_input: &[u8],
         commit_secret: &Secret,
         psk_secret: &Secret,
         init_secret: &[u8],
@@ -328,7 +328,7 @@ impl Group {
         let confirmed = confirmed_transcript_hash(
             crypto,
             &self.epoch.interim_transcript_hash,
-            &confirmed_input.encode()?,
+            confirmed_input,
         )?;
         let context = GroupContext {
             confirmed_transcript_hash: confirmed.into(),
@@ -411,7 +411,7 @@ impl Group {
             let (context, joiner, secrets) = self.next_epoch_secrets(
                 crypto,
                 &provisional_ctx,
-                input,
+                &input.encode()?,
                 &commit_secret,
                 &psk_secret,
                 init_secret.as_bytes(),
@@ -660,11 +660,11 @@ impl Group {
         };
         let provisional_ctx =
             self.provisional_context(tree.root_hash(crypto)?, provisional.extensions.clone());
-        let input = ConfirmedTranscriptHashInput {
-            wire_format: authenticated.wire_format,
-            content: authenticated.content.clone(),
-            signature: authenticated.auth.signature.clone(),
-        };
+        let input = crate::messages::confirmed_transcript_hash_input(
+            authenticated.wire_format,
+            &authenticated.content,
+            &authenticated.auth.signature,
+        )?;
         let (context, _, secrets) = self.next_epoch_secrets(
             crypto,
             &provisional_ctx,

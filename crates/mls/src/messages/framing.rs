@@ -546,21 +546,55 @@ impl Size for FramedContentTbs {
 
 impl Serialize for FramedContentTbs {
     fn tls_serialize<W: std::io::Write>(&self, w: &mut W) -> Result<usize, Error> {
-        if sender_needs_context(&self.content.sender) != self.context.is_some() {
-            return Err(Error::EncodingError(
-                "FramedContentTBS: context must be present exactly for member and \
-                 new_member_commit senders"
-                    .into(),
-            ));
-        }
-        let mut n = self.version.tls_serialize(w)?
-            + self.wire_format.tls_serialize(w)?
-            + self.content.tls_serialize(w)?;
-        if let Some(c) = &self.context {
-            n += c.tls_serialize(w)?;
-        }
-        Ok(n)
+        write_framed_content_tbs(
+            w,
+            self.version,
+            self.wire_format,
+            &self.content,
+            self.context.as_ref(),
+        )
     }
+}
+
+/// The encoding of `ConfirmedTranscriptHashInput` (RFC 9420 §8.2) from borrowed parts, the
+/// same bytes as [`ConfirmedTranscriptHashInput`]'s: a receiver hashes a commit's content
+/// without copying it.
+pub(crate) fn confirmed_transcript_hash_input(
+    wire_format: WireFormat,
+    content: &FramedContent,
+    signature: &VLBytes,
+) -> Result<Vec<u8>, Error> {
+    let mut out =
+        Vec::with_capacity(content.tls_serialized_len() + signature.tls_serialized_len() + 2);
+    wire_format.tls_serialize(&mut out)?;
+    content.tls_serialize(&mut out)?;
+    signature.tls_serialize(&mut out)?;
+    Ok(out)
+}
+
+/// Writes `FramedContentTBS` (RFC 9420 §6.1) from borrowed parts: signing and verifying
+/// encode it without first copying the content, which for a commit in a large adds-only tree
+/// carries a ciphertext per member.
+pub(crate) fn write_framed_content_tbs<W: std::io::Write>(
+    w: &mut W,
+    version: ProtocolVersion,
+    wire_format: WireFormat,
+    content: &FramedContent,
+    context: Option<&GroupContext>,
+) -> Result<usize, Error> {
+    if sender_needs_context(&content.sender) != context.is_some() {
+        return Err(Error::EncodingError(
+            "FramedContentTBS: context must be present exactly for member and \
+             new_member_commit senders"
+                .into(),
+        ));
+    }
+    let mut n =
+        version.tls_serialize(w)? + wire_format.tls_serialize(w)? + content.tls_serialize(w)?;
+    if let Some(c) = context {
+        n += c.tls_serialize(w)?;
+    }
+    Ok(n)
 }
 
 impl DeserializeBytes for FramedContentTbs {

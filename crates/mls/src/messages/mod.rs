@@ -33,6 +33,7 @@ pub use framing::{
     MlsMessage, MlsMessageBody, PrivateContentAad, PrivateMessage, PrivateMessageContent,
     PublicMessage, Sender, SenderData, SenderDataAad, WireFormat,
 };
+pub(crate) use framing::{confirmed_transcript_hash_input, write_framed_content_tbs};
 pub use group_context::{GroupContext, ProtocolVersion};
 pub use key_package::{KeyPackage, KeyPackageTbs};
 pub use keys::{
