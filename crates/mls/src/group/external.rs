@@ -1,7 +1,7 @@
 //! Joining by external commit (RFC 9420 §12.4.3.2), including resync: a member that lost
 //! its state replaces its own old leaf.
 
-use super::join::{tree_of, verify_group_info_signer, verify_tree};
+use super::join::{tree_of, verify_signer_and_tree};
 use super::proposals::{Committer, ProposalCache};
 use super::{EpochState, Group, GroupConfig};
 use crate::Error;
@@ -66,14 +66,15 @@ impl Group {
         }
         let crypto = SuiteCrypto::new(provider, suite)?;
         let mut tree = tree_of(info, request.ratchet_tree)?;
-        verify_group_info_signer(&crypto, info, &tree)?;
-        verify_tree(
+        let (signed, valid_tree) = verify_signer_and_tree(
             provider,
             &crypto,
+            info,
             &mut tree,
-            &context,
             request.validator.as_ref(),
-        )?;
+        );
+        signed?;
+        valid_tree?;
         let external_pub = info
             .tbs
             .extensions

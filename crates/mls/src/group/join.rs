@@ -232,17 +232,30 @@ pub(super) fn verify_tree(
     Ok(())
 }
 
-/// Verifies a GroupInfo's signature with the key of its `signer` leaf in `tree`
-/// (RFC 9420 §12.4.3) and returns that leaf.
-pub(super) fn verify_group_info_signer(
+/// Verifies a GroupInfo's signature against its signer's leaf (RFC 9420 §12.4.3) and
+/// validates the tree (§12.4.3.1, [`verify_tree`]) at the same time: the signature hashes the
+/// whole GroupInfo, ratchet tree included, on one core while the tree's checks use the
+/// others. Both verdicts are returned, for the caller to report in the RFC's order.
+pub(super) fn verify_signer_and_tree(
+    provider: &dyn CryptoProvider,
     crypto: &SuiteCrypto<'_>,
     group_info: &crate::messages::GroupInfo,
-    tree: &RatchetTree,
-) -> Result<LeafIndex, Error> {
+    tree: &mut RatchetTree,
+    validator: &dyn IdentityValidator,
+) -> (Result<LeafIndex, Error>, Result<(), Error>) {
     let signer = LeafIndex(group_info.tbs.signer);
-    let leaf = tree.leaf(signer).ok_or(Error::BlankLeaf(signer))?;
-    group_info.verify(crypto, leaf.content.signature_key.as_slice())?;
-    Ok(signer)
+    let key = tree.leaf(signer).map(|l| l.content.signature_key.clone());
+    let signature = move || {
+        let key = key.ok_or(Error::BlankLeaf(signer))?;
+        group_info.verify(crypto, key.as_slice())?;
+        Ok(signer)
+    };
+    let context = &group_info.tbs.group_context;
+    let contents = || verify_tree(provider, crypto, tree, context, validator);
+    #[cfg(feature = "parallel")]
+    return rayon::join(signature, contents);
+    #[cfg(not(feature = "parallel"))]
+    return (signature(), contents());
 }
 
 /// The ratchet tree of a GroupInfo: its ratchet_tree extension, or the one supplied.
@@ -329,17 +342,17 @@ impl Group {
         }
 
         let mut tree = tree_of(&group_info, request.ratchet_tree)?;
-        let signer = verify_group_info_signer(&crypto, &group_info, &tree)?;
-        // §11.2, §11.3: the new group's parameters, now authenticated by the signature.
-        continuation.check_context(&context)?;
-
-        verify_tree(
+        let (signed, valid_tree) = verify_signer_and_tree(
             provider,
             &crypto,
+            &group_info,
             &mut tree,
-            &context,
             request.validator.as_ref(),
-        )?;
+        );
+        let signer = signed?;
+        // §11.2, §11.3: the new group's parameters, now authenticated by the signature.
+        continuation.check_context(&context)?;
+        valid_tree?;
         // §11.3: every leaf of a branch is a member of the old group.
         continuation.check_tree(&tree, request.validator.as_ref())?;
 
