@@ -24,6 +24,10 @@ pub struct RatchetTree {
     pub(super) nodes: Chunked<Option<Arc<Node>>>,
     /// Cached tree hashes (§7.8), index-aligned with `nodes`, valid for `cache_suite`.
     pub(super) hashes: Chunked<Option<Arc<[u8]>>>,
+    /// The first eight bytes of each node's encryption key and (for a leaf) signature key,
+    /// index-aligned with `nodes`, `[0, 0]` for a blank node: the key-uniqueness check of a
+    /// commit (§7.3) scans this compact array and looks at a node only when a prefix matches.
+    pub(super) key_prefixes: Chunked<[u64; 2]>,
     pub(super) cache_suite: Option<CipherSuite>,
 }
 
@@ -37,9 +41,11 @@ impl Eq for RatchetTree {}
 impl RatchetTree {
     /// A one-member tree holding `leaf` at leaf 0 (RFC 9420 §11: group creation).
     pub fn new(leaf: LeafNode) -> Self {
+        let node = Node::Leaf(leaf);
         Self {
             size: TreeSize::ONE,
-            nodes: Chunked::from_vec(vec![Some(Arc::new(Node::Leaf(leaf)))]),
+            key_prefixes: Chunked::from_vec(vec![key_prefixes_of(Some(&node))]),
+            nodes: Chunked::from_vec(vec![Some(Arc::new(node))]),
             hashes: Chunked::from_vec(vec![None]),
             cache_suite: None,
         }
@@ -86,8 +92,10 @@ impl RatchetTree {
         let mut nodes: Vec<Option<Arc<Node>>> =
             nodes.into_iter().map(|n| n.map(Arc::new)).collect();
         nodes.resize(full, None);
+        let prefixes = nodes.iter().map(|n| key_prefixes_of(n.as_deref())).collect();
         Ok(Self {
             size,
+            key_prefixes: Chunked::from_vec(prefixes),
             hashes: Chunked::from_vec(vec![None; full]),
             nodes: Chunked::from_vec(nodes),
             cache_suite: None,
@@ -222,7 +230,11 @@ impl RatchetTree {
             .nodes
             .get_mut(node.0 as usize)
             .ok_or(Error::NodeOutOfRange(node))?;
+        let prefixes = key_prefixes_of(value.as_ref());
         *slot = value.map(Arc::new);
+        if let Some(p) = self.key_prefixes.get_mut(node.0 as usize) {
+            *p = prefixes;
+        }
         self.invalidate(node);
         Ok(())
     }
@@ -283,6 +295,7 @@ impl RatchetTree {
         let n = leaves.node_count() as usize;
         self.nodes.resize(n, None);
         self.hashes.resize(n, None);
+        self.key_prefixes.resize(n, [0, 0]);
         Ok(())
     }
 
@@ -307,6 +320,7 @@ impl RatchetTree {
             let n = smaller.node_count() as usize;
             self.nodes.truncate(n);
             self.hashes.truncate(n);
+            self.key_prefixes.truncate(n);
         }
     }
 }
@@ -321,5 +335,29 @@ fn check_unmerged_in_range(size: TreeSize, node: NodeIndex, p: &ParentNode) -> R
             leaf: LeafIndex(*l),
         }),
         None => Ok(()),
+    }
+}
+
+/// The first eight bytes of a key as a number (zero-padded), to sort and search keys by.
+pub(super) fn key_prefix(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(head) => u64::from_be_bytes(*head),
+        None => {
+            let mut b = [0u8; 8];
+            b[..key.len()].copy_from_slice(key);
+            u64::from_be_bytes(b)
+        }
+    }
+}
+
+/// `[encryption key prefix, signature key prefix]` of a node (zeros where absent).
+fn key_prefixes_of(node: Option<&Node>) -> [u64; 2] {
+    match node {
+        None => [0, 0],
+        Some(Node::Parent(p)) => [key_prefix(p.encryption_key.as_slice()), 0],
+        Some(Node::Leaf(l)) => [
+            key_prefix(l.content.encryption_key.as_slice()),
+            key_prefix(l.content.signature_key.as_slice()),
+        ],
     }
 }

@@ -2,7 +2,7 @@
 
 use super::join::SignatureCheck;
 use super::math::{LeafIndex, NodeIndex};
-use super::ratchet::RatchetTree;
+use super::ratchet::{RatchetTree, key_prefix};
 use crate::Error;
 use crate::codec::{Encode, TlsSerializeTrait, write_varint};
 use crate::crypto::SuiteCrypto;
@@ -134,18 +134,18 @@ impl RatchetTree {
             match self.node(n) {
                 None => {}
                 Some(Node::Parent(p)) => encryption.push((
-                    prefix(p.encryption_key.as_slice()),
+                    key_prefix(p.encryption_key.as_slice()),
                     p.encryption_key.as_slice(),
                     n,
                 )),
                 Some(Node::Leaf(l)) => {
                     encryption.push((
-                        prefix(l.content.encryption_key.as_slice()),
+                        key_prefix(l.content.encryption_key.as_slice()),
                         l.content.encryption_key.as_slice(),
                         n,
                     ));
                     signature.push((
-                        prefix(l.content.signature_key.as_slice()),
+                        key_prefix(l.content.signature_key.as_slice()),
                         l.content.signature_key.as_slice(),
                         n,
                     ));
@@ -169,7 +169,7 @@ impl RatchetTree {
         let mut changed: Vec<u32> = changed.iter().map(|n| n.0).collect();
         changed.sort_unstable();
         let clash = |list: &[(u64, &[u8], NodeIndex)], key: &[u8]| -> Option<NodeIndex> {
-            let p = prefix(key);
+            let p = key_prefix(key);
             let start = list.partition_point(|e| e.0 < p);
             list[start..]
                 .iter()
@@ -177,8 +177,16 @@ impl RatchetTree {
                 .find(|e| e.1 == key)
                 .map(|e| e.2)
         };
-        for (i, node) in self.nodes.iter().enumerate() {
-            let Some(node) = node.as_deref() else {
+        let encryption_prefixes: Vec<u64> = encryption.iter().map(|e| e.0).collect();
+        let signature_prefixes: Vec<u64> = signature.iter().map(|e| e.0).collect();
+        for (i, [enc, sig]) in self.key_prefixes.iter().enumerate() {
+            // Most nodes share no prefix with a new key and are never dereferenced.
+            if encryption_prefixes.binary_search(enc).is_err()
+                && signature_prefixes.binary_search(sig).is_err()
+            {
+                continue;
+            }
+            let Some(node) = self.node(NodeIndex(i as u32)) else {
                 continue;
             };
             if changed.binary_search(&(i as u32)).is_ok() {
@@ -301,14 +309,3 @@ fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
     }
 }
 
-/// The first eight bytes of a key as a number (zero-padded), to sort and search keys by.
-fn prefix(key: &[u8]) -> u64 {
-    match key.first_chunk::<8>() {
-        Some(head) => u64::from_be_bytes(*head),
-        None => {
-            let mut b = [0u8; 8];
-            b[..key.len()].copy_from_slice(key);
-            u64::from_be_bytes(b)
-        }
-    }
-}
