@@ -92,7 +92,10 @@ impl RatchetTree {
         let mut nodes: Vec<Option<Arc<Node>>> =
             nodes.into_iter().map(|n| n.map(Arc::new)).collect();
         nodes.resize(full, None);
-        let prefixes = nodes.iter().map(|n| key_prefixes_of(n.as_deref())).collect();
+        let prefixes = nodes
+            .iter()
+            .map(|n| key_prefixes_of(n.as_deref()))
+            .collect();
         Ok(Self {
             size,
             key_prefixes: Chunked::from_vec(prefixes),

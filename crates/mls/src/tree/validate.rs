@@ -308,4 +308,3 @@ fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
         need.iter().all(|t| have.contains(t))
     }
 }
-
