@@ -224,6 +224,89 @@ pub fn message<A: Member + ?Sized, B: Member + ?Sized>(from: &mut A, to: &mut B)
     assert_eq!(to.deliver(&ct), Some(text), "{} reads", to.implementation());
 }
 
+/// Application data from Conclave to the peer and back (the peer's reply names it).
+pub fn messages_both_ways<P: Member + ?Sized>(c: &mut Conclave, peer: &mut P) {
+    let ct = c.send(b"hello from Conclave");
+    assert_eq!(
+        peer.deliver(&ct).as_deref(),
+        Some(&b"hello from Conclave"[..])
+    );
+    let text = format!("hello from {}", peer.implementation()).into_bytes();
+    let ct = peer.send_application(&text);
+    assert_eq!(c.receive_application(&ct), text);
+}
+
+/// A commit with a path from the peer, processed by Conclave, then one from Conclave,
+/// processed by the peer; both agree after each, then exchange messages.
+pub fn commits_with_path_both_ways<P: Member + ?Sized>(c: &mut Conclave, peer: &mut P) {
+    let commit = peer.commit_path();
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+    assert_agree(c, peer);
+    let commit = c.commit_update();
+    assert_eq!(peer.deliver(&commit), None);
+    assert_agree(c, peer);
+    messages_both_ways(c, peer);
+}
+
+/// A five-leaf group with blanks and unmerged leaves: Conclave `a` creates it and adds the
+/// peer, then Conclave `b` and `c`; `a` removes `b` (a blank leaf); the peer adds Conclave
+/// `d` (which takes the blank leaf, unmerged in its parents); then `c`, the peer and `d`
+/// commit with a path. Every member processes every commit.
+pub fn larger_group<P: Member + ?Sized>(peer: &mut P, suite: u16) {
+    let mut a = Conclave::new("a", suite);
+    let mut b = Conclave::new("b", suite);
+    let mut c = Conclave::new("c", suite);
+    let mut d = Conclave::new("d", suite);
+    a.create_group(b"interop larger group");
+    let (_commit, welcome) = a.add(&peer.fresh_key_package());
+    peer.join_welcome(&welcome);
+    let (commit, welcome) = a.add(&b.key_package());
+    assert_eq!(peer.deliver(&commit), None);
+    b.join(&welcome).unwrap();
+    let (commit, welcome) = a.add(&c.key_package());
+    assert_eq!(peer.deliver(&commit), None);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    c.join(&welcome).unwrap();
+
+    let leaf = b.own_leaf();
+    let commit = a.commit(Some(leaf));
+    assert_eq!(peer.deliver(&commit), None);
+    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
+    assert!(b.is_removed());
+    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
+
+    let (commit, welcome) = peer.commit_add(&d.key_package());
+    for x in [&mut a, &mut c] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    d.join(&welcome)
+        .expect("Conclave joins from the peer's Welcome");
+    assert_eq!(d.own_leaf(), leaf);
+
+    let commit = c.commit_update();
+    assert_eq!(peer.deliver(&commit), None);
+    for x in [&mut a, &mut d] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    let commit = peer.commit_path();
+    for x in [&mut a, &mut c, &mut d] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    let commit = d.commit_update();
+    assert_eq!(peer.deliver(&commit), None);
+    for x in [&mut a, &mut c] {
+        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
+    }
+    for x in [&mut a, &mut c, &mut d] {
+        assert_agree(x, peer);
+    }
+    let ct = peer.send_application(b"to all");
+    for x in [&mut a, &mut c, &mut d] {
+        assert_eq!(x.receive_application(&ct), b"to all");
+    }
+    messages_both_ways(&mut d, peer);
+}
+
 /// What receiving a message did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Got {

@@ -8,26 +8,9 @@ use conclave_interop::conclave_mls::messages::{GroupContextExtensions, PreShared
 use conclave_interop::mls_rs_peer::{MlsRs, MlsRsOptions, mls_rs, mls_rs_with};
 use conclave_interop::{
     Conclave, Got, assert_agree, assert_injects_external_psk, assert_injects_resumption_psk,
-    custom_context_extensions,
+    commits_with_path_both_ways, custom_context_extensions, messages_both_ways,
 };
 use mls_rs::client_builder::MlsConfig;
-
-fn messages_both_ways<C: MlsConfig>(c: &mut Conclave, m: &mut MlsRs<C>) {
-    let ct = c.send(b"hello from Conclave");
-    assert_eq!(m.receive(&ct).as_deref(), Some(&b"hello from Conclave"[..]));
-    let ct = m.send(b"hello from mls-rs");
-    assert_eq!(c.receive_application(&ct), b"hello from mls-rs");
-}
-
-fn commits_with_path_both_ways<C: MlsConfig>(c: &mut Conclave, m: &mut MlsRs<C>) {
-    let commit = m.commit_update();
-    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
-    assert_agree(c, m);
-    let commit = c.commit_update();
-    assert_eq!(m.receive(&commit), None);
-    assert_agree(c, m);
-    messages_both_ways(c, m);
-}
 
 /// Conclave creates the group and adds mls-rs; mls-rs joins from the Welcome.
 fn conclave_creates_mls_rs_joins(suite: u16) {
@@ -208,64 +191,9 @@ fn private_handshake(suite: u16) {
     messages_both_ways(&mut c, &mut m);
 }
 
-/// A five-leaf group with blanks and unmerged leaves: Conclave `a` creates it and adds the
-/// peer, then Conclave `b` and `c`; `a` removes `b` (a blank leaf); the peer adds Conclave
-/// `d` (which takes the blank leaf, unmerged in its parents); then `c`, the peer and `d`
-/// commit with a path. Every member processes every commit.
+/// The five-leaf group of [`conclave_interop::larger_group`], with this peer.
 fn larger_group(suite: u16) {
-    let mut a = Conclave::new("a", suite);
-    let mut m = mls_rs("peer", suite);
-    let mut b = Conclave::new("b", suite);
-    let mut c = Conclave::new("c", suite);
-    let mut d = Conclave::new("d", suite);
-    a.create_group(b"interop larger group");
-    let (_commit, welcome) = a.add(&m.key_package());
-    m.join(&welcome);
-    let (commit, welcome) = a.add(&b.key_package());
-    assert_eq!(m.receive(&commit), None);
-    b.join(&welcome).unwrap();
-    let (commit, welcome) = a.add(&c.key_package());
-    assert_eq!(m.receive(&commit), None);
-    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
-    c.join(&welcome).unwrap();
-
-    let leaf = b.own_leaf();
-    let commit = a.commit(Some(leaf));
-    assert_eq!(m.receive(&commit), None);
-    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
-    assert!(b.is_removed());
-    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
-
-    let (commit, welcome) = m.add(&d.key_package());
-    for x in [&mut a, &mut c] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    d.join(&welcome)
-        .expect("Conclave joins from the peer's Welcome");
-    assert_eq!(d.own_leaf(), leaf);
-
-    let commit = c.commit_update();
-    assert_eq!(m.receive(&commit), None);
-    for x in [&mut a, &mut d] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    let commit = m.commit_update();
-    for x in [&mut a, &mut c, &mut d] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    let commit = d.commit_update();
-    assert_eq!(m.receive(&commit), None);
-    for x in [&mut a, &mut c] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    for x in [&mut a, &mut c, &mut d] {
-        assert_agree(x, &mut m);
-    }
-    let ct = m.send(b"to all");
-    for x in [&mut a, &mut c, &mut d] {
-        assert_eq!(x.receive_application(&ct), b"to all");
-    }
-    messages_both_ways(&mut d, &mut m);
+    conclave_interop::larger_group(&mut mls_rs("peer", suite), suite);
 }
 
 /// The external PSK both sides hold in the PSK scenarios (§8.4).

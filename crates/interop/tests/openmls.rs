@@ -9,27 +9,10 @@ use conclave_interop::conclave_mls::messages::{ProtocolVersion, ReInit};
 use conclave_interop::openmls_peer::OpenMls;
 use conclave_interop::{
     Conclave, Got, assert_agree, assert_injects_external_psk, assert_injects_resumption_psk,
-    custom_context_extensions,
+    commits_with_path_both_ways, custom_context_extensions, messages_both_ways,
 };
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, PreSharedKeyProposal, ReInitProposal};
-
-fn messages_both_ways(c: &mut Conclave, o: &mut OpenMls) {
-    let ct = c.send(b"hello from Conclave");
-    assert_eq!(o.receive(&ct).as_deref(), Some(&b"hello from Conclave"[..]));
-    let ct = o.send(b"hello from OpenMLS");
-    assert_eq!(c.receive_application(&ct), b"hello from OpenMLS");
-}
-
-fn commits_with_path_both_ways(c: &mut Conclave, o: &mut OpenMls) {
-    let commit = o.commit_update();
-    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
-    assert_agree(c, o);
-    let commit = c.commit_update();
-    assert_eq!(o.receive(&commit), None);
-    assert_agree(c, o);
-    messages_both_ways(c, o);
-}
 
 /// Scenario 1: Conclave creates the group and adds OpenMLS; OpenMLS joins from the Welcome.
 fn conclave_creates_openmls_joins(suite: u16) {
@@ -208,64 +191,9 @@ fn private_handshake(suite: u16) {
     messages_both_ways(&mut c, &mut o);
 }
 
-/// A five-leaf group with blanks and unmerged leaves: Conclave `a` creates it and adds the
-/// peer, then Conclave `b` and `c`; `a` removes `b` (a blank leaf); the peer adds Conclave
-/// `d` (which takes the blank leaf, unmerged in its parents); then `c`, the peer and `d`
-/// commit with a path. Every member processes every commit.
+/// The five-leaf group of [`conclave_interop::larger_group`], with this peer.
 fn larger_group(suite: u16) {
-    let mut a = Conclave::new("a", suite);
-    let mut o = OpenMls::new("peer", suite);
-    let mut b = Conclave::new("b", suite);
-    let mut c = Conclave::new("c", suite);
-    let mut d = Conclave::new("d", suite);
-    a.create_group(b"interop larger group");
-    let (_commit, welcome) = a.add(&o.key_package());
-    o.join(&welcome);
-    let (commit, welcome) = a.add(&b.key_package());
-    assert_eq!(o.receive(&commit), None);
-    b.join(&welcome).unwrap();
-    let (commit, welcome) = a.add(&c.key_package());
-    assert_eq!(o.receive(&commit), None);
-    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
-    c.join(&welcome).unwrap();
-
-    let leaf = b.own_leaf();
-    let commit = a.commit(Some(leaf));
-    assert_eq!(o.receive(&commit), None);
-    assert_eq!(b.receive(&commit).unwrap(), Got::Commit);
-    assert!(b.is_removed());
-    assert_eq!(c.receive(&commit).unwrap(), Got::Commit);
-
-    let (commit, welcome) = o.add(&d.key_package());
-    for x in [&mut a, &mut c] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    d.join(&welcome)
-        .expect("Conclave joins from the peer's Welcome");
-    assert_eq!(d.own_leaf(), leaf);
-
-    let commit = c.commit_update();
-    assert_eq!(o.receive(&commit), None);
-    for x in [&mut a, &mut d] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    let commit = o.commit_update();
-    for x in [&mut a, &mut c, &mut d] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    let commit = d.commit_update();
-    assert_eq!(o.receive(&commit), None);
-    for x in [&mut a, &mut c] {
-        assert_eq!(x.receive(&commit).unwrap(), Got::Commit);
-    }
-    for x in [&mut a, &mut c, &mut d] {
-        assert_agree(x, &mut o);
-    }
-    let ct = o.send(b"to all");
-    for x in [&mut a, &mut c, &mut d] {
-        assert_eq!(x.receive_application(&ct), b"to all");
-    }
-    messages_both_ways(&mut d, &mut o);
+    conclave_interop::larger_group(&mut OpenMls::new("peer", suite), suite);
 }
 
 /// The external PSK both sides hold in the PSK scenarios (§8.4).
