@@ -241,29 +241,11 @@ fn bare_seals(s: &Settings, label: Label<'_>, count: usize) -> Result<()> {
         .collect::<Result<_>>()?;
     let info = vec![7u8; 160];
     let secret = [1u8; 32];
-    let mut samples = Samples::default();
-    for _ in 0..s.reps {
-        samples.time(|| {
-            (0..count).into_par_iter().try_for_each(|i| {
-                provider
-                    .hpke_seal(suite, &keys[i % keys.len()], &info, &[], &secret)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            })?;
-            Ok(())
-        })?;
-    }
-    let bare = Label {
-        implementation: "bare",
-        ..label
-    };
-    samples.emit(
-        bare,
-        "commit_update",
-        "ms",
-        &format!(",\"hpke_seals\":{count}"),
-    );
-    Ok(())
+    time_bare(s, label, "commit_update", "hpke_seals", count, |i| {
+        provider
+            .hpke_seal(suite, &keys[i % keys.len()], &info, &[], &secret)
+            .map(drop)
+    })
 }
 
 /// The physical floor of a join: one signature verification per member on all cores.
@@ -278,15 +260,28 @@ fn bare_verifies(s: &Settings, label: Label<'_>) -> Result<()> {
             Ok((pair.public_key, message, signature))
         })
         .collect::<Result<_>>()?;
+    time_bare(s, label, "join", "verifications", s.members, |i| {
+        let (key, message, signature) = &signed[i % signed.len()];
+        provider.verify(suite, key, message, signature)
+    })
+}
+
+/// Times `count` independent runs of `one` on all cores, `s.reps` times, and prints them as
+/// the `"bare"` line of `op`, with the count under `what`.
+fn time_bare<E: std::fmt::Display>(
+    s: &Settings,
+    label: Label<'_>,
+    op: &str,
+    what: &str,
+    count: usize,
+    one: impl Fn(usize) -> std::result::Result<(), E> + Sync,
+) -> Result<()> {
     let mut samples = Samples::default();
     for _ in 0..s.reps {
         samples.time(|| {
-            (0..s.members).into_par_iter().try_for_each(|i| {
-                let (key, message, signature) = &signed[i % signed.len()];
-                provider
-                    .verify(suite, key, message, signature)
-                    .map_err(|e| e.to_string())
-            })?;
+            (0..count)
+                .into_par_iter()
+                .try_for_each(|i| one(i).map_err(|e| e.to_string()))?;
             Ok(())
         })?;
     }
@@ -294,11 +289,6 @@ fn bare_verifies(s: &Settings, label: Label<'_>) -> Result<()> {
         implementation: "bare",
         ..label
     };
-    samples.emit(
-        bare,
-        "join",
-        "ms",
-        &format!(",\"verifications\":{}", s.members),
-    );
+    samples.emit(bare, op, "ms", &format!(",\"{what}\":{count}"));
     Ok(())
 }

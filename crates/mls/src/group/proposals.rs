@@ -347,8 +347,9 @@ impl Group {
         // Each proposal on its own (§12.1): independent checks, with a KeyPackage's two
         // signatures per Add, so a long list is checked on all cores; the first failure in
         // list order is the one reported, as sequentially.
+        let checked_in_parallel = cfg!(feature = "parallel") && list.len() > 8;
         #[cfg(feature = "parallel")]
-        if list.len() > 8 {
+        if checked_in_parallel {
             use rayon::prelude::*;
             let checked: Vec<Result<(), Error>> = list
                 .par_iter()
@@ -357,11 +358,7 @@ impl Group {
             checked.into_iter().collect::<Result<(), Error>>()?;
         }
         for (proposal, sender) in list {
-            #[cfg(feature = "parallel")]
-            let checked = list.len() > 8;
-            #[cfg(not(feature = "parallel"))]
-            let checked = false;
-            if !checked {
+            if !checked_in_parallel {
                 self.check_proposal_from(crypto, proposal, *sender)?;
             }
             // §12.4: only Add, PreSharedKey and ReInit may be committed without a path.
