@@ -251,11 +251,15 @@ pub(super) fn verify_signer_and_tree(
         Ok(signer)
     };
     let context = &group_info.tbs.group_context;
-    let contents = || verify_tree(provider, crypto, tree, context, validator);
     #[cfg(feature = "parallel")]
-    return rayon::join(signature, contents);
+    return rayon::join(signature, || {
+        verify_tree(provider, crypto, tree, context, validator)
+    });
     #[cfg(not(feature = "parallel"))]
-    return (signature(), contents());
+    return (
+        signature(),
+        verify_tree(provider, crypto, tree, context, validator),
+    );
 }
 
 /// The ratchet tree of a GroupInfo: its ratchet_tree extension, or the one supplied.
