@@ -43,24 +43,36 @@ pub fn open_group_secrets(
     GroupSecrets::decode(plaintext.as_bytes())
 }
 
-/// Encrypts `secrets` to one new member's init key (RFC 9420 §12.4.3.1).
+/// Encrypts each new member's `GroupSecrets` to its init key (RFC 9420 §12.4.3.1), all
+/// under the one `encrypted_group_info` as context, which is encoded and hashed once for all
+/// of them (see [`crate::crypto::CryptoProvider::hpke_seal_to_many`]). `joiners` are
+/// `(reference, init_key, secrets)`; the result is in the same order.
 pub fn seal_group_secrets(
     crypto: &SuiteCrypto<'_>,
-    new_member: KeyPackageRef,
-    init_key: &[u8],
     encrypted_group_info: &[u8],
-    secrets: &GroupSecrets,
-) -> Result<EncryptedGroupSecrets, Error> {
-    let plaintext = zeroize::Zeroizing::new(secrets.encode()?);
-    let sealed =
-        crypto.encrypt_with_label(init_key, WELCOME_LABEL, encrypted_group_info, &plaintext)?;
-    Ok(EncryptedGroupSecrets {
-        new_member,
-        encrypted_group_secrets: HpkeCiphertext {
-            kem_output: sealed.kem_output.into(),
-            ciphertext: sealed.ciphertext.into(),
-        },
-    })
+    joiners: &[(KeyPackageRef, &[u8], GroupSecrets)],
+) -> Result<Vec<EncryptedGroupSecrets>, Error> {
+    let plaintexts = joiners
+        .iter()
+        .map(|(_, _, secrets)| secrets.encode().map(zeroize::Zeroizing::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let items: Vec<_> = joiners
+        .iter()
+        .zip(&plaintexts)
+        .map(|((_, init_key, _), plaintext)| (*init_key, plaintext.as_slice()))
+        .collect();
+    let sealed = crypto.encrypt_with_label_to_many(WELCOME_LABEL, encrypted_group_info, &items)?;
+    Ok(joiners
+        .iter()
+        .zip(sealed)
+        .map(|((new_member, _, _), sealed)| EncryptedGroupSecrets {
+            new_member: new_member.clone(),
+            encrypted_group_secrets: HpkeCiphertext {
+                kem_output: sealed.kem_output.into(),
+                ciphertext: sealed.ciphertext.into(),
+            },
+        })
+        .collect())
 }
 
 /// Decrypts the GroupInfo of a Welcome with `welcome_key`/`welcome_nonce` (§12.4.3.1).

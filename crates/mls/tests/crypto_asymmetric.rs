@@ -65,6 +65,59 @@ fn hpke_round_trip_every_suite() {
     }
 }
 
+/// Sealing to many under one info (the Welcome path) opens like single seals, item by item,
+/// only under that info, and reports a bad key anywhere in the batch as an error.
+#[test]
+fn hpke_seal_to_many_every_suite() {
+    let p = provider();
+    for suite in CipherSuite::ALL {
+        let pairs: Vec<_> = (0..5)
+            .map(|_| p.hpke_generate_key_pair(suite).unwrap())
+            .collect();
+        let plaintexts: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 32 + usize::from(i)]).collect();
+        let items: Vec<(&[u8], &[u8])> = pairs
+            .iter()
+            .zip(&plaintexts)
+            .map(|(kp, pt)| (kp.public_key.as_slice(), pt.as_slice()))
+            .collect();
+        let sealed = p.hpke_seal_to_many(suite, INFO, AAD, &items).unwrap();
+        assert_eq!(sealed.len(), items.len(), "{suite:?}");
+        for ((kp, pt), s) in pairs.iter().zip(&plaintexts).zip(&sealed) {
+            let open = |info: &[u8]| {
+                p.hpke_open(
+                    suite,
+                    &kp.private_key,
+                    &s.kem_output,
+                    info,
+                    AAD,
+                    &s.ciphertext,
+                )
+            };
+            assert_eq!(open(INFO).unwrap().as_bytes(), pt.as_slice(), "{suite:?}");
+            assert_eq!(
+                open(b"other info").unwrap_err(),
+                CryptoError::HpkeOpen,
+                "{suite:?}"
+            );
+        }
+        // Fresh ephemeral keys per item.
+        assert_ne!(sealed[0].kem_output, sealed[1].kem_output, "{suite:?}");
+
+        let mut bad = items.clone();
+        bad[3].0 = &[0xff; 3];
+        assert_eq!(
+            p.hpke_seal_to_many(suite, INFO, AAD, &bad).unwrap_err(),
+            CryptoError::InvalidKey,
+            "{suite:?}"
+        );
+        assert!(
+            p.hpke_seal_to_many(suite, INFO, AAD, &[])
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
 #[test]
 fn hpke_open_fails_with_wrong_key_or_tampering() {
     let p = provider();

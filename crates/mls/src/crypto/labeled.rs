@@ -2,7 +2,7 @@
 //! so that a value computed for one purpose can never stand in for another.
 
 use super::{
-    CipherSuite, CryptoError, CryptoProvider, HpkePrivateKey, HpkeSealed, Secret,
+    CipherSuite, CryptoError, CryptoProvider, HpkePrivateKey, HpkeSealItem, HpkeSealed, Secret,
     SignaturePrivateKey,
 };
 use crate::codec::write_varint;
@@ -221,6 +221,20 @@ impl<'a> SuiteCrypto<'a> {
         let info = Self::encrypt_context(label, context)?;
         self.provider
             .hpke_seal(self.suite, public_key, &info, &[], plaintext)
+    }
+
+    /// `EncryptWithLabel` of each `(public_key, plaintext)` item under one `label` and
+    /// `context` (RFC 9420 §5.1.3), through [`CryptoProvider::hpke_seal_to_many`]: the
+    /// context is encoded once, and hashed once by providers that can.
+    pub fn encrypt_with_label_to_many(
+        &self,
+        label: &[u8],
+        context: &[u8],
+        items: &[HpkeSealItem<'_>],
+    ) -> Result<Vec<HpkeSealed>, CryptoError> {
+        let info = Self::encrypt_context(label, context)?;
+        self.provider
+            .hpke_seal_to_many(self.suite, &info, &[], items)
     }
 
     /// `DecryptWithLabel(PrivateKey, Label, Context, KEMOutput, Ciphertext)` (RFC 9420 §5.1.3).

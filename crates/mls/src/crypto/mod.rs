@@ -55,6 +55,9 @@ pub struct HpkeSealed {
     pub ciphertext: Vec<u8>,
 }
 
+/// One item of [`CryptoProvider::hpke_seal_to_many`]: `(public_key, plaintext)`.
+pub type HpkeSealItem<'a> = (&'a [u8], &'a [u8]);
+
 /// One item of [`CryptoProvider::verify_batch`]: `(public_key, message, signature)`.
 pub type SignatureItem<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
@@ -115,6 +118,27 @@ pub trait CryptoProvider: Send + Sync {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<HpkeSealed, CryptoError>;
+    /// Single-shot HPKE base-mode encryption of each `(public_key, plaintext)` item, all
+    /// under one `info` and `aad`: the same as [`Self::hpke_seal`] on each item, results in
+    /// item order, failing if any fails.
+    ///
+    /// The default seals one by one. The base-mode key schedule depends on `info` only
+    /// through its hash (RFC 9180 §5.1), so a provider can hash it once for all items, which
+    /// matters when `info` is large: a Welcome's is its encrypted GroupInfo, which carries
+    /// the ratchet tree (RFC 9420 §12.4.3.1). [`crate::RustCrypto`] does that, and seals on
+    /// all cores with the `parallel` feature.
+    fn hpke_seal_to_many(
+        &self,
+        suite: CipherSuite,
+        info: &[u8],
+        aad: &[u8],
+        items: &[HpkeSealItem<'_>],
+    ) -> Result<Vec<HpkeSealed>, CryptoError> {
+        items
+            .iter()
+            .map(|(public_key, plaintext)| self.hpke_seal(suite, public_key, info, aad, plaintext))
+            .collect()
+    }
     /// Single-shot HPKE base-mode decryption with `private_key` (RFC 9180 §6.1).
     fn hpke_open(
         &self,

@@ -475,36 +475,30 @@ impl Group {
             let group_info = self.build_group_info(crypto, &next)?;
             let welcome_secret = joiner.welcome_secret(crypto, psk_secret.as_bytes())?;
             let encrypted_group_info = seal_group_info(crypto, &group_info, &welcome_secret)?;
-            let seal = |(leaf, kp): &(LeafIndex, crate::messages::KeyPackage)| {
-                let path_secret = prepared
-                    .as_ref()
-                    .and_then(|p| p.path_secret_for(*leaf))
-                    .map(|(_, s)| PathSecret {
-                        path_secret: s.as_bytes().to_vec().into(),
-                    });
-                let group_secrets = GroupSecrets {
-                    joiner_secret: joiner.as_bytes().to_vec().into(),
-                    path_secret,
-                    psks: psks.clone(),
-                };
-                seal_group_secrets(
-                    crypto,
-                    kp.reference(crypto)?,
-                    kp.tbs.init_key.as_slice(),
-                    &encrypted_group_info,
-                    &group_secrets,
-                )
-            };
-            // Each seal hashes the encrypted GroupInfo (the HPKE info, §12.4.3.1), which
-            // carries the whole ratchet tree: with many joiners this dominates the commit,
-            // and the seals are independent, so they run on all cores.
-            #[cfg(feature = "parallel")]
-            let secrets: Vec<_> = {
-                use rayon::prelude::*;
-                added.par_iter().map(seal).collect::<Result<_, Error>>()?
-            };
-            #[cfg(not(feature = "parallel"))]
-            let secrets: Vec<_> = added.iter().map(seal).collect::<Result<_, Error>>()?;
+            let joiners = added
+                .iter()
+                .map(|(leaf, kp)| {
+                    let path_secret = prepared
+                        .as_ref()
+                        .and_then(|p| p.path_secret_for(*leaf))
+                        .map(|(_, s)| PathSecret {
+                            path_secret: s.as_bytes().to_vec().into(),
+                        });
+                    let group_secrets = GroupSecrets {
+                        joiner_secret: joiner.as_bytes().to_vec().into(),
+                        path_secret,
+                        psks: psks.clone(),
+                    };
+                    Ok((
+                        kp.reference(crypto)?,
+                        kp.tbs.init_key.as_slice(),
+                        group_secrets,
+                    ))
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            // The HPKE info of every seal is the encrypted GroupInfo, which carries the whole
+            // ratchet tree; it is hashed once for all joiners, not once each.
+            let secrets = seal_group_secrets(crypto, &encrypted_group_info, &joiners)?;
             (
                 Some(Self::wrap(MlsMessageBody::Welcome(Welcome {
                     cipher_suite: self.suite,

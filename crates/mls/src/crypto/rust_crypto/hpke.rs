@@ -9,6 +9,7 @@ use super::super::{
     AeadAlgorithm, CipherSuite, CryptoError, HashAlgorithm, HpkeKeyPair, HpkePrivateKey,
     HpkeSealed, KemAlgorithm, Secret,
 };
+use super::symmetric;
 use super::x448_kem::X448HkdfSha512;
 use ::hpke::aead::{Aead, AesGcm128, AesGcm256, ChaCha20Poly1305};
 use ::hpke::kdf::{HkdfSha256, HkdfSha384, HkdfSha512, Kdf};
@@ -242,4 +243,122 @@ pub(super) fn public_key(
 ) -> Result<Vec<u8>, CryptoError> {
     let private_key = &normalized_private_key(suite, private_key)?;
     with_kem!(suite, public_key_with(private_key))
+}
+
+fn encap_with<K: Kem>(
+    public_key: &[u8],
+    rng: &mut impl ::hpke::rand_core::CryptoRng,
+) -> Result<(Secret, Vec<u8>), CryptoError> {
+    let pk = K::PublicKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    // `SharedSecret` zeroizes itself on drop; the copy lives in a `Secret`, which does too.
+    let (shared, enc) = K::encap_with_rng(&pk, None, rng).map_err(|_| CryptoError::HpkeSeal)?;
+    Ok((Secret::from_slice(&shared.0), enc.to_bytes().to_vec()))
+}
+
+/// The RFC 9180 KDF identifier of HKDF with `hash` (§7.2).
+fn kdf_id(hash: HashAlgorithm) -> u16 {
+    match hash {
+        HashAlgorithm::Sha256 => 0x0001,
+        HashAlgorithm::Sha384 => 0x0002,
+        HashAlgorithm::Sha512 => 0x0003,
+    }
+}
+
+/// Base-mode sealing to many recipients under one `info` (RFC 9180 §5.1, §6.1).
+///
+/// The key-schedule context `mode || psk_id_hash || info_hash` depends on `info` only
+/// through its hash, so it is computed once here instead of once per recipient. That matters
+/// for a Welcome, whose `info` is the encrypted GroupInfo with the whole ratchet tree
+/// (RFC 9420 §12.4.3.1): megabytes in a large group, hashed once per joiner otherwise. Each
+/// seal then costs what the KEM and two short expansions cost. The KEM is the `hpke`
+/// crate's; the key schedule and the AEAD are ours, checked against the RFC 9180 vectors.
+pub(super) struct SharedInfoSealer {
+    suite: CipherSuite,
+    hash: HashAlgorithm,
+    aead: AeadAlgorithm,
+    suite_id: [u8; 10],
+    context: Vec<u8>,
+}
+
+impl SharedInfoSealer {
+    /// Hashes `info` into the base-mode key-schedule context of `suite`.
+    pub(super) fn new(suite: CipherSuite, info: &[u8]) -> Result<Self, CryptoError> {
+        let unsupported = || CryptoError::UnsupportedCipherSuite(suite.0);
+        let kem = suite.kem().ok_or_else(unsupported)?;
+        let hash = suite.hash().ok_or_else(unsupported)?;
+        let aead = suite.aead().ok_or_else(unsupported)?;
+        // suite_id = "HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2) (§5.1)
+        let mut suite_id = [0u8; 10];
+        suite_id[..4].copy_from_slice(b"HPKE");
+        suite_id[4..6].copy_from_slice(&kem.id().to_be_bytes());
+        suite_id[6..8].copy_from_slice(&kdf_id(hash).to_be_bytes());
+        suite_id[8..].copy_from_slice(&aead.id().to_be_bytes());
+        let mut sealer = Self {
+            suite,
+            hash,
+            aead,
+            suite_id,
+            context: Vec::new(),
+        };
+        // Base mode: no PSK, so psk_id is empty (§5.1.1).
+        let psk_id_hash = sealer.labeled_extract(b"", b"psk_id_hash", b"");
+        let info_hash = sealer.labeled_extract(b"", b"info_hash", info);
+        let mut context = Vec::with_capacity(1 + 2 * hash.output_len());
+        context.push(0x00); // mode_base
+        context.extend_from_slice(psk_id_hash.as_bytes());
+        context.extend_from_slice(info_hash.as_bytes());
+        sealer.context = context;
+        Ok(sealer)
+    }
+
+    /// `LabeledExtract(salt, label, ikm)` (§4).
+    fn labeled_extract(&self, salt: &[u8], label: &[u8], ikm: &[u8]) -> Secret {
+        let mut labeled_ikm = Vec::with_capacity(7 + 10 + label.len() + ikm.len());
+        labeled_ikm.extend_from_slice(b"HPKE-v1");
+        labeled_ikm.extend_from_slice(&self.suite_id);
+        labeled_ikm.extend_from_slice(label);
+        labeled_ikm.extend_from_slice(ikm);
+        let prk = symmetric::hkdf_extract(self.hash, salt, &labeled_ikm);
+        zeroize::Zeroize::zeroize(&mut labeled_ikm);
+        prk
+    }
+
+    /// `LabeledExpand(prk, label, info, L)` (§4).
+    fn labeled_expand(&self, prk: &[u8], label: &[u8], len: usize) -> Result<Secret, CryptoError> {
+        let length = u16::try_from(len).map_err(|_| CryptoError::KdfLength)?;
+        let mut info = Vec::with_capacity(2 + 7 + 10 + label.len() + self.context.len());
+        info.extend_from_slice(&length.to_be_bytes());
+        info.extend_from_slice(b"HPKE-v1");
+        info.extend_from_slice(&self.suite_id);
+        info.extend_from_slice(label);
+        info.extend_from_slice(&self.context);
+        symmetric::hkdf_expand(self.hash, prk, &info, len)
+    }
+
+    /// `(key, base_nonce)` from a KEM shared secret (§5.1, base mode: `psk` is empty).
+    fn key_and_nonce(&self, shared_secret: &[u8]) -> Result<(Secret, Secret), CryptoError> {
+        let secret = self.labeled_extract(shared_secret, b"secret", b"");
+        let key = self.labeled_expand(secret.as_bytes(), b"key", self.aead.key_len())?;
+        let nonce = self.labeled_expand(secret.as_bytes(), b"base_nonce", self.aead.nonce_len())?;
+        Ok((key, nonce))
+    }
+
+    /// `SealBase(pkR, info, aad, pt)` (§6.1): the first message of a fresh context, so its
+    /// nonce is `base_nonce` itself.
+    pub(super) fn seal(
+        &self,
+        public_key: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        rng: &mut impl ::hpke::rand_core::CryptoRng,
+    ) -> Result<HpkeSealed, CryptoError> {
+        let (shared_secret, kem_output) = with_kem!(self.suite, encap_with(public_key, rng))?;
+        let (key, nonce) = self.key_and_nonce(shared_secret.as_bytes())?;
+        let ciphertext =
+            symmetric::aead_seal(self.aead, key.as_bytes(), nonce.as_bytes(), aad, plaintext)?;
+        Ok(HpkeSealed {
+            kem_output,
+            ciphertext,
+        })
+    }
 }

@@ -5,7 +5,9 @@
 //! The vectors are not in the repository: set `HPKE_TEST_VECTORS` to a folder that holds
 //! `test-vectors.json` (from cfrg/draft-irtf-cfrg-hpke, also RFC 9180 Appendix A).
 
+use super::hpke::SharedInfoSealer;
 use super::x448_kem::X448HkdfSha512;
+use crate::crypto::CipherSuite;
 use ::hpke::aead::{Aead, AesGcm128, AesGcm256, ChaCha20Poly1305};
 use ::hpke::kdf::{HkdfSha256, HkdfSha384, HkdfSha512, Kdf};
 use ::hpke::kem::{DhP256HkdfSha256, DhP384HkdfSha384, DhP521HkdfSha512, X25519HkdfSha256, XWing};
@@ -131,7 +133,7 @@ fn derive_and_check<K: Kem>(
     Ok((sk, pk))
 }
 
-fn check_vector<A: Aead, F: Kdf, K: Kem>(v: &Vector) -> Result<(), String> {
+fn check_vector<A: Aead, F: Kdf, K: Kem>(v: &Vector, suite: u16) -> Result<(), String> {
     let (_, _pk_e) = derive_and_check::<K>("E", &v.ikmE, &v.skEm, &v.pkEm)?;
     let (sk_r, pk_r) = derive_and_check::<K>("R", &v.ikmR, &v.skRm, &v.pkRm)?;
     let sender = match (&v.ikmS, &v.skSm, &v.pkSm) {
@@ -194,6 +196,9 @@ fn check_vector<A: Aead, F: Kdf, K: Kem>(v: &Vector) -> Result<(), String> {
             .map_err(|err| format!("open #{i}: {err}"))?;
         check_eq(&format!("pt #{i}"), &opened, &pt)?;
     }
+    if v.mode == 0 {
+        check_shared_info_sealer(v, suite, &pk_r.to_bytes())?;
+    }
     for (i, x) in v.exports.iter().enumerate() {
         let context = unhex(&x.exporter_context)?;
         let mut out_s = vec![0u8; x.len];
@@ -218,27 +223,47 @@ fn check_vector<A: Aead, F: Kdf, K: Kem>(v: &Vector) -> Result<(), String> {
     Ok(())
 }
 
+/// Our own base-mode key schedule ([`SharedInfoSealer`], used to seal a Welcome to many
+/// joiners) must produce the vector's `enc` and first ciphertext from the same `ikmE`.
+fn check_shared_info_sealer(v: &Vector, suite: u16, pk_r: &[u8]) -> Result<(), String> {
+    let first = v.encryptions.first().ok_or("no encryptions")?;
+    let sealer = SharedInfoSealer::new(CipherSuite(suite), &unhex(&v.info)?)
+        .map_err(|e| format!("sealer: {e}"))?;
+    let mut rng = ReplayRng {
+        bytes: unhex(&v.ikmE)?,
+        pos: 0,
+        overdrawn: false,
+    };
+    let sealed = sealer
+        .seal(pk_r, &unhex(&first.aad)?, &unhex(&first.pt)?, &mut rng)
+        .map_err(|e| format!("shared-info seal: {e}"))?;
+    check_eq("shared-info enc", &sealed.kem_output, &unhex(&v.enc)?)?;
+    check_eq("shared-info ct #0", &sealed.ciphertext, &unhex(&first.ct)?)
+}
+
 /// Runs `v` if an MLS suite uses its (KEM, KDF, AEAD); `None` if none does.
 fn run(v: &Vector) -> Option<Result<(), String>> {
     Some(match (v.kem_id, v.kdf_id, v.aead_id) {
         // Suite 1.
-        (0x0020, 0x0001, 0x0001) => check_vector::<AesGcm128, HkdfSha256, X25519HkdfSha256>(v),
+        (0x0020, 0x0001, 0x0001) => check_vector::<AesGcm128, HkdfSha256, X25519HkdfSha256>(v, 1),
         // Suite 2.
-        (0x0010, 0x0001, 0x0001) => check_vector::<AesGcm128, HkdfSha256, DhP256HkdfSha256>(v),
+        (0x0010, 0x0001, 0x0001) => check_vector::<AesGcm128, HkdfSha256, DhP256HkdfSha256>(v, 2),
         // Suite 3.
         (0x0020, 0x0001, 0x0003) => {
-            check_vector::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(v)
+            check_vector::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(v, 3)
         }
         // Suite 4.
-        (0x0021, 0x0003, 0x0002) => check_vector::<AesGcm256, HkdfSha512, X448HkdfSha512>(v),
+        (0x0021, 0x0003, 0x0002) => check_vector::<AesGcm256, HkdfSha512, X448HkdfSha512>(v, 4),
         // Suite 5.
-        (0x0012, 0x0003, 0x0002) => check_vector::<AesGcm256, HkdfSha512, DhP521HkdfSha512>(v),
+        (0x0012, 0x0003, 0x0002) => check_vector::<AesGcm256, HkdfSha512, DhP521HkdfSha512>(v, 5),
         // Suite 6.
-        (0x0021, 0x0003, 0x0003) => check_vector::<ChaCha20Poly1305, HkdfSha512, X448HkdfSha512>(v),
+        (0x0021, 0x0003, 0x0003) => {
+            check_vector::<ChaCha20Poly1305, HkdfSha512, X448HkdfSha512>(v, 6)
+        }
         // Suite 7.
-        (0x0011, 0x0002, 0x0002) => check_vector::<AesGcm256, HkdfSha384, DhP384HkdfSha384>(v),
+        (0x0011, 0x0002, 0x0002) => check_vector::<AesGcm256, HkdfSha384, DhP384HkdfSha384>(v, 7),
         // The X-Wing suite (0x004D); X-Wing has no Auth modes.
-        (0x647a, 0x0001, 0x0003) => check_vector::<ChaCha20Poly1305, HkdfSha256, XWing>(v),
+        (0x647a, 0x0001, 0x0003) => check_vector::<ChaCha20Poly1305, HkdfSha256, XWing>(v, 0x004d),
         _ => return None,
     })
 }

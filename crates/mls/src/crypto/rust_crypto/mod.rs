@@ -16,8 +16,8 @@ mod symmetric;
 mod x448_kem;
 
 use super::{
-    CipherSuite, CryptoError, CryptoProvider, HpkeKeyPair, HpkePrivateKey, HpkeSealed, Secret,
-    SignatureKeyPair, SignaturePrivateKey,
+    CipherSuite, CryptoError, CryptoProvider, HpkeKeyPair, HpkePrivateKey, HpkeSealItem,
+    HpkeSealed, Secret, SignatureKeyPair, SignaturePrivateKey,
 };
 use rng::ProviderRng;
 
@@ -159,6 +159,32 @@ impl CryptoProvider for RustCrypto {
     ) -> Result<HpkeSealed, CryptoError> {
         let mut rng = self.child_rng()?;
         hpke::seal(suite, public_key, info, aad, plaintext, &mut rng)
+    }
+
+    fn hpke_seal_to_many(
+        &self,
+        suite: CipherSuite,
+        info: &[u8],
+        aad: &[u8],
+        items: &[HpkeSealItem<'_>],
+    ) -> Result<Vec<HpkeSealed>, CryptoError> {
+        let sealer = hpke::SharedInfoSealer::new(suite, info)?;
+        // One generator per item, drawn in item order before any thread starts, so a seeded
+        // provider stays reproducible whatever the scheduling.
+        let rngs = items
+            .iter()
+            .map(|_| self.child_rng())
+            .collect::<Result<Vec<_>, _>>()?;
+        let seal = |((public_key, plaintext), mut rng): (&HpkeSealItem<'_>, _)| {
+            sealer.seal(public_key, aad, plaintext, &mut rng)
+        };
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            items.par_iter().zip(rngs).map(seal).collect()
+        }
+        #[cfg(not(feature = "parallel"))]
+        items.iter().zip(rngs).map(seal).collect()
     }
 
     fn hpke_open(
