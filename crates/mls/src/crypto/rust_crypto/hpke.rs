@@ -313,14 +313,7 @@ impl SharedInfoSealer {
 
     /// `LabeledExtract(salt, label, ikm)` (§4).
     fn labeled_extract(&self, salt: &[u8], label: &[u8], ikm: &[u8]) -> Secret {
-        let mut labeled_ikm = Vec::with_capacity(7 + 10 + label.len() + ikm.len());
-        labeled_ikm.extend_from_slice(b"HPKE-v1");
-        labeled_ikm.extend_from_slice(&self.suite_id);
-        labeled_ikm.extend_from_slice(label);
-        labeled_ikm.extend_from_slice(ikm);
-        let prk = symmetric::hkdf_extract(self.hash, salt, &labeled_ikm);
-        zeroize::Zeroize::zeroize(&mut labeled_ikm);
-        prk
+        symmetric::hkdf_extract_parts(self.hash, salt, &[b"HPKE-v1", &self.suite_id, label, ikm])
     }
 
     /// `LabeledExpand(prk, label, info, L)` (§4).

@@ -14,25 +14,38 @@ pub(super) fn hash(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
 }
 
 macro_rules! hmac_with {
-    ($hash:ty, $key:expr, $data:expr) => {{
+    ($hash:ty, $key:expr, $parts:expr) => {{
         // HMAC accepts keys of any length (RFC 2104 §2), so keying cannot fail.
         let mut mac = <Hmac<$hash> as KeyInit>::new_from_slice($key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update($data);
+        for part in $parts {
+            mac.update(part);
+        }
         mac.finalize().into_bytes().to_vec()
     }};
 }
 
 pub(super) fn hmac(alg: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
+    hmac_parts(alg, key, &[data])
+}
+
+/// HMAC of the concatenation of `parts`, without building it.
+fn hmac_parts(alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     match alg {
-        HashAlgorithm::Sha256 => hmac_with!(Sha256, key, data),
-        HashAlgorithm::Sha384 => hmac_with!(Sha384, key, data),
-        HashAlgorithm::Sha512 => hmac_with!(Sha512, key, data),
+        HashAlgorithm::Sha256 => hmac_with!(Sha256, key, parts),
+        HashAlgorithm::Sha384 => hmac_with!(Sha384, key, parts),
+        HashAlgorithm::Sha512 => hmac_with!(Sha512, key, parts),
     }
 }
 
 /// HKDF-Extract is HMAC(salt, ikm) (RFC 5869 §2.2); an empty salt means HashLen zeros.
 pub(super) fn hkdf_extract(alg: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Secret {
+    hkdf_extract_parts(alg, salt, &[ikm])
+}
+
+/// [`hkdf_extract`] of the concatenation of `ikm_parts`, without building it (HPKE's
+/// LabeledExtract prefixes a label to inputs that can be megabytes long).
+pub(super) fn hkdf_extract_parts(alg: HashAlgorithm, salt: &[u8], ikm_parts: &[&[u8]]) -> Secret {
     let zeros;
     let salt = if salt.is_empty() {
         zeros = vec![0u8; alg.output_len()];
@@ -40,7 +53,7 @@ pub(super) fn hkdf_extract(alg: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Secre
     } else {
         salt
     };
-    Secret::new(hmac(alg, salt, ikm))
+    Secret::new(hmac_parts(alg, salt, ikm_parts))
 }
 
 /// HKDF-Expand (RFC 5869 §2.3), written over HMAC so that any PRK length is accepted,
