@@ -5,9 +5,12 @@
 //! bytes, the way a Delivery Service carries them; the [`Member`] trait lets one scenario drive
 //! any of the three, and [`assert_agree`] checks two members share the epoch.
 //!
-//! Scenarios (`tests/openmls.rs`: suites 1, 2, 3; `tests/mls_rs.rs`: suites 1, 2, 3, 7), each
-//! checked after every step by equal epochs, epoch authenticators, exporter outputs and group
-//! context extensions on both sides:
+//! The two-party scenarios are written once, in [`scenarios`], against the [`Peer`] trait
+//! (which both peers implement), and run with each peer (`tests/openmls.rs`: suites 1, 2, 3;
+//! `tests/mls_rs.rs`: suites 1, 2, 3, 7) by [`two_party_tests!`]; the ReInit and branching
+//! tests, where the peers differ, stay in their test files. Each is checked after every step
+//! by equal epochs, epoch authenticators, exporter outputs and group context extensions on
+//! both sides:
 //!
 //! - Welcome joins each way, the ratchet tree in the GroupInfo extension (RFC 9420 §12.4.3.3);
 //! - Welcome joins each way with the ratchet tree passed out of band (no ratchet_tree
@@ -37,6 +40,7 @@
 
 pub mod mls_rs_peer;
 pub mod openmls_peer;
+pub mod scenarios;
 
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret, SuiteCrypto};
@@ -192,6 +196,83 @@ pub trait Member {
     fn exporter(&mut self, context: &[u8]) -> Vec<u8>;
     /// The group context's extensions, encoded as `Extension extensions<V>` (§5.3).
     fn context_extensions(&mut self) -> Vec<u8>;
+}
+
+/// How a peer (OpenMLS or mls-rs) is set up for a scenario. The default is each library's own
+/// setup, which is also Conclave's default: handshake messages as PublicMessages and the
+/// ratchet tree in Welcomes and GroupInfos.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeerOptions {
+    /// Send handshake messages as PrivateMessages (RFC 9420 §6.3); OpenMLS then also refuses
+    /// PublicMessages.
+    pub private_handshake: bool,
+    /// Leave the ratchet_tree extension out of Welcomes and GroupInfos (§12.4.3.3): the tree
+    /// goes out of band.
+    pub out_of_band_tree: bool,
+    /// List [`CUSTOM_EXTENSION`] in the capabilities of its leaves.
+    pub custom_extension: bool,
+}
+
+/// What the two-party [`scenarios`] ask of the other implementation beyond [`Member`]: group
+/// creation, proposals, external joins, out-of-band trees and PSKs. As with [`Member`], every
+/// argument and result that crosses is serialized `MLSMessage` bytes or another wire encoding.
+pub trait Peer: Member {
+    /// Creates a one-member group; the implementation picks the group ID.
+    fn create_group(&mut self);
+    /// Joins from a Welcome with the ratchet tree (an encoded `RatchetTree`) passed out of
+    /// band if `tree` is given; returns the implementation's error as text on failure.
+    fn try_join(&mut self, welcome: &[u8], tree: Option<&[u8]>) -> Result<(), String>;
+    /// The group's ratchet tree, encoded as `RatchetTree` (§12.4.3.3).
+    fn ratchet_tree(&mut self) -> Vec<u8>;
+    /// A signed GroupInfo with the ratchet tree and external_pub (§12.4.3.2).
+    fn group_info(&mut self) -> Vec<u8>;
+    /// Joins by external commit from a GroupInfo; returns the commit.
+    fn join_external(&mut self, group_info: &[u8]) -> Vec<u8>;
+    /// How many members the group has.
+    fn member_count(&mut self) -> usize;
+    /// Proposes an Update of our own leaf; returns the proposal message.
+    fn propose_update(&mut self) -> Vec<u8>;
+    /// Proposes the removal of `leaf`; returns the proposal message.
+    fn propose_remove(&mut self, leaf: u32) -> Vec<u8>;
+    /// Proposes GroupContextExtensions (§12.1.7) with `extensions`, the wire encoding of
+    /// `Extension extensions<V>`; returns the proposal message.
+    fn propose_extensions(&mut self, extensions: &[u8]) -> Vec<u8>;
+    /// Proposes the external PSK `id` with a fresh nonce; returns the proposal message.
+    fn propose_external_psk(&mut self, id: &[u8]) -> Vec<u8>;
+    /// Commits the proposals it has received (by reference) and merges; with none, a commit
+    /// with a path. Returns the commit.
+    fn commit_pending(&mut self) -> Vec<u8>;
+    /// Commits a GroupContextExtensions proposal with `extensions` (as in
+    /// [`Peer::propose_extensions`]) by value and merges; returns the commit.
+    fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8>;
+    /// Holds the external PSK `id` → `secret` (§8.4), for this group and later ones.
+    fn add_external_psk(&mut self, id: &[u8], secret: &[u8]);
+    /// Commits a PreSharedKey proposal for the external PSK `id` by value and merges; returns
+    /// the commit.
+    fn commit_external_psk(&mut self, id: &[u8]) -> Vec<u8>;
+    /// Commits an Add of `key_package` and a PreSharedKey proposal for the external PSK `id`,
+    /// both by value, and merges; returns (commit, Welcome).
+    fn add_with_external_psk(&mut self, key_package: &[u8], id: &[u8]) -> (Vec<u8>, Vec<u8>);
+    /// Commits a PreSharedKey proposal for the resumption PSK of `epoch` of this group, usage
+    /// `application` (§8.6), by value and merges; returns the commit.
+    fn commit_resumption_psk(&mut self, epoch: u64) -> Vec<u8>;
+}
+
+/// Defines one `#[test]` per `test => scenario` pair, each running the two-party
+/// `scenarios::scenario` with the peer made by `new_peer` (a [`scenarios::NewPeer`]) in cipher
+/// suite `suite`, e.g. `two_party_tests!(OpenMls::with_options, 1; external_psk =>
+/// external_psk)`. The test name is given apart from the scenario so each test file can name
+/// its tests after its peer.
+#[macro_export]
+macro_rules! two_party_tests {
+    ($new_peer:expr, $suite:expr; $($test:ident => $scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::scenarios::$scenario($new_peer, $suite)
+            }
+        )*
+    };
 }
 
 /// Both members agree on the epoch: number, authenticator, an exporter output and the group

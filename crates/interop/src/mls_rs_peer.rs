@@ -1,6 +1,6 @@
 //! The mls-rs 0.57 side of the scenarios (`mls-rs-crypto-rustcrypto`, basic credentials).
 
-use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member};
+use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member, Peer, PeerOptions};
 use mls_rs::client_builder::MlsConfig;
 use mls_rs::extension::ExtensionType;
 use mls_rs::group::{CommitEffect, ExportedTree, ReceivedMessage, ReinitClient};
@@ -15,19 +15,6 @@ use mls_rs::{
     ProtocolVersion,
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
-
-/// How an mls-rs client is configured. The default is mls-rs's own: handshake messages as
-/// PublicMessages and the ratchet tree in Welcomes, like Conclave.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MlsRsOptions {
-    /// Send handshake messages as PrivateMessages (RFC 9420 §6.3).
-    pub private_handshake: bool,
-    /// Leave the ratchet_tree extension out of Welcomes (§12.4.3.3): the tree goes out of
-    /// band.
-    pub out_of_band_tree: bool,
-    /// List [`CUSTOM_EXTENSION`] in the capabilities of its leaves.
-    pub custom_extension: bool,
-}
 
 /// An mls-rs client and at most one group; also the ReInit client between a ReInit commit
 /// and the new group (§11.2).
@@ -45,8 +32,8 @@ pub struct MlsRs<C: MlsConfig> {
 }
 
 /// An mls-rs client with a basic credential `name` in `suite`, default options.
-pub fn mls_rs(name: &str, suite: u16) -> MlsRs<impl MlsConfig> {
-    mls_rs_with(name, suite, MlsRsOptions::default())
+pub fn mls_rs(name: &str, suite: u16) -> MlsRs<impl MlsConfig + use<>> {
+    mls_rs_with(name, suite, PeerOptions::default())
 }
 
 /// A new signing identity (key pair and basic credential `name`) in `suite`.
@@ -62,8 +49,10 @@ fn signing_identity(
     (SigningIdentity::new(credential, public), secret)
 }
 
-/// An mls-rs client with a basic credential `name` in `suite`, configured by `options`.
-pub fn mls_rs_with(name: &str, suite: u16, options: MlsRsOptions) -> MlsRs<impl MlsConfig> {
+/// An mls-rs client with a basic credential `name` in `suite`, configured by `options`
+/// (private handshakes set `encrypt_control_messages`); a [`crate::scenarios::NewPeer`]. The
+/// config type does not depend on `name`'s lifetime (`use<>`), so one type serves every peer.
+pub fn mls_rs_with(name: &str, suite: u16, options: PeerOptions) -> MlsRs<impl MlsConfig + use<>> {
     let (identity, secret) = signing_identity(name, suite);
     let mut encryption = EncryptionOptions::default();
     encryption.encrypt_control_messages = options.private_handshake;
@@ -111,52 +100,32 @@ impl<C: MlsConfig> MlsRs<C> {
             .expect("encode")
     }
 
-    /// Creates a one-member group.
-    pub fn create_group(&mut self) {
-        self.group = Some(
-            self.client
-                .group_builder()
-                .expect("group builder")
-                .build()
-                .expect("create group"),
-        );
-    }
-
     /// Joins from a Welcome (bytes), the ratchet tree in its GroupInfo.
     pub fn join(&mut self, welcome: &[u8]) {
         self.try_join(welcome, None)
             .expect("mls-rs accepts the Welcome");
     }
 
-    /// Joins from a Welcome with the ratchet tree (an encoded `RatchetTree`) passed out of
-    /// band if `tree` is given; returns mls-rs's error as text on failure.
-    pub fn try_join(&mut self, welcome: &[u8], tree: Option<&[u8]>) -> Result<(), String> {
-        let welcome = MlsMessage::from_bytes(welcome).expect("decode Welcome");
-        let tree = tree.map(|t| ExportedTree::from_bytes(t).expect("decode tree"));
-        let (group, _) = self
-            .client
-            .join_group(tree, &welcome, None)
-            .map_err(|e| format!("{e:?}"))?;
-        self.group = Some(group);
-        self.removed = false;
-        Ok(())
-    }
-
-    /// The group's ratchet tree, encoded as `RatchetTree` (§12.4.3.3).
-    pub fn ratchet_tree(&mut self) -> Vec<u8> {
-        self.group().export_tree().to_bytes().expect("encode tree")
-    }
-
     /// Commits an Add of a KeyPackage (bytes) and applies it; returns (commit, welcome).
     pub fn add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        self.add_and_psk(key_package, None)
+    }
+
+    /// Commits an Add of a KeyPackage (bytes), with a PreSharedKey proposal for the external
+    /// PSK `psk` if given, and applies it; returns (commit, welcome).
+    fn add_and_psk(&mut self, key_package: &[u8], psk: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
         let kp = MlsMessage::from_bytes(key_package).expect("decode KeyPackage");
         let group = self.group();
-        let out = group
+        let mut builder = group
             .commit_builder()
             .add_member(kp)
-            .expect("mls-rs accepts the KeyPackage")
-            .build()
-            .expect("commit");
+            .expect("mls-rs accepts the KeyPackage");
+        if let Some(id) = psk {
+            builder = builder
+                .add_external_psk(ExternalPskId::new(id.to_vec()))
+                .expect("PSK");
+        }
+        let out = builder.build().expect("commit");
         group.apply_pending_commit().expect("apply");
         (
             out.commit_message.to_bytes().expect("encode"),
@@ -180,95 +149,6 @@ impl<C: MlsConfig> MlsRs<C> {
             .commit_builder()
             .remove_member(leaf)
             .expect("remove")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
-    }
-
-    /// Commits a GroupContextExtensions proposal (§12.1.7) with `extensions` (the wire
-    /// encoding of `Extension extensions<V>`) and applies it; returns the commit.
-    pub fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
-        let extensions = ExtensionList::mls_decode(&mut &*extensions).expect("decode");
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .set_group_context_ext(extensions)
-            .expect("GroupContextExtensions")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
-    }
-
-    /// Proposes a GroupContextExtensions (by reference); returns the proposal message.
-    pub fn propose_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
-        let extensions = ExtensionList::mls_decode(&mut &*extensions).expect("decode");
-        self.group()
-            .propose_group_context_extensions(extensions, vec![])
-            .expect("propose GroupContextExtensions")
-            .to_bytes()
-            .expect("encode")
-    }
-
-    /// Stores the external PSK `id` → `secret` (§8.4).
-    pub fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
-        self.psks.insert(
-            ExternalPskId::new(id.to_vec()),
-            PreSharedKey::new(secret.to_vec()),
-        );
-    }
-
-    /// Commits a PreSharedKey proposal for the external PSK `id` and applies it.
-    pub fn commit_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .add_external_psk(ExternalPskId::new(id.to_vec()))
-            .expect("PSK")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
-    }
-
-    /// Commits an Add of `key_package` with a PreSharedKey proposal for the external PSK
-    /// `id` and applies it; returns (commit, Welcome).
-    pub fn add_with_external_psk(&mut self, key_package: &[u8], id: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let kp = MlsMessage::from_bytes(key_package).expect("decode KeyPackage");
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .add_member(kp)
-            .expect("mls-rs accepts the KeyPackage")
-            .add_external_psk(ExternalPskId::new(id.to_vec()))
-            .expect("PSK")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        (
-            out.commit_message.to_bytes().expect("encode"),
-            out.welcome_messages[0].to_bytes().expect("encode"),
-        )
-    }
-
-    /// Proposes the external PSK `id` (by reference); returns the proposal message.
-    pub fn propose_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
-        self.group()
-            .propose_external_psk(ExternalPskId::new(id.to_vec()), vec![])
-            .expect("propose PSK")
-            .to_bytes()
-            .expect("encode")
-    }
-
-    /// Commits a PreSharedKey proposal for the resumption PSK of `epoch` of this group, usage
-    /// `application` (§8.6), and applies it.
-    pub fn commit_resumption_psk(&mut self, epoch: u64) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .add_resumption_psk(epoch)
-            .expect("PSK")
             .build()
             .expect("commit");
         group.apply_pending_commit().expect("apply");
@@ -370,61 +250,6 @@ impl<C: MlsConfig> MlsRs<C> {
         self.group = Some(group);
     }
 
-    /// Proposes an Update of our own leaf; returns the proposal message.
-    pub fn propose_update(&mut self) -> Vec<u8> {
-        self.group()
-            .propose_update(vec![])
-            .expect("propose update")
-            .to_bytes()
-            .expect("encode")
-    }
-
-    /// Proposes the removal of `leaf`; returns the proposal message.
-    pub fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
-        self.group()
-            .propose_remove(leaf, vec![])
-            .expect("propose remove")
-            .to_bytes()
-            .expect("encode")
-    }
-
-    /// A GroupInfo with the ratchet tree and external_pub, as bytes.
-    pub fn group_info(&mut self) -> Vec<u8> {
-        self.group()
-            .group_info_message_allowing_ext_commit(true)
-            .expect("group info")
-            .to_bytes()
-            .expect("encode")
-    }
-
-    /// Joins by external commit from a GroupInfo (bytes); returns the commit.
-    pub fn join_external(&mut self, group_info: &[u8]) -> Vec<u8> {
-        let info = MlsMessage::from_bytes(group_info).expect("decode GroupInfo");
-        let (group, commit) = self
-            .client
-            .commit_external(info)
-            .expect("mls-rs accepts the GroupInfo");
-        self.group = Some(group);
-        commit.to_bytes().expect("encode")
-    }
-
-    /// Processes a commit (bytes) and says whether it removed us.
-    pub fn receive_commit_removes_us(&mut self, bytes: &[u8]) -> bool {
-        let message = MlsMessage::from_bytes(bytes).expect("decode");
-        match self
-            .group()
-            .process_incoming_message(message)
-            .expect("process commit")
-        {
-            ReceivedMessage::Commit(c) => {
-                let removed = matches!(c.effect, CommitEffect::Removed { .. });
-                self.removed |= removed;
-                removed
-            }
-            other => panic!("expected a commit, got {other:?}"),
-        }
-    }
-
     /// Encrypts application data; returns the message.
     pub fn send(&mut self, data: &[u8]) -> Vec<u8> {
         self.group()
@@ -523,5 +348,125 @@ impl<C: MlsConfig> Member for MlsRs<C> {
             .extensions
             .mls_encode_to_vec()
             .expect("encode extensions")
+    }
+}
+
+impl<C: MlsConfig> Peer for MlsRs<C> {
+    fn create_group(&mut self) {
+        self.group = Some(
+            self.client
+                .group_builder()
+                .expect("group builder")
+                .build()
+                .expect("create group"),
+        );
+    }
+    fn try_join(&mut self, welcome: &[u8], tree: Option<&[u8]>) -> Result<(), String> {
+        let welcome = MlsMessage::from_bytes(welcome).expect("decode Welcome");
+        let tree = tree.map(|t| ExportedTree::from_bytes(t).expect("decode tree"));
+        let (group, _) = self
+            .client
+            .join_group(tree, &welcome, None)
+            .map_err(|e| format!("{e:?}"))?;
+        self.group = Some(group);
+        self.removed = false;
+        Ok(())
+    }
+    fn ratchet_tree(&mut self) -> Vec<u8> {
+        self.group().export_tree().to_bytes().expect("encode tree")
+    }
+    fn group_info(&mut self) -> Vec<u8> {
+        self.group()
+            .group_info_message_allowing_ext_commit(true)
+            .expect("group info")
+            .to_bytes()
+            .expect("encode")
+    }
+    fn join_external(&mut self, group_info: &[u8]) -> Vec<u8> {
+        let info = MlsMessage::from_bytes(group_info).expect("decode GroupInfo");
+        let (group, commit) = self
+            .client
+            .commit_external(info)
+            .expect("mls-rs accepts the GroupInfo");
+        self.group = Some(group);
+        commit.to_bytes().expect("encode")
+    }
+    fn member_count(&mut self) -> usize {
+        self.group().roster().members_iter().count()
+    }
+    fn propose_update(&mut self) -> Vec<u8> {
+        self.group()
+            .propose_update(vec![])
+            .expect("propose update")
+            .to_bytes()
+            .expect("encode")
+    }
+    fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
+        self.group()
+            .propose_remove(leaf, vec![])
+            .expect("propose remove")
+            .to_bytes()
+            .expect("encode")
+    }
+    fn propose_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
+        let extensions = ExtensionList::mls_decode(&mut &*extensions).expect("decode");
+        self.group()
+            .propose_group_context_extensions(extensions, vec![])
+            .expect("propose GroupContextExtensions")
+            .to_bytes()
+            .expect("encode")
+    }
+    fn propose_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
+        self.group()
+            .propose_external_psk(ExternalPskId::new(id.to_vec()), vec![])
+            .expect("propose PSK")
+            .to_bytes()
+            .expect("encode")
+    }
+    fn commit_pending(&mut self) -> Vec<u8> {
+        self.commit_update()
+    }
+    fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
+        let extensions = ExtensionList::mls_decode(&mut &*extensions).expect("decode");
+        let group = self.group();
+        let out = group
+            .commit_builder()
+            .set_group_context_ext(extensions)
+            .expect("GroupContextExtensions")
+            .build()
+            .expect("commit");
+        group.apply_pending_commit().expect("apply");
+        out.commit_message.to_bytes().expect("encode")
+    }
+    fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
+        self.psks.insert(
+            ExternalPskId::new(id.to_vec()),
+            PreSharedKey::new(secret.to_vec()),
+        );
+    }
+    fn commit_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
+        let group = self.group();
+        let out = group
+            .commit_builder()
+            .add_external_psk(ExternalPskId::new(id.to_vec()))
+            .expect("PSK")
+            .build()
+            .expect("commit");
+        group.apply_pending_commit().expect("apply");
+        out.commit_message.to_bytes().expect("encode")
+    }
+    fn add_with_external_psk(&mut self, key_package: &[u8], id: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        self.add_and_psk(key_package, Some(id))
+    }
+    fn commit_resumption_psk(&mut self, epoch: u64) -> Vec<u8> {
+        let group = self.group();
+        let out = group
+            .commit_builder()
+            .add_resumption_psk(epoch)
+            .expect("PSK")
+            .build()
+            .expect("commit");
+        group.apply_pending_commit().expect("apply");
+        out.commit_message.to_bytes().expect("encode")
     }
 }

@@ -1,6 +1,6 @@
 //! The OpenMLS 0.9 side of the scenarios (`openmls_rust_crypto`, basic credentials).
 
-use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member};
+use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member, Peer, PeerOptions};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls::schedule::psk::{ExternalPsk, PreSharedKeyId, Psk, ResumptionPsk, ResumptionPskUsage};
@@ -66,15 +66,25 @@ impl OpenMls {
         }
     }
 
-    /// Lists [`CUSTOM_EXTENSION`] in the capabilities of the leaves it makes from now on.
-    pub fn support_custom_extension(&mut self) {
-        self.capabilities = Some(Capabilities::new(
-            None,
-            None,
-            Some(&[ExtensionType::Unknown(CUSTOM_EXTENSION)]),
-            None,
-            None,
-        ));
+    /// A client like [`OpenMls::new`], set up by `options`: a private handshake takes the
+    /// pure-ciphertext wire-format policy (which also refuses PublicMessages); a
+    /// [`crate::scenarios::NewPeer`].
+    pub fn with_options(name: &str, suite: u16, options: PeerOptions) -> Self {
+        let mut client = Self::new(name, suite);
+        if options.private_handshake {
+            client.policy = PURE_CIPHERTEXT_WIRE_FORMAT_POLICY;
+        }
+        client.ratchet_tree_extension = !options.out_of_band_tree;
+        if options.custom_extension {
+            client.capabilities = Some(Capabilities::new(
+                None,
+                None,
+                Some(&[ExtensionType::Unknown(CUSTOM_EXTENSION)]),
+                None,
+                None,
+            ));
+        }
+        client
     }
 
     /// The group (panics if none).
@@ -107,49 +117,10 @@ impl OpenMls {
         serialize(&MlsMessageOut::from(bundle.key_package().clone()))
     }
 
-    /// Creates a one-member group.
-    pub fn create_group(&mut self) {
-        let mut builder = MlsGroup::builder()
-            .ciphersuite(self.cs)
-            .use_ratchet_tree_extension(self.ratchet_tree_extension)
-            .with_wire_format_policy(self.policy)
-            .number_of_resumption_psks(RESUMPTION_PSKS);
-        if let Some(capabilities) = &self.capabilities {
-            builder = builder.with_capabilities(capabilities.clone());
-        }
-        let group = builder
-            .build(&self.provider, &self.signer, self.credential.clone())
-            .expect("create group");
-        self.group = Some(group);
-    }
-
     /// Joins from a Welcome (bytes), the ratchet tree in its GroupInfo.
     pub fn join(&mut self, welcome: &[u8]) {
         self.try_join(welcome, None)
             .expect("OpenMLS accepts the Welcome");
-    }
-
-    /// Joins from a Welcome (bytes) with the ratchet tree (an encoded `RatchetTree`) passed
-    /// out of band if `tree` is given; returns OpenMLS's error as text on failure.
-    pub fn try_join(&mut self, welcome: &[u8], tree: Option<&[u8]>) -> Result<(), String> {
-        let MlsMessageBodyIn::Welcome(welcome) = body(welcome) else {
-            panic!("not a Welcome")
-        };
-        let tree = tree.map(|t| RatchetTreeIn::tls_deserialize_exact(t).expect("decode tree"));
-        let staged =
-            StagedWelcome::new_from_welcome(&self.provider, &self.join_config(), welcome, tree)
-                .map_err(|e| format!("{e:?}"))?;
-        self.group = Some(
-            staged
-                .into_group(&self.provider)
-                .map_err(|e| format!("{e:?}"))?,
-        );
-        Ok(())
-    }
-
-    /// The group's ratchet tree, encoded as `RatchetTree` (§12.4.3.3).
-    pub fn ratchet_tree(&mut self) -> Vec<u8> {
-        serialize(&self.group().export_ratchet_tree())
     }
 
     /// Commits an Add of a KeyPackage (bytes) and merges; returns (commit, welcome).
@@ -202,79 +173,15 @@ impl OpenMls {
         (serialize(&commit), welcome)
     }
 
-    /// Commits a GroupContextExtensions proposal (§12.1.7) with `extensions` (the wire
-    /// encoding of `Extension extensions<V>`) and merges; returns the commit.
-    pub fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
-        let extensions = Extensions::<GroupContext>::tls_deserialize_exact(extensions)
-            .expect("OpenMLS decodes the extensions");
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (commit, _, _) = group
-            .update_group_context_extensions(provider, extensions, signer)
-            .expect("commit GroupContextExtensions");
-        group.merge_pending_commit(provider).expect("merge");
-        serialize(&commit)
-    }
-
-    /// Proposes a GroupContextExtensions (by reference); returns the proposal message.
-    pub fn propose_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
-        let extensions = Extensions::<GroupContext>::tls_deserialize_exact(extensions)
-            .expect("OpenMLS decodes the extensions");
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (proposal, _) = group
-            .propose_group_context_extensions(provider, extensions, signer)
-            .expect("propose GroupContextExtensions");
-        serialize(&proposal)
-    }
-
-    /// Stores the external PSK `id` → `secret` (§8.4).
-    pub fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
-        PreSharedKeyId::external(id.to_vec(), vec![])
-            .store(&self.provider, secret)
-            .expect("store PSK");
-    }
-
-    /// A PreSharedKeyID for the external PSK `id` with a fresh nonce of length Nh.
-    pub fn external_psk_id(&self, id: &[u8]) -> PreSharedKeyId {
-        PreSharedKeyId::new(
-            self.cs,
-            self.provider.rand(),
-            Psk::External(ExternalPsk::new(id.to_vec())),
-        )
-        .expect("PSK id")
-    }
-
-    /// A PreSharedKeyID for the resumption PSK of `epoch` of the current group, usage
-    /// `application` (§8.6), with a fresh nonce of length Nh.
-    pub fn resumption_psk_id(&mut self, epoch: u64) -> PreSharedKeyId {
-        let group_id = self.group().group_id().clone();
-        PreSharedKeyId::new(
-            self.cs,
-            self.provider.rand(),
-            Psk::Resumption(ResumptionPsk::new(
-                ResumptionPskUsage::Application,
-                group_id,
-                GroupEpoch::from(epoch),
-            )),
-        )
-        .expect("PSK id")
+    /// A PreSharedKeyID for `psk` with a fresh nonce of length Nh (§8.4).
+    fn psk_id(&self, psk: Psk) -> PreSharedKeyId {
+        PreSharedKeyId::new(self.cs, self.provider.rand(), psk).expect("PSK id")
     }
 
     /// Commits a PreSharedKey proposal for `psk` by value and merges; returns the commit.
-    pub fn commit_psk(&mut self, psk: PreSharedKeyId) -> Vec<u8> {
+    fn commit_psk(&mut self, psk: PreSharedKeyId) -> Vec<u8> {
         let proposal = Proposal::PreSharedKey(Box::new(PreSharedKeyProposal::new(psk)));
         self.commit_with(&[], vec![proposal]).0
-    }
-
-    /// Proposes a PreSharedKey (by reference); returns the proposal message.
-    pub fn propose_psk(&mut self, psk: PreSharedKeyId) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (proposal, _) = group
-            .propose_pre_shared_key(provider, signer, psk)
-            .expect("propose PSK");
-        serialize(&proposal)
     }
 
     /// Commits with a path (a self-update) and merges; returns the commit.
@@ -298,74 +205,6 @@ impl OpenMls {
             .expect("remove member");
         group.merge_pending_commit(provider).expect("merge");
         serialize(&commit)
-    }
-
-    /// Proposes an Update of our own leaf; returns the proposal message.
-    pub fn propose_update(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (proposal, _) = group
-            .propose_self_update(provider, signer, LeafNodeParameters::default())
-            .expect("propose update");
-        serialize(&proposal)
-    }
-
-    /// Proposes the removal of `leaf`; returns the proposal message.
-    pub fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (proposal, _) = group
-            .propose_remove_member(provider, signer, LeafNodeIndex::new(leaf))
-            .expect("propose remove");
-        serialize(&proposal)
-    }
-
-    /// Commits the stored proposals (by reference) and merges.
-    pub fn commit_pending(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (commit, _, _) = group
-            .commit_to_pending_proposals(provider, signer)
-            .expect("commit pending proposals");
-        group.merge_pending_commit(provider).expect("merge");
-        serialize(&commit)
-    }
-
-    /// A GroupInfo with the ratchet tree (and external_pub) as bytes.
-    pub fn group_info(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        serialize(
-            &self
-                .group
-                .as_ref()
-                .expect("in a group")
-                .export_group_info(provider.crypto(), signer, true)
-                .expect("group info"),
-        )
-    }
-
-    /// Joins by external commit from a GroupInfo (bytes); returns the commit.
-    pub fn join_external(&mut self, group_info: &[u8]) -> Vec<u8> {
-        let MlsMessageBodyIn::GroupInfo(info) = body(group_info) else {
-            panic!("not a GroupInfo")
-        };
-        let (group, bundle) = MlsGroup::external_commit_builder()
-            .with_config(self.join_config())
-            .build_group(&self.provider, info, self.credential.clone())
-            .expect("OpenMLS accepts the GroupInfo")
-            .load_psks(self.provider.storage())
-            .expect("load PSKs")
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .expect("external commit")
-            .finalize(&self.provider)
-            .expect("finalize");
-        self.group = Some(group);
-        serialize(&bundle.into_contents().0)
     }
 
     /// Our leaf index.
@@ -476,5 +315,155 @@ impl Member for OpenMls {
     }
     fn context_extensions(&mut self) -> Vec<u8> {
         serialize(self.group().extensions())
+    }
+}
+
+impl Peer for OpenMls {
+    fn create_group(&mut self) {
+        let mut builder = MlsGroup::builder()
+            .ciphersuite(self.cs)
+            .use_ratchet_tree_extension(self.ratchet_tree_extension)
+            .with_wire_format_policy(self.policy)
+            .number_of_resumption_psks(RESUMPTION_PSKS);
+        if let Some(capabilities) = &self.capabilities {
+            builder = builder.with_capabilities(capabilities.clone());
+        }
+        let group = builder
+            .build(&self.provider, &self.signer, self.credential.clone())
+            .expect("create group");
+        self.group = Some(group);
+    }
+    fn try_join(&mut self, welcome: &[u8], tree: Option<&[u8]>) -> Result<(), String> {
+        let MlsMessageBodyIn::Welcome(welcome) = body(welcome) else {
+            panic!("not a Welcome")
+        };
+        let tree = tree.map(|t| RatchetTreeIn::tls_deserialize_exact(t).expect("decode tree"));
+        let staged =
+            StagedWelcome::new_from_welcome(&self.provider, &self.join_config(), welcome, tree)
+                .map_err(|e| format!("{e:?}"))?;
+        self.group = Some(
+            staged
+                .into_group(&self.provider)
+                .map_err(|e| format!("{e:?}"))?,
+        );
+        Ok(())
+    }
+    fn ratchet_tree(&mut self) -> Vec<u8> {
+        serialize(&self.group().export_ratchet_tree())
+    }
+    fn group_info(&mut self) -> Vec<u8> {
+        let (provider, signer) = (&self.provider, &self.signer);
+        serialize(
+            &self
+                .group
+                .as_ref()
+                .expect("in a group")
+                .export_group_info(provider.crypto(), signer, true)
+                .expect("group info"),
+        )
+    }
+    fn join_external(&mut self, group_info: &[u8]) -> Vec<u8> {
+        let MlsMessageBodyIn::GroupInfo(info) = body(group_info) else {
+            panic!("not a GroupInfo")
+        };
+        let (group, bundle) = MlsGroup::external_commit_builder()
+            .with_config(self.join_config())
+            .build_group(&self.provider, info, self.credential.clone())
+            .expect("OpenMLS accepts the GroupInfo")
+            .load_psks(self.provider.storage())
+            .expect("load PSKs")
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .expect("external commit")
+            .finalize(&self.provider)
+            .expect("finalize");
+        self.group = Some(group);
+        serialize(&bundle.into_contents().0)
+    }
+    fn member_count(&mut self) -> usize {
+        self.group().members().count()
+    }
+    fn propose_update(&mut self) -> Vec<u8> {
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().expect("in a group");
+        let (proposal, _) = group
+            .propose_self_update(provider, signer, LeafNodeParameters::default())
+            .expect("propose update");
+        serialize(&proposal)
+    }
+    fn propose_remove(&mut self, leaf: u32) -> Vec<u8> {
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().expect("in a group");
+        let (proposal, _) = group
+            .propose_remove_member(provider, signer, LeafNodeIndex::new(leaf))
+            .expect("propose remove");
+        serialize(&proposal)
+    }
+    fn propose_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
+        let extensions = Extensions::<GroupContext>::tls_deserialize_exact(extensions)
+            .expect("OpenMLS decodes the extensions");
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().expect("in a group");
+        let (proposal, _) = group
+            .propose_group_context_extensions(provider, extensions, signer)
+            .expect("propose GroupContextExtensions");
+        serialize(&proposal)
+    }
+    fn propose_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
+        let psk = self.psk_id(Psk::External(ExternalPsk::new(id.to_vec())));
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().expect("in a group");
+        let (proposal, _) = group
+            .propose_pre_shared_key(provider, signer, psk)
+            .expect("propose PSK");
+        serialize(&proposal)
+    }
+    fn commit_pending(&mut self) -> Vec<u8> {
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().expect("in a group");
+        let (commit, _, _) = group
+            .commit_to_pending_proposals(provider, signer)
+            .expect("commit pending proposals");
+        group.merge_pending_commit(provider).expect("merge");
+        serialize(&commit)
+    }
+    fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
+        let extensions = Extensions::<GroupContext>::tls_deserialize_exact(extensions)
+            .expect("OpenMLS decodes the extensions");
+        let (provider, signer) = (&self.provider, &self.signer);
+        let group = self.group.as_mut().expect("in a group");
+        let (commit, _, _) = group
+            .update_group_context_extensions(provider, extensions, signer)
+            .expect("commit GroupContextExtensions");
+        group.merge_pending_commit(provider).expect("merge");
+        serialize(&commit)
+    }
+    fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
+        PreSharedKeyId::external(id.to_vec(), vec![])
+            .store(&self.provider, secret)
+            .expect("store PSK");
+    }
+    fn commit_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
+        let psk = self.psk_id(Psk::External(ExternalPsk::new(id.to_vec())));
+        self.commit_psk(psk)
+    }
+    fn add_with_external_psk(&mut self, key_package: &[u8], id: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let psk = self.psk_id(Psk::External(ExternalPsk::new(id.to_vec())));
+        let psk = Proposal::PreSharedKey(Box::new(PreSharedKeyProposal::new(psk)));
+        let (commit, welcome) = self.commit_with(&[key_package.to_vec()], vec![psk]);
+        (commit, welcome.expect("a Welcome"))
+    }
+    fn commit_resumption_psk(&mut self, epoch: u64) -> Vec<u8> {
+        let group_id = self.group().group_id().clone();
+        let psk = self.psk_id(Psk::Resumption(ResumptionPsk::new(
+            ResumptionPskUsage::Application,
+            group_id,
+            GroupEpoch::from(epoch),
+        )));
+        self.commit_psk(psk)
     }
 }
