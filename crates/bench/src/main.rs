@@ -15,8 +15,9 @@
 //! it fully), `remove_one` / `process_remove`, and `peak_rss_mb` (the process's peak while
 //! the implementation holds the creator's, the receiver's and the joiner's states; fixtures
 //! made before are not counted). With `--impl conclave`, lines with `"impl":"bare"` give
-//! the physical floor: the same number of HPKE seals as the commit made, and one signature
-//! verification per member, on all cores. How each tree shape is built: see `fixture.rs`.
+//! the physical floor: the same number of HPKE seals as the commit made (under one info,
+//! hashed once, as the commit's are), and one signature verification per member, on all
+//! cores. How each tree shape is built: see `fixture.rs`.
 
 #![forbid(unsafe_code)]
 

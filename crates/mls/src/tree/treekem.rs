@@ -296,8 +296,8 @@ impl PreparedPath {
         new_members: &[LeafIndex],
     ) -> Result<UpdatePath, Error> {
         let excluded: HashSet<NodeIndex> = new_members.iter().map(|l| l.node()).collect();
-        // Every (path secret, recipient key) pair first; the encryptions are independent,
-        // so they run on all cores (an adds-only tree has one per member).
+        // Every (path secret, recipient key) pair first: an adds-only tree has one per
+        // member.
         let mut jobs: Vec<(usize, &Secret, &HpkePublicKey)> = Vec::new();
         let mut nodes = Vec::with_capacity(self.path.len());
         for (i, (&node, secret)) in self.path.iter().zip(&self.path_secrets).enumerate() {
@@ -316,34 +316,20 @@ impl PreparedPath {
                 encrypted_path_secret: Vec::new(),
             });
         }
-        let seal = |(i, secret, public): &(usize, &Secret, &HpkePublicKey)| {
-            crypto
-                .encrypt_with_label(
-                    public.as_slice(),
-                    UPDATE_PATH_NODE_LABEL,
-                    group_context,
-                    secret.as_bytes(),
-                )
-                .map(|sealed| {
-                    (
-                        *i,
-                        HpkeCiphertext {
-                            kem_output: sealed.kem_output.into(),
-                            ciphertext: sealed.ciphertext.into(),
-                        },
-                    )
-                })
-        };
-        #[cfg(feature = "parallel")]
-        let sealed: Vec<_> = {
-            use rayon::prelude::*;
-            jobs.par_iter().map(seal).collect::<Result<_, _>>()?
-        };
-        #[cfg(not(feature = "parallel"))]
-        let sealed: Vec<_> = jobs.iter().map(seal).collect::<Result<_, _>>()?;
-        // `collect` keeps the order, which is the resolution order the receiver expects.
-        for (i, ciphertext) in sealed {
-            nodes[i].encrypted_path_secret.push(ciphertext);
+        // All under one info (the provisional GroupContext): the provider hashes it once and
+        // seals on all cores; results come back in job order, the resolution order the
+        // receiver expects.
+        let items: Vec<_> = jobs
+            .iter()
+            .map(|(_, secret, public)| (public.as_slice(), secret.as_bytes()))
+            .collect();
+        let sealed =
+            crypto.encrypt_with_label_to_many(UPDATE_PATH_NODE_LABEL, group_context, &items)?;
+        for ((i, _, _), sealed) in jobs.iter().zip(sealed) {
+            nodes[*i].encrypted_path_secret.push(HpkeCiphertext {
+                kem_output: sealed.kem_output.into(),
+                ciphertext: sealed.ciphertext.into(),
+            });
         }
         let leaf_node = tree
             .leaf(self.sender)
