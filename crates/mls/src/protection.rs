@@ -69,7 +69,7 @@ use crate::messages::{
     PrivateMessageContent, ProtocolVersion, PublicMessage, Sender, SenderData, SenderDataAad,
     SignaturePublicKey, WireFormat,
 };
-use crate::secret_tree::{RatchetKind, SecretTree, sender_data_key_nonce};
+use crate::secret_tree::{PendingRatchet, RatchetKind, SecretTree, sender_data_key_nonce};
 use crate::tree::LeafIndex;
 use subtle::ConstantTimeEq;
 use tls_codec::{Size as _, VLBytes};
@@ -523,6 +523,33 @@ pub fn unprotect_private<K>(
 where
     K: FnOnce(LeafIndex) -> Option<SignaturePublicKey>,
 {
+    let (verified, consumed) = unprotect_private_staged(
+        crypto,
+        message,
+        context,
+        tree,
+        sender_data_secret,
+        member_key,
+    )?;
+    tree.apply(consumed)?;
+    Ok(verified)
+}
+
+/// [`unprotect_private`] without touching the secret tree: the key the message used comes
+/// back as a [`PendingRatchet`] for the caller to [`SecretTree::apply`] once it accepts the
+/// message (a group accepts a handshake message only after checking its content). Nothing
+/// is copied, however many senders the tree has ratchets for.
+pub fn unprotect_private_staged<K>(
+    crypto: &SuiteCrypto<'_>,
+    message: &PrivateMessage,
+    context: &GroupContext,
+    tree: &SecretTree,
+    sender_data_secret: &Secret,
+    member_key: K,
+) -> Result<(VerifiedContent, PendingRatchet), Error>
+where
+    K: FnOnce(LeafIndex) -> Option<SignaturePublicKey>,
+{
     check_group_epoch(context, message.group_id.as_slice(), message.epoch)?;
     let content_type = message.content_type;
 
@@ -588,10 +615,12 @@ where
         auth: decoded.auth,
     };
     verify(crypto, &authenticated, context, &public_key)?;
-    tree.apply(pending)?;
-    Ok(VerifiedContent {
-        content: authenticated,
-    })
+    Ok((
+        VerifiedContent {
+            content: authenticated,
+        },
+        pending,
+    ))
 }
 
 #[cfg(test)]
@@ -869,6 +898,32 @@ mod tests {
                 Some(Error::RatchetKeyUsed { generation: 0 })
             );
         }
+    }
+
+    /// The staged form leaves the tree alone; its key is spent when the caller applies it,
+    /// and a second message opened against the same tree state cannot be applied after it.
+    #[test]
+    fn private_staged_spends_only_when_applied() {
+        let f = fixture();
+        let first = f.private(f.application());
+        let c = SuiteCrypto::new(&f.provider, SUITE).unwrap();
+        let before = f.tree.clone();
+        let lookup = |leaf: LeafIndex| (leaf.0 < 3).then(|| f.public.clone());
+        let open = |tree: &SecretTree| {
+            unprotect_private_staged(&c, &first, &f.context, tree, &f.sender_data_secret, lookup)
+        };
+        let (verified, consumed) = open(&f.tree).unwrap();
+        assert_eq!(verified.content(), &f.application());
+        assert_eq!(f.tree, before, "staging changed the tree");
+        let (_, stale) = open(&f.tree).unwrap();
+        let mut tree = f.tree.clone();
+        tree.apply(consumed).unwrap();
+        assert_ne!(tree, before);
+        assert_eq!(tree.apply(stale), Err(Error::StaleRatchetUpdate));
+        assert_eq!(
+            open(&tree).err(),
+            Some(Error::RatchetKeyUsed { generation: 0 })
+        );
     }
 
     #[test]

@@ -596,12 +596,11 @@ impl Group {
                     return self.process_past_private(&crypto, m);
                 }
                 let tree = &self.epoch.tree;
-                let mut secret_tree = self.epoch.secret_tree.clone();
-                let verified = protection::unprotect_private(
+                let (verified, consumed) = protection::unprotect_private_staged(
                     &crypto,
                     m,
                     &self.epoch.context,
-                    &mut secret_tree,
+                    &self.epoch.secret_tree,
                     &self.epoch.secrets.sender_data_secret,
                     |leaf| tree.leaf(leaf).map(|l| l.content.signature_key.clone()),
                 )?;
@@ -610,11 +609,11 @@ impl Group {
                 if !matches!(verified.content().body, FramedContentBody::Application(_)) {
                     let result = self.process_handshake(&crypto, verified);
                     if result.is_ok() {
-                        self.epoch.secret_tree = secret_tree;
+                        self.epoch.secret_tree.apply(consumed)?;
                     }
                     return result;
                 }
-                self.epoch.secret_tree = secret_tree;
+                self.epoch.secret_tree.apply(consumed)?;
                 verified
             }
             _ => return Err(Error::UnexpectedMessage),
@@ -682,13 +681,12 @@ impl Group {
                 expected: current,
                 got: message.epoch,
             })?;
-        let mut secret_tree = past.secret_tree.clone();
         let signers = &past.signers;
-        let verified = protection::unprotect_private(
+        let (verified, consumed) = protection::unprotect_private_staged(
             crypto,
             message,
             &past.context,
-            &mut secret_tree,
+            &past.secret_tree,
             &past.sender_data_secret,
             |leaf| signers.get(leaf),
         )?;
@@ -702,7 +700,7 @@ impl Group {
         let Sender::Member(leaf) = verified.sender() else {
             return Err(Error::UnexpectedMessage);
         };
-        past.secret_tree = secret_tree;
+        past.secret_tree.apply(consumed)?;
         Ok(Received::Application {
             sender: LeafIndex(leaf),
             epoch: message.epoch,
