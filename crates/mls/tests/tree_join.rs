@@ -146,3 +146,33 @@ fn small_order_key_leaf_is_refused_by_every_path() {
         );
     }
 }
+
+/// With the structural checks running beside the signatures, the verdict is still the first
+/// failing check in `validate_for_join`'s order: a duplicated key (check 2) wins over a bad
+/// signature (check 6) and a wrong tree hash (check 4) over a bad signature; a tree whose
+/// only fault is a signature fails on it.
+#[test]
+fn the_first_failing_check_is_reported() {
+    let provider = RustCrypto::default();
+    let crypto = SuiteCrypto::new(&provider, SUITE).unwrap();
+    let n = 600;
+    let mut t = fixture::adds_only(&crypto, n).tree;
+    corrupt(&mut t, LeafIndex(5));
+    let bad_signature = Err(Error::LeafSignatureInvalid { leaf: LeafIndex(5) });
+    assert_eq!(validate(&mut t.clone(), &crypto), bad_signature);
+    assert_eq!(
+        t.clone()
+            .validate_for_join(&crypto, GROUP, &[0; 32], None, None),
+        Err(Error::TreeHashMismatch)
+    );
+    // Leaf 400 takes leaf 3's signature key: caught by the key check, before any signature.
+    let mut l = t.leaf(LeafIndex(400)).unwrap().clone();
+    l.content.signature_key = t.leaf(LeafIndex(3)).unwrap().content.signature_key.clone();
+    t.set_leaf(LeafIndex(400), l).unwrap();
+    assert_eq!(
+        validate(&mut t, &crypto),
+        Err(Error::DuplicateSignatureKey {
+            leaf: LeafIndex(400)
+        })
+    );
+}

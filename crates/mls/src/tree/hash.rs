@@ -228,6 +228,19 @@ impl RatchetTree {
             return Err(Error::NodeOutOfRange(node));
         }
         self.bind_cache(crypto);
+        // Caches every subtree hash under `node`, which the walk below then only reads.
+        self.cached_hash(crypto, node)?;
+        self.filled_hash_without(crypto, node, removed)
+    }
+
+    /// [`Self::tree_hash_without`] on a tree whose cache already holds every hash under
+    /// `node`: read-only, so parent hashes can be checked on several threads.
+    fn filled_hash_without(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        node: NodeIndex,
+        removed: &[LeafIndex],
+    ) -> Result<Vec<u8>, Error> {
         let (lo, hi) = node.span();
         let under: Vec<LeafIndex> = removed
             .iter()
@@ -237,14 +250,23 @@ impl RatchetTree {
         self.hash_without(crypto, node, &under)
     }
 
+    /// The cached tree hash of `node`, or (never after the cache was filled below it) the
+    /// hash computed afresh.
+    fn filled_hash(&self, crypto: &SuiteCrypto<'_>, node: NodeIndex) -> Result<Vec<u8>, Error> {
+        match self.hashes.get(node.0 as usize) {
+            Some(Some(h)) => Ok(h.to_vec()),
+            _ => self.tree_hash_uncached(crypto, node),
+        }
+    }
+
     fn hash_without(
-        &mut self,
+        &self,
         crypto: &SuiteCrypto<'_>,
         node: NodeIndex,
         removed: &[LeafIndex],
     ) -> Result<Vec<u8>, Error> {
         if removed.is_empty() {
-            return self.cached_hash(crypto, node);
+            return self.filled_hash(crypto, node);
         }
         let input = match (node.leaf(), node.left(), node.right()) {
             // A leaf with a removed leaf under it is that leaf: blank.
@@ -278,16 +300,28 @@ impl RatchetTree {
         parent: NodeIndex,
         sibling: NodeIndex,
     ) -> Result<Vec<u8>, Error> {
-        let p = self
-            .parent(parent)
-            .cloned()
-            .ok_or(Error::BlankParent { node: parent })?;
         if self.size.parent(sibling) != Some(parent) {
             return Err(Error::NodeOutOfRange(sibling));
         }
+        self.bind_cache(crypto);
+        self.cached_hash(crypto, sibling)?;
+        self.filled_parent_hash(crypto, parent, sibling)
+    }
+
+    /// [`Self::parent_hash`] on a tree whose cache holds every hash under `sibling`, a child
+    /// of `parent`.
+    fn filled_parent_hash(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        parent: NodeIndex,
+        sibling: NodeIndex,
+    ) -> Result<Vec<u8>, Error> {
+        let p = self
+            .parent(parent)
+            .ok_or(Error::BlankParent { node: parent })?;
         let removed: Vec<LeafIndex> = p.unmerged_leaves.iter().map(|l| LeafIndex(*l)).collect();
-        let sibling_hash = self.tree_hash_without(crypto, sibling, &removed)?;
-        Ok(crypto.hash(&parent_hash_input_bytes(&p, &sibling_hash)?)?)
+        let sibling_hash = self.filled_hash_without(crypto, sibling, &removed)?;
+        Ok(crypto.hash(&parent_hash_input_bytes(p, &sibling_hash)?)?)
     }
 
     /// Checks that every non-blank parent node is parent-hash valid — RFC 9420 §7.9.2, "top
@@ -306,45 +340,67 @@ impl RatchetTree {
     /// one chain. A corrupted parent node makes itself fail (its child's link no longer
     /// matches) and otherwise only nodes above it, so the error names the corrupted node.
     pub fn verify_parent_hashes(&mut self, crypto: &SuiteCrypto<'_>) -> Result<(), Error> {
-        self.bind_cache(crypto);
+        // Every subtree hash first; the checks then only read the tree, each parent on its
+        // own, so they run on all cores with the `parallel` feature.
+        self.fill_hash_cache(crypto)?;
         // Level by level from the bottom: a broken link first shows at the lowest node whose
-        // parent hash it changes, so that is the node the error names.
+        // parent hash it changes, so that is the node the error names. `find_first` keeps
+        // that order whatever the threads do.
         let levels = self.size.root().level();
         let width = self.nodes.len();
-        let parents = (1..=levels).flat_map(move |k| {
-            let step = 1usize << (k + 1);
-            ((1usize << k) - 1..width).step_by(step)
-        });
-        for i in parents {
-            let node = NodeIndex(i as u32);
-            let Some(p) = self.parent(node) else {
+        let parents: Vec<NodeIndex> = (1..=levels)
+            .flat_map(move |k| {
+                let step = 1usize << (k + 1);
+                ((1usize << k) - 1..width).step_by(step)
+            })
+            .map(|i| NodeIndex(i as u32))
+            .filter(|&node| self.parent(node).is_some())
+            .collect();
+        let tree = &*self;
+        let check = |&node: &NodeIndex| tree.check_parent_hash_chain(crypto, node);
+        #[cfg(feature = "parallel")]
+        let first_error = {
+            use rayon::prelude::*;
+            parents.par_iter().map(check).find_first(Result::is_err)
+        };
+        #[cfg(not(feature = "parallel"))]
+        let first_error = parents.iter().map(check).find(Result::is_err);
+        first_error.unwrap_or(Ok(()))
+    }
+
+    /// The check of [`Self::verify_parent_hashes`] for the non-blank parent `node`: exactly
+    /// one child's chain candidate carries `node`'s parent hash. The cache must be full.
+    fn check_parent_hash_chain(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        node: NodeIndex,
+    ) -> Result<(), Error> {
+        let p = self.parent(node).ok_or(Error::BlankParent { node })?;
+        let unmerged: HashSet<NodeIndex> = p
+            .unmerged_leaves
+            .iter()
+            .map(|l| LeafIndex(*l).node())
+            .collect();
+        let (Some(left), Some(right)) = (node.left(), node.right()) else {
+            return Err(Error::ParentHashMismatch { node });
+        };
+        let mut chains = 0usize;
+        for (child, sibling) in [(left, right), (right, left)] {
+            let Some(d) = self.chain_candidate(child, &unmerged) else {
                 continue;
             };
-            let unmerged: HashSet<NodeIndex> = p
-                .unmerged_leaves
-                .iter()
-                .map(|l| LeafIndex(*l).node())
-                .collect();
-            let (Some(left), Some(right)) = (node.left(), node.right()) else {
-                return Err(Error::ParentHashMismatch { node });
+            let Some(carried) = carried_parent_hash(self.node(d)) else {
+                continue;
             };
-            let mut chains = 0usize;
-            for (child, sibling) in [(left, right), (right, left)] {
-                let Some(d) = self.chain_candidate(child, &unmerged) else {
-                    continue;
-                };
-                let Some(carried) = carried_parent_hash(self.node(d)).map(<[u8]>::to_vec) else {
-                    continue;
-                };
-                if self.parent_hash(crypto, node, sibling)? == carried {
-                    chains += 1;
-                }
-            }
-            if chains != 1 {
-                return Err(Error::ParentHashMismatch { node });
+            if self.filled_parent_hash(crypto, node, sibling)? == carried {
+                chains += 1;
             }
         }
-        Ok(())
+        if chains == 1 {
+            Ok(())
+        } else {
+            Err(Error::ParentHashMismatch { node })
+        }
     }
 
     /// The only node D of the resolution of `child` such that the resolution without D is
@@ -355,6 +411,11 @@ impl RatchetTree {
         unmerged: &HashSet<NodeIndex>,
     ) -> Option<NodeIndex> {
         let res = self.resolution(child);
+        // The common case, a non-blank child with nothing unmerged: no sets to build.
+        if let [only] = res[..] {
+            let under = unmerged.iter().any(|u| child.is_ancestor_of(*u));
+            return (!under && !unmerged.contains(&only)).then_some(only);
+        }
         let distinct: HashSet<NodeIndex> = res.iter().copied().collect();
         if distinct.len() != res.len() {
             return None;

@@ -114,10 +114,12 @@ impl RatchetTree {
     /// 6. every leaf signature verifies, under `group_id` for update and commit leaves
     ///    ([`Self::verify_leaf_signatures_with`], in parallel with the `parallel` feature).
     ///
-    /// The cheap checks run first so a malformed tree is refused before the signatures are
-    /// paid for. Cost for n leaves: O(n) hashes and key-set inserts, O(n log n) for the
-    /// resolutions of the parent-hash check, and n signature verifications, which dominate.
-    /// Fills the tree-hash cache as a side effect.
+    /// The first failing check in that order is the error, whatever the threads do. With the
+    /// `parallel` feature checks 1–3, which are sequential, run beside the signatures so that
+    /// no core waits for them; the hashes (4, 5) are parallel by themselves and follow. Cost
+    /// for n leaves: O(n) hashes and key-set inserts, O(n log n) for the resolutions of the
+    /// parent-hash check, and n signature verifications, which dominate. Fills the tree-hash
+    /// cache as a side effect.
     pub fn validate_for_join(
         &mut self,
         crypto: &SuiteCrypto<'_>,
@@ -126,12 +128,26 @@ impl RatchetTree {
         now: Option<u64>,
         required: Option<&RequiredCapabilities>,
     ) -> Result<(), Error> {
-        self.verify_unmerged_leaves()?;
-        self.verify_unique_keys()?;
-        self.verify_leaf_contents(now, required)?;
+        let tree = &*self;
+        let structure = || -> Result<(), Error> {
+            tree.verify_unmerged_leaves()?;
+            tree.verify_unique_keys()?;
+            tree.verify_leaf_contents(now, required)
+        };
+        let signatures =
+            || tree.verify_leaf_signatures_with(crypto, group_id, SignatureCheck::Individual);
+        #[cfg(feature = "parallel")]
+        let (structure, signatures) = rayon::join(structure, signatures);
+        #[cfg(not(feature = "parallel"))]
+        let (structure, signatures) = match structure() {
+            // Without threads, a malformed tree is refused before the signatures are paid.
+            Ok(()) => (Ok(()), signatures()),
+            Err(e) => (Err(e), Ok(())),
+        };
+        structure?;
         self.fill_hash_cache(crypto)?;
         self.verify_root_hash(crypto, expected_tree_hash)?;
         self.verify_parent_hashes(crypto)?;
-        self.verify_leaf_signatures_with(crypto, group_id, SignatureCheck::Individual)
+        signatures
     }
 }
