@@ -1,12 +1,14 @@
 //! Tree hashes (RFC 9420 §7.8) with a per-node cache, and parent hashes (§7.9).
 
+use super::chunked::Chunked;
 use super::math::{LeafIndex, NodeIndex};
 use super::ratchet::RatchetTree;
 use crate::Error;
-use crate::codec::{Encode, write_varint};
+use crate::codec::write_varint;
 use crate::crypto::SuiteCrypto;
 use crate::messages::{LeafNode, LeafNodeSource, Node, ParentNode};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// `NodeType` leaf(1) — RFC 9420 §7.8.
 const NODE_TYPE_LEAF: u8 = 1;
@@ -21,13 +23,18 @@ fn push_opaque(out: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Appends `optional<T>` (RFC 9420 §2.1.1): a presence byte, then the value if present.
-fn push_optional<T: Encode>(out: &mut Vec<u8>, value: Option<&T>) -> Result<(), Error> {
+/// Appends `optional<T>` (RFC 9420 §2.1.1): a presence byte, then the value if present,
+/// serialized in place.
+fn push_optional<T: tls_codec::Serialize>(
+    out: &mut Vec<u8>,
+    value: Option<&T>,
+) -> Result<(), Error> {
     match value {
         None => out.push(0),
         Some(v) => {
             out.push(1);
-            out.extend_from_slice(&v.encode()?);
+            v.tls_serialize(out)
+                .map_err(|e| Error::Encode(e.to_string()))?;
         }
     }
     Ok(())
@@ -37,10 +44,19 @@ fn push_optional<T: Encode>(out: &mut Vec<u8>, value: Option<&T>) -> Result<(), 
 /// `LeafNodeHashInput { uint32 leaf_index; optional<LeafNode> leaf_node; }`.
 pub fn leaf_hash_input(leaf: LeafIndex, node: Option<&LeafNode>) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(256);
+    write_leaf_hash_input(&mut out, leaf, node)?;
+    Ok(out)
+}
+
+/// [`leaf_hash_input`], appended to `out`.
+fn write_leaf_hash_input(
+    out: &mut Vec<u8>,
+    leaf: LeafIndex,
+    node: Option<&LeafNode>,
+) -> Result<(), Error> {
     out.push(NODE_TYPE_LEAF);
     out.extend_from_slice(&leaf.0.to_be_bytes());
-    push_optional(&mut out, node)?;
-    Ok(out)
+    push_optional(out, node)
 }
 
 /// The encoding of `TreeHashInput` for a parent — RFC 9420 §7.8: `node_type = parent`, then
@@ -52,11 +68,21 @@ pub fn parent_hash_input(
     right_hash: &[u8],
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(128 + left_hash.len() + right_hash.len());
-    out.push(NODE_TYPE_PARENT);
-    push_optional(&mut out, node)?;
-    push_opaque(&mut out, left_hash)?;
-    push_opaque(&mut out, right_hash)?;
+    write_parent_hash_input(&mut out, node, left_hash, right_hash)?;
     Ok(out)
+}
+
+/// [`parent_hash_input`], appended to `out`.
+fn write_parent_hash_input(
+    out: &mut Vec<u8>,
+    node: Option<&ParentNode>,
+    left_hash: &[u8],
+    right_hash: &[u8],
+) -> Result<(), Error> {
+    out.push(NODE_TYPE_PARENT);
+    push_optional(out, node)?;
+    push_opaque(out, left_hash)?;
+    push_opaque(out, right_hash)
 }
 
 /// The encoding of `ParentHashInput` — RFC 9420 §7.9: `HPKEPublicKey encryption_key;
@@ -65,10 +91,20 @@ pub fn parent_hash_input_bytes(
     parent: &ParentNode,
     original_sibling_tree_hash: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let mut out = parent.encryption_key.encode()?;
-    push_opaque(&mut out, parent.parent_hash.as_slice())?;
-    push_opaque(&mut out, original_sibling_tree_hash)?;
+    let mut out = Vec::with_capacity(128);
+    write_parent_hash_input_bytes(&mut out, parent, original_sibling_tree_hash)?;
     Ok(out)
+}
+
+/// [`parent_hash_input_bytes`], appended to `out`.
+fn write_parent_hash_input_bytes(
+    out: &mut Vec<u8>,
+    parent: &ParentNode,
+    original_sibling_tree_hash: &[u8],
+) -> Result<(), Error> {
+    push_opaque(out, parent.encryption_key.as_slice())?;
+    push_opaque(out, parent.parent_hash.as_slice())?;
+    push_opaque(out, original_sibling_tree_hash)
 }
 
 /// The `parent_hash` a node carries (RFC 9420 §7.9.1): a parent's field, or a leaf's when its
@@ -85,7 +121,7 @@ fn carried_parent_hash(node: Option<&Node>) -> Option<&[u8]> {
 
 impl RatchetTree {
     /// Drops every cached hash if they were computed under another cipher suite.
-    fn bind_cache(&mut self, crypto: &SuiteCrypto<'_>) {
+    pub(super) fn bind_cache(&mut self, crypto: &SuiteCrypto<'_>) {
         if self.cache_suite != Some(crypto.suite()) {
             self.hashes.fill(None);
             self.cache_suite = Some(crypto.suite());
@@ -106,51 +142,71 @@ impl RatchetTree {
         self.cached_hash(crypto, node)
     }
 
-    /// Computes every missing cached tree hash (RFC 9420 §7.8), level by level from the
-    /// leaves up, each level on all cores with the `parallel` feature: a joiner hashes the
-    /// whole tree once, and the nodes of one level depend only on the level below.
+    /// Computes every missing cached tree hash (RFC 9420 §7.8) and stores them.
     pub(super) fn fill_hash_cache(&mut self, crypto: &SuiteCrypto<'_>) -> Result<(), Error> {
         self.bind_cache(crypto);
-        let width = self.nodes.len();
+        let filled = self.filled_hash_cache(crypto)?;
+        self.hashes = filled;
+        Ok(())
+    }
+
+    /// The hash cache with every missing tree hash computed (RFC 9420 §7.8), level by level
+    /// from the leaves up, each level on all cores with the `parallel` feature: a joiner
+    /// hashes the whole tree once, and the nodes of one level depend only on the level below.
+    /// Read-only, so a joiner computes it while the leaf signatures are being checked; the
+    /// cache must already be bound to `crypto`'s suite.
+    pub(super) fn filled_hash_cache(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+    ) -> Result<Chunked<Option<Arc<[u8]>>>, Error> {
+        let mut hashes: Vec<Option<Arc<[u8]>>> = self.hashes.iter().cloned().collect();
+        let width = hashes.len();
         for level in 0..=self.size.root().level() {
             // The nodes of `level` sit at (2^level - 1) + k * 2^(level + 1) (Appendix C).
             let first = (1usize << level) - 1;
             let todo: Vec<usize> = (first..width)
                 .step_by(1usize << (level + 1))
-                .filter(|&i| self.hashes.get(i).is_some_and(Option::is_none))
+                .filter(|&i| hashes[i].is_none())
                 .collect();
-            let tree = &*self;
+            let below = &hashes;
             let child = |n: NodeIndex| {
-                tree.hashes
+                below
                     .get(n.0 as usize)
                     .and_then(|h| h.as_deref())
                     .ok_or(Error::NodeOutOfRange(n))
             };
-            let compute = |&i: &usize| -> Result<(usize, Vec<u8>), Error> {
+            // One input buffer per worker, reused from node to node.
+            let compute = |input: &mut Vec<u8>, &i: &usize| -> Result<(usize, Vec<u8>), Error> {
                 let node = NodeIndex(i as u32);
-                let input = match (node.leaf(), node.left(), node.right()) {
-                    (Some(leaf), _, _) => leaf_hash_input(leaf, tree.leaf(leaf))?,
+                input.clear();
+                match (node.leaf(), node.left(), node.right()) {
+                    (Some(leaf), _, _) => write_leaf_hash_input(input, leaf, self.leaf(leaf))?,
                     (None, Some(l), Some(r)) => {
-                        parent_hash_input(tree.parent(node), child(l)?, child(r)?)?
+                        write_parent_hash_input(input, self.parent(node), child(l)?, child(r)?)?
                     }
                     _ => return Err(Error::NodeOutOfRange(node)),
-                };
-                Ok((i, crypto.hash(&input)?))
+                }
+                Ok((i, crypto.hash(input)?))
             };
             #[cfg(feature = "parallel")]
             let done: Vec<(usize, Vec<u8>)> = {
                 use rayon::prelude::*;
-                todo.par_iter().map(compute).collect::<Result<_, _>>()?
+                todo.par_iter()
+                    .map_init(|| Vec::with_capacity(512), compute)
+                    .collect::<Result<_, _>>()?
             };
             #[cfg(not(feature = "parallel"))]
-            let done: Vec<(usize, Vec<u8>)> = todo.iter().map(compute).collect::<Result<_, _>>()?;
+            let done: Vec<(usize, Vec<u8>)> = {
+                let mut input = Vec::with_capacity(512);
+                todo.iter()
+                    .map(|i| compute(&mut input, i))
+                    .collect::<Result<_, _>>()?
+            };
             for (i, h) in done {
-                if let Some(slot) = self.hashes.get_mut(i) {
-                    *slot = Some(h.as_slice().into());
-                }
+                hashes[i] = Some(h.as_slice().into());
             }
         }
-        Ok(())
+        Ok(Chunked::from_vec(hashes))
     }
 
     /// The tree hash of the root — RFC 9420 §7.8, the `tree_hash` of the GroupContext.
@@ -319,9 +375,20 @@ impl RatchetTree {
         let p = self
             .parent(parent)
             .ok_or(Error::BlankParent { node: parent })?;
-        let removed: Vec<LeafIndex> = p.unmerged_leaves.iter().map(|l| LeafIndex(*l)).collect();
-        let sibling_hash = self.filled_hash_without(crypto, sibling, &removed)?;
-        Ok(crypto.hash(&parent_hash_input_bytes(p, &sibling_hash)?)?)
+        let mut input = Vec::with_capacity(128);
+        // Nothing unmerged: the original sibling tree hash is the cached one, borrowed.
+        match self.hashes.get(sibling.0 as usize) {
+            Some(Some(cached)) if p.unmerged_leaves.is_empty() => {
+                write_parent_hash_input_bytes(&mut input, p, cached)?
+            }
+            _ => {
+                let removed: Vec<LeafIndex> =
+                    p.unmerged_leaves.iter().map(|l| LeafIndex(*l)).collect();
+                let sibling_hash = self.filled_hash_without(crypto, sibling, &removed)?;
+                write_parent_hash_input_bytes(&mut input, p, &sibling_hash)?
+            }
+        }
+        Ok(crypto.hash(&input)?)
     }
 
     /// Checks that every non-blank parent node is parent-hash valid — RFC 9420 §7.9.2, "top
@@ -410,12 +477,18 @@ impl RatchetTree {
         child: NodeIndex,
         unmerged: &HashSet<NodeIndex>,
     ) -> Option<NodeIndex> {
-        let res = self.resolution(child);
-        // The common case, a non-blank child with nothing unmerged: no sets to build.
-        if let [only] = res[..] {
+        // The common case, a non-blank child with nothing unmerged, is its own resolution:
+        // no list or set to build.
+        let single = match self.node(child) {
+            Some(Node::Leaf(_)) => true,
+            Some(Node::Parent(c)) => c.unmerged_leaves.is_empty(),
+            None => false,
+        };
+        if single {
             let under = unmerged.iter().any(|u| child.is_ancestor_of(*u));
-            return (!under && !unmerged.contains(&only)).then_some(only);
+            return (!under && !unmerged.contains(&child)).then_some(child);
         }
+        let res = self.resolution(child);
         let distinct: HashSet<NodeIndex> = res.iter().copied().collect();
         if distinct.len() != res.len() {
             return None;

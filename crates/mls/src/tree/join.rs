@@ -115,8 +115,9 @@ impl RatchetTree {
     ///    ([`Self::verify_leaf_signatures_with`], in parallel with the `parallel` feature).
     ///
     /// The first failing check in that order is the error, whatever the threads do. With the
-    /// `parallel` feature checks 1–3, which are sequential, run beside the signatures so that
-    /// no core waits for them; the hashes (4, 5) are parallel by themselves and follow. Cost
+    /// `parallel` feature checks 1–3 and the tree hashes of check 4 are computed beside the
+    /// signatures, so that no core waits for the sequential checks or for the hashing's
+    /// level-by-level steps; the parent hashes (5), parallel by themselves, follow. Cost
     /// for n leaves: O(n) hashes and key-set inserts, O(n log n) for the resolutions of the
     /// parent-hash check, and n signature verifications, which dominate. Fills the tree-hash
     /// cache as a side effect.
@@ -128,11 +129,13 @@ impl RatchetTree {
         now: Option<u64>,
         required: Option<&RequiredCapabilities>,
     ) -> Result<(), Error> {
+        self.bind_cache(crypto);
         let tree = &*self;
-        let structure = || -> Result<(), Error> {
+        let structure = || {
             tree.verify_unmerged_leaves()?;
             tree.verify_unique_keys()?;
-            tree.verify_leaf_contents(now, required)
+            tree.verify_leaf_contents(now, required)?;
+            tree.filled_hash_cache(crypto)
         };
         let signatures =
             || tree.verify_leaf_signatures_with(crypto, group_id, SignatureCheck::Individual);
@@ -141,11 +144,10 @@ impl RatchetTree {
         #[cfg(not(feature = "parallel"))]
         let (structure, signatures) = match structure() {
             // Without threads, a malformed tree is refused before the signatures are paid.
-            Ok(()) => (Ok(()), signatures()),
+            Ok(hashes) => (Ok(hashes), signatures()),
             Err(e) => (Err(e), Ok(())),
         };
-        structure?;
-        self.fill_hash_cache(crypto)?;
+        self.hashes = structure?;
         self.verify_root_hash(crypto, expected_tree_hash)?;
         self.verify_parent_hashes(crypto)?;
         signatures
