@@ -9,9 +9,20 @@ use crate::Error;
 use crate::crypto::{SignatureItem, SuiteCrypto};
 use crate::messages::{LeafNode, RequiredCapabilities};
 
-/// Leaves per unit of work: large enough that a batch amortizes its fixed cost and a thread
-/// its scheduling, small enough to keep both cores busy to the end.
+/// Leaves per unit of work at most: large enough that a batch amortizes its fixed cost and
+/// a thread its scheduling.
 const CHUNK: usize = 256;
+
+/// Leaves per unit of work for `leaves` leaves: [`CHUNK`], or less in a small tree, so that
+/// every thread gets several units (one 256-leaf unit would leave all cores but one idle in
+/// a group of a hundred).
+fn chunk_size(leaves: usize) -> usize {
+    #[cfg(feature = "parallel")]
+    let units = 4 * rayon::current_num_threads();
+    #[cfg(not(feature = "parallel"))]
+    let units = 1;
+    leaves.div_ceil(units).clamp(1, CHUNK)
+}
 
 /// How leaf signatures are checked; both accept exactly the same trees and name the same
 /// leaf on failure.
@@ -92,12 +103,15 @@ impl RatchetTree {
         let first_error = {
             use rayon::prelude::*;
             leaves
-                .par_chunks(CHUNK)
+                .par_chunks(chunk_size(leaves.len()))
                 .map(check)
                 .find_first(Result::is_err)
         };
         #[cfg(not(feature = "parallel"))]
-        let first_error = leaves.chunks(CHUNK).map(check).find(Result::is_err);
+        let first_error = leaves
+            .chunks(chunk_size(leaves.len()))
+            .map(check)
+            .find(Result::is_err);
         first_error.unwrap_or(Ok(()))
     }
 
