@@ -23,8 +23,9 @@ const OPS: [&str; 12] = [
 /// (members, tree, index into `OPS`).
 type RowKey = (u64, String, usize);
 
-/// Prints one row per (members, tree, op): each implementation's median, and how many
-/// times faster Conclave is than the better peer (or, for memory, how many times less).
+/// Prints one row per (members, tree, op): each implementation's median, how many times
+/// faster Conclave is than the better peer (or, for memory, how many times less), and, where
+/// the harness measured a bare floor, Conclave's time as a multiple of it.
 pub fn print(jsonl: &str) -> Result<()> {
     // (members, tree, op index) -> impl -> (median, unit)
     let mut rows: BTreeMap<RowKey, BTreeMap<String, (f64, String)>> = BTreeMap::new();
@@ -44,9 +45,9 @@ pub fn print(jsonl: &str) -> Result<()> {
             );
     }
     println!(
-        "| members | tree | op | unit | Conclave | OpenMLS | mls-rs | bare | better peer ÷ Conclave |"
+        "| members | tree | op | unit | Conclave | OpenMLS | mls-rs | bare | better peer ÷ Conclave | Conclave ÷ bare |"
     );
-    println!("|---:|---|---|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---|---|---:|---:|---:|---:|---:|---:|");
     for ((members, tree, op), by_impl) in rows {
         let unit = by_impl.values().next().map_or("", |(_, u)| u.as_str());
         let cell = |i: &str| {
@@ -63,8 +64,12 @@ pub fn print(jsonl: &str) -> Result<()> {
             Some(o) if peer.is_finite() && o > 0.0 => format!("{:.2}×", peer / o),
             _ => "—".to_string(),
         };
+        let over_floor = match (ours, by_impl.get("bare")) {
+            (Some(o), Some((b, _))) if *b > 0.0 => format!("{:.2}×", o / b),
+            _ => "—".to_string(),
+        };
         println!(
-            "| {members} | {tree} | {} | {unit} | {} | {} | {} | {} | {ratio} |",
+            "| {members} | {tree} | {} | {unit} | {} | {} | {} | {} | {ratio} | {over_floor} |",
             OPS[op],
             cell(IMPLS[0]),
             cell(IMPLS[1]),
