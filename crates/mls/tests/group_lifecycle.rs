@@ -1,38 +1,20 @@
 //! End-to-end group flows through the public API: create, add, join, talk, update, remove,
 //! in several cipher suites, with every member's epoch authenticator compared at each step.
 
+mod common;
+
+use common::{basic, basic_identity, join_request, key_package, one_day, welcome_of};
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{
-    ExternalJoinRequest, Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received,
-};
+use conclave_mls::group::{ExternalJoinRequest, Group, GroupConfig, HandshakeWireFormat, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
-use conclave_mls::messages::{Credential, Lifetime, MlsMessage, MlsMessageBody};
+use conclave_mls::messages::{MlsMessage, MlsMessageBody};
 use conclave_mls::tree::LeafIndex;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 struct Member {
     identity: Identity,
     group: Group,
-}
-
-fn identity(p: &RustCrypto, suite: CipherSuite, name: &str) -> Identity {
-    Identity::generate(
-        p,
-        suite,
-        Credential::Basic {
-            identity: name.as_bytes().to_vec().into(),
-        },
-    )
-    .unwrap()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 fn config(private_handshake: bool) -> GroupConfig {
@@ -46,16 +28,42 @@ fn config(private_handshake: bool) -> GroupConfig {
     }
 }
 
+/// A group `group_id` of basic credentials, created by `creator` with `config`.
+fn create_group(p: &RustCrypto, creator: &Identity, group_id: &[u8], config: GroupConfig) -> Group {
+    Group::create(p, creator, group_id.to_vec(), vec![], config, basic()).unwrap()
+}
+
+/// Alice alone in a new group `group_id` of `suite`.
+fn alice_alone(p: &RustCrypto, suite: CipherSuite, group_id: &[u8], private: bool) -> Vec<Member> {
+    let alice = basic_identity(p, suite, "alice");
+    let group = create_group(p, &alice, group_id, config(private));
+    vec![Member {
+        identity: alice,
+        group,
+    }]
+}
+
+/// `committer` adds `joiner` with a KeyPackage made from `options` and merges the commit at
+/// once; returns the joiner's group, joined from the Welcome with `config(false)`.
+fn add_and_join(
+    p: &RustCrypto,
+    committer: &mut Group,
+    joiner: &Identity,
+    options: KeyPackageOptions,
+) -> Group {
+    let (kp, secrets) = create_key_package(p, joiner, options).unwrap();
+    let out = committer.commit().add_member(kp.clone()).build(p).unwrap();
+    committer.merge_pending_commit().unwrap();
+    let welcome = welcome_of(out.welcome.as_ref().unwrap());
+    let request = join_request(joiner, &kp, &secrets, welcome, config(false), basic());
+    Group::join(p, request).unwrap()
+}
+
 /// Adds a new member named `name` through `adder`; everyone else processes the commit.
 fn add(p: &RustCrypto, members: &mut Vec<Member>, adder: usize, name: &str, private: bool) {
     let suite = members[0].group.cipher_suite();
-    let id = identity(p, suite, name);
-    let (kp, secrets) = create_key_package(
-        p,
-        &id,
-        KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
-    )
-    .unwrap();
+    let id = basic_identity(p, suite, name);
+    let (kp, secrets) = key_package(p, &id);
     let out = members[adder]
         .group
         .commit()
@@ -63,24 +71,9 @@ fn add(p: &RustCrypto, members: &mut Vec<Member>, adder: usize, name: &str, priv
         .build(p)
         .unwrap();
     deliver(p, members, adder, &out.commit);
-    let MlsMessageBody::Welcome(welcome) = out.welcome.expect("a Welcome").body else {
-        panic!()
-    };
-    let group = Group::join(
-        p,
-        JoinRequest {
-            identity: &id,
-            key_package: &kp,
-            secrets: &secrets,
-            welcome: &welcome,
-            ratchet_tree: None,
-            external_psks: HashMap::new(),
-            resumption_psks: HashMap::new(),
-            config: config(private),
-            validator: Arc::new(BasicCredentialsOnly),
-        },
-    )
-    .unwrap();
+    let welcome = welcome_of(out.welcome.as_ref().expect("a Welcome"));
+    let request = join_request(&id, &kp, &secrets, welcome, config(private), basic());
+    let group = Group::join(p, request).unwrap();
     members.push(Member {
         identity: id,
         group,
@@ -138,20 +131,7 @@ fn talk(p: &RustCrypto, members: &mut [Member], from: usize, text: &[u8]) {
 
 fn lifecycle(suite: CipherSuite, private: bool) {
     let p = RustCrypto::default();
-    let alice = identity(&p, suite, "alice");
-    let group = Group::create(
-        &p,
-        &alice,
-        b"group".to_vec(),
-        vec![],
-        config(private),
-        Arc::new(BasicCredentialsOnly),
-    )
-    .unwrap();
-    let mut members = vec![Member {
-        identity: alice,
-        group,
-    }];
+    let mut members = alice_alone(&p, suite, b"group", private);
     for (i, name) in ["bob", "carol", "dave", "erin"].iter().enumerate() {
         add(&p, &mut members, i, name, private);
     }
@@ -264,7 +244,7 @@ fn external_join(
     };
     let (id, old) = match resync {
         Some((id, leaf)) => (id, Some(leaf)),
-        None => (identity(p, suite, name), None),
+        None => (basic_identity(p, suite, name), None),
     };
     let (group, commit) = Group::join_external(
         p,
@@ -275,7 +255,7 @@ fn external_join(
             resync: old,
             authenticated_data: vec![],
             config: config(private),
-            validator: Arc::new(BasicCredentialsOnly),
+            validator: basic(),
         },
     )
     .unwrap();
@@ -318,20 +298,7 @@ fn lifecycle_suite_5_p521_private() {
 #[test]
 fn corrupt_state_is_an_error_never_a_panic() {
     let p = RustCrypto::default();
-    let alice = identity(&p, CipherSuite(1), "alice");
-    let group = Group::create(
-        &p,
-        &alice,
-        b"g".to_vec(),
-        vec![],
-        config(false),
-        Arc::new(BasicCredentialsOnly),
-    )
-    .unwrap();
-    let mut members = vec![Member {
-        identity: alice,
-        group,
-    }];
+    let mut members = alice_alone(&p, CipherSuite(1), b"g", false);
     add(&p, &mut members, 0, "bob", false);
     let bytes = members[0].group.export_state().unwrap();
     for cut in 0..bytes.len() {
@@ -376,49 +343,17 @@ fn custom_proposals_gated_by_capabilities_and_grease_tolerated() {
         c.extensions.push(grease_ext);
         c
     };
-    let alice = identity(&p, suite, "alice");
-    let mut alice_group = Group::create(
-        &p,
-        &alice,
-        b"c".to_vec(),
-        vec![],
-        config(false),
-        Arc::new(BasicCredentialsOnly),
-    )
-    .unwrap();
+    let alice = basic_identity(&p, suite, "alice");
+    let mut alice_group = create_group(&p, &alice, b"c", config(false));
     // Bob supports the custom type and sends GREASE in his capabilities and leaf extensions.
-    let bob = identity(&p, suite, "bob");
-    let mut opts = KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400));
+    let bob = basic_identity(&p, suite, "bob");
+    let mut opts = one_day();
     opts.capabilities = Some(caps(&bob, true));
     opts.leaf_extensions = vec![Extension {
         extension_type: grease_ext,
         extension_data: b"grease".to_vec().into(),
     }];
-    let (kp, secrets) = create_key_package(&p, &bob, opts).unwrap();
-    let out = alice_group
-        .commit()
-        .add_member(kp.clone())
-        .build(&p)
-        .unwrap();
-    alice_group.merge_pending_commit().unwrap();
-    let MlsMessageBody::Welcome(welcome) = out.welcome.unwrap().body else {
-        panic!()
-    };
-    let mut bob_group = Group::join(
-        &p,
-        JoinRequest {
-            identity: &bob,
-            key_package: &kp,
-            secrets: &secrets,
-            welcome: &welcome,
-            ratchet_tree: None,
-            external_psks: HashMap::new(),
-            resumption_psks: HashMap::new(),
-            config: config(false),
-            validator: Arc::new(BasicCredentialsOnly),
-        },
-    )
-    .unwrap();
+    let mut bob_group = add_and_join(&p, &mut alice_group, &bob, opts);
     // Alice's leaf does not list the custom type: Bob may not propose it.
     let proposal = Proposal::Custom {
         proposal_type: custom,
@@ -436,48 +371,16 @@ fn custom_proposals_gated_by_capabilities_and_grease_tolerated() {
             .is_err()
     );
     // In a group where every member lists the type, it goes through to the application.
-    let carol = identity(&p, suite, "carol");
+    let carol = basic_identity(&p, suite, "carol");
     let carol_config = GroupConfig {
         leaf_capabilities: Some(caps(&carol, true)),
         ..config(false)
     };
-    let mut carol_group = Group::create(
-        &p,
-        &carol,
-        b"c2".to_vec(),
-        vec![],
-        carol_config,
-        Arc::new(BasicCredentialsOnly),
-    )
-    .unwrap();
-    let dave = identity(&p, suite, "dave");
-    let mut opts = KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400));
+    let mut carol_group = create_group(&p, &carol, b"c2", carol_config);
+    let dave = basic_identity(&p, suite, "dave");
+    let mut opts = one_day();
     opts.capabilities = Some(caps(&dave, true));
-    let (kp, secrets) = create_key_package(&p, &dave, opts).unwrap();
-    let out = carol_group
-        .commit()
-        .add_member(kp.clone())
-        .build(&p)
-        .unwrap();
-    carol_group.merge_pending_commit().unwrap();
-    let MlsMessageBody::Welcome(welcome) = out.welcome.unwrap().body else {
-        panic!()
-    };
-    let mut dave_group = Group::join(
-        &p,
-        JoinRequest {
-            identity: &dave,
-            key_package: &kp,
-            secrets: &secrets,
-            welcome: &welcome,
-            ratchet_tree: None,
-            external_psks: HashMap::new(),
-            resumption_psks: HashMap::new(),
-            config: config(false),
-            validator: Arc::new(BasicCredentialsOnly),
-        },
-    )
-    .unwrap();
+    let mut dave_group = add_and_join(&p, &mut carol_group, &dave, opts);
     let message = dave_group.propose(&p, proposal.clone()).unwrap();
     assert!(matches!(
         carol_group.process(&p, &message).unwrap(),

@@ -5,15 +5,15 @@
 //! PrivateMessage by member. After every step all members agree on the epoch authenticator
 //! and an application message from one member decrypts at every other.
 
+mod common;
+
+use common::{basic, basic_identity, join_request, key_package, welcome_of};
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received};
-use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
-use conclave_mls::messages::{Credential, Lifetime, MlsMessage, MlsMessageBody};
+use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, Received};
+use conclave_mls::identity::Identity;
+use conclave_mls::messages::MlsMessage;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use std::collections::HashMap;
-use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
 /// Upper bound on the group size, so a run of Adds stays cheap.
@@ -49,13 +49,6 @@ struct World {
     next_name: usize,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn config(n: usize) -> GroupConfig {
     GroupConfig {
         handshake_wire_format: if n.is_multiple_of(2) {
@@ -77,7 +70,7 @@ impl World {
             b"properties".to_vec(),
             vec![],
             config(0),
-            Arc::new(BasicCredentialsOnly),
+            basic(),
         )
         .unwrap();
         let mut world = Self {
@@ -92,14 +85,7 @@ impl World {
     }
 
     fn identity(p: &RustCrypto, n: usize) -> Identity {
-        Identity::generate(
-            p,
-            SUITE,
-            Credential::Basic {
-                identity: format!("member-{n}").into_bytes().into(),
-            },
-        )
-        .unwrap()
+        basic_identity(p, SUITE, &format!("member-{n}"))
     }
 
     /// Everyone processes `commit`; only `committer` sees it as its own.
@@ -130,36 +116,16 @@ impl World {
         let name = self.next_name;
         self.next_name += 1;
         let id = Self::identity(&self.p, name);
-        let (kp, secrets) = create_key_package(
-            &self.p,
-            &id,
-            KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
-        )
-        .unwrap();
+        let (kp, secrets) = key_package(&self.p, &id);
         let out = self.groups[by]
             .commit()
             .add_member(kp.clone())
             .build(&self.p)
             .unwrap();
         self.deliver(by, &out.commit);
-        let MlsMessageBody::Welcome(welcome) = out.welcome.unwrap().body else {
-            panic!("not a Welcome")
-        };
-        let group = Group::join(
-            &self.p,
-            JoinRequest {
-                identity: &id,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: config(name),
-                validator: Arc::new(BasicCredentialsOnly),
-            },
-        )
-        .unwrap();
+        let welcome = welcome_of(out.welcome.as_ref().unwrap());
+        let request = join_request(&id, &kp, &secrets, welcome, config(name), basic());
+        let group = Group::join(&self.p, request).unwrap();
         self.groups.push(group);
     }
 

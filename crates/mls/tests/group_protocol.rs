@@ -4,6 +4,9 @@
 //! subgroup branching and ReInit. After every step all members' epoch authenticators agree
 //! and an application message reaches everyone.
 
+mod common;
+
+use common::{basic, basic_identity, join_request, key_package, required_capabilities};
 use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret};
 use conclave_mls::group::{
@@ -11,10 +14,10 @@ use conclave_mls::group::{
     Received, external_proposal,
 };
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-use conclave_mls::key_package::{KeyPackageOptions, KeyPackageSecrets, create_key_package};
+use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
-    Credential, Extension, ExtensionType, ExternalSender, ExternalSenders, KeyPackage, Lifetime,
-    MlsMessage, MlsMessageBody, PreSharedKeyId, Proposal, ProtocolVersion, Psk, ReInit, Remove,
+    Credential, Extension, ExtensionType, ExternalSender, ExternalSenders, KeyPackage, MlsMessage,
+    MlsMessageBody, PreSharedKeyId, Proposal, ProtocolVersion, Psk, ReInit, Remove,
     ResumptionPskUsage,
 };
 use std::collections::HashMap;
@@ -42,13 +45,6 @@ struct World {
     counter: usize,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 impl World {
     fn config(&self, i: usize) -> GroupConfig {
         // Alternate wire formats so both kinds of handshake meet each other.
@@ -63,23 +59,11 @@ impl World {
     }
 
     fn identity(&mut self, suite: CipherSuite, name: &str) -> Identity {
-        Identity::generate(
-            &self.p,
-            suite,
-            Credential::Basic {
-                identity: name.as_bytes().to_vec().into(),
-            },
-        )
-        .unwrap()
+        basic_identity(&self.p, suite, name)
     }
 
     fn key_package(&self, id: &Identity) -> (KeyPackage, KeyPackageSecrets) {
-        create_key_package(
-            &self.p,
-            id,
-            KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
-        )
-        .unwrap()
+        key_package(&self.p, id)
     }
 
     fn index_of(&self, name: &str) -> usize {
@@ -142,15 +126,8 @@ impl World {
         for (name, identity, kp, secrets) in new {
             let i = self.members.len();
             let request = JoinRequest {
-                identity: &identity,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome,
-                ratchet_tree: None,
                 external_psks: external.clone(),
-                resumption_psks: HashMap::new(),
-                config: self.config(i),
-                validator: Arc::new(BasicCredentialsOnly),
+                ..join_request(&identity, &kp, &secrets, welcome, self.config(i), basic())
             };
             let group = match via {
                 Via::Plain => Group::join(&self.p, request),
@@ -383,17 +360,7 @@ fn run(suite: CipherSuite) {
 
     // GroupContextExtensions: keep the external sender, add required_capabilities.
     let mut new_extensions = extensions.clone();
-    new_extensions.push(Extension {
-        extension_type: ExtensionType::REQUIRED_CAPABILITIES,
-        extension_data: conclave_mls::messages::RequiredCapabilities {
-            extension_types: vec![],
-            proposal_types: vec![],
-            credential_types: vec![],
-        }
-        .encode()
-        .unwrap()
-        .into(),
-    });
+    new_extensions.push(required_capabilities());
     let out = w.members[10]
         .group
         .commit()
@@ -512,12 +479,7 @@ fn run(suite: CipherSuite) {
             continue;
         }
         let id = Identity::generate(&w.p, new_suite, m.identity.credential.clone()).unwrap();
-        let (kp, secrets) = create_key_package(
-            &w.p,
-            &id,
-            KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
-        )
-        .unwrap();
+        let (kp, secrets) = key_package(&w.p, &id);
         kps.push(kp.clone());
         new.push((m.name.clone(), id, kp, secrets));
     }

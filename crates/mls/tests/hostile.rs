@@ -6,6 +6,9 @@
 //! confirmation tag; the tree hash covers parent hashes), the test documents the order and
 //! reaches the later check by another route.
 
+mod common;
+
+use common::{basic, basic_identity, join_request, key_package, now, welcome_of};
 use conclave_mls::Error;
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{CipherSuite, RustCrypto, Secret, SuiteCrypto};
@@ -13,54 +16,23 @@ use conclave_mls::group::{
     ExternalJoinRequest, Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received,
 };
 use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
-use conclave_mls::key_package::{KeyPackageOptions, KeyPackageSecrets, create_key_package};
+use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
     Add, Commit, Credential, Extension, FramedContent, FramedContentBody, GroupContextExtensions,
-    KeyPackage, Lifetime, Mac, MlsMessage, MlsMessageBody, Node, Proposal, ProposalOrRef,
-    ProposalRef, ProtocolVersion, PublicMessage, ReInit, Remove, Sender, SignaturePublicKey,
-    Welcome,
+    KeyPackage, Mac, MlsMessage, MlsMessageBody, Node, Proposal, ProposalOrRef, ProposalRef,
+    ProtocolVersion, PublicMessage, ReInit, Remove, Sender, SignaturePublicKey, Welcome,
 };
 use conclave_mls::protection;
 use conclave_mls::secret_tree::RatchetPolicy;
 use conclave_mls::tree::treekem::sign_leaf_node;
 use conclave_mls::tree::{LeafIndex, RatchetTree};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
+/// A basic identity named `name` in this file's suite.
 fn identity(p: &RustCrypto, name: &str) -> Identity {
-    Identity::generate(
-        p,
-        SUITE,
-        Credential::Basic {
-            identity: name.as_bytes().to_vec().into(),
-        },
-    )
-    .unwrap()
-}
-
-fn key_package(p: &RustCrypto, id: &Identity) -> (KeyPackage, KeyPackageSecrets) {
-    create_key_package(
-        p,
-        id,
-        KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
-    )
-    .unwrap()
-}
-
-fn welcome_of(message: &MlsMessage) -> Welcome {
-    match &message.body {
-        MlsMessageBody::Welcome(w) => w.clone(),
-        _ => panic!("not a Welcome"),
-    }
+    basic_identity(p, SUITE, name)
 }
 
 struct Member {
@@ -107,33 +79,24 @@ fn group_with(
         group: first,
     }];
     for (i, (id, kp, secrets)) in joiners.into_iter().enumerate() {
-        let group = Group::join(
-            p,
-            JoinRequest {
-                identity: &id,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: config(i + 1),
-                validator: validator(i + 1),
-            },
-        )
-        .unwrap();
+        let request = join_request(&id, &kp, &secrets, welcome, config(i + 1), validator(i + 1));
+        let group = Group::join(p, request).unwrap();
         members.push(Member { id, group });
     }
     members
 }
 
+/// The members of the groups built below, in order.
+const NAMES: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
+
+/// A group of the first `n` of `NAMES`, all with the default config and basic validator.
 fn group(p: &RustCrypto, n: usize) -> Vec<Member> {
-    let names = ["alice", "bob", "carol", "dave", "erin", "frank"];
-    group_with(p, &names[..n], |_| GroupConfig::default(), |_| basic())
+    group_configured(p, n, GroupConfig::default())
 }
 
-fn basic() -> Arc<dyn IdentityValidator> {
-    Arc::new(BasicCredentialsOnly)
+/// A group of the first `n` of `NAMES`, all with `config` and the basic validator.
+fn group_configured(p: &RustCrypto, n: usize, config: GroupConfig) -> Vec<Member> {
+    group_with(p, &NAMES[..n], |_| config.clone(), |_| basic())
 }
 
 fn private_handshakes() -> GroupConfig {
@@ -355,8 +318,7 @@ fn wrong_confirmation_tag() {
 #[test]
 fn replayed_private_messages() {
     let p = RustCrypto::default();
-    let names = ["alice", "bob", "carol"];
-    let mut m = group_with(&p, &names, |_| private_handshakes(), |_| basic());
+    let mut m = group_configured(&p, 3, private_handshakes());
     // Application.
     let ct = wire(&m[1].group.encrypt_application(&p, b"once", b"").unwrap());
     assert!(matches!(
@@ -400,19 +362,14 @@ fn replayed_private_messages() {
 #[test]
 fn generation_too_far_ahead() {
     let p = RustCrypto::default();
-    let names = ["alice", "bob"];
-    let mut m = group_with(
-        &p,
-        &names,
-        |_| GroupConfig {
-            ratchet: RatchetPolicy {
-                out_of_order_tolerance: 4,
-                maximum_forward_distance: 8,
-            },
-            ..GroupConfig::default()
+    let config = GroupConfig {
+        ratchet: RatchetPolicy {
+            out_of_order_tolerance: 4,
+            maximum_forward_distance: 8,
         },
-        |_| basic(),
-    );
+        ..GroupConfig::default()
+    };
+    let mut m = group_configured(&p, 2, config);
     let mut sent = Vec::new();
     for i in 0..12u8 {
         sent.push(m[1].group.encrypt_application(&p, &[i], b"").unwrap());
@@ -440,16 +397,11 @@ fn generation_too_far_ahead() {
 #[test]
 fn message_from_removed_member() {
     let p = RustCrypto::default();
-    let names = ["alice", "bob", "carol"];
-    let mut m = group_with(
-        &p,
-        &names,
-        |_| GroupConfig {
-            past_epochs: 0,
-            ..GroupConfig::default()
-        },
-        |_| basic(),
-    );
+    let config = GroupConfig {
+        past_epochs: 0,
+        ..GroupConfig::default()
+    };
+    let mut m = group_configured(&p, 3, config);
     // Carol keeps a copy of her state from before her removal.
     let carol_old = m[2].group.export_state().unwrap();
     let out = m[0]
@@ -502,16 +454,11 @@ fn message_from_removed_member() {
 #[test]
 fn epoch_older_than_window() {
     let p = RustCrypto::default();
-    let names = ["alice", "bob"];
-    let mut m = group_with(
-        &p,
-        &names,
-        |_| GroupConfig {
-            past_epochs: 1,
-            ..GroupConfig::default()
-        },
-        |_| basic(),
-    );
+    let config = GroupConfig {
+        past_epochs: 1,
+        ..GroupConfig::default()
+    };
+    let mut m = group_configured(&p, 2, config);
     let old = m[1].group.encrypt_application(&p, b"late", b"").unwrap();
     let recent = m[1]
         .group
@@ -560,11 +507,10 @@ impl IdentityValidator for SameNameSameClient {
 #[test]
 fn add_of_client_already_in_group() {
     let p = RustCrypto::default();
-    let names = ["alice", "bob", "carol"];
     // Alice's policy accepts a second device with Bob's name; Carol's sees the same client.
     let mut m = group_with(
         &p,
-        &names,
+        &NAMES[..3],
         |_| GroupConfig::default(),
         |i| {
             if i == 2 {
@@ -756,6 +702,29 @@ fn forge_commit(
     wrap_public(pm)
 }
 
+/// The insider Bob's (leaf 1) forged commit of `proposals`, without a path.
+fn forge_from_bob(
+    p: &RustCrypto,
+    m: &[Member],
+    key: &Secret,
+    proposals: Vec<ProposalOrRef>,
+) -> MlsMessage {
+    let commit = Commit {
+        proposals,
+        path: None,
+    };
+    forge_commit(p, &m[0].group, LeafIndex(1), &m[1].id, key, commit)
+}
+
+/// Rejects `message` at every member but the insider Bob (leaf 1), each time checking that
+/// the state is untouched; returns the errors.
+fn reject_by_all_but_bob(p: &RustCrypto, m: &mut [Member], message: &MlsMessage) -> Vec<Error> {
+    [0, 2, 3]
+        .into_iter()
+        .map(|i| reject(p, &mut m[i].group, message))
+        .collect()
+}
+
 /// Four members; Bob (leaf 1) is the insider. Returns the group and the membership key.
 fn insider_setup(p: &RustCrypto) -> (Vec<Member>, Secret) {
     let mut m = group(p, 4);
@@ -784,7 +753,6 @@ fn remove(leaf: u32) -> Proposal {
 fn forged_commits_breaking_proposal_list_rules() {
     let p = RustCrypto::default();
     let (mut m, key) = insider_setup(&p);
-    let bob = m[1].id.clone();
     let reinit = Proposal::ReInit(ReInit {
         group_id: b"next".to_vec().into(),
         version: ProtocolVersion::MLS10,
@@ -804,19 +772,8 @@ fn forged_commits_breaking_proposal_list_rules() {
         ),
     ];
     for (proposals, rule) in cases {
-        let forged = forge_commit(
-            &p,
-            &m[0].group,
-            LeafIndex(1),
-            &bob,
-            &key,
-            Commit {
-                proposals: by_value(proposals.clone()),
-                path: None,
-            },
-        );
-        for i in [0, 2, 3] {
-            let err = reject(&p, &mut m[i].group, &forged);
+        let forged = forge_from_bob(&p, &m, &key, by_value(proposals.clone()));
+        for err in reject_by_all_but_bob(&p, &mut m, &forged) {
             assert!(
                 matches!(err, Error::ProposalListInvalid(s) if s == rule),
                 "{rule}: {err:?}"
@@ -849,19 +806,9 @@ fn forged_commit_removing_the_committer_by_reference() {
             other => panic!("{other:?}"),
         }
     }
-    let forged = forge_commit(
-        &p,
-        &m[0].group,
-        LeafIndex(1),
-        &m[1].id.clone(),
-        &key,
-        Commit {
-            proposals: vec![ProposalOrRef::Reference(reference.unwrap())],
-            path: None,
-        },
-    );
-    for i in [0, 2, 3] {
-        let err = reject(&p, &mut m[i].group, &forged);
+    let by_reference = vec![ProposalOrRef::Reference(reference.unwrap())];
+    let forged = forge_from_bob(&p, &m, &key, by_reference);
+    for err in reject_by_all_but_bob(&p, &mut m, &forged) {
         assert!(
             matches!(err, Error::ProposalListInvalid("a Remove of the committer")),
             "{err:?}"
@@ -873,19 +820,8 @@ fn forged_commit_removing_the_committer_by_reference() {
 fn forged_commit_with_unknown_reference() {
     let p = RustCrypto::default();
     let (mut m, key) = insider_setup(&p);
-    let bob = m[1].id.clone();
     let unknown = ProposalOrRef::Reference(ProposalRef(vec![0xab; 32].into()));
-    let forged = forge_commit(
-        &p,
-        &m[0].group,
-        LeafIndex(1),
-        &bob,
-        &key,
-        Commit {
-            proposals: vec![unknown],
-            path: None,
-        },
-    );
+    let forged = forge_from_bob(&p, &m, &key, vec![unknown]);
     let err = reject(&p, &mut m[0].group, &forged);
     assert!(matches!(err, Error::UnknownProposalRef), "{err:?}");
     // Genuinely: Dave's proposal reached Bob but not Alice; Bob's commit names it.
@@ -908,21 +844,9 @@ fn forged_commit_with_unknown_reference() {
 fn forged_commit_missing_required_path() {
     let p = RustCrypto::default();
     let (mut m, key) = insider_setup(&p);
-    let bob = m[1].id.clone();
     for proposals in [vec![], vec![remove(3)], vec![gce()]] {
-        let forged = forge_commit(
-            &p,
-            &m[0].group,
-            LeafIndex(1),
-            &bob,
-            &key,
-            Commit {
-                proposals: by_value(proposals),
-                path: None,
-            },
-        );
-        for i in [0, 2, 3] {
-            let err = reject(&p, &mut m[i].group, &forged);
+        let forged = forge_from_bob(&p, &m, &key, by_value(proposals));
+        for err in reject_by_all_but_bob(&p, &mut m, &forged) {
             assert!(matches!(err, Error::PathRequired), "{err:?}");
         }
     }
@@ -932,23 +856,12 @@ fn forged_commit_missing_required_path() {
 fn forged_commit_with_wrong_confirmation_tag() {
     let p = RustCrypto::default();
     let (mut m, key) = insider_setup(&p);
-    let bob = m[1].id.clone();
     // An Add needs no path, so the commit is valid up to its confirmation tag.
     let frank = identity(&p, "frank");
     let (kp, _) = key_package(&p, &frank);
-    let forged = forge_commit(
-        &p,
-        &m[0].group,
-        LeafIndex(1),
-        &bob,
-        &key,
-        Commit {
-            proposals: by_value(vec![Proposal::Add(Add { key_package: kp })]),
-            path: None,
-        },
-    );
-    for i in [0, 2, 3] {
-        let err = reject(&p, &mut m[i].group, &forged);
+    let add = by_value(vec![Proposal::Add(Add { key_package: kp })]);
+    let forged = forge_from_bob(&p, &m, &key, add);
+    for err in reject_by_all_but_bob(&p, &mut m, &forged) {
         assert!(matches!(err, Error::ConfirmationTagMismatch), "{err:?}");
     }
 }
@@ -1044,22 +957,10 @@ fn welcome_for_someone_else() {
         .add_member(dave_kp.clone())
         .build(&p)
         .unwrap();
-    let welcome = welcome_of(&wire(out.welcome.as_ref().unwrap()));
+    let welcome = welcome_of(&wire(out.welcome.as_ref().unwrap())).clone();
     let join = |id: &Identity, kp: &KeyPackage, secrets: &KeyPackageSecrets, w: &Welcome| {
-        Group::join(
-            &p,
-            JoinRequest {
-                identity: id,
-                key_package: kp,
-                secrets,
-                welcome: w,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: GroupConfig::default(),
-                validator: basic(),
-            },
-        )
+        let request = join_request(id, kp, secrets, w, GroupConfig::default(), basic());
+        Group::join(&p, request)
     };
     let err = join(&erin, &erin_kp, &erin_secrets, &welcome).unwrap_err();
     assert!(matches!(err, Error::WelcomeNotForUs), "{err:?}");
@@ -1082,7 +983,7 @@ fn welcome_for_someone_else() {
 #[test]
 fn broken_parent_hash_in_joiner_tree() {
     let p = RustCrypto::default();
-    let names = ["alice", "bob", "carol"];
+    let names = &NAMES[..3];
     let no_tree = || GroupConfig {
         ratchet_tree_extension: false,
         ..GroupConfig::default()
@@ -1100,21 +1001,12 @@ fn broken_parent_hash_in_joiner_tree() {
             .build(&p)
             .unwrap();
         deliver(&p, &mut m, &out.commit);
-        let group = Group::join(
-            &p,
-            JoinRequest {
-                identity: &id,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome: &welcome_of(out.welcome.as_ref().unwrap()),
-                ratchet_tree: Some(m[0].group.tree().to_wire()),
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: no_tree(),
-                validator: basic(),
-            },
-        )
-        .unwrap();
+        let welcome = welcome_of(out.welcome.as_ref().unwrap());
+        let request = JoinRequest {
+            ratchet_tree: Some(m[0].group.tree().to_wire()),
+            ..join_request(&id, &kp, &secrets, welcome, no_tree(), basic())
+        };
+        let group = Group::join(&p, request).unwrap();
         m.push(Member { id, group });
     }
     let out = m[0].group.commit().force_path().build(&p).unwrap();
@@ -1142,20 +1034,11 @@ fn broken_parent_hash_in_joiner_tree() {
     parent.encryption_key = flip(parent.encryption_key.as_slice(), 0).into();
     let welcome = welcome_of(out.welcome.as_ref().unwrap());
     let join = |tree| {
-        Group::join(
-            &p,
-            JoinRequest {
-                identity: &dave,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome: &welcome,
-                ratchet_tree: Some(tree),
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: no_tree(),
-                validator: basic(),
-            },
-        )
+        let request = JoinRequest {
+            ratchet_tree: Some(tree),
+            ..join_request(&dave, &kp, &secrets, welcome, no_tree(), basic())
+        };
+        Group::join(&p, request)
     };
     // Order: the tree hash covers every parent node, and is checked against the signed
     // GroupContext before the parent hashes.

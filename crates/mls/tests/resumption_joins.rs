@@ -12,18 +12,21 @@
 //! own exported state (the last byte of the state format), as a modified client could — and
 //! likewise puts the old group's PSK among its own when it reuses the old group's id.
 
+mod common;
+
+use common::{
+    basic_identity as identity, join_request, key_package, required_capabilities, welcome_of,
+};
+use conclave_mls::Error;
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
 use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
-use conclave_mls::key_package::{KeyPackageOptions, KeyPackageSecrets, create_key_package};
+use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
-    Credential, Extension, ExtensionType, KeyPackage, Lifetime, MlsMessage, MlsMessageBody,
-    PreSharedKeyId, Proposal, ProtocolVersion, Psk, ReInit, RequiredCapabilities,
+    Credential, Extension, KeyPackage, PreSharedKeyId, Proposal, ProtocolVersion, Psk, ReInit,
     ResumptionPskUsage, SignaturePublicKey, Welcome,
 };
 use conclave_mls::tree::LeafIndex;
-use conclave_mls::{Error, codec::Encode};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite(1);
@@ -31,40 +34,6 @@ const SUITE: CipherSuite = CipherSuite(1);
 const NEW_SUITE: CipherSuite = CipherSuite(3);
 const OLD_ID: &[u8] = b"old group";
 const NEW_ID: &[u8] = b"new group";
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn identity(p: &RustCrypto, suite: CipherSuite, name: &str) -> Identity {
-    Identity::generate(
-        p,
-        suite,
-        Credential::Basic {
-            identity: name.as_bytes().to_vec().into(),
-        },
-    )
-    .unwrap()
-}
-
-fn key_package(p: &RustCrypto, id: &Identity) -> (KeyPackage, KeyPackageSecrets) {
-    create_key_package(
-        p,
-        id,
-        KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
-    )
-    .unwrap()
-}
-
-fn welcome_of(message: &MlsMessage) -> &Welcome {
-    let MlsMessageBody::Welcome(welcome) = &message.body else {
-        panic!("not a Welcome")
-    };
-    welcome
-}
 
 /// Alice, Bob and Carol in `OLD_ID` (suite 1), all at the same epoch.
 struct Old {
@@ -183,17 +152,8 @@ fn request_with<'a>(
     welcome: &'a Welcome,
     validator: Arc<dyn IdentityValidator>,
 ) -> JoinRequest<'a> {
-    JoinRequest {
-        identity,
-        key_package,
-        secrets,
-        welcome,
-        ratchet_tree: None,
-        external_psks: HashMap::new(),
-        resumption_psks: HashMap::new(),
-        config: GroupConfig::default(),
-        validator,
-    }
+    let config = GroupConfig::default();
+    join_request(identity, key_package, secrets, welcome, config, validator)
 }
 
 /// How a forging creator builds its new group.
@@ -405,20 +365,6 @@ fn reinit_under_another_group_id_is_refused() {
         bob_joins_reinit(&old, forgery, NEW_SUITE).unwrap_err(),
         Error::ReInitGroupIdMismatch
     );
-}
-
-fn required_capabilities() -> Extension {
-    Extension {
-        extension_type: ExtensionType::REQUIRED_CAPABILITIES,
-        extension_data: RequiredCapabilities {
-            extension_types: vec![],
-            proposal_types: vec![],
-            credential_types: vec![],
-        }
-        .encode()
-        .unwrap()
-        .into(),
-    }
 }
 
 #[test]

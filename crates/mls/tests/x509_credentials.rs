@@ -1,18 +1,19 @@
 //! X.509 credentials (RFC 9420 §5.3): chains issued at test time with rcgen, signed by the
 //! library's own MLS signature keys, validated by `X509Validator`.
 
+mod common;
+
+use common::{join_request, key_package, welcome_of};
 use conclave_mls::Error;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, SignaturePrivateKey};
-use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
+use conclave_mls::group::{Group, GroupConfig, Received};
 use conclave_mls::identity::x509::{ClientIdentity, X509Validator};
 use conclave_mls::identity::{Identity, IdentityValidator};
-use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
-use conclave_mls::messages::{Certificate, Credential, Lifetime, MlsMessageBody};
+use conclave_mls::messages::{Certificate, Credential};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyUsagePurpose, SanType,
     date_time_ymd,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const ED25519: CipherSuite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
@@ -488,14 +489,6 @@ fn successors_and_same_client() {
     assert!(!validator.same_client(&alice, &alice.clone()));
 }
 
-/// The provider checks KeyPackage lifetimes against the system clock.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn identity(pki: &Pki, suite: CipherSuite, uri: &str) -> Identity {
     let key = MlsKey::generate(suite);
     let credential = pki.credential(pki.leaf(&leaf_params(uri), &key));
@@ -524,12 +517,7 @@ fn group_with_x509_members() {
         )
         .unwrap();
         let bob = identity(&pki, suite, "mls:bob@example.com/laptop");
-        let (kp, secrets) = create_key_package(
-            &p,
-            &bob,
-            KeyPackageOptions::new(Lifetime::starting_at(unix_now(), 86_400)),
-        )
-        .unwrap();
+        let (kp, secrets) = key_package(&p, &bob);
         let out = alice_group
             .commit()
             .add_member(kp.clone())
@@ -539,24 +527,16 @@ fn group_with_x509_members() {
             alice_group.process(&p, &out.commit).unwrap(),
             Received::OwnCommit
         ));
-        let MlsMessageBody::Welcome(welcome) = out.welcome.expect("a Welcome").body else {
-            panic!("not a Welcome")
-        };
-        let bob_group = Group::join(
-            &p,
-            JoinRequest {
-                identity: &bob,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: GroupConfig::default(),
-                validator,
-            },
-        )
-        .unwrap();
+        let welcome = welcome_of(out.welcome.as_ref().expect("a Welcome"));
+        let request = join_request(
+            &bob,
+            &kp,
+            &secrets,
+            welcome,
+            GroupConfig::default(),
+            validator,
+        );
+        let bob_group = Group::join(&p, request).unwrap();
         assert_eq!(
             bob_group.epoch_authenticator(),
             alice_group.epoch_authenticator()
@@ -565,12 +545,7 @@ fn group_with_x509_members() {
         // A KeyPackage whose certificate comes from another AS is refused.
         let other = Pki::new(suite);
         let mallory = identity(&other, suite, "mls:mallory@example.com/phone");
-        let (kp, _) = create_key_package(
-            &p,
-            &mallory,
-            KeyPackageOptions::new(Lifetime::starting_at(unix_now(), 86_400)),
-        )
-        .unwrap();
+        let (kp, _) = key_package(&p, &mallory);
         let result = alice_group.commit().add_member(kp).build(&p);
         assert!(
             matches!(result, Err(Error::CredentialRejected(_))),
