@@ -11,6 +11,29 @@ fn provider() -> RustCrypto {
     RustCrypto::from_seed([7; 32])
 }
 
+/// Public keys of the wrong length made from a valid one: empty, one byte short, one byte long.
+fn wrong_length_keys(pk: &[u8]) -> [(&'static str, Vec<u8>); 3] {
+    let mut long = pk.to_vec();
+    long.push(0);
+    [
+        ("empty", vec![]),
+        ("truncated", pk[1..].to_vec()),
+        ("extended", long),
+    ]
+}
+
+/// Invalid encodings of a valid uncompressed NIST-curve point: off the curve (the last byte
+/// of y changed), and its compressed form, which is not the MLS wire form.
+fn invalid_ec_points(pk: &[u8]) -> [(&'static str, Vec<u8>); 2] {
+    let mut off_curve = pk.to_vec();
+    let last = off_curve.len() - 1;
+    off_curve[last] ^= 1;
+    let field = (pk.len() - 1) / 2;
+    let mut compressed = vec![0x02 | (pk[2 * field] & 1)];
+    compressed.extend_from_slice(&pk[1..=field]);
+    [("off curve", off_curve), ("compressed", compressed)]
+}
+
 const INFO: &[u8] = b"MLS 1.0 test info";
 const AAD: &[u8] = b"associated data";
 const PATH_SECRET: [u8; 32] = [0x42; 32];
@@ -228,39 +251,16 @@ fn hpke_rejects_malformed_public_keys() {
     for suite in CipherSuite::ALL {
         let kp = p.hpke_generate_key_pair(suite).unwrap();
         let seal = |pk: &[u8]| p.hpke_seal(suite, pk, INFO, AAD, &PATH_SECRET);
-        assert_eq!(seal(&[]).unwrap_err(), CryptoError::InvalidKey, "{suite:?}");
-        assert_eq!(
-            seal(&kp.public_key[1..]).unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
-        );
-        let mut long = kp.public_key.clone();
-        long.push(0);
-        assert_eq!(
-            seal(&long).unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
-        );
+        for (what, bad) in wrong_length_keys(&kp.public_key) {
+            let err = seal(&bad).unwrap_err();
+            assert_eq!(err, CryptoError::InvalidKey, "{suite:?} {what}");
+        }
         match suite.kem().unwrap() {
             KemAlgorithm::DhKemP256 | KemAlgorithm::DhKemP384 | KemAlgorithm::DhKemP521 => {
-                // Not on the curve: change the last byte of y.
-                let mut off_curve = kp.public_key.clone();
-                let last = off_curve.len() - 1;
-                off_curve[last] ^= 1;
-                assert_eq!(
-                    seal(&off_curve).unwrap_err(),
-                    CryptoError::InvalidKey,
-                    "{suite:?}"
-                );
-                // The compressed form is not the MLS wire form.
-                let field = (kp.public_key.len() - 1) / 2;
-                let mut compressed = vec![0x02 | (kp.public_key[2 * field] & 1)];
-                compressed.extend_from_slice(&kp.public_key[1..=field]);
-                assert_eq!(
-                    seal(&compressed).unwrap_err(),
-                    CryptoError::InvalidKey,
-                    "{suite:?}"
-                );
+                for (what, bad) in invalid_ec_points(&kp.public_key) {
+                    let err = seal(&bad).unwrap_err();
+                    assert_eq!(err, CryptoError::InvalidKey, "{suite:?} {what}");
+                }
             }
             KemAlgorithm::DhKemX448 => {
                 // Low-order points (u = 0, u = 1) are rejected.
@@ -356,23 +356,10 @@ fn verify_rejects_malformed_public_keys() {
         let msg = b"message";
         let sig = p.sign(suite, &kp.private_key, msg).unwrap();
         let verify = |pk: &[u8]| p.verify(suite, pk, msg, &sig);
-        assert_eq!(
-            verify(&[]).unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
-        );
-        assert_eq!(
-            verify(&kp.public_key[1..]).unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
-        );
-        let mut long = kp.public_key.clone();
-        long.push(0);
-        assert_eq!(
-            verify(&long).unwrap_err(),
-            CryptoError::InvalidKey,
-            "{suite:?}"
-        );
+        for (what, bad) in wrong_length_keys(&kp.public_key) {
+            let err = verify(&bad).unwrap_err();
+            assert_eq!(err, CryptoError::InvalidKey, "{suite:?} {what}");
+        }
         match suite.signature().unwrap() {
             SignatureScheme::Ed25519 | SignatureScheme::Ed448 => {
                 // y = 2 is not on either curve (x^2 would have to be a non-square).
@@ -385,22 +372,10 @@ fn verify_rejects_malformed_public_keys() {
                 );
             }
             _ => {
-                let mut off_curve = kp.public_key.clone();
-                let last = off_curve.len() - 1;
-                off_curve[last] ^= 1;
-                assert_eq!(
-                    verify(&off_curve).unwrap_err(),
-                    CryptoError::InvalidKey,
-                    "{suite:?}"
-                );
-                let field = (kp.public_key.len() - 1) / 2;
-                let mut compressed = vec![0x02 | (kp.public_key[2 * field] & 1)];
-                compressed.extend_from_slice(&kp.public_key[1..=field]);
-                assert_eq!(
-                    verify(&compressed).unwrap_err(),
-                    CryptoError::InvalidKey,
-                    "{suite:?}"
-                );
+                for (what, bad) in invalid_ec_points(&kp.public_key) {
+                    let err = verify(&bad).unwrap_err();
+                    assert_eq!(err, CryptoError::InvalidKey, "{suite:?} {what}");
+                }
                 // The point at infinity.
                 assert_eq!(verify(&[0u8]).unwrap_err(), CryptoError::InvalidKey);
             }
