@@ -1,6 +1,8 @@
 //! Shared plumbing for the conformance runners: finding and loading vector files, hex
 //! fields, and counting outcomes.
 
+use conclave_mls::codec::Decode;
+use conclave_mls::messages::{KeyPackage, MlsMessage, MlsMessageBody, Welcome};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -83,4 +85,16 @@ pub fn suite(case: &Value) -> Result<conclave_mls::CipherSuite, String> {
     u16::try_from(n)
         .map(conclave_mls::CipherSuite)
         .map_err(|_| format!("suite {n} out of range"))
+}
+
+/// The case's `key_package` and `welcome` fields, each unwrapped from its MlsMessage.
+pub fn key_package_and_welcome(case: &Value) -> Result<(KeyPackage, Welcome), String> {
+    let decode = |name| MlsMessage::decode(&hex_field(case, name)?).map_err(|e| e.to_string());
+    let MlsMessageBody::KeyPackage(kp) = decode("key_package")?.body else {
+        return Err("key_package is not a KeyPackage".into());
+    };
+    let MlsMessageBody::Welcome(welcome) = decode("welcome")?.body else {
+        return Err("welcome is not a Welcome".into());
+    };
+    Ok((kp, welcome))
 }

@@ -133,16 +133,19 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
     let confirm = |_: &_| Ok(Mac::from(vec![0xc0; c.hash_len()]));
 
     for (name, body) in bodies {
-        // PublicMessage.
-        if name == "application" {
-            let refused = protection::protect_public(
+        // PublicMessage, protected by us with the case's keys.
+        let protect_public = || {
+            protection::protect_public(
                 &c,
                 &k.signer,
                 &k.context,
                 Some(&k.membership_key),
                 k.framed(body.clone()),
                 confirm,
-            );
+            )
+        };
+        if name == "application" {
+            let refused = protect_public();
             if !matches!(refused, Err(Error::ApplicationDataInPublicMessage)) {
                 return Err(format!(
                     "application as PublicMessage not refused: {refused:?}"
@@ -151,20 +154,8 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
         } else {
             let given = k.open_public(&c, &hex_field(case, &format!("{name}_pub"))?)?;
             check_body(&format!("{name}_pub"), &given, &body)?;
-            let ours = protection::protect_public(
-                &c,
-                &k.signer,
-                &k.context,
-                Some(&k.membership_key),
-                k.framed(body.clone()),
-                confirm,
-            )
-            .map_err(|e| format!("{name}: protect public: {e}"))?;
-            let bytes = tls_codec::Serialize::tls_serialize_detached(&MlsMessage {
-                version: ProtocolVersion::MLS10,
-                body: MlsMessageBody::PublicMessage(ours),
-            })
-            .map_err(|e| e.to_string())?;
+            let ours = protect_public().map_err(|e| format!("{name}: protect public: {e}"))?;
+            let bytes = wire_bytes(MlsMessageBody::PublicMessage(ours))?;
             let back = k.open_public(&c, &bytes)?;
             check_body(&format!("{name} public round trip"), &back, &body)?;
         }
@@ -191,11 +182,7 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
             confirm,
         )
         .map_err(|e| format!("{name}: protect private: {e}"))?;
-        let bytes = tls_codec::Serialize::tls_serialize_detached(&MlsMessage {
-            version: ProtocolVersion::MLS10,
-            body: MlsMessageBody::PrivateMessage(ours),
-        })
-        .map_err(|e| e.to_string())?;
+        let bytes = wire_bytes(MlsMessageBody::PrivateMessage(ours))?;
         let MlsMessageBody::PrivateMessage(pm) =
             MlsMessage::decode(&bytes).map_err(|e| e.to_string())?.body
         else {
@@ -216,6 +203,15 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `body` in an MLS 1.0 MlsMessage, serialized as it goes on the wire.
+fn wire_bytes(body: MlsMessageBody) -> Result<Vec<u8>, String> {
+    let message = MlsMessage {
+        version: ProtocolVersion::MLS10,
+        body,
+    };
+    tls_codec::Serialize::tls_serialize_detached(&message).map_err(|e| e.to_string())
 }
 
 pub fn run(cases: &[Value]) -> Outcome {

@@ -2,7 +2,7 @@
 //! then follow the group's commits, checking the epoch authenticator at each step
 //! (RFC 9420 §12.4.2, §12.4.3.1).
 
-use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite};
+use crate::common::{Outcome, expect_eq, hex_field, key_package_and_welcome, run_cases, suite};
 use conclave_mls::codec::Decode;
 use conclave_mls::crypto::{
     CryptoProvider, HpkePrivateKey, RustCrypto, Secret, SignaturePrivateKey,
@@ -10,7 +10,7 @@ use conclave_mls::crypto::{
 use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::KeyPackageSecrets;
-use conclave_mls::messages::{self, MlsMessage, MlsMessageBody};
+use conclave_mls::messages::{self, MlsMessage};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,18 +18,7 @@ use std::sync::Arc;
 fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
     let suite = suite(case)?;
     let e = |e: conclave_mls::Error| e.to_string();
-    let MlsMessageBody::KeyPackage(kp) = MlsMessage::decode(&hex_field(case, "key_package")?)
-        .map_err(e)?
-        .body
-    else {
-        return Err("key_package is not a KeyPackage".into());
-    };
-    let MlsMessageBody::Welcome(welcome) = MlsMessage::decode(&hex_field(case, "welcome")?)
-        .map_err(e)?
-        .body
-    else {
-        return Err("welcome is not a Welcome".into());
-    };
+    let (kp, welcome) = key_package_and_welcome(case)?;
     let signer = SignaturePrivateKey::new(hex_field(case, "signature_priv")?);
     let secrets = KeyPackageSecrets {
         init_private_key: HpkePrivateKey::new(hex_field(case, "init_priv")?),

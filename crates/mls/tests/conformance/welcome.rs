@@ -1,11 +1,10 @@
 //! welcome.json: opening a Welcome (RFC 9420 §12.4.3.1): GroupSecrets, GroupInfo, its
 //! signature, and the confirmation tag from the joiner's key schedule.
 
-use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite};
-use conclave_mls::codec::{Decode, Encode};
+use crate::common::{Outcome, expect_eq, hex_field, key_package_and_welcome, run_cases, suite};
+use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{CryptoProvider, HpkePrivateKey, RustCrypto, Secret, SuiteCrypto};
 use conclave_mls::key_schedule::JoinerSecret;
-use conclave_mls::messages::{MlsMessage, MlsMessageBody};
 use conclave_mls::welcome::{open_group_info, open_group_secrets};
 use serde_json::Value;
 
@@ -14,18 +13,7 @@ pub fn run(cases: &[Value]) -> Outcome {
     run_cases(cases, |case| {
         let c = SuiteCrypto::new(&provider, suite(case)?).map_err(|e| e.to_string())?;
         let e = |e: conclave_mls::Error| e.to_string();
-        let MlsMessageBody::KeyPackage(kp) = MlsMessage::decode(&hex_field(case, "key_package")?)
-            .map_err(e)?
-            .body
-        else {
-            return Err("key_package is not a KeyPackage".into());
-        };
-        let MlsMessageBody::Welcome(welcome) = MlsMessage::decode(&hex_field(case, "welcome")?)
-            .map_err(e)?
-            .body
-        else {
-            return Err("welcome is not a Welcome".into());
-        };
+        let (kp, welcome) = key_package_and_welcome(case)?;
         let reference = kp.reference(&c).map_err(e)?;
         let init_priv = HpkePrivateKey::new(hex_field(case, "init_priv")?);
         let secrets = open_group_secrets(&c, &welcome, &reference, &init_priv).map_err(e)?;
