@@ -179,11 +179,16 @@ impl RatchetTree {
         };
         let encryption_prefixes: Vec<u64> = encryption.iter().map(|e| e.0).collect();
         let signature_prefixes: Vec<u64> = signature.iter().map(|e| e.0).collect();
+        let encryption_filter = PrefixFilter::of(&encryption_prefixes);
+        let signature_filter = PrefixFilter::of(&signature_prefixes);
         for (i, [enc, sig]) in self.key_prefixes.iter().enumerate() {
-            // Most nodes share no prefix with a new key and are never dereferenced.
-            if encryption_prefixes.binary_search(enc).is_err()
-                && signature_prefixes.binary_search(sig).is_err()
-            {
+            // Most nodes share no prefix with a new key and are never dereferenced; most
+            // are told so by one bit of a filter, without a search.
+            let enc_may =
+                encryption_filter.may_hold(*enc) && encryption_prefixes.binary_search(enc).is_ok();
+            let sig_may =
+                signature_filter.may_hold(*sig) && signature_prefixes.binary_search(sig).is_ok();
+            if !enc_may && !sig_may {
                 continue;
             }
             let Some(node) = self.node(NodeIndex(i as u32)) else {
@@ -306,5 +311,61 @@ fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
     } else {
         let have: HashSet<&T> = have.iter().collect();
         need.iter().all(|t| have.contains(t))
+    }
+}
+
+/// A 4,096-bit filter of a few key prefixes (those of the keys a commit brings): a prefix
+/// not in the set almost always finds its bit clear, so a scan over every node of a large
+/// tree does one bit test per key instead of a binary search. False positives only cost
+/// the search; there are no false negatives.
+struct PrefixFilter([u64; 64]);
+
+impl PrefixFilter {
+    fn bit(prefix: u64) -> usize {
+        // Key bytes are uniformly random for every KEM and signature scheme MLS uses, but a
+        // SEC1 point starts with a fixed byte: mix in the high half too.
+        ((prefix ^ (prefix >> 32)) & 4095) as usize
+    }
+
+    fn of(prefixes: &[u64]) -> Self {
+        let mut bits = [0u64; 64];
+        for &p in prefixes {
+            let b = Self::bit(p);
+            bits[b / 64] |= 1 << (b % 64);
+        }
+        Self(bits)
+    }
+
+    fn may_hold(&self, prefix: u64) -> bool {
+        let b = Self::bit(prefix);
+        self.0[b / 64] >> (b % 64) & 1 == 1
+    }
+}
+
+#[cfg(test)]
+mod prefix_filter_tests {
+    use super::PrefixFilter;
+
+    /// Every inserted prefix is reported (the scan may never skip a clash), and a random
+    /// other prefix rarely is.
+    #[test]
+    fn no_false_negatives_few_false_positives() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let inserted: Vec<u64> = (0..40).map(|_| next()).collect();
+        // A SEC1 point's prefix: the fixed 0x04, then random bytes.
+        let sec1: Vec<u64> = (0..40).map(|_| (0x04 << 56) | (next() >> 8)).collect();
+        for set in [&inserted, &sec1] {
+            let filter = PrefixFilter::of(set);
+            assert!(set.iter().all(|p| filter.may_hold(*p)));
+            let false_positives = (0..10_000).filter(|_| filter.may_hold(next())).count();
+            assert!(false_positives < 300, "{false_positives} of 10,000");
+        }
+        assert!(!PrefixFilter::of(&[]).may_hold(0));
     }
 }
