@@ -1,6 +1,5 @@
 //! Tree hashes (RFC 9420 §7.8) with a per-node cache, and parent hashes (§7.9).
 
-use super::chunked::Chunked;
 use super::math::{LeafIndex, NodeIndex};
 use super::ratchet::RatchetTree;
 use crate::Error;
@@ -9,6 +8,9 @@ use crate::crypto::SuiteCrypto;
 use crate::messages::{LeafNode, LeafNodeSource, Node, ParentNode};
 use std::collections::HashSet;
 use std::sync::Arc;
+
+/// A tree hash computed for the cache: `(node index, hash)`.
+pub(super) type ComputedHash = (usize, Arc<[u8]>);
 
 /// `NodeType` leaf(1) — RFC 9420 §7.8.
 const NODE_TYPE_LEAF: u8 = 1;
@@ -145,21 +147,36 @@ impl RatchetTree {
     /// Computes every missing cached tree hash (RFC 9420 §7.8) and stores them.
     pub(super) fn fill_hash_cache(&mut self, crypto: &SuiteCrypto<'_>) -> Result<(), Error> {
         self.bind_cache(crypto);
-        let filled = self.filled_hash_cache(crypto)?;
-        self.hashes = filled;
+        let missing = self.missing_hashes(crypto)?;
+        self.store_hashes(missing);
         Ok(())
     }
 
-    /// The hash cache with every missing tree hash computed (RFC 9420 §7.8), level by level
-    /// from the leaves up, each level on all cores with the `parallel` feature: a joiner
-    /// hashes the whole tree once, and the nodes of one level depend only on the level below.
-    /// Read-only, so a joiner computes it while the leaf signatures are being checked; the
-    /// cache must already be bound to `crypto`'s suite.
-    pub(super) fn filled_hash_cache(
+    /// Writes hashes computed by [`Self::missing_hashes`] into the cache: only the chunks
+    /// they land in are written (and copied, if shared with another copy of the tree).
+    pub(super) fn store_hashes(&mut self, computed: Vec<ComputedHash>) {
+        for (i, h) in computed {
+            if let Some(slot) = self.hashes.get_mut(i) {
+                *slot = Some(h);
+            }
+        }
+    }
+
+    /// The tree hashes missing from the cache (RFC 9420 §7.8), as `(node index, hash)`,
+    /// computed level by level from the leaves up, each level on all cores with the
+    /// `parallel` feature: a joiner hashes the whole tree once, and the nodes of one level
+    /// depend only on the level below. Read-only, so a joiner computes them while the leaf
+    /// signatures are being checked; the cache must already be bound to `crypto`'s suite. A
+    /// full cache costs one scan.
+    pub(super) fn missing_hashes(
         &self,
         crypto: &SuiteCrypto<'_>,
-    ) -> Result<Chunked<Option<Arc<[u8]>>>, Error> {
+    ) -> Result<Vec<ComputedHash>, Error> {
+        if self.hashes.iter().all(Option::is_some) {
+            return Ok(Vec::new());
+        }
         let mut hashes: Vec<Option<Arc<[u8]>>> = self.hashes.iter().cloned().collect();
+        let mut computed = Vec::new();
         let width = hashes.len();
         for level in 0..=self.size.root().level() {
             // The nodes of `level` sit at (2^level - 1) + k * 2^(level + 1) (Appendix C).
@@ -203,10 +220,12 @@ impl RatchetTree {
                     .collect::<Result<_, _>>()?
             };
             for (i, h) in done {
-                hashes[i] = Some(h.as_slice().into());
+                let h: Arc<[u8]> = h.as_slice().into();
+                hashes[i] = Some(h.clone());
+                computed.push((i, h));
             }
         }
-        Ok(Chunked::from_vec(hashes))
+        Ok(computed)
     }
 
     /// The tree hash of the root — RFC 9420 §7.8, the `tree_hash` of the GroupContext.

@@ -149,7 +149,7 @@ impl RatchetTree {
             tree.verify_unmerged_leaves()?;
             tree.verify_unique_keys()?;
             tree.verify_leaf_contents(now, required)?;
-            tree.filled_hash_cache(crypto)
+            tree.missing_hashes(crypto)
         };
         let signatures =
             || tree.verify_leaf_signatures_with(crypto, group_id, SignatureCheck::Individual);
@@ -158,10 +158,10 @@ impl RatchetTree {
         #[cfg(not(feature = "parallel"))]
         let (structure, signatures) = match structure() {
             // Without threads, a malformed tree is refused before the signatures are paid.
-            Ok(hashes) => (Ok(hashes), signatures()),
+            Ok(missing) => (Ok(missing), signatures()),
             Err(e) => (Err(e), Ok(())),
         };
-        self.hashes = structure?;
+        self.store_hashes(structure?);
         self.verify_root_hash(crypto, expected_tree_hash)?;
         self.verify_parent_hashes(crypto)?;
         signatures
