@@ -59,29 +59,6 @@ macro_rules! with_kem {
     }};
 }
 
-fn seal_with<A: Aead, F: Kdf, K: Kem>(
-    public_key: &[u8],
-    info: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-    rng: &mut ChaCha20Rng,
-) -> Result<HpkeSealed, CryptoError> {
-    let pk = K::PublicKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey)?;
-    let (enc, ciphertext) = ::hpke::single_shot_seal_with_rng::<A, F, K>(
-        &OpModeS::Base,
-        &pk,
-        info,
-        plaintext,
-        aad,
-        rng,
-    )
-    .map_err(|_| CryptoError::HpkeSeal)?;
-    Ok(HpkeSealed {
-        kem_output: enc.to_bytes().to_vec(),
-        ciphertext,
-    })
-}
-
 fn export_sender_with<A: Aead, F: Kdf, K: Kem>(
     public_key: &[u8],
     info: &[u8],
@@ -179,18 +156,6 @@ fn public_key_with<K: Kem>(private_key: &HpkePrivateKey) -> Result<Vec<u8>, Cryp
     Ok(K::sk_to_pk(&sk).to_bytes().to_vec())
 }
 
-/// Single-shot base-mode `SealBase(pkR, info, aad, pt)` (RFC 9180 §6.1).
-pub(super) fn seal(
-    suite: CipherSuite,
-    public_key: &[u8],
-    info: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-    rng: &mut ChaCha20Rng,
-) -> Result<HpkeSealed, CryptoError> {
-    with_hpke_suite!(suite, seal_with(public_key, info, aad, plaintext, rng))
-}
-
 /// Single-shot base-mode `OpenBase(enc, skR, info, aad, ct)` (RFC 9180 §6.1).
 pub(super) fn open(
     suite: CipherSuite,
@@ -264,7 +229,8 @@ fn kdf_id(hash: HashAlgorithm) -> u16 {
     }
 }
 
-/// Base-mode sealing to many recipients under one `info` (RFC 9180 §5.1, §6.1).
+/// Base-mode sealing (RFC 9180 §5.1, §6.1): every `hpke_seal` of the provider, and many
+/// recipients under one `info` at once.
 ///
 /// The key-schedule context `mode || psk_id_hash || info_hash` depends on `info` only
 /// through its hash, so it is computed once here instead of once per recipient. That matters

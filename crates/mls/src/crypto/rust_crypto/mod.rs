@@ -157,8 +157,10 @@ impl CryptoProvider for RustCrypto {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<HpkeSealed, CryptoError> {
+        // One sealing path for one recipient or many: the key schedule checked against the
+        // RFC 9180 vectors in `hpke_vectors`.
         let mut rng = self.child_rng()?;
-        hpke::seal(suite, public_key, info, aad, plaintext, &mut rng)
+        hpke::SharedInfoSealer::new(suite, info)?.seal(public_key, aad, plaintext, &mut rng)
     }
 
     fn hpke_seal_to_many(
