@@ -17,7 +17,9 @@
 //! made before are not counted). With `--impl conclave`, lines with `"impl":"bare"` give
 //! the physical floor: the same number of HPKE seals as the commit made (under one info,
 //! hashed once, as the commit's are), and one signature verification per member, on all
-//! cores. How each tree shape is built: see `fixture.rs`.
+//! cores. Each floor repetition runs right after the repetition of the operation it
+//! bounds, so that a drift in the machine's speed moves both alike. How each tree shape is
+//! built: see `fixture.rs`.
 
 #![forbid(unsafe_code)]
 

@@ -160,14 +160,27 @@ fn steady_state(
     label: Label<'_>,
 ) -> Result<()> {
     let wanted = |ops: Ops| s.only.is_none_or(|o| o == ops);
-    // Empty commits with a path, and their processing.
+    let bare = Label {
+        implementation: "bare",
+        ..label
+    };
+    // Empty commits with a path, and their processing; each followed by its floor, so that
+    // both see the machine in the same state (a VM's speed drifts over minutes).
     let (mut commit_update, mut process_commit) = (Samples::default(), Samples::default());
+    let mut seal_floor = (Samples::default(), None::<BareSeals>);
     let mut seals = 0;
     for _ in 0..if wanted(Ops::Commit) { s.reps } else { 0 } {
         let commit = commit_update.time(|| a.commit_update())?;
         seals = path_ciphertexts(&commit)?;
         process_commit.time(|| b.process_commit(&commit))?;
         agree(a, b)?;
+        if s.baselines {
+            let floor = match &mut seal_floor.1 {
+                Some(floor) if floor.count == seals => floor,
+                slot => slot.insert(BareSeals::new(s.suite, seals)?),
+            };
+            seal_floor.0.time(|| floor.run())?;
+        }
     }
     commit_update.emit(
         label,
@@ -176,9 +189,12 @@ fn steady_state(
         &format!(",\"hpke_seals\":{seals}"),
     );
     process_commit.emit(label, "process_commit", "ms", "");
-    if s.baselines && wanted(Ops::Commit) {
-        bare_seals(s, label, seals)?;
-    }
+    seal_floor.0.emit(
+        bare,
+        "commit_update",
+        "ms",
+        &format!(",\"hpke_seals\":{seals}"),
+    );
 
     // Application messages of 1 KiB.
     let data = vec![0x5a_u8; 1024];
@@ -201,6 +217,11 @@ fn steady_state(
         Samples::default(),
     );
     let mut remove_seals = 0;
+    let verify_floor = match s.baselines && wanted(Ops::Membership) {
+        true => Some(BareVerifies::new(s.suite, s.members)?),
+        false => None,
+    };
+    let mut join_floor = Samples::default();
     for r in 0..if wanted(Ops::Membership) { s.reps } else { 0 } {
         let mut c = factory(&format!("joiner-{r}"), s.suite)?;
         let key_package = [c.key_package()?];
@@ -208,6 +229,9 @@ fn steady_state(
         b.process_commit(&added.commit)?;
         let welcome = added.welcome.ok_or("an add without a Welcome")?;
         join.time(|| c.join(&welcome))?;
+        if let Some(floor) = &verify_floor {
+            join_floor.time(|| floor.run())?;
+        }
         agree(a, c.as_ref())?;
         let leaf = c.own_leaf();
         drop(c);
@@ -225,75 +249,88 @@ fn steady_state(
         &format!(",\"hpke_seals\":{remove_seals}"),
     );
     process_remove.emit(label, "process_remove", "ms", "");
-    if s.baselines && wanted(Ops::Membership) {
-        bare_verifies(s, label)?;
-    }
+    join_floor.emit(
+        bare,
+        "join",
+        "ms",
+        &format!(",\"verifications\":{}", s.members),
+    );
     Ok(())
 }
 
 /// The physical floor of a commit: `count` HPKE seals of a path secret (as
 /// `EncryptWithLabel` makes them) on all cores.
-fn bare_seals(s: &Settings, label: Label<'_>, count: usize) -> Result<()> {
-    let provider = RustCrypto::default();
-    let suite = CipherSuite(s.suite);
-    let keys: Vec<Vec<u8>> = (0..64)
-        .map(|_| Ok(provider.hpke_generate_key_pair(suite)?.public_key))
-        .collect::<Result<_>>()?;
-    let info = vec![7u8; 160];
-    let secret = [1u8; 32];
-    let items: Vec<(&[u8], &[u8])> = (0..count)
-        .map(|i| (keys[i % keys.len()].as_slice(), secret.as_slice()))
-        .collect();
-    // Under one info, as a commit's seals are: the provider hashes it once and seals on all
-    // cores, the cheapest way there is to make these ciphertexts.
-    time_bare(s, label, "commit_update", "hpke_seals", count, || {
-        provider
-            .hpke_seal_to_many(suite, &info, &[], &items)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
+struct BareSeals {
+    provider: RustCrypto,
+    suite: CipherSuite,
+    keys: Vec<Vec<u8>>,
+    count: usize,
+}
+
+impl BareSeals {
+    fn new(suite: u16, count: usize) -> Result<Self> {
+        let provider = RustCrypto::default();
+        let suite = CipherSuite(suite);
+        let keys = (0..64)
+            .map(|_| Ok(provider.hpke_generate_key_pair(suite)?.public_key))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            provider,
+            suite,
+            keys,
+            count,
+        })
+    }
+
+    fn run(&self) -> Result<()> {
+        let info = [7u8; 160];
+        let secret = [1u8; 32];
+        let items: Vec<(&[u8], &[u8])> = (0..self.count)
+            .map(|i| (self.keys[i % self.keys.len()].as_slice(), secret.as_slice()))
+            .collect();
+        // Under one info, as a commit's seals are: the provider hashes it once and seals on
+        // all cores, the cheapest way there is to make these ciphertexts.
+        self.provider
+            .hpke_seal_to_many(self.suite, &info, &[], &items)?;
+        Ok(())
+    }
 }
 
 /// The physical floor of a join: one signature verification per member on all cores.
-fn bare_verifies(s: &Settings, label: Label<'_>) -> Result<()> {
-    let provider = RustCrypto::default();
-    let suite = CipherSuite(s.suite);
-    let signed: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = (0..64u8)
-        .map(|i| {
-            let pair = provider.signature_generate_key_pair(suite)?;
-            let message = vec![i; 250];
-            let signature = provider.sign(suite, &pair.private_key, &message)?;
-            Ok((pair.public_key, message, signature))
-        })
-        .collect::<Result<_>>()?;
-    time_bare(s, label, "join", "verifications", s.members, || {
-        (0..s.members).into_par_iter().try_for_each(|i| {
-            let (key, message, signature) = &signed[i % signed.len()];
-            provider
-                .verify(suite, key, message, signature)
-                .map_err(|e| e.to_string())
-        })
-    })
+struct BareVerifies {
+    provider: RustCrypto,
+    suite: CipherSuite,
+    signed: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    count: usize,
 }
 
-/// Times `work` (`count` operations, on all cores), `s.reps` times, and prints it as the
-/// `"bare"` line of `op`, with the count under `what`.
-fn time_bare(
-    s: &Settings,
-    label: Label<'_>,
-    op: &str,
-    what: &str,
-    count: usize,
-    work: impl Fn() -> std::result::Result<(), String>,
-) -> Result<()> {
-    let mut samples = Samples::default();
-    for _ in 0..s.reps {
-        samples.time(|| Ok(work()?))?;
+impl BareVerifies {
+    fn new(suite: u16, count: usize) -> Result<Self> {
+        let provider = RustCrypto::default();
+        let suite = CipherSuite(suite);
+        let signed = (0..64u8)
+            .map(|i| {
+                let pair = provider.signature_generate_key_pair(suite)?;
+                let message = vec![i; 250];
+                let signature = provider.sign(suite, &pair.private_key, &message)?;
+                Ok((pair.public_key, message, signature))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            provider,
+            suite,
+            signed,
+            count,
+        })
     }
-    let bare = Label {
-        implementation: "bare",
-        ..label
-    };
-    samples.emit(bare, op, "ms", &format!(",\"{what}\":{count}"));
-    Ok(())
+
+    fn run(&self) -> Result<()> {
+        (0..self.count).into_par_iter().try_for_each(|i| {
+            let (key, message, signature) = &self.signed[i % self.signed.len()];
+            self.provider
+                .verify(self.suite, key, message, signature)
+                .map_err(|e| e.to_string())
+        })?;
+        Ok(())
+    }
 }
