@@ -489,3 +489,84 @@ fn generated_trees_are_parent_hash_valid() {
         );
     }
 }
+
+/// The walk [`RatchetTree::verify_unique_keys`] promises to agree with: nodes in index
+/// order, a leaf's signature key before its encryption key, failing at the first key seen
+/// before.
+fn unique_keys_by_walk(t: &RatchetTree) -> Result<(), Error> {
+    let (mut encryption, mut signature) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    for i in 0..t.size().node_count() {
+        let n = NodeIndex(i);
+        let key = match t.node(n) {
+            None => continue,
+            Some(Node::Parent(p)) => p.encryption_key.as_slice().to_vec(),
+            Some(Node::Leaf(l)) => {
+                if !signature.insert(l.content.signature_key.as_slice().to_vec()) {
+                    return Err(Error::DuplicateSignatureKey {
+                        leaf: LeafIndex(i / 2),
+                    });
+                }
+                l.content.encryption_key.as_slice().to_vec()
+            }
+        };
+        if !encryption.insert(key) {
+            return Err(Error::DuplicateEncryptionKey { node: n });
+        }
+    }
+    Ok(())
+}
+
+/// A key from a small alphabet: most keys share their first eight bytes (and some are
+/// shorter than eight, padding their prefix with zeros), so prefix runs are long and real
+/// duplicates frequent.
+fn colliding_key() -> impl Strategy<Value = Vec<u8>> {
+    (0u8..3, 0u8..6).prop_map(|(len, tail)| match len {
+        0 => vec![0, 0, tail % 2],
+        1 => vec![0; 8].into_iter().chain([tail]).collect(),
+        _ => vec![0; 8].into_iter().chain([tail, 1, 2]).collect(),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The sorted-prefix uniqueness check names the same node as the hash-set walk, on
+    /// trees whose keys collide in prefix and in full (RFC 9420 §7.3).
+    #[test]
+    fn unique_keys_agree_with_the_walk(
+        shape in proptest::collection::vec(0u8..3, 1..24),
+        keys in proptest::collection::vec((colliding_key(), colliding_key()), 24),
+    ) {
+        let mut nodes: Vec<Option<Node>> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| match (i % 2, kind) {
+                (_, 0) => None,
+                (0, _) => {
+                    let mut l = kp_leaf(i as u32);
+                    l.content.encryption_key = keys[i].0.clone().into();
+                    l.content.signature_key = keys[i].1.clone().into();
+                    Some(Node::Leaf(l))
+                }
+                _ => {
+                    let mut p = parent(i as u32, vec![]);
+                    p.encryption_key = keys[i].0.clone().into();
+                    Some(Node::Parent(p))
+                }
+            })
+            .collect();
+        if nodes.len() % 2 == 0 {
+            nodes.pop();
+        }
+        while matches!(nodes.last(), Some(None)) {
+            nodes.pop();
+            nodes.pop();
+        }
+        prop_assume!(!nodes.is_empty());
+        let t = RatchetTree::from_wire(messages::RatchetTree(nodes)).unwrap();
+        prop_assert_eq!(t.verify_unique_keys(), unique_keys_by_walk(&t));
+    }
+}

@@ -77,6 +77,27 @@ pub fn verify_leaf_signature(
         .map_err(|_| Error::LeafSignatureInvalid { leaf })
 }
 
+/// The smallest node index whose key (by `key`) also belongs to a node of smaller index,
+/// given `(key prefix, node index)` of every node: sorted, so that only equal prefixes are
+/// compared; each run of equal prefixes is sorted by key, so a long run costs
+/// O(r log r) comparisons rather than r².
+fn first_repeat<'k>(mut entries: Vec<(u64, u32)>, key: impl Fn(u32) -> &'k [u8]) -> Option<u32> {
+    entries.sort_unstable();
+    let mut first: Option<u32> = None;
+    for run in entries.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        let mut keyed: Vec<(&[u8], u32)> = run.iter().map(|&(_, n)| (key(n), n)).collect();
+        keyed.sort_unstable();
+        // Within a group of equal keys, sorted by index, every later member repeats the
+        // first; the smallest of them is the second.
+        for pair in keyed.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                first = Some(first.map_or(pair[1].1, |f| f.min(pair[1].1)));
+            }
+        }
+    }
+    first
+}
+
 impl RatchetTree {
     /// Verifies the signature of every non-blank leaf (RFC 9420 §7.3), with `group_id` in the
     /// TBS of leaves whose source is update or commit. One signature check per leaf; fails on
@@ -94,30 +115,43 @@ impl RatchetTree {
     }
 
     /// Checks that encryption keys are unique among all non-blank nodes and signature keys
-    /// among all non-blank leaves (RFC 9420 §7.3). O(n) with hash sets; fails naming the
-    /// later of the two nodes sharing a key.
+    /// among all non-blank leaves (RFC 9420 §7.3). Fails naming the node where a walk in
+    /// index order first meets a key it has seen before (a leaf's signature key before its
+    /// encryption key).
+    ///
+    /// O(n log n) on the cached eight-byte key prefixes, sorted: only nodes whose prefixes
+    /// collide are dereferenced, and a run of colliding prefixes (which an attacker can
+    /// make as long as the tree) is itself sorted by key, never compared pairwise.
     pub fn verify_unique_keys(&self) -> Result<(), Error> {
-        let mut encryption = HashSet::with_capacity(self.nodes.len());
-        let mut signature = HashSet::with_capacity(self.nodes.len() / 2 + 1);
-        for (i, node) in self.nodes.iter().enumerate() {
-            let index = NodeIndex(i as u32);
-            let key = match node.as_deref() {
-                None => continue,
-                Some(Node::Parent(p)) => p.encryption_key.as_slice(),
-                Some(Node::Leaf(l)) => {
-                    if !signature.insert(l.content.signature_key.as_slice()) {
-                        return Err(Error::DuplicateSignatureKey {
-                            leaf: LeafIndex(index.0 / 2),
-                        });
-                    }
-                    l.content.encryption_key.as_slice()
-                }
-            };
-            if !encryption.insert(key) {
-                return Err(Error::DuplicateEncryptionKey { node: index });
+        let mut encryption: Vec<(u64, u32)> = Vec::with_capacity(self.nodes.len());
+        let mut signature: Vec<(u64, u32)> = Vec::with_capacity(self.nodes.len() / 2 + 1);
+        for (i, (node, [enc, sig])) in self.nodes.iter().zip(self.key_prefixes.iter()).enumerate() {
+            if node.is_none() {
+                continue;
+            }
+            encryption.push((*enc, i as u32));
+            if i % 2 == 0 {
+                signature.push((*sig, i as u32));
             }
         }
-        Ok(())
+        let encryption_key = |n: u32| match self.node(NodeIndex(n)) {
+            Some(Node::Parent(p)) => p.encryption_key.as_slice(),
+            Some(Node::Leaf(l)) => l.content.encryption_key.as_slice(),
+            None => &[],
+        };
+        let signature_key = |n: u32| match self.node(NodeIndex(n)) {
+            Some(Node::Leaf(l)) => l.content.signature_key.as_slice(),
+            _ => &[],
+        };
+        let encryption = first_repeat(encryption, encryption_key);
+        let signature = first_repeat(signature, signature_key);
+        match (signature, encryption) {
+            (Some(s), e) if e.is_none_or(|e| s <= e) => Err(Error::DuplicateSignatureKey {
+                leaf: LeafIndex(s / 2),
+            }),
+            (_, Some(e)) => Err(Error::DuplicateEncryptionKey { node: NodeIndex(e) }),
+            _ => Ok(()),
+        }
     }
 
     /// Checks that the keys of the nodes `changed` (just set by proposals or an UpdatePath)
