@@ -558,7 +558,7 @@ proptest! {
                 }
             })
             .collect();
-        if nodes.len() % 2 == 0 {
+        if nodes.len().is_multiple_of(2) {
             nodes.pop();
         }
         while matches!(nodes.last(), Some(None)) {
