@@ -111,7 +111,7 @@ impl GroupInfo {
         tbs: GroupInfoTbs,
         signer: &SignaturePrivateKey,
     ) -> Result<Self, Error> {
-        let signature = crypto.sign_with_label(signer, GROUP_INFO_LABEL, &tbs.encode()?)?;
+        let signature = crypto.sign_with_label_of(signer, GROUP_INFO_LABEL, &tbs)?;
         Ok(Self {
             tbs,
             signature: signature.into(),
@@ -121,10 +121,10 @@ impl GroupInfo {
     /// Verifies the signature with the signer's leaf signature key (RFC 9420 §12.4.3).
     pub fn verify(&self, crypto: &SuiteCrypto<'_>, signer_public_key: &[u8]) -> Result<(), Error> {
         crypto
-            .verify_with_label(
+            .verify_with_label_of(
                 signer_public_key,
                 GROUP_INFO_LABEL,
-                &self.tbs.encode()?,
+                &self.tbs,
                 self.signature.as_slice(),
             )
             .map_err(|_| Error::GroupInfoSignatureInvalid)

@@ -496,3 +496,42 @@ proptest! {
         let _ = provider().hpke_seal(suite, &enc, b"", b"", &ct);
     }
 }
+
+/// `SignWithLabel`/`VerifyWithLabel` of a structure encoded in place (RFC 9420 §5.1.2) are
+/// those of its encoding: for every suite, a signature made either way verifies either way,
+/// and one over a different structure does not.
+#[test]
+fn labeled_signatures_of_structures_match_their_encodings() {
+    use conclave_mls::codec::{Encode, VLBytes};
+    use conclave_mls::crypto::SuiteCrypto;
+    let provider = provider();
+    let content = VLBytes::new((0..=255u8).cycle().take(70_000).collect());
+    let other = VLBytes::new(vec![1, 2, 3]);
+    for suite in CipherSuite::ALL {
+        let crypto = SuiteCrypto::new(&provider, suite).unwrap();
+        let pair = provider.signature_generate_key_pair(suite).unwrap();
+        let encoded = content.encode().unwrap();
+        let by_encoding = crypto
+            .sign_with_label(&pair.private_key, b"Label", &encoded)
+            .unwrap();
+        let in_place = crypto
+            .sign_with_label_of(&pair.private_key, b"Label", &content)
+            .unwrap();
+        for signature in [&by_encoding, &in_place] {
+            crypto
+                .verify_with_label(&pair.public_key, b"Label", &encoded, signature)
+                .unwrap();
+            crypto
+                .verify_with_label_of(&pair.public_key, b"Label", &content, signature)
+                .unwrap();
+            assert_eq!(
+                crypto.verify_with_label_of(&pair.public_key, b"Label", &other, signature),
+                Err(CryptoError::InvalidSignature)
+            );
+            assert_eq!(
+                crypto.verify_with_label_of(&pair.public_key, b"Other", &content, signature),
+                Err(CryptoError::InvalidSignature)
+            );
+        }
+    }
+}

@@ -153,6 +153,57 @@ impl<'a> SuiteCrypto<'a> {
         Ok(tbs)
     }
 
+    /// `SignContent` (RFC 9420 §5.1.2) of a structure, encoded in place after the label:
+    /// one buffer of the exact size, and no separate copy of the structure's encoding (a
+    /// GroupInfo carrying the ratchet tree is megabytes).
+    fn sign_content_of(
+        label: &[u8],
+        content: &impl tls_codec::Serialize,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let len = content.tls_serialized_len();
+        let mut tbs = Vec::with_capacity(LABEL_PREFIX.len() + label.len() + len + 8);
+        push_label(&mut tbs, label)?;
+        write_varint(
+            u32::try_from(len).map_err(|_| CryptoError::Encoding)?,
+            &mut tbs,
+        )
+        .map_err(|_| CryptoError::Encoding)?;
+        content
+            .tls_serialize(&mut tbs)
+            .map_err(|_| CryptoError::Encoding)?;
+        Ok(tbs)
+    }
+
+    /// [`Self::sign_with_label`] of the encoding of `content`, without encoding it apart.
+    pub fn sign_with_label_of(
+        &self,
+        private_key: &SignaturePrivateKey,
+        label: &[u8],
+        content: &impl tls_codec::Serialize,
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.provider.sign(
+            self.suite,
+            private_key,
+            &Self::sign_content_of(label, content)?,
+        )
+    }
+
+    /// [`Self::verify_with_label`] of the encoding of `content`, without encoding it apart.
+    pub fn verify_with_label_of(
+        &self,
+        public_key: &[u8],
+        label: &[u8],
+        content: &impl tls_codec::Serialize,
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        self.provider.verify(
+            self.suite,
+            public_key,
+            &Self::sign_content_of(label, content)?,
+            signature,
+        )
+    }
+
     /// `SignWithLabel(SignatureKey, Label, Content)` (RFC 9420 §5.1.2).
     pub fn sign_with_label(
         &self,

@@ -44,6 +44,9 @@ pub enum CryptoError {
     /// The random number generator failed.
     #[error("random number generator failure")]
     Rng,
+    /// A structure to be signed or verified could not be encoded (RFC 9420 §2.1.2 limits).
+    #[error("signed content could not be encoded")]
+    Encoding,
 }
 
 /// The output of a single-shot HPKE encryption (RFC 9180 §6.1, base mode).
