@@ -3,7 +3,7 @@
 use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member, Peer, PeerOptions};
 use mls_rs::client_builder::MlsConfig;
 use mls_rs::extension::ExtensionType;
-use mls_rs::group::{CommitEffect, ExportedTree, ReceivedMessage, ReinitClient};
+use mls_rs::group::{CommitBuilder, CommitEffect, ExportedTree, ReceivedMessage, ReinitClient};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
 use mls_rs::mls_rs_codec::{MlsDecode, MlsEncode};
@@ -115,63 +115,63 @@ impl<C: MlsConfig> MlsRs<C> {
     /// PSK `psk` if given, and applies it; returns (commit, welcome).
     fn add_and_psk(&mut self, key_package: &[u8], psk: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
         let kp = MlsMessage::from_bytes(key_package).expect("decode KeyPackage");
+        let (commit, welcome) = self.commit_with(|builder| {
+            let builder = builder
+                .add_member(kp)
+                .expect("mls-rs accepts the KeyPackage");
+            match psk {
+                Some(id) => builder
+                    .add_external_psk(ExternalPskId::new(id.to_vec()))
+                    .expect("PSK"),
+                None => builder,
+            }
+        });
+        (commit, welcome.expect("a Welcome"))
+    }
+
+    /// Starts a commit, lets `f` add to it, builds it and applies it; returns the commit and
+    /// the first Welcome, if any. The one place the builder-to-bytes chain is written.
+    fn commit_with(
+        &mut self,
+        f: impl FnOnce(CommitBuilder<'_, C>) -> CommitBuilder<'_, C>,
+    ) -> (Vec<u8>, Option<Vec<u8>>) {
         let group = self.group();
-        let mut builder = group
-            .commit_builder()
-            .add_member(kp)
-            .expect("mls-rs accepts the KeyPackage");
-        if let Some(id) = psk {
-            builder = builder
-                .add_external_psk(ExternalPskId::new(id.to_vec()))
-                .expect("PSK");
-        }
-        let out = builder.build().expect("commit");
+        let out = f(group.commit_builder()).build().expect("commit");
         group.apply_pending_commit().expect("apply");
         (
             out.commit_message.to_bytes().expect("encode"),
-            out.welcome_messages[0].to_bytes().expect("encode"),
+            out.welcome_messages
+                .first()
+                .map(|w| w.to_bytes().expect("encode")),
         )
     }
 
     /// Commits the received proposals by reference and applies it; with none, an empty
     /// commit, which carries a path (RFC 9420 §12.4).
     pub fn commit_update(&mut self) -> Vec<u8> {
-        let group = self.group();
-        let out = group.commit(vec![]).expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
+        self.commit_with(|builder| builder).0
     }
 
     /// Commits a Remove of `leaf` and applies it.
     pub fn remove(&mut self, leaf: u32) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .remove_member(leaf)
-            .expect("remove")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
+        self.commit_with(|builder| builder.remove_member(leaf).expect("remove"))
+            .0
     }
 
     /// Commits a ReInit (§12.1.5) to a group `group_id` in `suite` and applies it; returns
     /// the commit. The group is then closed: see [`MlsRs::start_reinit`].
     pub fn commit_reinit(&mut self, group_id: &[u8], suite: u16) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .reinit(
-                Some(group_id.to_vec()),
-                ProtocolVersion::MLS_10,
-                CipherSuite::new(suite),
-                ExtensionList::new(),
-            )
-            .expect("ReInit")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
+        self.commit_with(|builder| {
+            builder
+                .reinit(
+                    Some(group_id.to_vec()),
+                    ProtocolVersion::MLS_10,
+                    CipherSuite::new(suite),
+                    ExtensionList::new(),
+                )
+                .expect("ReInit")
+        })
+        .0
     }
 
     /// After a ReInit commit: trades the closed group for the client of the new group, with
@@ -428,15 +428,12 @@ impl<C: MlsConfig> Peer for MlsRs<C> {
     }
     fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
         let extensions = ExtensionList::mls_decode(&mut &*extensions).expect("decode");
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .set_group_context_ext(extensions)
-            .expect("GroupContextExtensions")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
+        self.commit_with(|builder| {
+            builder
+                .set_group_context_ext(extensions)
+                .expect("GroupContextExtensions")
+        })
+        .0
     }
     fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
         self.psks.insert(
@@ -445,28 +442,18 @@ impl<C: MlsConfig> Peer for MlsRs<C> {
         );
     }
     fn commit_external_psk(&mut self, id: &[u8]) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .add_external_psk(ExternalPskId::new(id.to_vec()))
-            .expect("PSK")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
+        self.commit_with(|builder| {
+            builder
+                .add_external_psk(ExternalPskId::new(id.to_vec()))
+                .expect("PSK")
+        })
+        .0
     }
     fn add_with_external_psk(&mut self, key_package: &[u8], id: &[u8]) -> (Vec<u8>, Vec<u8>) {
         self.add_and_psk(key_package, Some(id))
     }
     fn commit_resumption_psk(&mut self, epoch: u64) -> Vec<u8> {
-        let group = self.group();
-        let out = group
-            .commit_builder()
-            .add_resumption_psk(epoch)
-            .expect("PSK")
-            .build()
-            .expect("commit");
-        group.apply_pending_commit().expect("apply");
-        out.commit_message.to_bytes().expect("encode")
+        self.commit_with(|builder| builder.add_resumption_psk(epoch).expect("PSK"))
+            .0
     }
 }

@@ -39,6 +39,13 @@ fn body(bytes: &[u8]) -> MlsMessageBodyIn {
         .extract()
 }
 
+/// A commit as OpenMLS's commit methods return it: (commit, Welcome, GroupInfo).
+type CommitOut = (
+    MlsMessageOut,
+    Option<MlsMessageOut>,
+    Option<openmls::messages::group_info::GroupInfo>,
+);
+
 fn serialize(value: &impl openmls::prelude::tls_codec::Serialize) -> Vec<u8> {
     value.tls_serialize_detached().expect("OpenMLS serializes")
 }
@@ -126,13 +133,27 @@ impl OpenMls {
     /// Commits an Add of a KeyPackage (bytes) and merges; returns (commit, welcome).
     pub fn add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let kp = self.validated_key_package(key_package);
+        let (commit, welcome) = self.commit_merged(|group, provider, signer| {
+            let (commit, welcome, _) = group
+                .add_members(provider, signer, &[kp])
+                .expect("add member");
+            (commit, Some(welcome), None)
+        });
+        (commit, welcome.expect("a Welcome"))
+    }
+
+    /// Lets `f` create a commit in the group (with the provider and signer), merges the
+    /// pending commit; returns the commit and the Welcome, if any, serialized. The one place
+    /// the commit-merge-serialize chain is written.
+    fn commit_merged(
+        &mut self,
+        f: impl FnOnce(&mut MlsGroup, &OpenMlsRustCrypto, &SignatureKeyPair) -> CommitOut,
+    ) -> (Vec<u8>, Option<Vec<u8>>) {
         let (provider, signer) = (&self.provider, &self.signer);
         let group = self.group.as_mut().expect("in a group");
-        let (commit, welcome, _) = group
-            .add_members(provider, signer, &[kp])
-            .expect("add member");
+        let (commit, welcome, _) = f(group, provider, signer);
         group.merge_pending_commit(provider).expect("merge");
-        (serialize(&commit), serialize(&welcome))
+        (serialize(&commit), welcome.as_ref().map(serialize))
     }
 
     fn validated_key_package(&self, key_package: &[u8]) -> KeyPackage {
@@ -154,23 +175,21 @@ impl OpenMls {
             .iter()
             .map(|k| self.validated_key_package(k))
             .collect();
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let bundle = group
-            .commit_builder()
-            .propose_adds(kps)
-            .add_proposals(proposals)
-            .load_psks(provider.storage())
-            .expect("load PSKs")
-            .build(provider.rand(), provider.crypto(), signer, |_| true)
-            .expect("build commit")
-            .stage_commit(provider)
-            .expect("stage commit");
-        let (commit, welcome, _) = bundle.into_contents();
-        group.merge_pending_commit(provider).expect("merge");
-        let welcome =
-            welcome.map(|w| serialize(&MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10)));
-        (serialize(&commit), welcome)
+        self.commit_merged(|group, provider, signer| {
+            let (commit, welcome, _) = group
+                .commit_builder()
+                .propose_adds(kps)
+                .add_proposals(proposals)
+                .load_psks(provider.storage())
+                .expect("load PSKs")
+                .build(provider.rand(), provider.crypto(), signer, |_| true)
+                .expect("build commit")
+                .stage_commit(provider)
+                .expect("stage commit")
+                .into_contents();
+            let welcome = welcome.map(|w| MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10));
+            (commit, welcome, None)
+        })
     }
 
     /// A PreSharedKeyID for `psk` with a fresh nonce of length Nh (§8.4).
@@ -186,25 +205,24 @@ impl OpenMls {
 
     /// Commits with a path (a self-update) and merges; returns the commit.
     pub fn commit_update(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (commit, _, _) = group
-            .self_update(provider, signer, LeafNodeParameters::default())
-            .expect("self update")
-            .into_contents();
-        group.merge_pending_commit(provider).expect("merge");
-        serialize(&commit)
+        self.commit_merged(|group, provider, signer| {
+            let (commit, _, _) = group
+                .self_update(provider, signer, LeafNodeParameters::default())
+                .expect("self update")
+                .into_contents();
+            (commit, None, None)
+        })
+        .0
     }
 
     /// Commits a Remove of `leaf` and merges it.
     pub fn remove(&mut self, leaf: u32) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (commit, _, _) = group
-            .remove_members(provider, signer, &[LeafNodeIndex::new(leaf)])
-            .expect("remove member");
-        group.merge_pending_commit(provider).expect("merge");
-        serialize(&commit)
+        self.commit_merged(|group, provider, signer| {
+            group
+                .remove_members(provider, signer, &[LeafNodeIndex::new(leaf)])
+                .expect("remove member")
+        })
+        .0
     }
 
     /// Our leaf index.
@@ -423,24 +441,22 @@ impl Peer for OpenMls {
         serialize(&proposal)
     }
     fn commit_pending(&mut self) -> Vec<u8> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (commit, _, _) = group
-            .commit_to_pending_proposals(provider, signer)
-            .expect("commit pending proposals");
-        group.merge_pending_commit(provider).expect("merge");
-        serialize(&commit)
+        self.commit_merged(|group, provider, signer| {
+            group
+                .commit_to_pending_proposals(provider, signer)
+                .expect("commit pending proposals")
+        })
+        .0
     }
     fn commit_extensions(&mut self, extensions: &[u8]) -> Vec<u8> {
         let extensions = Extensions::<GroupContext>::tls_deserialize_exact(extensions)
             .expect("OpenMLS decodes the extensions");
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self.group.as_mut().expect("in a group");
-        let (commit, _, _) = group
-            .update_group_context_extensions(provider, extensions, signer)
-            .expect("commit GroupContextExtensions");
-        group.merge_pending_commit(provider).expect("merge");
-        serialize(&commit)
+        self.commit_merged(|group, provider, signer| {
+            group
+                .update_group_context_extensions(provider, extensions, signer)
+                .expect("commit GroupContextExtensions")
+        })
+        .0
     }
     fn add_external_psk(&mut self, id: &[u8], secret: &[u8]) {
         PreSharedKeyId::external(id.to_vec(), vec![])
