@@ -18,9 +18,10 @@ use conclave_mls::group::{
 use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
 use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
-    Add, Commit, Credential, Extension, FramedContent, FramedContentBody, GroupContextExtensions,
-    KeyPackage, Mac, MlsMessage, MlsMessageBody, Node, Proposal, ProposalOrRef, ProposalRef,
-    ProtocolVersion, PublicMessage, ReInit, Remove, Sender, SignaturePublicKey, Welcome,
+    Add, Commit, Credential, CredentialType, Extension, FramedContent, FramedContentBody,
+    GroupContextExtensions, KeyPackage, Mac, MlsMessage, MlsMessageBody, Node, Proposal,
+    ProposalOrRef, ProposalRef, ProtocolVersion, PublicMessage, ReInit, Remove, Sender,
+    SignaturePublicKey, Welcome,
 };
 use conclave_mls::protection;
 use conclave_mls::secret_tree::RatchetPolicy;
@@ -499,8 +500,11 @@ impl IdentityValidator for SameNameSameClient {
     fn valid_successor(&self, old: &Credential, new: &Credential) -> Result<(), Error> {
         BasicCredentialsOnly.valid_successor(old, new)
     }
-    fn same_client(&self, a: &Credential, b: &Credential) -> bool {
-        a == b
+    fn client_id(&self, credential: &Credential) -> Option<Vec<u8>> {
+        match credential {
+            Credential::Basic { identity } => Some(identity.as_slice().to_vec()),
+            _ => None,
+        }
     }
 }
 
@@ -557,6 +561,70 @@ fn add_of_client_already_in_group() {
         "{err:?}"
     );
     // Control: Bob's policy accepts it.
+    assert!(matches!(
+        m[1].group.process(&p, &out.commit).unwrap(),
+        Received::Commit(_)
+    ));
+    // Two devices named "erin" with keys of their own, added in one commit: Carol's policy
+    // sees one client twice, Bob's two clients.
+    let erin_phone = identity(&p, "erin");
+    let erin_laptop = identity(&p, "erin");
+    let (kp1, _) = key_package(&p, &erin_phone);
+    let (kp2, _) = key_package(&p, &erin_laptop);
+    let out = m[1]
+        .group
+        .commit()
+        .add_member(kp1)
+        .add_member(kp2)
+        .build(&p)
+        .unwrap();
+    let err = reject(&p, &mut m[2].group, &out.commit);
+    assert!(
+        matches!(err, Error::ProposalListInvalid(s) if s.contains("two Adds")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn key_package_that_does_not_support_the_credentials_in_use() {
+    let p = RustCrypto::default();
+    let mut m = group(&p, 3);
+    let dave = identity(&p, "dave");
+    let (kp, _) = key_package(&p, &dave);
+    // Dave's leaf supports only X.509, while every member uses a basic credential (§7.3).
+    let x509_only = resigned_key_package(&p, &dave, &kp, |kp| {
+        kp.tbs.leaf_node.content.capabilities.credentials = vec![CredentialType::X509];
+    });
+    let err = m[0]
+        .group
+        .commit()
+        .add_member(x509_only.clone())
+        .build(&p)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::KeyPackageInvalid(s) if s.contains("credential types")),
+        "{err:?}"
+    );
+    m[0].group.clear_pending_commit();
+    let message = new_member_add(&p, &m[0].group, &x509_only, &dave);
+    let err = reject(&p, &mut m[1].group, &message);
+    assert!(
+        matches!(err, Error::KeyPackageInvalid(s) if s.contains("credential types")),
+        "{err:?}"
+    );
+    // Control: the same KeyPackage supporting both types is added, beside another newcomer.
+    let both = resigned_key_package(&p, &dave, &kp, |kp| {
+        kp.tbs.leaf_node.content.capabilities.credentials =
+            vec![CredentialType::BASIC, CredentialType::X509];
+    });
+    let (erin, _) = key_package(&p, &identity(&p, "erin"));
+    let out = m[0]
+        .group
+        .commit()
+        .add_member(both)
+        .add_member(erin)
+        .build(&p)
+        .unwrap();
     assert!(matches!(
         m[1].group.process(&p, &out.commit).unwrap(),
         Received::Commit(_)

@@ -612,12 +612,10 @@ impl IdentityValidator for CaseInsensitive {
     fn valid_successor(&self, old: &Credential, new: &Credential) -> Result<(), Error> {
         BasicCredentialsOnly.valid_successor(old, new)
     }
-    fn same_client(&self, a: &Credential, b: &Credential) -> bool {
-        match (a, b) {
-            (Credential::Basic { identity: a }, Credential::Basic { identity: b }) => {
-                a.as_slice().eq_ignore_ascii_case(b.as_slice())
-            }
-            _ => false,
+    fn client_id(&self, credential: &Credential) -> Option<Vec<u8>> {
+        match credential {
+            Credential::Basic { identity } => Some(identity.as_slice().to_ascii_lowercase()),
+            _ => None,
         }
     }
 }

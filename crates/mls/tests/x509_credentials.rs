@@ -481,12 +481,19 @@ fn successors_and_same_client() {
     assert!(message.contains("user cannot change"), "{message}");
     let message = rejection(validator.valid_successor(&alice_phone, &alice_laptop));
     assert!(message.contains("device"), "{message}");
-    assert!(validator.same_client(&alice_phone, &alice_phone_renewed));
-    assert!(!validator.same_client(&alice_phone, &alice_laptop));
-    assert!(!validator.same_client(&alice_phone, &bob_phone));
+    let id = |c: &Credential| validator.client_id(c);
+    assert!(id(&alice_phone).is_some());
+    assert_eq!(id(&alice_phone), id(&alice_phone_renewed));
+    assert_ne!(id(&alice_phone), id(&alice_laptop));
+    assert_ne!(id(&alice_phone), id(&bob_phone));
     // Without a device id a certificate names a user, not a client.
     let alice = cred("mls:alice@example.com");
-    assert!(!validator.same_client(&alice, &alice.clone()));
+    assert_eq!(id(&alice), None);
+    // The user's length is part of the id: "ab" + "c" is not "a" + "bc".
+    let ab_c = cred("mls:ab@x/c");
+    let a_bc = cred("mls:a@xb/c");
+    assert!(id(&ab_c).is_some());
+    assert_ne!(id(&ab_c), id(&a_bc));
 }
 
 fn identity(pki: &Pki, suite: CipherSuite, uri: &str) -> Identity {

@@ -186,12 +186,16 @@ impl Continuation<'_> {
             return Ok(());
         };
         let old_credentials: HashSet<&Credential> = old.members().map(|(_, c)| c).collect();
+        let old_clients: HashSet<Vec<u8>> = old_credentials
+            .iter()
+            .filter_map(|c| validator.client_id(c))
+            .collect();
         for (leaf, node) in tree.leaves() {
             let credential = &node.content.credential;
             let matched = old_credentials.contains(credential)
-                || old_credentials
-                    .iter()
-                    .any(|c| validator.same_client(c, credential));
+                || validator
+                    .client_id(credential)
+                    .is_some_and(|id| old_clients.contains(&id));
             if !matched {
                 return Err(Error::BranchLeafNotInOldGroup { leaf });
             }

@@ -5,14 +5,16 @@ use super::Group;
 use crate::Error;
 use crate::codec::Decode;
 use crate::crypto::SuiteCrypto;
+use crate::identity::IdentityValidator;
 use crate::messages::{
-    Extension, ExtensionType, ExternalSender, ExternalSenders, GroupContext, KeyPackage, LeafNode,
-    LeafNodeSource, PreSharedKeyId, Proposal, ProposalRef, Psk, ReInit, RequiredCapabilities,
-    ResumptionPskUsage, Sender,
+    Capabilities, CredentialType, Extension, ExtensionType, ExternalSender, ExternalSenders,
+    GroupContext, KeyPackage, LeafNode, LeafNodeSource, PreSharedKeyId, Proposal, ProposalRef, Psk,
+    ReInit, RequiredCapabilities, ResumptionPskUsage, Sender,
 };
 use crate::tree::validate::verify_leaf_signature;
 use crate::tree::{LeafIndex, RatchetTree};
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 /// Proposals received in the current epoch, by reference, in arrival order.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +136,87 @@ pub(super) enum Committer {
     External,
 }
 
+/// The credential types the members use and the sets they support, gathered from the tree
+/// at most once per proposal list and only if a new leaf needs them (§7.3): a KeyPackage
+/// is acceptable if it supports every type in use and every member supports its type, which
+/// is the same as comparing it with each member, but O(n + k) for k Adds into n leaves
+/// rather than O(n·k).
+pub(super) struct CredentialSupport<'t> {
+    tree: &'t RatchetTree,
+    gathered: OnceLock<(Vec<CredentialType>, Vec<&'t [CredentialType]>)>,
+}
+
+impl<'t> CredentialSupport<'t> {
+    pub(super) fn of(tree: &'t RatchetTree) -> Self {
+        Self {
+            tree,
+            gathered: OnceLock::new(),
+        }
+    }
+
+    /// Whether a leaf with `capabilities` and a credential of type `own` can join: it
+    /// supports each member's credential type and each member supports `own`.
+    fn admits(&self, capabilities: &Capabilities, own: CredentialType) -> bool {
+        let (in_use, supported) = self.gathered.get_or_init(|| {
+            let mut in_use = Vec::new();
+            let mut supported: HashSet<&'t [CredentialType]> = HashSet::new();
+            for (_, node) in self.tree.leaves() {
+                let used = node.content.credential.credential_type();
+                if !in_use.contains(&used) {
+                    in_use.push(used);
+                }
+                supported.insert(node.content.capabilities.credentials.as_slice());
+            }
+            (in_use, supported.into_iter().collect())
+        });
+        in_use.iter().all(|t| capabilities.credentials.contains(t))
+            && supported.iter().all(|s| s.contains(&own))
+    }
+}
+
+/// §12.2: no two Adds of one client, and no Add of a client already in `tree` (the tree
+/// after the list's Removes). Equal signature keys name one client, and so do equal
+/// [`IdentityValidator::client_id`]s. One pass over the tree: each member's signature key
+/// is looked up among the sorted new ones, and its client id computed only if a new
+/// credential has one.
+fn check_new_clients(
+    tree: &RatchetTree,
+    validator: &dyn IdentityValidator,
+    adds: &[&LeafNode],
+) -> Result<(), Error> {
+    let twice = Error::ProposalListInvalid("two Adds of the same client");
+    let mut keys: Vec<&[u8]> = adds
+        .iter()
+        .map(|l| l.content.signature_key.as_slice())
+        .collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(twice);
+    }
+    let mut clients = HashSet::new();
+    for leaf in adds {
+        if let Some(id) = validator.client_id(&leaf.content.credential)
+            && !clients.insert(id)
+        {
+            return Err(twice);
+        }
+    }
+    let present = tree.leaves().any(|(_, member)| {
+        keys.binary_search(&member.content.signature_key.as_slice())
+            .is_ok()
+            || (!clients.is_empty()
+                && validator
+                    .client_id(&member.content.credential)
+                    .is_some_and(|id| clients.contains(&id)))
+    });
+    if present {
+        return Err(Error::ProposalListInvalid(
+            "an Add of a client already in the group",
+        ));
+    }
+    Ok(())
+}
+
 impl Group {
     /// A LeafNode that replaces or joins the tree (§7.3): signature, capabilities against the
     /// group, identity against the application and (for a replacement) its predecessor.
@@ -202,6 +285,7 @@ impl Group {
         crypto: &SuiteCrypto<'_>,
         kp: &KeyPackage,
         extensions: &[Extension],
+        members: &CredentialSupport<'_>,
     ) -> Result<(), Error> {
         kp.validate(crypto, crypto.provider().current_time())?;
         let leaf = kp.leaf_node();
@@ -211,18 +295,11 @@ impl Group {
                 "does not support the group's extensions",
             ));
         }
-        let caps = &leaf.content.capabilities;
         let own_type = leaf.content.credential.credential_type();
-        for (_, node) in self.epoch.tree.leaves() {
-            if !caps
-                .credentials
-                .contains(&node.content.credential.credential_type())
-                || !node.content.capabilities.credentials.contains(&own_type)
-            {
-                return Err(Error::KeyPackageInvalid(
-                    "credential types not supported both ways",
-                ));
-            }
+        if !members.admits(&leaf.content.capabilities, own_type) {
+            return Err(Error::KeyPackageInvalid(
+                "credential types not supported both ways",
+            ));
         }
         self.validator
             .validate(&leaf.content.credential, &leaf.content.signature_key)
@@ -252,6 +329,19 @@ impl Group {
         proposal: &Proposal,
         sender: Sender,
     ) -> Result<(), Error> {
+        let members = CredentialSupport::of(&self.epoch.tree);
+        self.check_proposal_among(crypto, proposal, sender, &members)
+    }
+
+    /// [`Self::check_proposal_from`] with the members' credential support gathered once
+    /// for a whole list.
+    fn check_proposal_among(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        proposal: &Proposal,
+        sender: Sender,
+        members: &CredentialSupport<'_>,
+    ) -> Result<(), Error> {
         let allowed = match sender {
             Sender::Member(_) => !matches!(proposal, Proposal::ExternalInit(_)),
             Sender::External(_) | Sender::NewMemberProposal | Sender::NewMemberCommit
@@ -278,7 +368,9 @@ impl Group {
         }
         let extensions = &self.epoch.context.extensions;
         match proposal {
-            Proposal::Add(add) => self.check_key_package(crypto, &add.key_package, extensions),
+            Proposal::Add(add) => {
+                self.check_key_package(crypto, &add.key_package, extensions, members)
+            }
             Proposal::Update(update) => {
                 let Sender::Member(leaf) = sender else {
                     return Err(Error::ProposalInvalid("an Update must come from a member"));
@@ -347,19 +439,20 @@ impl Group {
         // Each proposal on its own (§12.1): independent checks, with a KeyPackage's two
         // signatures per Add, so a long list is checked on all cores; the first failure in
         // list order is the one reported, as sequentially.
+        let members = CredentialSupport::of(&self.epoch.tree);
         let checked_in_parallel = cfg!(feature = "parallel") && list.len() > 8;
         #[cfg(feature = "parallel")]
         if checked_in_parallel {
             use rayon::prelude::*;
             let checked: Vec<Result<(), Error>> = list
                 .par_iter()
-                .map(|(p, s)| self.check_proposal_from(crypto, p, *s))
+                .map(|(p, s)| self.check_proposal_among(crypto, p, *s, &members))
                 .collect();
             checked.into_iter().collect::<Result<(), Error>>()?;
         }
         for (proposal, sender) in list {
             if !checked_in_parallel {
-                self.check_proposal_from(crypto, proposal, *sender)?;
+                self.check_proposal_among(crypto, proposal, *sender, &members)?;
             }
             // §12.4: only Add, PreSharedKey and ReInit may be committed without a path.
             if !matches!(
@@ -453,26 +546,24 @@ impl Group {
                 removed.push((leaf, node));
             }
         }
-        let mut added = Vec::new();
-        let mut seen_keys = HashSet::new();
-        for (proposal, _) in list {
-            if let Proposal::Add(a) = proposal {
-                let leaf_node = a.key_package.leaf_node();
-                if !seen_keys.insert(leaf_node.content.signature_key.clone()) {
-                    return Err(Error::ProposalListInvalid("two Adds of the same client"));
-                }
-                if tree.leaves().any(|(_, l)| {
-                    self.validator
-                        .same_client(&l.content.credential, &leaf_node.content.credential)
-                        || l.content.signature_key == leaf_node.content.signature_key
-                }) {
-                    return Err(Error::ProposalListInvalid(
-                        "an Add of a client already in the group",
-                    ));
-                }
-                let leaf = tree.add_leaf(leaf_node.clone())?;
-                added.push((leaf, a.key_package.clone()));
-            }
+        let adds: Vec<&KeyPackage> = list
+            .iter()
+            .filter_map(|(p, _)| match p {
+                Proposal::Add(a) => Some(&a.key_package),
+                _ => None,
+            })
+            .collect();
+        let new_leaves: Vec<&LeafNode> = adds.iter().map(|kp| kp.leaf_node()).collect();
+        if !adds.is_empty() {
+            check_new_clients(&tree, &*self.validator, &new_leaves)?;
+        }
+        let mut added = Vec::with_capacity(adds.len());
+        // Each Add takes the leftmost blank leaf (§12.1.1), so the next one lies further right.
+        let mut first_free = LeafIndex(0);
+        for (kp, leaf_node) in adds.into_iter().zip(new_leaves) {
+            let leaf = tree.add_leaf_after(first_free, leaf_node.clone())?;
+            first_free = LeafIndex(leaf.0 + 1);
+            added.push((leaf, kp.clone()));
         }
         if list
             .iter()

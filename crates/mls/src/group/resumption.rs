@@ -98,8 +98,8 @@ impl Group {
     /// still keeps, see [`GroupConfig::resumption_psk_epochs`]); the new group is at epoch
     /// 1, has the old group's version and cipher suite and a group id of its own; and each
     /// of its leaves matches a member of the old group's current epoch — an equal
-    /// credential, or one that [`crate::identity::IdentityValidator::same_client`] of
-    /// `request.validator` accepts as the same client. The branch PSKs are taken from
+    /// credential, or one whose [`crate::identity::IdentityValidator::client_id`] under
+    /// `request.validator` is an old member's. The branch PSKs are taken from
     /// `old`, so `request.resumption_psks` need not hold them.
     ///
     /// `old` is only read: on any error both it and the request's KeyPackage remain usable.

@@ -66,11 +66,16 @@ pub trait IdentityValidator: Send + Sync {
     /// §5.3.3: the identity must not change to someone else's).
     fn valid_successor(&self, old: &Credential, new: &Credential) -> Result<(), Error>;
 
-    /// Whether two credentials name the same client (used to refuse adding a client twice,
-    /// §12.2). Equal signature keys always count as the same client; by default nothing else
-    /// does, since one user's devices may share a credential.
-    fn same_client(&self, _a: &Credential, _b: &Credential) -> bool {
-        false
+    /// The client `credential` names, as bytes that are equal exactly when two credentials
+    /// name the same client; `None` when it names no single client. Used to refuse adding a
+    /// client twice (§12.2) and to match a branch's members to the old group's (§11.3).
+    /// Equal signature keys always count as the same client besides; by default (`None`)
+    /// nothing else does, since one user's devices may share a credential.
+    ///
+    /// A key rather than a pairwise test, so that a commit adding k members to n is checked
+    /// with O(n + k) calls, not O(n·k).
+    fn client_id(&self, _credential: &Credential) -> Option<Vec<u8>> {
+        None
     }
 }
 

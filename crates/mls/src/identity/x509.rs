@@ -670,14 +670,18 @@ impl IdentityValidator for X509Validator {
         Ok(())
     }
 
-    /// Two credentials are the same client when both name the same user and the same
-    /// device. Without a device id a certificate names only a user, whose devices may be
-    /// several clients, so it is never the same client as another credential.
-    fn same_client(&self, a: &Credential, b: &Credential) -> bool {
-        match (Self::identity(a), Self::identity(b)) {
-            (Ok(a), Ok(b)) => a.device.is_some() && a == b,
-            _ => false,
-        }
+    /// A certificate names a client by its user and device: the id is the user's length
+    /// (four bytes, big-endian), the user and the device. Without a device id a certificate
+    /// names only a user, whose devices may be several clients, so it names no client.
+    fn client_id(&self, credential: &Credential) -> Option<Vec<u8>> {
+        let identity = Self::identity(credential).ok()?;
+        let device = identity.device?;
+        let user = identity.user.as_bytes();
+        let mut id = Vec::with_capacity(4 + user.len() + device.len());
+        id.extend_from_slice(&u32::try_from(user.len()).ok()?.to_be_bytes());
+        id.extend_from_slice(user);
+        id.extend_from_slice(device.as_bytes());
+        Some(id)
     }
 }
 

@@ -10,12 +10,25 @@ impl RatchetTree {
     /// leaf after extending the tree (§7.7); the new leaf index is appended to the
     /// `unmerged_leaves` of every non-blank parent on its direct path. Returns the leaf.
     pub fn add_leaf(&mut self, leaf_node: LeafNode) -> Result<LeafIndex, Error> {
+        self.add_leaf_after(LeafIndex(0), leaf_node)
+    }
+
+    /// [`Self::add_leaf`] for a caller that knows every leaf left of `first` is occupied,
+    /// such as one adding several members in a row: the search for a blank leaf starts at
+    /// `first`, so k Adds into n leaves cost O(n + k), not O(n·k).
+    pub(crate) fn add_leaf_after(
+        &mut self,
+        first: LeafIndex,
+        leaf_node: LeafNode,
+    ) -> Result<LeafIndex, Error> {
+        let skip = first.0 as usize;
+        let len = self.nodes.len();
         let free = self
             .nodes
-            .iter()
+            .range(2 * skip, len)
             .step_by(2)
             .position(Option::is_none)
-            .map(|i| LeafIndex(i as u32));
+            .map(|i| LeafIndex((i + skip) as u32));
         let leaf = match free {
             Some(l) => l,
             None => {

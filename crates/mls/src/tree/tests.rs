@@ -184,6 +184,24 @@ fn add_fills_leftmost_blank_then_extends() {
 }
 
 #[test]
+fn adds_in_a_row_take_the_leaves_add_leaf_would() {
+    for shape in ["L", "L_L", "LPL_L_L", "_PL_L___L", "LPLPLPL", "L___L_L"] {
+        let mut one_by_one = tree_of(shape);
+        let mut in_a_row = tree_of(shape);
+        let mut first_free = LeafIndex(0);
+        for n in 0..9 {
+            let expected = one_by_one.add_leaf(kp_leaf(200 + n)).unwrap();
+            let leaf = in_a_row
+                .add_leaf_after(first_free, kp_leaf(200 + n))
+                .unwrap();
+            assert_eq!(leaf, expected, "{shape}, add {n}");
+            first_free = LeafIndex(leaf.0 + 1);
+        }
+        assert_eq!(in_a_row.to_wire(), one_by_one.to_wire(), "{shape}");
+    }
+}
+
+#[test]
 fn update_replaces_leaf_and_blanks_path() {
     let mut t = tree_of("LPLPLPL");
     assert_eq!(
