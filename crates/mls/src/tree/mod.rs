@@ -3,6 +3,7 @@
 mod chunked;
 pub mod hash;
 pub mod join;
+mod key_index;
 pub mod math;
 mod ops;
 mod ratchet;

@@ -1,6 +1,7 @@
 //! The ratchet tree (RFC 9420 §7): the array of optional nodes, always padded to a full tree.
 
 use super::chunked::Chunked;
+use super::key_index::PrefixIndex;
 use super::math::{LeafIndex, NodeIndex, TreeSize};
 use crate::Error;
 use crate::crypto::CipherSuite;
@@ -28,6 +29,10 @@ pub struct RatchetTree {
     /// index-aligned with `nodes`, `[0, 0]` for a blank node: the key-uniqueness check of a
     /// commit (§7.3) scans this compact array and looks at a node only when a prefix matches.
     pub(super) key_prefixes: Chunked<[u64; 2]>,
+    /// The same prefixes by value: which nodes hold an encryption key, and which leaves a
+    /// signature key, starting with a given prefix (`key_index`).
+    pub(super) encryption_index: PrefixIndex,
+    pub(super) signature_index: PrefixIndex,
     pub(super) cache_suite: Option<CipherSuite>,
 }
 
@@ -42,9 +47,12 @@ impl RatchetTree {
     /// A one-member tree holding `leaf` at leaf 0 (RFC 9420 §11: group creation).
     pub fn new(leaf: LeafNode) -> Self {
         let node = Node::Leaf(leaf);
+        let [encryption, signature] = key_prefixes_of(Some(&node));
         Self {
             size: TreeSize::ONE,
-            key_prefixes: Chunked::from_vec(vec![key_prefixes_of(Some(&node))]),
+            key_prefixes: Chunked::from_vec(vec![[encryption, signature]]),
+            encryption_index: PrefixIndex::of([(encryption, 0)]),
+            signature_index: PrefixIndex::of([(signature, 0)]),
             nodes: Chunked::from_vec(vec![Some(Arc::new(node))]),
             hashes: Chunked::from_vec(vec![None]),
             cache_suite: None,
@@ -92,13 +100,27 @@ impl RatchetTree {
         let mut nodes: Vec<Option<Arc<Node>>> =
             nodes.into_iter().map(|n| n.map(Arc::new)).collect();
         nodes.resize(full, None);
-        let prefixes = nodes
+        let prefixes: Vec<[u64; 2]> = nodes
             .iter()
             .map(|n| key_prefixes_of(n.as_deref()))
             .collect();
+        let present = |i: &usize| nodes[*i].is_some();
+        let encryption_index = PrefixIndex::of(
+            (0..full)
+                .filter(present)
+                .map(|i| (prefixes[i][0], i as u32)),
+        );
+        let signature_index = PrefixIndex::of(
+            (0..full)
+                .step_by(2)
+                .filter(present)
+                .map(|i| (prefixes[i][1], i as u32)),
+        );
         Ok(Self {
             size,
             key_prefixes: Chunked::from_vec(prefixes),
+            encryption_index,
+            signature_index,
             hashes: Chunked::from_vec(vec![None; full]),
             nodes: Chunked::from_vec(nodes),
             cache_suite: None,
@@ -234,9 +256,24 @@ impl RatchetTree {
             .get_mut(node.0 as usize)
             .ok_or(Error::NodeOutOfRange(node))?;
         let prefixes = key_prefixes_of(value.as_ref());
+        let was_present = slot.is_some();
+        let present = value.is_some();
         *slot = value.map(Arc::new);
+        let is_leaf = node.0.is_multiple_of(2);
         if let Some(p) = self.key_prefixes.get_mut(node.0 as usize) {
-            *p = prefixes;
+            let [old_encryption, old_signature] = std::mem::replace(p, prefixes);
+            if was_present {
+                self.encryption_index.remove(old_encryption, node.0);
+                if is_leaf {
+                    self.signature_index.remove(old_signature, node.0);
+                }
+            }
+        }
+        if present {
+            self.encryption_index.insert(prefixes[0], node.0);
+            if is_leaf {
+                self.signature_index.insert(prefixes[1], node.0);
+            }
         }
         self.invalidate(node);
         Ok(())
@@ -302,6 +339,17 @@ impl RatchetTree {
         Ok(())
     }
 
+    /// Whether the prefix indexes hold exactly what a tree built afresh from the same nodes
+    /// would.
+    #[cfg(test)]
+    pub(super) fn prefix_indexes_match(&self) -> bool {
+        let Ok(fresh) = Self::from_wire(self.to_wire()) else {
+            return false;
+        };
+        fresh.encryption_index == self.encryption_index
+            && fresh.signature_index == self.signature_index
+    }
+
     /// Truncates the tree (RFC 9420 §7.7, §12.1.3): while the tree has more than one leaf
     /// and no non-blank leaf in its right subtree, the root and right subtree are dropped
     /// and the left subtree becomes the tree.
@@ -321,6 +369,21 @@ impl RatchetTree {
             };
             self.size = smaller;
             let n = smaller.node_count() as usize;
+            // Only blank leaves are dropped, but a parent above them may not be blank.
+            let dropped: Vec<(usize, [u64; 2])> = self
+                .nodes
+                .range(n, self.nodes.len())
+                .zip(self.key_prefixes.range(n, self.nodes.len()))
+                .enumerate()
+                .filter(|(_, (node, _))| node.is_some())
+                .map(|(i, (_, p))| (n + i, *p))
+                .collect();
+            for (i, [encryption, signature]) in dropped {
+                self.encryption_index.remove(encryption, i as u32);
+                if i % 2 == 0 {
+                    self.signature_index.remove(signature, i as u32);
+                }
+            }
             self.nodes.truncate(n);
             self.hashes.truncate(n);
             self.key_prefixes.truncate(n);

@@ -402,6 +402,7 @@ proptest! {
             }
             let cached = t.root_hash(&crypto).unwrap();
             prop_assert_eq!(&cached, &t.tree_hash_uncached(&crypto, t.root()).unwrap());
+            prop_assert!(t.prefix_indexes_match());
         }
         for i in 0..t.size().node_count() {
             let n = NodeIndex(i);

@@ -1,6 +1,7 @@
 //! Validation of the leaves and node contents of a ratchet tree (RFC 9420 §7.3, §12.4.3.1).
 
 use super::join::SignatureCheck;
+use super::key_index::PrefixIndex;
 use super::math::{LeafIndex, NodeIndex};
 use super::ratchet::{RatchetTree, key_prefix};
 use crate::Error;
@@ -158,9 +159,9 @@ impl RatchetTree {
     /// are unique among themselves and appear nowhere else in the tree — RFC 9420 §7.3,
     /// §12.4.2, §15.4 — assuming the rest of the tree was unique already.
     ///
-    /// One pass over the tree without building a set of its keys: each node's keys are
-    /// looked up by their first eight bytes in a sorted list of the new keys, so a commit
-    /// with a path of k nodes costs O(n log k) cheap comparisons, not O(n) hash insertions.
+    /// Each new key is looked up by its first eight bytes in the tree's prefix indexes, and
+    /// only nodes sharing that prefix are read: a commit with a path of k nodes costs
+    /// O(k log n), whatever the size of the tree.
     pub fn verify_keys_unique_at(&self, changed: &[NodeIndex]) -> Result<(), Error> {
         let mut encryption: Vec<(u64, &[u8], NodeIndex)> = Vec::new();
         let mut signature: Vec<(u64, &[u8], NodeIndex)> = Vec::new();
@@ -202,52 +203,37 @@ impl RatchetTree {
         }
         let mut changed: Vec<u32> = changed.iter().map(|n| n.0).collect();
         changed.sort_unstable();
-        let clash = |list: &[(u64, &[u8], NodeIndex)], key: &[u8]| -> Option<NodeIndex> {
-            let p = key_prefix(key);
-            let start = list.partition_point(|e| e.0 < p);
-            list[start..]
-                .iter()
-                .take_while(|e| e.0 == p)
-                .find(|e| e.1 == key)
-                .map(|e| e.2)
+        // Every other node holding a new key's prefix, looked up in the indexes; the first
+        // such node in index order (its encryption key before its signature key) names
+        // the error, as a walk over the tree would.
+        let mut first: Option<(u32, bool, NodeIndex)> = None;
+        let mut look = |list: &[(u64, &[u8], NodeIndex)], index: &PrefixIndex, signature: bool| {
+            for &(prefix, key, new) in list {
+                for other in index.nodes_with(prefix) {
+                    if changed.binary_search(&other).is_ok() {
+                        continue;
+                    }
+                    let held = match self.node(NodeIndex(other)) {
+                        Some(Node::Parent(p)) if !signature => p.encryption_key.as_slice(),
+                        Some(Node::Leaf(l)) if !signature => l.content.encryption_key.as_slice(),
+                        Some(Node::Leaf(l)) => l.content.signature_key.as_slice(),
+                        _ => continue,
+                    };
+                    if held == key && first.is_none_or(|f| (other, signature) < (f.0, f.1)) {
+                        first = Some((other, signature, new));
+                    }
+                }
+            }
         };
-        let encryption_prefixes: Vec<u64> = encryption.iter().map(|e| e.0).collect();
-        let signature_prefixes: Vec<u64> = signature.iter().map(|e| e.0).collect();
-        let encryption_filter = PrefixFilter::of(&encryption_prefixes);
-        let signature_filter = PrefixFilter::of(&signature_prefixes);
-        for (i, [enc, sig]) in self.key_prefixes.iter().enumerate() {
-            // Most nodes share no prefix with a new key and are never dereferenced; most
-            // are told so by one bit of a filter, without a search.
-            let enc_may =
-                encryption_filter.may_hold(*enc) && encryption_prefixes.binary_search(enc).is_ok();
-            let sig_may =
-                signature_filter.may_hold(*sig) && signature_prefixes.binary_search(sig).is_ok();
-            if !enc_may && !sig_may {
-                continue;
-            }
-            let Some(node) = self.node(NodeIndex(i as u32)) else {
-                continue;
-            };
-            if changed.binary_search(&(i as u32)).is_ok() {
-                continue;
-            }
-            let (key, sig) = match node {
-                Node::Parent(p) => (p.encryption_key.as_slice(), None),
-                Node::Leaf(l) => (
-                    l.content.encryption_key.as_slice(),
-                    Some(l.content.signature_key.as_slice()),
-                ),
-            };
-            if let Some(n) = clash(&encryption, key) {
-                return Err(Error::DuplicateEncryptionKey { node: n });
-            }
-            if let Some(n) = sig.and_then(|k| clash(&signature, k)) {
-                return Err(Error::DuplicateSignatureKey {
-                    leaf: LeafIndex(n.0 / 2),
-                });
-            }
+        look(&encryption, &self.encryption_index, false);
+        look(&signature, &self.signature_index, true);
+        match first {
+            Some((_, false, node)) => Err(Error::DuplicateEncryptionKey { node }),
+            Some((_, true, node)) => Err(Error::DuplicateSignatureKey {
+                leaf: LeafIndex(node.0 / 2),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks the unmerged leaves of every non-blank parent P (RFC 9420 §12.4.3.1): each is a
@@ -345,61 +331,5 @@ fn contains_all<T: Eq + Hash>(have: &[T], need: &[T]) -> bool {
     } else {
         let have: HashSet<&T> = have.iter().collect();
         need.iter().all(|t| have.contains(t))
-    }
-}
-
-/// A 4,096-bit filter of a few key prefixes (those of the keys a commit brings): a prefix
-/// not in the set almost always finds its bit clear, so a scan over every node of a large
-/// tree does one bit test per key instead of a binary search. False positives only cost
-/// the search; there are no false negatives.
-struct PrefixFilter([u64; 64]);
-
-impl PrefixFilter {
-    fn bit(prefix: u64) -> usize {
-        // Key bytes are uniformly random for every KEM and signature scheme MLS uses, but a
-        // SEC1 point starts with a fixed byte: mix in the high half too.
-        ((prefix ^ (prefix >> 32)) & 4095) as usize
-    }
-
-    fn of(prefixes: &[u64]) -> Self {
-        let mut bits = [0u64; 64];
-        for &p in prefixes {
-            let b = Self::bit(p);
-            bits[b / 64] |= 1 << (b % 64);
-        }
-        Self(bits)
-    }
-
-    fn may_hold(&self, prefix: u64) -> bool {
-        let b = Self::bit(prefix);
-        self.0[b / 64] >> (b % 64) & 1 == 1
-    }
-}
-
-#[cfg(test)]
-mod prefix_filter_tests {
-    use super::PrefixFilter;
-
-    /// Every inserted prefix is reported (the scan may never skip a clash), and a random
-    /// other prefix rarely is.
-    #[test]
-    fn no_false_negatives_few_false_positives() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let inserted: Vec<u64> = (0..40).map(|_| next()).collect();
-        // A SEC1 point's prefix: the fixed 0x04, then random bytes.
-        let sec1: Vec<u64> = (0..40).map(|_| (0x04 << 56) | (next() >> 8)).collect();
-        for set in [&inserted, &sec1] {
-            let filter = PrefixFilter::of(set);
-            assert!(set.iter().all(|p| filter.may_hold(*p)));
-            let false_positives = (0..10_000).filter(|_| filter.may_hold(next())).count();
-            assert!(false_positives < 300, "{false_positives} of 10,000");
-        }
-        assert!(!PrefixFilter::of(&[]).may_hold(0));
     }
 }
