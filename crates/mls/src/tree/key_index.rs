@@ -24,16 +24,21 @@ impl PrefixIndex {
         ((prefix >> 32 ^ prefix) as usize) & (BUCKETS - 1)
     }
 
-    /// The index of `entries`.
+    /// The index of `entries`. Empty buckets share one allocation, so a small tree does
+    /// not pay for a thousand.
     pub(super) fn of(entries: impl IntoIterator<Item = (u64, u32)>) -> Self {
         let mut buckets = vec![Vec::new(); BUCKETS];
         for (prefix, node) in entries {
             buckets[Self::bucket(prefix)].push((prefix, node));
         }
+        let empty = Arc::new(Vec::new());
         Self {
             buckets: buckets
                 .into_iter()
                 .map(|mut b| {
+                    if b.is_empty() {
+                        return Arc::clone(&empty);
+                    }
                     b.sort_unstable();
                     Arc::new(b)
                 })
@@ -63,6 +68,50 @@ impl PrefixIndex {
             .take_while(move |e| e.0 == prefix)
             .map(|e| e.1)
     }
+}
+
+/// The prefix indexes of a tree: every non-blank node's encryption key, and every non-blank
+/// leaf's signature key, given as the node's `[encryption, signature]` prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct KeyIndex {
+    pub(super) encryption: PrefixIndex,
+    pub(super) signature: PrefixIndex,
+}
+
+impl KeyIndex {
+    /// The index of the non-blank `nodes`, each with its prefixes.
+    pub(super) fn of(nodes: impl IntoIterator<Item = (u32, [u64; 2])> + Clone) -> Self {
+        Self {
+            encryption: PrefixIndex::of(nodes.clone().into_iter().map(|(n, p)| (p[0], n))),
+            signature: PrefixIndex::of(
+                nodes
+                    .into_iter()
+                    .filter(|(n, _)| is_leaf(*n))
+                    .map(|(n, p)| (p[1], n)),
+            ),
+        }
+    }
+
+    /// Records non-blank `node` with its prefixes.
+    pub(super) fn insert(&mut self, node: u32, [encryption, signature]: [u64; 2]) {
+        self.encryption.insert(encryption, node);
+        if is_leaf(node) {
+            self.signature.insert(signature, node);
+        }
+    }
+
+    /// Forgets non-blank `node`, recorded with these prefixes.
+    pub(super) fn remove(&mut self, node: u32, [encryption, signature]: [u64; 2]) {
+        self.encryption.remove(encryption, node);
+        if is_leaf(node) {
+            self.signature.remove(signature, node);
+        }
+    }
+}
+
+/// Leaves sit at even node indices (RFC 9420 §4.2); only they have signature keys.
+fn is_leaf(node: u32) -> bool {
+    node.is_multiple_of(2)
 }
 
 #[cfg(test)]

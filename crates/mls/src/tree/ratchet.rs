@@ -1,7 +1,7 @@
 //! The ratchet tree (RFC 9420 §7): the array of optional nodes, always padded to a full tree.
 
 use super::chunked::Chunked;
-use super::key_index::PrefixIndex;
+use super::key_index::KeyIndex;
 use super::math::{LeafIndex, NodeIndex, TreeSize};
 use crate::Error;
 use crate::crypto::CipherSuite;
@@ -26,13 +26,13 @@ pub struct RatchetTree {
     /// Cached tree hashes (§7.8), index-aligned with `nodes`, valid for `cache_suite`.
     pub(super) hashes: Chunked<Option<Arc<[u8]>>>,
     /// The first eight bytes of each node's encryption key and (for a leaf) signature key,
-    /// index-aligned with `nodes`, `[0, 0]` for a blank node: the key-uniqueness check of a
-    /// commit (§7.3) scans this compact array and looks at a node only when a prefix matches.
+    /// index-aligned with `nodes`, `[0, 0]` for a blank node: a joiner's key-uniqueness
+    /// check (§7.3) sorts these rather than the keys, and `key_index` is kept in step with
+    /// them.
     pub(super) key_prefixes: Chunked<[u64; 2]>,
-    /// The same prefixes by value: which nodes hold an encryption key, and which leaves a
-    /// signature key, starting with a given prefix (`key_index`).
-    pub(super) encryption_index: PrefixIndex,
-    pub(super) signature_index: PrefixIndex,
+    /// The same prefixes by value: which nodes hold a key starting with a given prefix, so
+    /// that a commit checks its new keys with lookups (`key_index`).
+    pub(super) key_index: KeyIndex,
     pub(super) cache_suite: Option<CipherSuite>,
 }
 
@@ -47,12 +47,11 @@ impl RatchetTree {
     /// A one-member tree holding `leaf` at leaf 0 (RFC 9420 §11: group creation).
     pub fn new(leaf: LeafNode) -> Self {
         let node = Node::Leaf(leaf);
-        let [encryption, signature] = key_prefixes_of(Some(&node));
+        let prefixes = key_prefixes_of(Some(&node));
         Self {
             size: TreeSize::ONE,
-            key_prefixes: Chunked::from_vec(vec![[encryption, signature]]),
-            encryption_index: PrefixIndex::of([(encryption, 0)]),
-            signature_index: PrefixIndex::of([(signature, 0)]),
+            key_prefixes: Chunked::from_vec(vec![prefixes]),
+            key_index: KeyIndex::of([(0, prefixes)]),
             nodes: Chunked::from_vec(vec![Some(Arc::new(node))]),
             hashes: Chunked::from_vec(vec![None]),
             cache_suite: None,
@@ -104,23 +103,15 @@ impl RatchetTree {
             .iter()
             .map(|n| key_prefixes_of(n.as_deref()))
             .collect();
-        let present = |i: &usize| nodes[*i].is_some();
-        let encryption_index = PrefixIndex::of(
+        let key_index = KeyIndex::of(
             (0..full)
-                .filter(present)
-                .map(|i| (prefixes[i][0], i as u32)),
-        );
-        let signature_index = PrefixIndex::of(
-            (0..full)
-                .step_by(2)
-                .filter(present)
-                .map(|i| (prefixes[i][1], i as u32)),
+                .filter(|&i| nodes[i].is_some())
+                .map(|i| (i as u32, prefixes[i])),
         );
         Ok(Self {
             size,
             key_prefixes: Chunked::from_vec(prefixes),
-            encryption_index,
-            signature_index,
+            key_index,
             hashes: Chunked::from_vec(vec![None; full]),
             nodes: Chunked::from_vec(nodes),
             cache_suite: None,
@@ -259,21 +250,14 @@ impl RatchetTree {
         let was_present = slot.is_some();
         let present = value.is_some();
         *slot = value.map(Arc::new);
-        let is_leaf = node.0.is_multiple_of(2);
         if let Some(p) = self.key_prefixes.get_mut(node.0 as usize) {
-            let [old_encryption, old_signature] = std::mem::replace(p, prefixes);
+            let old = std::mem::replace(p, prefixes);
             if was_present {
-                self.encryption_index.remove(old_encryption, node.0);
-                if is_leaf {
-                    self.signature_index.remove(old_signature, node.0);
-                }
+                self.key_index.remove(node.0, old);
             }
         }
         if present {
-            self.encryption_index.insert(prefixes[0], node.0);
-            if is_leaf {
-                self.signature_index.insert(prefixes[1], node.0);
-            }
+            self.key_index.insert(node.0, prefixes);
         }
         self.invalidate(node);
         Ok(())
@@ -346,8 +330,7 @@ impl RatchetTree {
         let Ok(fresh) = Self::from_wire(self.to_wire()) else {
             return false;
         };
-        fresh.encryption_index == self.encryption_index
-            && fresh.signature_index == self.signature_index
+        fresh.key_index == self.key_index
     }
 
     /// Truncates the tree (RFC 9420 §7.7, §12.1.3): while the tree has more than one leaf
@@ -370,19 +353,16 @@ impl RatchetTree {
             self.size = smaller;
             let n = smaller.node_count() as usize;
             // Only blank leaves are dropped, but a parent above them may not be blank.
-            let dropped: Vec<(usize, [u64; 2])> = self
+            let dropped: Vec<(u32, [u64; 2])> = self
                 .nodes
                 .range(n, self.nodes.len())
                 .zip(self.key_prefixes.range(n, self.nodes.len()))
                 .enumerate()
                 .filter(|(_, (node, _))| node.is_some())
-                .map(|(i, (_, p))| (n + i, *p))
+                .map(|(i, (_, p))| ((n + i) as u32, *p))
                 .collect();
-            for (i, [encryption, signature]) in dropped {
-                self.encryption_index.remove(encryption, i as u32);
-                if i % 2 == 0 {
-                    self.signature_index.remove(signature, i as u32);
-                }
+            for (node, prefixes) in dropped {
+                self.key_index.remove(node, prefixes);
             }
             self.nodes.truncate(n);
             self.hashes.truncate(n);

@@ -225,8 +225,8 @@ impl RatchetTree {
                 }
             }
         };
-        look(&encryption, &self.encryption_index, false);
-        look(&signature, &self.signature_index, true);
+        look(&encryption, &self.key_index.encryption, false);
+        look(&signature, &self.key_index.signature, true);
         match first {
             Some((_, false, node)) => Err(Error::DuplicateEncryptionKey { node }),
             Some((_, true, node)) => Err(Error::DuplicateSignatureKey {
