@@ -1,0 +1,4 @@
+//! # conclave-as
+//!
+//! Conclave Authentication Service (RFC 9750 §4).
+#![forbid(unsafe_code)]
