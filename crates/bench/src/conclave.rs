@@ -7,7 +7,7 @@ use conclave_mls::group::{ExternalJoinRequest, Group, GroupConfig, JoinRequest, 
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::{KeyPackageSecrets, create_key_package};
 use conclave_mls::messages::{Credential, KeyPackage, MlsMessage, MlsMessageBody, ProtocolVersion};
-use conclave_mls::tree::LeafIndex;
+use conclave_mls::internal::tree::LeafIndex;
 use std::collections::HashMap;
 use std::sync::Arc;
 

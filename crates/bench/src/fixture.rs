@@ -22,13 +22,13 @@ use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret, SuiteCrypto};
 use conclave_mls::identity::Identity;
 use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
-use conclave_mls::key_schedule::EpochSecrets;
+use conclave_mls::internal::key_schedule::EpochSecrets;
 use conclave_mls::messages::{
     Credential, Extension, ExtensionType, ExternalPub, GroupContext, GroupInfo, GroupInfoTbs,
     KeyPackage, Lifetime, MlsMessage, MlsMessageBody, ProtocolVersion,
 };
-use conclave_mls::tree::treekem::{TreeKemPrivate, prepare_path};
-use conclave_mls::tree::{LeafIndex, RatchetTree};
+use conclave_mls::internal::tree::treekem::{TreeKemPrivate, prepare_path};
+use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use rayon::prelude::*;
 
 /// Decodes an `MLSMessage`.

@@ -54,7 +54,7 @@ use conclave_mls::messages::{
     MlsMessage, MlsMessageBody, PreSharedKeyId, Proposal, ProposalOrRef, ProtocolVersion, Psk,
     RatchetTree, ReInit, Remove, RequiredCapabilities, ResumptionPskUsage,
 };
-use conclave_mls::tree::LeafIndex;
+use conclave_mls::internal::tree::LeafIndex;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -8,11 +8,11 @@
 #[path = "common/fixture.rs"]
 mod fixture;
 
-use conclave_mls::codec::VLBytes;
+use conclave_mls::codec::VarBytes;
 use conclave_mls::crypto::RustCrypto;
 use conclave_mls::crypto::{SignatureItem, SuiteCrypto};
 use conclave_mls::messages::ParentNode;
-use conclave_mls::tree::{LeafIndex, RatchetTree};
+use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use fixture::{GROUP, SUITE};
 use std::hint::black_box;
@@ -26,7 +26,7 @@ fn signed_items(t: &RatchetTree) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     t.leaves()
         .map(|(leaf, node)| {
             let mut tbs = vec![];
-            conclave_mls::tree::validate::encode_leaf_node_tbs(&mut tbs, node, GROUP, leaf)
+            conclave_mls::internal::tree::validate::encode_leaf_node_tbs(&mut tbs, node, GROUP, leaf)
                 .unwrap();
             (
                 node.content.signature_key.as_slice().to_vec(),
@@ -120,7 +120,7 @@ fn commit_path(
         key[8..12].copy_from_slice(&(i as u32).to_be_bytes());
         let node = ParentNode {
             encryption_key: key.into(),
-            parent_hash: VLBytes::new(vec![0x11; 32]),
+            parent_hash: VarBytes::new(vec![0x11; 32]),
             unmerged_leaves: vec![],
         };
         t.set_parent(p, node).unwrap();

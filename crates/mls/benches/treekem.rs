@@ -13,8 +13,8 @@
 mod fixture;
 
 use conclave_mls::crypto::{CryptoProvider, RustCrypto, SuiteCrypto};
-use conclave_mls::tree::treekem::{TreeKemPrivate, merge_update_path, prepare_path};
-use conclave_mls::tree::{LeafIndex, RatchetTree};
+use conclave_mls::internal::tree::treekem::{TreeKemPrivate, merge_update_path, prepare_path};
+use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use fixture::{GROUP, SUITE};
 use std::time::{Duration, Instant};

@@ -2,6 +2,23 @@
 
 use crate::crypto::CryptoError;
 
+/// Who caused an [`Error`], and so what the application can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller used the API wrongly (no pending commit to merge, sending after being
+    /// removed, a Welcome where a KeyPackage is taken): fix the calling code.
+    Misuse,
+    /// A message, KeyPackage, Welcome, GroupInfo or tree from a peer is invalid: drop it (and
+    /// perhaps report the peer). The group is unchanged.
+    InvalidInput,
+    /// Local state: a stored state that does not import, a secret already used or deleted,
+    /// a message for an epoch whose keys are gone.
+    State,
+    /// The crypto provider failed or does not support the suite.
+    Crypto,
+}
+
 /// Everything that can go wrong in the library. Each variant names the rule that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -45,6 +62,15 @@ pub enum Error {
     /// Content that must be a proposal is not one.
     #[error("the content is not a proposal")]
     NotAProposal,
+    /// A confirmation tag on content that is not a commit (RFC 9420 §6.1).
+    #[error("a confirmation tag on content that is not a commit")]
+    UnexpectedConfirmationTag,
+    /// A PublicMessage from a member without a membership tag (RFC 9420 §6.2).
+    #[error("a member's PublicMessage must carry a membership tag")]
+    MissingMembershipTag,
+    /// A membership tag on a PublicMessage from a sender that is not a member (RFC 9420 §6.2).
+    #[error("a membership tag from a sender that is not a member")]
+    UnexpectedMembershipTag,
     /// A commit without its confirmation tag (RFC 9420 §6.1: present exactly for commits).
     #[error("a commit must carry a confirmation tag")]
     MissingConfirmationTag,
@@ -282,6 +308,18 @@ pub enum Error {
     /// A message of a kind that cannot be processed here.
     #[error("unexpected message")]
     UnexpectedMessage,
+    /// An `MlsMessage` of another kind than the call takes (a KeyPackage where a Welcome is
+    /// expected, …).
+    #[error("expected a message of wire format {expected:?}, got {got:?}")]
+    WrongMessageKind {
+        /// The wire format the call takes.
+        expected: crate::messages::WireFormat,
+        /// The wire format of the message given.
+        got: crate::messages::WireFormat,
+    },
+    /// An external commit's GroupInfo is of another cipher suite than the joiner's identity.
+    #[error("the GroupInfo's cipher suite does not match the joiner's")]
+    GroupInfoCipherSuiteMismatch,
     /// A message with a protocol version other than mls10.
     #[error("unsupported protocol version")]
     WrongProtocolVersion,
@@ -400,5 +438,45 @@ pub enum Error {
 impl From<tls_codec::Error> for Error {
     fn from(e: tls_codec::Error) -> Self {
         Error::Decode(e.to_string())
+    }
+}
+
+impl Error {
+    /// Who caused this error: the caller, a peer's input, local state, or the crypto provider.
+    ///
+    /// ```
+    /// use conclave_mls::{Error, ErrorKind};
+    /// assert_eq!(Error::NoPendingCommit.kind(), ErrorKind::Misuse);
+    /// assert_eq!(Error::MembershipTagMismatch.kind(), ErrorKind::InvalidInput);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Crypto(crate::crypto::CryptoError::UnsupportedCipherSuite(_))
+            | Self::Crypto(crate::crypto::CryptoError::Rng)
+            | Self::Crypto(crate::crypto::CryptoError::AeadSeal)
+            | Self::Crypto(crate::crypto::CryptoError::HpkeSeal)
+            | Self::Crypto(crate::crypto::CryptoError::KdfLength) => ErrorKind::Crypto,
+            Self::NoPendingCommit
+            | Self::PendingCommit
+            | Self::StaleStagedCommit
+            | Self::RemovedFromGroup
+            | Self::GroupClosedByReInit
+            | Self::WrongMessageKind { .. }
+            | Self::Unsupported(_)
+            | Self::TooManyPsks(_)
+            | Self::Encode(_)
+            | Self::MissingRatchetTree
+            | Self::OldGroupNotReInitialized
+            | Self::ResumptionMismatch
+            | Self::MissingUpdateKey
+            | Self::TreeFull => ErrorKind::Misuse,
+            Self::StateCorrupt(_)
+            | Self::StateVersion(_)
+            | Self::SecretTreeLeafConsumed(_)
+            | Self::RatchetKeyUsed { .. }
+            | Self::RatchetExhausted
+            | Self::MissingPsk => ErrorKind::State,
+            _ => ErrorKind::InvalidInput,
+        }
     }
 }

@@ -2,10 +2,11 @@
 
 use crate::Error;
 use crate::codec::Encode;
+use crate::codec::state::{StateReader, StateWriter};
 use crate::crypto::{CryptoProvider, HpkePrivateKey, SuiteCrypto};
 use crate::identity::Identity;
 use crate::messages::{
-    Capabilities, CredentialType, Extension, KeyPackage, KeyPackageTbs, LeafNode, LeafNodeContent,
+    Capabilities, CredentialType, Extension, KeyPackage, MlsMessage, KeyPackageTbs, LeafNode, LeafNodeContent,
     LeafNodeSource, Lifetime, ProtocolVersion,
 };
 use crate::tree::LeafIndex;
@@ -136,17 +137,128 @@ pub fn create_key_package(
     ))
 }
 
+/// A KeyPackage and the private keys behind it: what a client publishes (as an
+/// [`MlsMessage`]) and what it keeps until a Welcome uses the KeyPackage.
+///
+/// ```
+/// use conclave_mls::{CipherSuite, Identity, KeyPackageBundle, KeyPackageOptions, RustCrypto};
+/// use conclave_mls::messages::{Credential, Lifetime};
+///
+/// let provider = RustCrypto::default();
+/// let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
+/// let bob = Identity::generate(&provider, suite, Credential::basic(b"bob"))?;
+/// let bundle = KeyPackageBundle::generate(
+///     &provider,
+///     &bob,
+///     KeyPackageOptions::new(Lifetime::starting_at(1_800_000_000, 86_400)),
+/// )?;
+/// let published = bundle.message(); // to the Delivery Service
+/// let stored = bundle.to_bytes()?; // kept, private, until the Welcome arrives
+/// assert_eq!(KeyPackageBundle::from_bytes(&stored)?.key_package(), bundle.key_package());
+/// # let _ = published;
+/// # Ok::<(), conclave_mls::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyPackageBundle {
+    key_package: KeyPackage,
+    secrets: KeyPackageSecrets,
+}
+
+/// Leads the bytes of [`KeyPackageBundle::to_bytes`], with its version.
+const BUNDLE_MAGIC: &[u8] = b"conclave-mls key package bundle";
+const BUNDLE_VERSION: u16 = 1;
+
+impl KeyPackageBundle {
+    /// Creates a signed KeyPackage for `identity` (RFC 9420 §10) with fresh init and leaf
+    /// encryption keys.
+    pub fn generate(
+        provider: &dyn CryptoProvider,
+        identity: &Identity,
+        options: KeyPackageOptions,
+    ) -> Result<Self, Error> {
+        let (key_package, secrets) = create_key_package(provider, identity, options)?;
+        Ok(Self {
+            key_package,
+            secrets,
+        })
+    }
+
+    /// A bundle from a KeyPackage and its private keys (as stored apart by older callers).
+    pub fn new(key_package: KeyPackage, secrets: KeyPackageSecrets) -> Self {
+        Self {
+            key_package,
+            secrets,
+        }
+    }
+
+    /// The public KeyPackage.
+    pub fn key_package(&self) -> &KeyPackage {
+        &self.key_package
+    }
+
+    /// Its private keys.
+    pub fn secrets(&self) -> &KeyPackageSecrets {
+        &self.secrets
+    }
+
+    /// The KeyPackage as an [`MlsMessage`], ready to publish.
+    pub fn message(&self) -> MlsMessage {
+        MlsMessage::from(self.key_package.clone())
+    }
+
+    /// The bundle as bytes, private keys included, for the application's store. Versioned.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        let mut w = StateWriter::default();
+        w.out.extend_from_slice(BUNDLE_MAGIC);
+        w.u16(BUNDLE_VERSION);
+        w.encoded(&self.key_package)?;
+        w.bytes(self.secrets.init_private_key.as_bytes())?;
+        w.bytes(self.secrets.encryption_private_key.as_bytes())?;
+        Ok(w.out)
+    }
+
+    /// A bundle from [`KeyPackageBundle::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let rest = bytes
+            .strip_prefix(BUNDLE_MAGIC)
+            .ok_or_else(|| Error::StateCorrupt("not a key package bundle".into()))?;
+        let mut r = StateReader::new(rest);
+        let version = r.u16()?;
+        if version != BUNDLE_VERSION {
+            return Err(Error::StateVersion(version));
+        }
+        let key_package = r.encoded()?;
+        let init_private_key = HpkePrivateKey::from_slice(r.bytes()?);
+        let encryption_private_key = HpkePrivateKey::from_slice(r.bytes()?);
+        r.finish()?;
+        Ok(Self {
+            key_package,
+            secrets: KeyPackageSecrets {
+                init_private_key,
+                encryption_private_key,
+            },
+        })
+    }
+}
+
 impl KeyPackage {
     /// The KeyPackage's leaf node.
     pub fn leaf_node(&self) -> &LeafNode {
         &self.tbs.leaf_node
     }
 
-    /// The checks of RFC 9420 §10.1 that need no group: version mls10, a known suite, the
+    /// The checks of RFC 9420 §10.1 that need no group: version mls10, the group's suite, the
     /// KeyPackage and leaf signatures, a leaf of source key_package whose lifetime contains
-    /// `now` (if given), whose capabilities list the KeyPackage's version and suite, and an
-    /// init key different from the leaf's encryption key.
-    pub fn validate(&self, crypto: &SuiteCrypto<'_>, now: Option<u64>) -> Result<(), Error> {
+    /// `now` (unless `now` is `None`, [`TimePolicy::SkipChecks`](crate::time::TimePolicy)),
+    /// and an init key different from the leaf's encryption key. With `strict`, also that
+    /// the leaf's capabilities list the KeyPackage's version and suite, which §7.2 asks of
+    /// the sender but §10.1 not of the receiver.
+    pub(crate) fn validate(
+        &self,
+        crypto: &SuiteCrypto<'_>,
+        now: Option<u64>,
+        strict: bool,
+    ) -> Result<(), Error> {
         let tbs = &self.tbs;
         if tbs.version != ProtocolVersion::MLS10 {
             return Err(Error::KeyPackageInvalid("version is not mls10"));
@@ -179,8 +291,9 @@ impl KeyPackage {
                 "lifetime does not contain the current time",
             ));
         }
-        if !leaf.capabilities.versions.contains(&tbs.version)
-            || !leaf.capabilities.cipher_suites.contains(&tbs.cipher_suite)
+        if strict
+            && (!leaf.capabilities.versions.contains(&tbs.version)
+                || !leaf.capabilities.cipher_suites.contains(&tbs.cipher_suite))
         {
             return Err(Error::KeyPackageInvalid(
                 "capabilities omit its own version or suite",

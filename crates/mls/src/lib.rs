@@ -88,21 +88,69 @@
 //!   credentials (§5.3);
 //! - [`group`]: the state machine (§11, §12).
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod codec;
 pub mod crypto;
-pub mod error;
+mod error;
 pub mod group;
 pub mod identity;
 pub mod key_package;
-pub mod key_schedule;
 pub mod messages;
-pub mod protection;
-pub mod psk;
-pub mod secret_tree;
-pub mod transcript;
-pub mod tree;
-pub mod welcome;
+pub mod time;
 
-pub use crypto::{CipherSuite, CryptoProvider, RustCrypto};
-pub use error::Error;
+mod key_schedule;
+mod protection;
+mod psk;
+mod secret_tree;
+mod transcript;
+mod tree;
+mod welcome;
+
+pub use crypto::{CipherSuite, CryptoProvider};
+#[cfg(feature = "rust-crypto")]
+pub use crypto::RustCrypto;
+pub use error::{Error, ErrorKind};
+pub use group::{CommitOutput, Group, GroupConfig, Member, Received, StagedCommit};
+pub use identity::{Identity, IdentityValidator};
+pub use key_package::{KeyPackageBundle, KeyPackageOptions};
+pub use messages::{KeyPackage, MlsMessage, RatchetTree};
+pub use tree::LeafIndex;
+
+/// The library's internals: key schedule, secret tree, ratchet tree, message protection.
+///
+/// **Not a stable API.** These modules are public only so that the conformance tests, the
+/// fuzz targets, the benchmarks and the interop suite can reach the pieces the official test
+/// vectors check one by one. They change without notice between any two versions; an
+/// application never needs them.
+#[doc(hidden)]
+pub mod internal {
+    /// The epoch key schedule (RFC 9420 §8).
+    pub mod key_schedule {
+        pub use crate::key_schedule::*;
+    }
+    /// PublicMessage and PrivateMessage protection (RFC 9420 §6).
+    pub mod protection {
+        pub use crate::protection::*;
+    }
+    /// Pre-shared keys (RFC 9420 §8.4).
+    pub mod psk {
+        pub use crate::psk::*;
+    }
+    /// The secret tree (RFC 9420 §9).
+    pub mod secret_tree {
+        pub use crate::secret_tree::*;
+    }
+    /// Transcript hashes (RFC 9420 §8.2).
+    pub mod transcript {
+        pub use crate::transcript::*;
+    }
+    /// The ratchet tree with cached hashes, TreeKEM (RFC 9420 §4, §7).
+    pub mod tree {
+        pub use crate::tree::*;
+    }
+    /// Welcome sealing and opening (RFC 9420 §12.4.3.1).
+    pub mod welcome {
+        pub use crate::welcome::*;
+    }
+}

@@ -20,7 +20,7 @@
 //! use conclave_mls::protection::{self, PaddingPolicy};
 //! use conclave_mls::secret_tree::{RatchetPolicy, SecretTree};
 //! use conclave_mls::tree::{LeafIndex, TreeSize};
-//! use tls_codec::{Size as _, VLBytes};
+//! use conclave_mls::codec::VarBytes;
 //!
 //! let provider = RustCrypto::default();
 //! let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
@@ -29,10 +29,10 @@
 //! let context = GroupContext {
 //!     version: ProtocolVersion::MLS10,
 //!     cipher_suite: suite,
-//!     group_id: VLBytes::new(b"group".to_vec()),
+//!     group_id: VarBytes::new(b"group".to_vec()),
 //!     epoch: 3,
-//!     tree_hash: VLBytes::new(vec![0; 32]),
-//!     confirmed_transcript_hash: VLBytes::new(vec![0; 32]),
+//!     tree_hash: VarBytes::new(vec![0; 32]),
+//!     confirmed_transcript_hash: VarBytes::new(vec![0; 32]),
 //!     extensions: vec![],
 //! };
 //! let size = TreeSize::from_leaf_count(2).unwrap();
@@ -45,8 +45,8 @@
 //!     group_id: context.group_id.clone(),
 //!     epoch: context.epoch,
 //!     sender: Sender::Member(1),
-//!     authenticated_data: VLBytes::new(vec![]),
-//!     body: FramedContentBody::Application(VLBytes::new(b"hello".to_vec())),
+//!     authenticated_data: VarBytes::new(vec![]),
+//!     body: FramedContentBody::Application(VarBytes::new(b"hello".to_vec())),
 //! };
 //! let message = protection::protect_private(
 //!     &crypto, &keys.private_key, &context, &mut alice, &sender_data_secret,
@@ -72,7 +72,8 @@ use crate::messages::{
 use crate::secret_tree::{PendingRatchet, RatchetKind, SecretTree, sender_data_key_nonce};
 use crate::tree::LeafIndex;
 use subtle::ConstantTimeEq;
-use tls_codec::{Size as _, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::Size as _;
 
 /// The label of the content signature (RFC 9420 §6.1).
 const FRAMED_CONTENT_TBS: &[u8] = b"FramedContentTBS";
@@ -186,7 +187,7 @@ where
     F: FnOnce(&ConfirmedTranscriptHashInput) -> Result<Mac, Error>,
 {
     let to_sign = tbs(wire_format, &content, context)?;
-    let signature = VLBytes::new(crypto.sign_with_label(signer, FRAMED_CONTENT_TBS, &to_sign)?);
+    let signature = VarBytes::new(crypto.sign_with_label(signer, FRAMED_CONTENT_TBS, &to_sign)?);
     let confirmation_tag = if content.body.content_type() == ContentType::Commit {
         let input = ConfirmedTranscriptHashInput {
             wire_format,
@@ -229,9 +230,7 @@ fn verify(
 fn check_auth(auth: &FramedContentAuthData, ct: ContentType) -> Result<(), Error> {
     match (ct == ContentType::Commit, auth.confirmation_tag.is_some()) {
         (true, false) => Err(Error::MissingConfirmationTag),
-        (false, true) => Err(Error::Decode(
-            "a confirmation tag on content that is not a commit".into(),
-        )),
+        (false, true) => Err(Error::UnexpectedConfirmationTag),
         _ => Ok(()),
     }
 }
@@ -337,12 +336,8 @@ where
                 return Err(Error::MembershipTagMismatch);
             }
         }
-        (Sender::Member(_), None) => return Err(Error::MembershipTagMismatch),
-        (_, Some(_)) => {
-            return Err(Error::Decode(
-                "a membership tag from a sender that is not a member".into(),
-            ));
-        }
+        (Sender::Member(_), None) => return Err(Error::MissingMembershipTag),
+        (_, Some(_)) => return Err(Error::UnexpectedMembershipTag),
         (_, None) => {}
     }
     let public_key = sender_key(&content.sender).ok_or(match content.sender {
@@ -498,8 +493,8 @@ where
         epoch: content.epoch,
         content_type,
         authenticated_data: content.authenticated_data,
-        encrypted_sender_data: VLBytes::new(encrypted_sender_data),
-        ciphertext: VLBytes::new(ciphertext),
+        encrypted_sender_data: VarBytes::new(encrypted_sender_data),
+        ciphertext: VarBytes::new(ciphertext),
     };
     Ok((message, authenticated))
 }
@@ -658,10 +653,10 @@ mod tests {
             context: GroupContext {
                 version: ProtocolVersion::MLS10,
                 cipher_suite: SUITE,
-                group_id: VLBytes::new(b"group".to_vec()),
+                group_id: VarBytes::new(b"group".to_vec()),
                 epoch: 9,
-                tree_hash: VLBytes::new(vec![4; 32]),
-                confirmed_transcript_hash: VLBytes::new(vec![5; 32]),
+                tree_hash: VarBytes::new(vec![4; 32]),
+                confirmed_transcript_hash: VarBytes::new(vec![5; 32]),
                 extensions: vec![],
             },
             membership_key: Secret::new(vec![6; 32]),
@@ -680,7 +675,7 @@ mod tests {
                 group_id: self.context.group_id.clone(),
                 epoch: self.context.epoch,
                 sender: Sender::Member(1),
-                authenticated_data: VLBytes::new(vec![1, 2, 3]),
+                authenticated_data: VarBytes::new(vec![1, 2, 3]),
                 body,
             }
         }
@@ -692,7 +687,7 @@ mod tests {
         }
 
         fn application(&self) -> FramedContent {
-            self.content(FramedContentBody::Application(VLBytes::new(vec![
+            self.content(FramedContentBody::Application(VarBytes::new(vec![
                 0xaa;
                 100
             ])))
@@ -783,7 +778,7 @@ mod tests {
         assert_eq!(f.open_public(&bad), Err(Error::MembershipTagMismatch));
         // A changed authenticated_data breaks the tag before the signature is looked at.
         let mut bad = m.clone();
-        bad.content.authenticated_data = VLBytes::new(vec![9]);
+        bad.content.authenticated_data = VarBytes::new(vec![9]);
         assert_eq!(f.open_public(&bad), Err(Error::MembershipTagMismatch));
         // Without the membership key nothing can be checked.
         let c = f.crypto();
@@ -830,7 +825,7 @@ mod tests {
             })
         );
         let mut m = f.public();
-        m.content.group_id = VLBytes::new(b"other".to_vec());
+        m.content.group_id = VarBytes::new(b"other".to_vec());
         assert_eq!(f.open_public(&m), Err(Error::WrongGroupId));
         // Protecting content of another epoch is refused too.
         let mut content = f.proposal();
@@ -866,9 +861,9 @@ mod tests {
         );
         // Received: refused even when tag and signature are valid.
         let mut m = f.public();
-        m.content.body = FramedContentBody::Application(VLBytes::new(vec![1]));
+        m.content.body = FramedContentBody::Application(VarBytes::new(vec![1]));
         let tbs_bytes = tbs(WireFormat::PUBLIC_MESSAGE, &m.content, &f.context).unwrap();
-        m.auth.signature = VLBytes::new(
+        m.auth.signature = VarBytes::new(
             c.sign_with_label(&f.signer, FRAMED_CONTENT_TBS, &tbs_bytes)
                 .unwrap(),
         );
@@ -935,14 +930,14 @@ mod tests {
         let mut ct = bad.ciphertext.as_slice().to_vec();
         let last = ct.len() - 1; // beyond the sender-data sample
         ct[last] ^= 1;
-        bad.ciphertext = VLBytes::new(ct);
+        bad.ciphertext = VarBytes::new(ct);
         assert_eq!(
             f.open_private(&bad).err(),
             Some(Error::ContentDecryptFailed)
         );
 
         let mut bad = m.clone();
-        bad.authenticated_data = VLBytes::new(vec![]);
+        bad.authenticated_data = VarBytes::new(vec![]);
         assert_eq!(
             f.open_private(&bad).err(),
             Some(Error::ContentDecryptFailed)
@@ -951,7 +946,7 @@ mod tests {
         let mut bad = m.clone();
         let mut sd = bad.encrypted_sender_data.as_slice().to_vec();
         sd[0] ^= 1;
-        bad.encrypted_sender_data = VLBytes::new(sd);
+        bad.encrypted_sender_data = VarBytes::new(sd);
         assert_eq!(
             f.open_private(&bad).err(),
             Some(Error::SenderDataDecryptFailed)
@@ -967,7 +962,7 @@ mod tests {
             })
         );
         let mut bad = m.clone();
-        bad.group_id = VLBytes::new(b"other".to_vec());
+        bad.group_id = VarBytes::new(b"other".to_vec());
         assert_eq!(f.open_private(&bad).err(), Some(Error::WrongGroupId));
 
         // After all that, the genuine message still opens.
@@ -1042,7 +1037,7 @@ mod tests {
             group_id: f.context.group_id.clone(),
             epoch: f.context.epoch,
             content_type: ct,
-            authenticated_data: VLBytes::new(vec![]),
+            authenticated_data: VarBytes::new(vec![]),
         }
         .encode()
         .unwrap();
@@ -1075,12 +1070,12 @@ mod tests {
             group_id: f.context.group_id.clone(),
             epoch: f.context.epoch,
             content_type: ct,
-            authenticated_data: VLBytes::new(vec![]),
-            encrypted_sender_data: VLBytes::new(
+            authenticated_data: VarBytes::new(vec![]),
+            encrypted_sender_data: VarBytes::new(
                 c.aead_seal(k.as_bytes(), n.as_bytes(), &sd_aad, &sd)
                     .unwrap(),
             ),
-            ciphertext: VLBytes::new(ciphertext),
+            ciphertext: VarBytes::new(ciphertext),
         }
     }
 
@@ -1088,7 +1083,7 @@ mod tests {
     fn private_non_zero_padding() {
         let mut f = fixture();
         let mut content = f.application();
-        content.authenticated_data = VLBytes::new(vec![]);
+        content.authenticated_data = VarBytes::new(vec![]);
         let to_sign = tbs(WireFormat::PRIVATE_MESSAGE, &content, &f.context).unwrap();
         let signature = f
             .crypto()
@@ -1097,7 +1092,7 @@ mod tests {
         let pmc = PrivateMessageContent {
             body: content.body.clone(),
             auth: FramedContentAuthData {
-                signature: VLBytes::new(signature),
+                signature: VarBytes::new(signature),
                 confirmation_tag: None,
             },
             padding_len: 8,

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use conclave_mls::codec::VLBytes;
+use conclave_mls::codec::VarBytes;
 use conclave_mls::crypto::{
     CipherSuite, CryptoProvider, RustCrypto, SignaturePrivateKey, SuiteCrypto,
 };
@@ -15,9 +15,9 @@ use conclave_mls::messages::{
     self, Capabilities, Credential, CredentialType, LeafNode, LeafNodeContent, LeafNodeSource,
     Node, ParentNode, ProtocolVersion,
 };
-use conclave_mls::tree::hash::parent_hash_input_bytes;
-use conclave_mls::tree::validate::encode_leaf_node_tbs;
-use conclave_mls::tree::{LeafIndex, NodeIndex, RatchetTree};
+use conclave_mls::internal::tree::hash::parent_hash_input_bytes;
+use conclave_mls::internal::tree::validate::encode_leaf_node_tbs;
+use conclave_mls::internal::tree::{LeafIndex, NodeIndex, RatchetTree};
 
 /// The group id every fixture leaf is signed under.
 pub const GROUP: &[u8] = b"bench group";
@@ -43,7 +43,7 @@ fn leaf_content(public_key: Vec<u8>, n: u32, source: LeafNodeSource) -> LeafNode
             encryption_key: key32(0xee, n).into(),
             signature_key: public_key.into(),
             credential: Credential::Basic {
-                identity: VLBytes::new(n.to_be_bytes().to_vec()),
+                identity: VarBytes::new(n.to_be_bytes().to_vec()),
             },
             capabilities: Capabilities {
                 versions: vec![ProtocolVersion::MLS10],
@@ -55,7 +55,7 @@ fn leaf_content(public_key: Vec<u8>, n: u32, source: LeafNodeSource) -> LeafNode
             leaf_node_source: source,
             extensions: vec![],
         },
-        signature: VLBytes::new(vec![]),
+        signature: VarBytes::new(vec![]),
     }
 }
 
@@ -68,7 +68,7 @@ pub fn sign_leaf(
 ) {
     let mut tbs = vec![];
     encode_leaf_node_tbs(&mut tbs, node, GROUP, leaf).expect("tbs");
-    node.signature = VLBytes::new(
+    node.signature = VarBytes::new(
         crypto
             .sign_with_label(key, b"LeafNodeTBS", &tbs)
             .expect("sign"),

@@ -6,10 +6,13 @@
 
 use crate::Error;
 
+mod bytes;
 pub(crate) mod state;
+
+pub use bytes::VarBytes;
+#[doc(hidden)]
 pub use tls_codec::{
     Deserialize as TlsDeserializeTrait, DeserializeBytes, Serialize as TlsSerializeTrait, Size,
-    VLBytes,
 };
 
 /// Encoding of any wire structure to bytes.

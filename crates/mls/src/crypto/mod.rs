@@ -5,11 +5,13 @@
 //! operation reproducible. [`RustCrypto`] is the default provider.
 
 mod labeled;
+#[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;
 mod secret;
 mod suite;
 
 pub use labeled::SuiteCrypto;
+#[cfg(feature = "rust-crypto")]
 pub use rust_crypto::RustCrypto;
 pub use secret::{HpkeKeyPair, HpkePrivateKey, Secret, SignatureKeyPair, SignaturePrivateKey};
 pub use suite::{AeadAlgorithm, CipherSuite, HashAlgorithm, KemAlgorithm, SignatureScheme};
@@ -236,10 +238,4 @@ pub trait CryptoProvider: Send + Sync {
 
     /// Fills `out` with cryptographically secure random bytes.
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError>;
-
-    /// The current time in seconds since the Unix epoch, for lifetime checks (RFC 9420 §7.3);
-    /// `None` skips them. The library has no clock of its own.
-    fn current_time(&self) -> Option<u64> {
-        None
-    }
 }

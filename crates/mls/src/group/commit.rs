@@ -30,6 +30,7 @@ pub(super) struct PendingCommit {
 /// What [`CommitBuilder::build`] produced: the commit to send, and for new members the
 /// Welcome; plus a GroupInfo of the new epoch (for external joins).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CommitOutput {
     /// The commit, to hand to the Delivery Service.
     pub commit: MlsMessage,
@@ -39,6 +40,11 @@ pub struct CommitOutput {
     /// carries it). Otherwise none is made: with the ratchet tree it costs O(n) to encode and
     /// sign, so ask [`Group::group_info`] after merging when one is needed.
     pub group_info: Option<MlsMessage>,
+    /// The new epoch's ratchet tree, for joiners who get it out of band: present when the
+    /// commit adds members and [`crate::GroupConfig::ratchet_tree_extension`] is off (then
+    /// the Welcome does not carry it, §12.4.3.3). Otherwise see
+    /// [`Group::pending_ratchet_tree`].
+    pub ratchet_tree: Option<crate::messages::RatchetTree>,
 }
 
 /// A commit received from another member, checked and computed but not yet applied.
@@ -235,6 +241,13 @@ impl Group {
             force_path: false,
             authenticated_data: Vec::new(),
         }
+    }
+
+    /// The ratchet tree of the epoch our pending commit would create, in its wire form
+    /// (§12.4.3.3); [`Error::NoPendingCommit`] when there is none.
+    pub fn pending_ratchet_tree(&self) -> Result<crate::messages::RatchetTree, Error> {
+        let pending = self.pending.as_ref().ok_or(Error::NoPendingCommit)?;
+        Ok(pending.next.tree.to_wire())
     }
 
     /// Installs our pending commit's epoch: the Delivery Service accepted it.
@@ -508,6 +521,9 @@ impl Group {
                 Some(Self::wrap(MlsMessageBody::GroupInfo(group_info))),
             )
         };
+        // §12.4.3.3: without the ratchet_tree extension, joiners get the tree out of band.
+        let ratchet_tree = (welcome.is_some() && !self.config.ratchet_tree_extension)
+            .then(|| next.tree.to_wire());
         let commit = Self::wrap(body);
         self.pending = Some(PendingCommit {
             message: commit.clone(),
@@ -517,6 +533,7 @@ impl Group {
             commit,
             welcome,
             group_info,
+            ratchet_tree,
         })
     }
 

@@ -20,22 +20,23 @@ use crate::tree::treekem::TreeKemPrivate;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-/// Everything a client needs to join a group by external commit.
-pub struct ExternalJoinRequest<'a> {
+/// Everything a client needs to join a group by external commit
+/// ([`super::ExternalJoinBuilder`] fills it).
+pub(super) struct ExternalJoinRequest<'a> {
     /// The joiner's identity.
-    pub identity: &'a Identity,
+    pub(super) identity: &'a Identity,
     /// The group's signed GroupInfo, with the external_pub extension.
-    pub group_info: &'a GroupInfo,
+    pub(super) group_info: &'a GroupInfo,
     /// The ratchet tree, if the GroupInfo does not carry it.
-    pub ratchet_tree: Option<crate::messages::RatchetTree>,
+    pub(super) ratchet_tree: Option<crate::messages::RatchetTree>,
     /// Our own old leaf, to remove in the same commit (resync).
-    pub resync: Option<LeafIndex>,
+    pub(super) resync: Option<LeafIndex>,
     /// Authenticated data carried with the commit.
-    pub authenticated_data: Vec<u8>,
+    pub(super) authenticated_data: Vec<u8>,
     /// Local policy.
-    pub config: GroupConfig,
+    pub(super) config: GroupConfig,
     /// The application's identity policy.
-    pub validator: Arc<dyn IdentityValidator>,
+    pub(super) validator: Arc<dyn IdentityValidator>,
 }
 
 impl core::fmt::Debug for ExternalJoinRequest<'_> {
@@ -54,7 +55,7 @@ impl Group {
     /// Returns the group, already in the new epoch, and the commit to send. If the Delivery
     /// Service refuses the commit (another commit won the epoch), drop the group and retry
     /// with a fresh GroupInfo.
-    pub fn join_external(
+    pub(super) fn join_external_with(
         provider: &dyn CryptoProvider,
         request: ExternalJoinRequest<'_>,
     ) -> Result<(Self, MlsMessage), Error> {
@@ -62,12 +63,12 @@ impl Group {
         let context = info.tbs.group_context.clone();
         let suite = context.cipher_suite;
         if suite != request.identity.suite {
-            return Err(Error::WelcomeCipherSuiteMismatch);
+            return Err(Error::GroupInfoCipherSuiteMismatch);
         }
         let crypto = SuiteCrypto::new(provider, suite)?;
         let mut tree = tree_of(info, request.ratchet_tree)?;
         let (signed, valid_tree) = verify_signer_and_tree(
-            provider,
+            request.config.time.now(),
             &crypto,
             info,
             &mut tree,

@@ -20,26 +20,26 @@ use crate::welcome::{open_group_info, open_group_secrets};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-/// Everything a new member needs to join from a Welcome.
-pub struct JoinRequest<'a> {
+/// Everything a new member needs to join from a Welcome ([`super::JoinBuilder`] fills it).
+pub(super) struct JoinRequest<'a> {
     /// The joiner's identity (its signature key is the KeyPackage's).
-    pub identity: &'a Identity,
+    pub(super) identity: &'a Identity,
     /// The KeyPackage the Welcome was made for.
-    pub key_package: &'a KeyPackage,
+    pub(super) key_package: &'a KeyPackage,
     /// Its private keys.
-    pub secrets: &'a KeyPackageSecrets,
+    pub(super) secrets: &'a KeyPackageSecrets,
     /// The Welcome.
-    pub welcome: &'a Welcome,
+    pub(super) welcome: &'a Welcome,
     /// The ratchet tree, when the Welcome does not carry the ratchet_tree extension.
-    pub ratchet_tree: Option<crate::messages::RatchetTree>,
+    pub(super) ratchet_tree: Option<crate::messages::RatchetTree>,
     /// External PSKs the Welcome may name, by id.
-    pub external_psks: HashMap<Vec<u8>, Secret>,
+    pub(super) external_psks: HashMap<Vec<u8>, Secret>,
     /// Resumption PSKs the Welcome may name (ReInit, branching): (group id, epoch) → PSK.
-    pub resumption_psks: HashMap<(Vec<u8>, u64), Secret>,
+    pub(super) resumption_psks: HashMap<(Vec<u8>, u64), Secret>,
     /// Local policy.
-    pub config: GroupConfig,
+    pub(super) config: GroupConfig,
     /// The application's identity policy.
-    pub validator: Arc<dyn IdentityValidator>,
+    pub(super) validator: Arc<dyn IdentityValidator>,
 }
 
 impl core::fmt::Debug for JoinRequest<'_> {
@@ -185,7 +185,7 @@ impl Continuation<'_> {
         let Continuation::Branch { old } = self else {
             return Ok(());
         };
-        let old_credentials: HashSet<&Credential> = old.members().map(|(_, c)| c).collect();
+        let old_credentials: HashSet<&Credential> = old.members().map(|m| m.credential).collect();
         let old_clients: HashSet<Vec<u8>> = old_credentials
             .iter()
             .filter_map(|c| validator.client_id(c))
@@ -209,7 +209,7 @@ impl Continuation<'_> {
 /// lifetime, capabilities, credential types, the application's identity policy), unmerged
 /// leaves are consistent and no key appears twice.
 pub(super) fn verify_tree(
-    provider: &dyn CryptoProvider,
+    now: Option<u64>,
     crypto: &SuiteCrypto<'_>,
     tree: &mut RatchetTree,
     context: &crate::messages::GroupContext,
@@ -226,7 +226,7 @@ pub(super) fn verify_tree(
         crypto,
         context.group_id.as_slice(),
         context.tree_hash.as_slice(),
-        provider.current_time(),
+        now,
         required.as_ref(),
     )?;
     check_group_extensions(tree, &context.extensions)?;
@@ -241,7 +241,7 @@ pub(super) fn verify_tree(
 /// whole GroupInfo, ratchet tree included, on one core while the tree's checks use the
 /// others. Both verdicts are returned, for the caller to report in the RFC's order.
 pub(super) fn verify_signer_and_tree(
-    provider: &dyn CryptoProvider,
+    now: Option<u64>,
     crypto: &SuiteCrypto<'_>,
     group_info: &crate::messages::GroupInfo,
     tree: &mut RatchetTree,
@@ -257,12 +257,12 @@ pub(super) fn verify_signer_and_tree(
     let context = &group_info.tbs.group_context;
     #[cfg(feature = "parallel")]
     return rayon::join(signature, || {
-        verify_tree(provider, crypto, tree, context, validator)
+        verify_tree(now, crypto, tree, context, validator)
     });
     #[cfg(not(feature = "parallel"))]
     return (
         signature(),
-        verify_tree(provider, crypto, tree, context, validator),
+        verify_tree(now, crypto, tree, context, validator),
     );
 }
 
@@ -287,22 +287,13 @@ impl Group {
     /// Joins from a Welcome (RFC 9420 §12.4.3.1): decrypts the group secrets and GroupInfo,
     /// verifies the GroupInfo signature and the whole tree (tree hash, parent hashes, every
     /// leaf, unmerged leaves, key uniqueness), finds our leaf, installs the path secret, runs
-    /// the key schedule and checks the confirmation tag.
-    ///
-    /// A Welcome that carries a resumption PSK of usage `reinit` or `branch` is refused with
-    /// [`Error::ResumptionPskOutOfContext`] (§11.2, §11.3: such PSKs "MUST NOT be used in
-    /// other contexts"): join those with [`Group::join_reinit`] or [`Group::join_branch`],
-    /// which check the new group against the old one.
-    pub fn join(provider: &dyn CryptoProvider, request: JoinRequest<'_>) -> Result<Self, Error> {
-        Self::join_continuing(provider, request, Continuation::Fresh)
-    }
-
-    /// [`Group::join`], with the checks `continuation` asks for.
+    /// the key schedule and checks the confirmation tag; plus the checks `continuation` asks
+    /// for. Returns the group and the leaf of the member who signed the GroupInfo.
     pub(super) fn join_continuing(
         provider: &dyn CryptoProvider,
         request: JoinRequest<'_>,
         continuation: Continuation<'_>,
-    ) -> Result<Self, Error> {
+    ) -> Result<(Self, LeafIndex), Error> {
         let suite = request.welcome.cipher_suite;
         if suite != request.key_package.tbs.cipher_suite || suite != request.identity.suite {
             return Err(Error::WelcomeCipherSuiteMismatch);
@@ -351,7 +342,7 @@ impl Group {
 
         let mut tree = tree_of(&group_info, request.ratchet_tree)?;
         let (signed, valid_tree) = verify_signer_and_tree(
-            provider,
+            request.config.time.now(),
             &crypto,
             &group_info,
             &mut tree,
@@ -423,6 +414,6 @@ impl Group {
             special_psk: None,
         };
         group.remember_resumption_psk();
-        Ok(group)
+        Ok((group, signer))
     }
 }

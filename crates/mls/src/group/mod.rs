@@ -6,6 +6,7 @@
 //! ([`Group::merge_pending_commit`]); incoming commits are *staged* ([`StagedCommit`]) for the
 //! application to inspect, then merged or dropped.
 
+mod builder;
 mod commit;
 mod config;
 mod external;
@@ -15,11 +16,14 @@ mod proposals;
 mod resumption;
 mod state;
 
+pub use crate::protection::PaddingPolicy;
+pub use crate::secret_tree::RatchetPolicy;
+pub use builder::{ExternalJoinBuilder, GroupBuilder, JoinBuilder, StagedWelcome};
 pub use commit::{CommitBuilder, CommitOutput, StagedCommit};
 pub use config::{GroupConfig, HandshakeWireFormat};
-pub use external::ExternalJoinRequest;
 pub use external_sender::external_proposal;
-pub use join::JoinRequest;
+
+use join::JoinRequest;
 
 use crate::Error;
 use crate::codec::Encode;
@@ -27,7 +31,7 @@ use crate::crypto::{CipherSuite, CryptoProvider, Secret, SignaturePrivateKey, Su
 use crate::identity::{Identity, IdentityValidator};
 use crate::key_schedule::EpochSecrets;
 use crate::messages::{
-    Extension, ExtensionType, ExternalPub, FramedContent, FramedContentBody, GroupContext,
+    ContentType, Extension, ExtensionType, ExternalPub, FramedContent, FramedContentBody, GroupContext,
     GroupInfo, GroupInfoTbs, LeafNodeContent, LeafNodeSource, Mac, MlsMessage, MlsMessageBody,
     Proposal, ProposalRef, ProtocolVersion, Sender, SignaturePublicKey, WireFormat,
 };
@@ -41,6 +45,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// What processing an incoming message produced.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Received {
     /// Application data from a member.
     Application {
@@ -66,6 +71,55 @@ pub enum Received {
     Commit(Box<StagedCommit>),
     /// Our own pending commit, echoed back by the Delivery Service: it has been merged.
     OwnCommit,
+    /// A proposal or application message we sent ourselves, read back from the Delivery
+    /// Service (which delivers a group's log to every member, the sender included). Nothing
+    /// changed: our own proposals are cached when sent, and our own application messages
+    /// cannot be decrypted again (their keys were deleted on sending, §9.2).
+    OwnMessage {
+        /// Proposal or application.
+        content_type: ContentType,
+    },
+}
+
+/// One member of a group: its leaf, credential and keys.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Member<'g> {
+    /// Its leaf index: the handle for removing it.
+    pub leaf: LeafIndex,
+    /// Its credential.
+    pub credential: &'g crate::messages::Credential,
+    /// Its signature public key.
+    pub signature_key: &'g [u8],
+    /// Its leaf's HPKE encryption key.
+    pub encryption_key: &'g [u8],
+}
+
+impl<'g> Member<'g> {
+    fn of(leaf: LeafIndex, node: &'g crate::messages::LeafNode) -> Self {
+        Self {
+            leaf,
+            credential: &node.content.credential,
+            signature_key: node.content.signature_key.as_slice(),
+            encryption_key: node.content.encryption_key.as_slice(),
+        }
+    }
+}
+
+/// The condition of a group, as far as what a member may do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// A member in good standing: it may send, propose and commit.
+    Active,
+    /// A commit of ours awaits the Delivery Service's verdict: merge it
+    /// ([`Group::merge_pending_commit`]) or clear it ([`Group::clear_pending_commit`]) before
+    /// sending anything else in this epoch (§12.4).
+    PendingCommit,
+    /// A commit removed us: the group can be read (past messages) but not written.
+    Removed,
+    /// A ReInit commit closed the group (§11.2): join its successor.
+    ClosedByReInit,
 }
 
 /// The keys of a past epoch, kept for late application messages.
@@ -160,11 +214,12 @@ impl core::fmt::Debug for Group {
 }
 
 impl Group {
-    /// Creates a one-member group (RFC 9420 §11) with `group_id` and `extensions`.
+    /// Creates a one-member group (RFC 9420 §11) with `group_id` and `extensions`
+    /// ([`Group::builder`] is the public way in).
     ///
     /// The creator's leaf takes its content from `identity` and `capabilities`; `lifetime`
     /// of a creator's leaf is not checked by anyone but is required by the wire format.
-    pub fn create(
+    pub(super) fn create_with(
         provider: &dyn CryptoProvider,
         identity: &Identity,
         group_id: Vec<u8>,
@@ -260,20 +315,52 @@ impl Group {
     pub fn context(&self) -> &GroupContext {
         &self.epoch.context
     }
-    /// The ratchet tree.
-    pub fn tree(&self) -> &RatchetTree {
+    /// The ratchet tree in its wire form (§12.4.3.3), for a joiner who gets it out of band.
+    /// O(n) to copy: for a count or a look-up use [`Group::members`] or [`Group::member`].
+    pub fn ratchet_tree(&self) -> crate::messages::RatchetTree {
+        self.epoch.tree.to_wire()
+    }
+    /// The internal ratchet tree, with its caches. Not a stable API.
+    #[doc(hidden)]
+    pub fn internal_tree(&self) -> &RatchetTree {
         &self.epoch.tree
     }
     /// This member's leaf.
     pub fn own_leaf(&self) -> LeafIndex {
         self.epoch.private.leaf()
     }
-    /// The members: leaf index and credential.
-    pub fn members(&self) -> impl Iterator<Item = (LeafIndex, &crate::messages::Credential)> {
-        self.epoch
-            .tree
-            .leaves()
-            .map(|(i, l)| (i, &l.content.credential))
+    /// The members, by leaf.
+    pub fn members(&self) -> impl Iterator<Item = Member<'_>> {
+        self.epoch.tree.leaves().map(|(i, l)| Member::of(i, l))
+    }
+    /// The member at `leaf`, if that leaf is not blank.
+    pub fn member(&self, leaf: LeafIndex) -> Option<Member<'_>> {
+        self.epoch.tree.leaf(leaf).map(|l| Member::of(leaf, l))
+    }
+    /// How many members the group has.
+    pub fn member_count(&self) -> usize {
+        self.epoch.tree.leaves().count()
+    }
+    /// The group's condition: active, with a pending commit, removed, or closed by ReInit.
+    pub fn state(&self) -> GroupState {
+        if self.removed {
+            GroupState::Removed
+        } else if self.epoch.reinit.is_some() {
+            GroupState::ClosedByReInit
+        } else if self.pending.is_some() {
+            GroupState::PendingCommit
+        } else {
+            GroupState::Active
+        }
+    }
+    /// Changes against which clock lifetimes are checked (an imported group uses the
+    /// system clock, since a clock is code, not state).
+    pub fn set_time_policy(&mut self, time: crate::time::TimePolicy) {
+        self.config.time = time;
+    }
+    /// The local policy.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
     }
     /// The epoch authenticator (RFC 9420 §8.7): equal for all members iff they agree.
     pub fn epoch_authenticator(&self) -> &[u8] {
@@ -289,6 +376,23 @@ impl Group {
     ) -> Result<Secret, Error> {
         Ok(self
             .epoch
+            .secrets
+            .export(&self.crypto(provider)?, label, context, length)?)
+    }
+    /// `MLS-Exporter(label, context, length)` of the epoch our pending commit would create,
+    /// before the Delivery Service accepts it: a client can register the next epoch's
+    /// Delivery Service key together with the commit. Fails with [`Error::NoPendingCommit`]
+    /// when there is none.
+    pub fn pending_export_secret(
+        &self,
+        provider: &dyn CryptoProvider,
+        label: &[u8],
+        context: &[u8],
+        length: usize,
+    ) -> Result<Secret, Error> {
+        let pending = self.pending.as_ref().ok_or(Error::NoPendingCommit)?;
+        Ok(pending
+            .next
             .secrets
             .export(&self.crypto(provider)?, label, context, length)?)
     }
@@ -596,14 +700,28 @@ impl Group {
                     return self.process_past_private(&crypto, m);
                 }
                 let tree = &self.epoch.tree;
-                let (verified, consumed) = protection::unprotect_private_staged(
+                let me = self.own_leaf();
+                let own = std::cell::Cell::new(false);
+                let opened = protection::unprotect_private_staged(
                     &crypto,
                     m,
                     &self.epoch.context,
                     &self.epoch.secret_tree,
                     &self.epoch.secrets.sender_data_secret,
-                    |leaf| tree.leaf(leaf).map(|l| l.content.signature_key.clone()),
-                )?;
+                    |leaf| {
+                        // Our own message: its key was deleted when we sent it (§9.2).
+                        own.set(leaf == me);
+                        (leaf != me)
+                            .then(|| tree.leaf(leaf).map(|l| l.content.signature_key.clone()))
+                            .flatten()
+                    },
+                );
+                if own.get() {
+                    return Ok(Received::OwnMessage {
+                        content_type: m.content_type,
+                    });
+                }
+                let (verified, consumed) = opened?;
                 // Handshake content changes nothing until it is accepted below; application
                 // data is delivered now, so its key is spent now.
                 if !matches!(verified.content().body, FramedContentBody::Application(_)) {
@@ -643,7 +761,9 @@ impl Group {
             FramedContentBody::Proposal(proposal) => {
                 let sender = verified.sender();
                 if matches!(sender, Sender::Member(l) if l == self.own_leaf().0) {
-                    return Err(Error::UnexpectedMessage);
+                    return Ok(Received::OwnMessage {
+                        content_type: ContentType::Proposal,
+                    });
                 }
                 self.check_proposal_from(crypto, proposal, sender)?;
                 let reference = verified
@@ -673,6 +793,7 @@ impl Group {
         message: &crate::messages::PrivateMessage,
     ) -> Result<Received, Error> {
         let current = self.epoch();
+        let me = self.own_leaf();
         let past = self
             .past_epochs
             .iter_mut()
@@ -682,14 +803,24 @@ impl Group {
                 got: message.epoch,
             })?;
         let signers = &past.signers;
-        let (verified, consumed) = protection::unprotect_private_staged(
+        let own = std::cell::Cell::new(false);
+        let opened = protection::unprotect_private_staged(
             crypto,
             message,
             &past.context,
             &past.secret_tree,
             &past.sender_data_secret,
-            |leaf| signers.get(leaf),
-        )?;
+            |leaf| {
+                own.set(leaf == me);
+                if leaf == me { None } else { signers.get(leaf) }
+            },
+        );
+        if own.get() {
+            return Ok(Received::OwnMessage {
+                content_type: message.content_type,
+            });
+        }
+        let (verified, consumed) = opened?;
         let FramedContentBody::Application(data) = &verified.content().body else {
             // Handshake messages of a past epoch are stale: their epoch is over.
             return Err(Error::WrongEpoch {

@@ -232,7 +232,7 @@ impl Group {
         let required = required_capabilities(extensions)?;
         let caps = &leaf_node.content.capabilities;
         if !leaf_supports(leaf_node, extensions, required.as_ref())
-            || !caps.cipher_suites.contains(&self.suite)
+            || (self.config.strict_capabilities && !caps.cipher_suites.contains(&self.suite))
             || leaf_node
                 .content
                 .extensions
@@ -289,7 +289,11 @@ impl Group {
         extensions: &[Extension],
         members: &CredentialSupport<'_>,
     ) -> Result<(), Error> {
-        kp.validate(crypto, crypto.provider().current_time())?;
+        kp.validate(
+            crypto,
+            self.config.time.now(),
+            self.config.strict_capabilities,
+        )?;
         let leaf = kp.leaf_node();
         let required = required_capabilities(extensions)?;
         if !leaf_supports(leaf, extensions, required.as_ref()) {

@@ -3,6 +3,7 @@
 
 use super::join::Continuation;
 use super::{CommitOutput, Group, GroupConfig, JoinRequest};
+use crate::tree::LeafIndex;
 use crate::Error;
 use crate::crypto::CryptoProvider;
 use crate::identity::Identity;
@@ -75,11 +76,11 @@ impl Group {
     /// PSK is taken from `old`, so `request.resumption_psks` need not hold it.
     ///
     /// `old` is only read: on any error both it and the request's KeyPackage remain usable.
-    pub fn join_reinit(
+    pub(super) fn join_reinit(
         provider: &dyn CryptoProvider,
         old: &Group,
         mut request: JoinRequest<'_>,
-    ) -> Result<Group, Error> {
+    ) -> Result<(Group, LeafIndex), Error> {
         let reinit = old.reinit().ok_or(Error::OldGroupNotReInitialized)?;
         if let Some(psk) = old.resumption_psk(old.epoch()) {
             request
@@ -103,11 +104,11 @@ impl Group {
     /// `old`, so `request.resumption_psks` need not hold them.
     ///
     /// `old` is only read: on any error both it and the request's KeyPackage remain usable.
-    pub fn join_branch(
+    pub(super) fn join_branch(
         provider: &dyn CryptoProvider,
         old: &Group,
         mut request: JoinRequest<'_>,
-    ) -> Result<Group, Error> {
+    ) -> Result<(Group, LeafIndex), Error> {
         for (epoch, psk) in &old.resumption_psks {
             request
                 .resumption_psks
@@ -134,7 +135,7 @@ impl Group {
             .resumption_psk(self.epoch())
             .cloned()
             .ok_or(Error::MissingPsk)?;
-        let mut group = Group::create(
+        let mut group = Group::create_with(
             provider,
             identity,
             group_id,

@@ -6,6 +6,7 @@ use super::commit::PendingCommit;
 use super::proposals::ProposalCache;
 use super::{EpochState, Group, GroupConfig, HandshakeWireFormat, PastEpoch, PastSigners};
 use crate::Error;
+use crate::time::TimePolicy;
 use crate::codec::state::{StateReader, StateWriter};
 use crate::crypto::{CipherSuite, Secret, SignaturePrivateKey};
 use crate::identity::IdentityValidator;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 
 /// The magic prefix and format version of an exported group state.
 const MAGIC: &[u8; 4] = b"CLGS";
-const VERSION: u16 = 1;
+/// Version 2 added [`GroupConfig::strict_capabilities`]; version 1 states still import.
+const VERSION: u16 = 2;
 
 fn write_secrets(w: &mut StateWriter, s: &EpochSecrets) -> Result<(), Error> {
     for secret in [
@@ -110,10 +112,13 @@ fn write_config(w: &mut StateWriter, c: &GroupConfig) -> Result<(), Error> {
             w.encoded(caps)?;
         }
     }
+    w.bool(c.strict_capabilities);
     Ok(())
 }
 
-fn read_config(r: &mut StateReader<'_>) -> Result<GroupConfig, Error> {
+/// The time policy is code, not state: an imported group checks against the system clock
+/// until [`Group::set_time_policy`] says otherwise.
+fn read_config(r: &mut StateReader<'_>, version: u16) -> Result<GroupConfig, Error> {
     let private = r.bool()?;
     let padding = match r.u32()? {
         0 => PaddingPolicy::None,
@@ -135,6 +140,8 @@ fn read_config(r: &mut StateReader<'_>) -> Result<GroupConfig, Error> {
         ratchet_tree_extension: r.bool()?,
         external_pub_extension: r.bool()?,
         leaf_capabilities: if r.bool()? { Some(r.encoded()?) } else { None },
+        time: TimePolicy::default(),
+        strict_capabilities: version >= 2 && r.bool()?,
     })
 }
 
@@ -220,10 +227,10 @@ impl Group {
             .ok_or_else(|| Error::StateCorrupt("not a group state".into()))?;
         let mut r = StateReader::new(rest);
         let version = r.u16()?;
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(Error::StateVersion(version));
         }
-        let config = read_config(&mut r)?;
+        let config = read_config(&mut r, version)?;
         let suite = CipherSuite(r.u16()?);
         let signer = SignaturePrivateKey::from_slice(r.bytes()?);
         let epoch = read_epoch(&mut r)?;

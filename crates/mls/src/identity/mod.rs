@@ -1,6 +1,7 @@
 //! Who a member is: a credential bound to a signature key (RFC 9420 §5.3), and the
 //! application's policy for deciding whether a credential is acceptable.
 
+#[cfg(feature = "x509")]
 pub mod x509;
 
 use crate::Error;

@@ -47,7 +47,7 @@ use super::IdentityValidator;
 use crate::Error;
 use crate::messages::{Credential, SignaturePublicKey};
 use std::fmt;
-use std::sync::Arc;
+use crate::time::TimePolicy;
 use x509_cert::Certificate as X509Certificate;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::der::{Decode, Encode};
@@ -102,24 +102,6 @@ impl fmt::Display for ClientIdentity {
     }
 }
 
-/// Where the validator reads "now" from.
-#[derive(Clone)]
-enum Clock {
-    /// A fixed time in seconds since the Unix epoch; `None` skips validity periods.
-    Fixed(Option<u64>),
-    /// A function returning seconds since the Unix epoch.
-    Function(Arc<dyn Fn() -> u64 + Send + Sync>),
-}
-
-impl Clock {
-    fn now(&self) -> Option<u64> {
-        match self {
-            Self::Fixed(now) => *now,
-            Self::Function(f) => Some(f()),
-        }
-    }
-}
-
 /// A trust anchor: a root certificate, kept as given and parsed.
 #[derive(Clone)]
 struct Anchor {
@@ -136,29 +118,30 @@ struct Anchor {
 ///
 /// ```
 /// use conclave_mls::identity::x509::X509Validator;
+/// use conclave_mls::time::TimePolicy;
 ///
 /// // Trust anchors must parse as DER certificates.
-/// assert!(X509Validator::new([b"not a certificate"], None).is_err());
+/// assert!(X509Validator::new([b"not a certificate"], TimePolicy::system()).is_err());
 /// // And there must be at least one.
-/// assert!(X509Validator::new(Vec::<Vec<u8>>::new(), None).is_err());
+/// assert!(X509Validator::new(Vec::<Vec<u8>>::new(), TimePolicy::system()).is_err());
 /// ```
 ///
-/// A validator is built from DER root certificates and a time source:
+/// A validator is built from DER root certificates and a [`TimePolicy`]:
 ///
 /// ```no_run
 /// # use conclave_mls::identity::x509::X509Validator;
+/// # use conclave_mls::time::TimePolicy;
 /// # let as_root_der: Vec<u8> = Vec::new();
-/// # fn unix_now() -> u64 { 0 }
-/// // A fixed "now" (or `None` to skip validity periods) …
-/// let validator = X509Validator::new([&as_root_der], Some(1_790_000_000))?;
-/// // … or a clock the application supplies.
-/// let validator = validator.with_clock(unix_now);
+/// // Validity periods checked against the system clock …
+/// let validator = X509Validator::new([&as_root_der], TimePolicy::system())?;
+/// // … or at a fixed instant.
+/// let validator = validator.with_time(TimePolicy::at(1_790_000_000));
 /// # Ok::<(), conclave_mls::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct X509Validator {
     anchors: Vec<Anchor>,
-    clock: Clock,
+    time: TimePolicy,
 }
 
 impl fmt::Debug for X509Validator {
@@ -168,13 +151,9 @@ impl fmt::Debug for X509Validator {
             .iter()
             .map(|a| a.cert.tbs_certificate().subject().to_string())
             .collect();
-        let clock = match &self.clock {
-            Clock::Fixed(now) => format!("{now:?}"),
-            Clock::Function(_) => "fn".to_owned(),
-        };
         f.debug_struct("X509Validator")
             .field("anchors", &anchors)
-            .field("clock", &clock)
+            .field("time", &self.time)
             .finish()
     }
 }
@@ -185,10 +164,10 @@ fn reject(message: impl fmt::Display) -> Error {
 
 impl X509Validator {
     /// A validator trusting `anchors` (DER-encoded root certificates), checking validity
-    /// periods at `now` (seconds since the Unix epoch; `None` skips them).
+    /// periods as `time` says.
     ///
     /// Fails if no anchor is given or one does not parse.
-    pub fn new<I, B>(anchors: I, now: Option<u64>) -> Result<Self, Error>
+    pub fn new<I, B>(anchors: I, time: TimePolicy) -> Result<Self, Error>
     where
         I: IntoIterator<Item = B>,
         B: AsRef<[u8]>,
@@ -211,20 +190,13 @@ impl X509Validator {
         }
         Ok(Self {
             anchors,
-            clock: Clock::Fixed(now),
+            time,
         })
     }
 
-    /// Reads "now" (seconds since the Unix epoch) from `clock` at every validation instead of
-    /// a fixed time.
-    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        self.clock = Clock::Function(Arc::new(clock));
-        self
-    }
-
-    /// Checks validity periods at the fixed time `now` (`None` skips them).
-    pub fn with_time(mut self, now: Option<u64>) -> Self {
-        self.clock = Clock::Fixed(now);
+    /// Checks validity periods as `time` says from now on.
+    pub fn with_time(mut self, time: TimePolicy) -> Self {
+        self.time = time;
         self
     }
 
@@ -250,7 +222,7 @@ impl X509Validator {
         certificates: &[X509Certificate],
         ders: &[&[u8]],
     ) -> Result<(), Error> {
-        let now = self.clock.now();
+        let now = self.time.now();
         for (i, cert) in certificates.iter().enumerate() {
             check_certificate(cert, now, &format!("certificate {i}"))?;
         }
@@ -717,7 +689,7 @@ mod tests {
     fn garbage_never_panics() {
         let validator = X509Validator {
             anchors: Vec::new(),
-            clock: Clock::Fixed(None),
+            time: TimePolicy::SkipChecks,
         };
         let key = SignaturePublicKey::from(vec![4u8; 65]);
         for len in 0..64 {

@@ -1,7 +1,8 @@
 //! Commits and update paths (RFC 9420 §12.4, §7.6).
 
 use super::{HpkePublicKey, LeafNode, Proposal, ProposalRef};
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `HPKECiphertext` — RFC 9420 §7.6.
 #[derive(
@@ -9,9 +10,9 @@ use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBy
 )]
 pub struct HpkeCiphertext {
     /// The HPKE encapsulated key.
-    pub kem_output: VLBytes,
+    pub kem_output: VarBytes,
     /// The AEAD ciphertext.
-    pub ciphertext: VLBytes,
+    pub ciphertext: VarBytes,
 }
 
 /// `UpdatePathNode` — RFC 9420 §7.6.

@@ -8,7 +8,8 @@
 //! [`CredentialType`] values in capabilities and required-capabilities lists) are fully
 //! representable, since [`CredentialType`] is an open `u16`.
 
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `CredentialType` (RFC 9420 §5.3, §17.5). Open, so that unknown and GREASE values survive.
 #[derive(
@@ -45,7 +46,7 @@ impl CredentialType {
 )]
 pub struct Certificate {
     /// A DER-encoded X.509 certificate.
-    pub cert_data: VLBytes,
+    pub cert_data: VarBytes,
 }
 
 /// `Credential` — RFC 9420 §5.3: the `credential_type`-selected body.
@@ -60,7 +61,7 @@ pub enum Credential {
     #[tls_codec(discriminant = 1)]
     Basic {
         /// The identity.
-        identity: VLBytes,
+        identity: VarBytes,
     },
     /// x509(2): a certificate chain, leaf first.
     #[tls_codec(discriminant = 2)]
@@ -71,6 +72,14 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// A basic credential naming `identity` (RFC 9420 §5.3: the application decides what the
+    /// bytes mean).
+    pub fn basic(identity: impl Into<Vec<u8>>) -> Self {
+        Self::Basic {
+            identity: VarBytes::new(identity.into()),
+        }
+    }
+
     /// The credential's type.
     pub fn credential_type(&self) -> CredentialType {
         match self {

@@ -1,6 +1,7 @@
 //! Extensions (RFC 9420 §13.4, §17.3).
 
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// An extension type (RFC 9420 §17.3). Open, so that unknown and GREASE types survive.
 #[derive(
@@ -45,14 +46,14 @@ pub struct Extension {
     /// The extension's type.
     pub extension_type: ExtensionType,
     /// The extension's encoded body.
-    pub extension_data: VLBytes,
+    pub extension_data: VarBytes,
 }
 
 /// The application_id extension body — RFC 9420 §5.3.3: `opaque application_id<V>;`.
 #[derive(
     Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
 )]
-pub struct ApplicationId(pub VLBytes);
+pub struct ApplicationId(pub VarBytes);
 
 /// The required_capabilities extension body — RFC 9420 §11.1.
 #[derive(

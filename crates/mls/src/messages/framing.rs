@@ -6,9 +6,10 @@
 //! encode a value whose optional fields disagree with that context.
 
 use super::{Commit, GroupContext, GroupInfo, KeyPackage, Mac, Proposal, ProtocolVersion, Welcome};
+use crate::codec::VarBytes;
 use tls_codec::{
     Deserialize, DeserializeBytes, Error, Serialize, Size, TlsDeserialize, TlsDeserializeBytes,
-    TlsSerialize, TlsSize, VLBytes,
+    TlsSerialize, TlsSize,
 };
 
 /// `WireFormat` — RFC 9420 §6, §17.2. Open `u16`, since it also appears as a plain field.
@@ -99,7 +100,7 @@ pub enum Sender {
 pub enum FramedContentBody {
     /// application(1): application data.
     #[tls_codec(discriminant = 1)]
-    Application(VLBytes),
+    Application(VarBytes),
     /// proposal(2).
     #[tls_codec(discriminant = 2)]
     Proposal(Proposal),
@@ -138,7 +139,7 @@ impl FramedContentBody {
     fn deserialize_untagged(ct: ContentType, bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
         Ok(match ct {
             ContentType::Application => {
-                let (a, rest) = VLBytes::tls_deserialize_bytes(bytes)?;
+                let (a, rest) = VarBytes::tls_deserialize_bytes(bytes)?;
                 (Self::Application(a), rest)
             }
             ContentType::Proposal => {
@@ -159,13 +160,13 @@ impl FramedContentBody {
 )]
 pub struct FramedContent {
     /// The group's ID.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The epoch the content belongs to.
     pub epoch: u64,
     /// Who sent it.
     pub sender: Sender,
     /// Authenticated but unencrypted application data.
-    pub authenticated_data: VLBytes,
+    pub authenticated_data: VarBytes,
     /// The content, tagged with its `ContentType`.
     pub body: FramedContentBody,
 }
@@ -176,7 +177,7 @@ pub struct FramedContent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FramedContentAuthData {
     /// `SignWithLabel(., "FramedContentTBS", FramedContentTBS)`.
-    pub signature: VLBytes,
+    pub signature: VarBytes,
     /// Present exactly for commits.
     pub confirmation_tag: Option<Mac>,
 }
@@ -196,7 +197,7 @@ impl FramedContentAuthData {
 
     /// Decodes the auth data of content of type `ct` from the front of `bytes`.
     pub fn deserialize_for(ct: ContentType, bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
-        let (signature, rest) = VLBytes::tls_deserialize_bytes(bytes)?;
+        let (signature, rest) = VarBytes::tls_deserialize_bytes(bytes)?;
         let (confirmation_tag, rest) = if ct == ContentType::Commit {
             let (t, rest) = Mac::tls_deserialize_bytes(rest)?;
             (Some(t), rest)
@@ -217,7 +218,7 @@ impl FramedContentAuthData {
         ct: ContentType,
         r: &mut R,
     ) -> Result<Self, Error> {
-        let signature = VLBytes::tls_deserialize(r)?;
+        let signature = VarBytes::tls_deserialize(r)?;
         let confirmation_tag = if ct == ContentType::Commit {
             Some(Mac::tls_deserialize(r)?)
         } else {
@@ -339,17 +340,17 @@ impl Deserialize for PublicMessage {
 )]
 pub struct PrivateMessage {
     /// The group's ID.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The epoch.
     pub epoch: u64,
     /// The type of the encrypted content.
     pub content_type: ContentType,
     /// Authenticated but unencrypted application data.
-    pub authenticated_data: VLBytes,
+    pub authenticated_data: VarBytes,
     /// The encrypted [`SenderData`].
-    pub encrypted_sender_data: VLBytes,
+    pub encrypted_sender_data: VarBytes,
     /// The encrypted [`PrivateMessageContent`].
-    pub ciphertext: VLBytes,
+    pub ciphertext: VarBytes,
 }
 
 /// `PrivateMessageContent` — RFC 9420 §6.3.1: the untagged content, its auth data, and
@@ -436,7 +437,7 @@ pub struct SenderData {
 )]
 pub struct SenderDataAad {
     /// The group's ID.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The epoch.
     pub epoch: u64,
     /// The content type.
@@ -449,13 +450,13 @@ pub struct SenderDataAad {
 )]
 pub struct PrivateContentAad {
     /// The group's ID.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The epoch.
     pub epoch: u64,
     /// The content type.
     pub content_type: ContentType,
     /// The message's authenticated data.
-    pub authenticated_data: VLBytes,
+    pub authenticated_data: VarBytes,
 }
 
 /// `AuthenticatedContent` — RFC 9420 §6.
@@ -562,7 +563,7 @@ impl Serialize for FramedContentTbs {
 pub(crate) fn confirmed_transcript_hash_input(
     wire_format: WireFormat,
     content: &FramedContent,
-    signature: &VLBytes,
+    signature: &VarBytes,
 ) -> Result<Vec<u8>, Error> {
     let mut out =
         Vec::with_capacity(content.tls_serialized_len() + signature.tls_serialized_len() + 2);
@@ -647,7 +648,7 @@ pub struct ConfirmedTranscriptHashInput {
     /// The commit's content.
     pub content: FramedContent,
     /// The commit's signature.
-    pub signature: VLBytes,
+    pub signature: VarBytes,
 }
 
 /// `InterimTranscriptHashInput` — RFC 9420 §8.2.
@@ -706,6 +707,106 @@ pub struct MlsMessage {
     pub body: MlsMessageBody,
 }
 
+impl MlsMessage {
+    /// Wraps `body` as an MLS 1.0 message.
+    pub fn new(body: MlsMessageBody) -> Self {
+        Self {
+            version: ProtocolVersion::MLS10,
+            body,
+        }
+    }
+
+    /// The message's wire format.
+    pub fn wire_format(&self) -> WireFormat {
+        self.body.wire_format()
+    }
+
+    /// The group id, epoch and content type a Delivery Service may read of a handshake or
+    /// application message (RFC 9420 §6: they travel in the clear in both framings); `None`
+    /// for a Welcome, GroupInfo or KeyPackage.
+    pub fn framing(&self) -> Option<Framing<'_>> {
+        match &self.body {
+            MlsMessageBody::PublicMessage(m) => Some(Framing {
+                group_id: m.content.group_id.as_slice(),
+                epoch: m.content.epoch,
+                content_type: m.content.body.content_type(),
+                sender: Some(m.content.sender),
+            }),
+            MlsMessageBody::PrivateMessage(m) => Some(Framing {
+                group_id: m.group_id.as_slice(),
+                epoch: m.epoch,
+                content_type: m.content_type,
+                sender: None,
+            }),
+            _ => None,
+        }
+    }
+
+    fn wrong_kind(&self, expected: WireFormat) -> crate::Error {
+        crate::Error::WrongMessageKind {
+            expected,
+            got: self.wire_format(),
+        }
+    }
+
+    /// The Welcome this message carries.
+    pub fn into_welcome(self) -> Result<Welcome, crate::Error> {
+        match self.body {
+            MlsMessageBody::Welcome(w) => Ok(w),
+            _ => Err(self.wrong_kind(WireFormat::WELCOME)),
+        }
+    }
+
+    /// The KeyPackage this message carries.
+    pub fn into_key_package(self) -> Result<KeyPackage, crate::Error> {
+        match self.body {
+            MlsMessageBody::KeyPackage(k) => Ok(k),
+            _ => Err(self.wrong_kind(WireFormat::KEY_PACKAGE)),
+        }
+    }
+
+    /// The GroupInfo this message carries.
+    pub fn into_group_info(self) -> Result<GroupInfo, crate::Error> {
+        match self.body {
+            MlsMessageBody::GroupInfo(g) => Ok(g),
+            _ => Err(self.wrong_kind(WireFormat::GROUP_INFO)),
+        }
+    }
+}
+
+/// What the framing of a handshake or application message says in the clear (RFC 9420 §6):
+/// all a Delivery Service needs to order and route it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Framing<'a> {
+    /// The group the message belongs to.
+    pub group_id: &'a [u8],
+    /// The epoch it was sent in.
+    pub epoch: u64,
+    /// Application, proposal or commit.
+    pub content_type: ContentType,
+    /// The sender, visible in a PublicMessage only (a PrivateMessage encrypts it).
+    pub sender: Option<Sender>,
+}
+
+impl From<Welcome> for MlsMessage {
+    fn from(welcome: Welcome) -> Self {
+        Self::new(MlsMessageBody::Welcome(welcome))
+    }
+}
+
+impl From<KeyPackage> for MlsMessage {
+    fn from(key_package: KeyPackage) -> Self {
+        Self::new(MlsMessageBody::KeyPackage(key_package))
+    }
+}
+
+impl From<GroupInfo> for MlsMessage {
+    fn from(group_info: GroupInfo) -> Self {
+        Self::new(MlsMessageBody::GroupInfo(group_info))
+    }
+}
+
 impl AuthenticatedContent {
     /// `ProposalRef = RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` for content
     /// that carries a proposal (RFC 9420 §5.2).
@@ -731,10 +832,10 @@ mod tests {
 
     fn content(sender: Sender, body: FramedContentBody) -> FramedContent {
         FramedContent {
-            group_id: VLBytes::new(b"group".to_vec()),
+            group_id: VarBytes::new(b"group".to_vec()),
             epoch: 7,
             sender,
-            authenticated_data: VLBytes::new(vec![1, 2]),
+            authenticated_data: VarBytes::new(vec![1, 2]),
             body,
         }
     }
@@ -748,7 +849,7 @@ mod tests {
 
     fn auth(tag: bool) -> FramedContentAuthData {
         FramedContentAuthData {
-            signature: VLBytes::new(vec![9; 4]),
+            signature: VarBytes::new(vec![9; 4]),
             confirmation_tag: tag.then(|| Mac::from(vec![5; 3])),
         }
     }
@@ -838,10 +939,10 @@ mod tests {
         let ctx = GroupContext {
             version: ProtocolVersion::MLS10,
             cipher_suite: crate::CipherSuite(1),
-            group_id: VLBytes::new(b"group".to_vec()),
+            group_id: VarBytes::new(b"group".to_vec()),
             epoch: 7,
-            tree_hash: VLBytes::new(vec![1; 32]),
-            confirmed_transcript_hash: VLBytes::new(vec![2; 32]),
+            tree_hash: VarBytes::new(vec![1; 32]),
+            confirmed_transcript_hash: VarBytes::new(vec![2; 32]),
             extensions: vec![],
         };
         for (sender, has_ctx) in [
@@ -855,7 +956,7 @@ mod tests {
                 wire_format: WireFormat::PUBLIC_MESSAGE,
                 content: content(
                     sender,
-                    FramedContentBody::Application(VLBytes::new(vec![3])),
+                    FramedContentBody::Application(VarBytes::new(vec![3])),
                 ),
                 context: has_ctx.then(|| ctx.clone()),
             };

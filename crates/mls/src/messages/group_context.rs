@@ -2,7 +2,8 @@
 
 use super::Extension;
 use crate::crypto::CipherSuite;
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `enum { reserved(0), mls10(1), (65535) } ProtocolVersion;` — open for GREASE.
 #[derive(
@@ -34,13 +35,13 @@ pub struct GroupContext {
     /// The group's cipher suite.
     pub cipher_suite: CipherSuite,
     /// The application-chosen group identifier.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The epoch number.
     pub epoch: u64,
     /// The root tree hash of the ratchet tree (§7.8).
-    pub tree_hash: VLBytes,
+    pub tree_hash: VarBytes,
     /// The confirmed transcript hash (§8.2).
-    pub confirmed_transcript_hash: VLBytes,
+    pub confirmed_transcript_hash: VarBytes,
     /// The group's extensions.
     pub extensions: Vec<Extension>,
 }

@@ -2,7 +2,8 @@
 
 use super::{Extension, HpkePublicKey, LeafNode, ProtocolVersion};
 use crate::crypto::CipherSuite;
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `KeyPackageTBS` — RFC 9420 §10: everything a KeyPackage signs.
 #[derive(
@@ -29,7 +30,7 @@ pub struct KeyPackage {
     /// The signed content.
     pub tbs: KeyPackageTbs,
     /// `SignWithLabel(., "KeyPackageTBS", KeyPackageTBS)`.
-    pub signature: VLBytes,
+    pub signature: VarBytes,
 }
 
 impl KeyPackage {

@@ -1,6 +1,7 @@
 //! Opaque key, reference and MAC values (RFC 9420 §5.1.1, §5.2, §6.1).
 
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 macro_rules! opaque_newtype {
     ($(#[$doc:meta])* $name:ident) => {
@@ -16,7 +17,7 @@ macro_rules! opaque_newtype {
             TlsDeserializeBytes,
             TlsSize,
         )]
-        pub struct $name(pub VLBytes);
+        pub struct $name(pub VarBytes);
 
         impl $name {
             /// The raw bytes, without the length prefix.
@@ -27,7 +28,7 @@ macro_rules! opaque_newtype {
 
         impl From<Vec<u8>> for $name {
             fn from(v: Vec<u8>) -> Self {
-                Self(VLBytes::new(v))
+                Self(VarBytes::new(v))
             }
         }
     };

@@ -3,9 +3,10 @@
 use super::{Credential, HpkePublicKey, SignaturePublicKey};
 use super::{CredentialType, Extension, ExtensionType, ProposalType, ProtocolVersion};
 use crate::crypto::CipherSuite;
+use crate::codec::VarBytes;
 use tls_codec::{
     Deserialize, DeserializeBytes, Error, Serialize, Size, TlsDeserialize, TlsDeserializeBytes,
-    TlsSerialize, TlsSize, VLBytes,
+    TlsSerialize, TlsSize,
 };
 
 /// `Capabilities` — RFC 9420 §7.2. Every list keeps unknown and GREASE values (§13.5).
@@ -55,7 +56,7 @@ pub enum LeafNodeSource {
     #[tls_codec(discriminant = 3)]
     Commit {
         /// The parent hash of the leaf's parent (§7.9).
-        parent_hash: VLBytes,
+        parent_hash: VarBytes,
     },
 }
 
@@ -86,7 +87,7 @@ pub struct LeafNode {
     /// Everything but the signature.
     pub content: LeafNodeContent,
     /// `SignWithLabel(., "LeafNodeTBS", LeafNodeTBS)`.
-    pub signature: VLBytes,
+    pub signature: VarBytes,
 }
 
 /// The group binding of a [`LeafNodeTbs`] for the update and commit sources — RFC 9420 §7.2.
@@ -95,7 +96,7 @@ pub struct LeafNode {
 )]
 pub struct LeafNodeGroupBinding {
     /// The group's ID.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The leaf's index in the tree.
     pub leaf_index: u32,
 }
@@ -182,7 +183,7 @@ mod tests {
             encryption_key: HpkePublicKey::from(vec![1; 32]),
             signature_key: SignaturePublicKey::from(vec![2; 32]),
             credential: Credential::Basic {
-                identity: VLBytes::new(b"alice".to_vec()),
+                identity: VarBytes::new(b"alice".to_vec()),
             },
             capabilities: Capabilities {
                 versions: vec![ProtocolVersion::MLS10],
@@ -199,7 +200,7 @@ mod tests {
     #[test]
     fn tbs_binding_follows_source() {
         let binding = LeafNodeGroupBinding {
-            group_id: VLBytes::new(b"g".to_vec()),
+            group_id: VarBytes::new(b"g".to_vec()),
             leaf_index: 5,
         };
         let cases = [
@@ -215,7 +216,7 @@ mod tests {
             (LeafNodeSource::Update, true),
             (
                 LeafNodeSource::Commit {
-                    parent_hash: VLBytes::new(vec![4; 32]),
+                    parent_hash: VarBytes::new(vec![4; 32]),
                 },
                 true,
             ),

@@ -9,7 +9,8 @@
 
 use super::{Extension, KeyPackage, LeafNode, PreSharedKeyId, ProtocolVersion};
 use crate::crypto::CipherSuite;
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `ProposalType` — RFC 9420 §12.1, §17.4. Open, so that unknown and GREASE values survive.
 #[derive(
@@ -92,7 +93,7 @@ pub struct PreSharedKey {
 )]
 pub struct ReInit {
     /// The new group's ID.
-    pub group_id: VLBytes,
+    pub group_id: VarBytes,
     /// The new group's protocol version.
     pub version: ProtocolVersion,
     /// The new group's cipher suite.
@@ -107,7 +108,7 @@ pub struct ReInit {
 )]
 pub struct ExternalInit {
     /// The KEM output the external joiner's init secret comes from.
-    pub kem_output: VLBytes,
+    pub kem_output: VarBytes,
 }
 
 /// `GroupContextExtensions` — RFC 9420 §12.1.7.
@@ -142,7 +143,7 @@ pub enum Proposal {
         /// The type (never one of 1–7, never a GREASE value, §13.5).
         proposal_type: ProposalType,
         /// The body.
-        data: VLBytes,
+        data: VarBytes,
     },
 }
 
@@ -200,7 +201,7 @@ impl tls_codec::DeserializeBytes for Proposal {
                 D::tls_deserialize_bytes(rest).map(|(p, r)| (Self::GroupContextExtensions(p), r))?
             }
             other => {
-                let (data, r) = VLBytes::tls_deserialize_bytes(rest)?;
+                let (data, r) = VarBytes::tls_deserialize_bytes(rest)?;
                 (
                     Self::Custom {
                         proposal_type: ProposalType(other),

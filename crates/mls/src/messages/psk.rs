@@ -1,6 +1,7 @@
 //! Pre-shared key identifiers (RFC 9420 §8.4).
 
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `ResumptionPSKUsage` (§8.4).
 #[derive(
@@ -35,7 +36,7 @@ pub enum Psk {
     #[tls_codec(discriminant = 1)]
     External {
         /// The application's name for the key.
-        psk_id: VLBytes,
+        psk_id: VarBytes,
     },
     /// resumption(2): the `resumption_psk` of an epoch of a group.
     #[tls_codec(discriminant = 2)]
@@ -43,7 +44,7 @@ pub enum Psk {
         /// Why the resumption secret is used.
         usage: ResumptionPskUsage,
         /// The group whose secret it is.
-        psk_group_id: VLBytes,
+        psk_group_id: VarBytes,
         /// The epoch whose secret it is.
         psk_epoch: u64,
     },
@@ -57,5 +58,5 @@ pub struct PreSharedKeyId {
     /// Which key.
     pub psk: Psk,
     /// A fresh random value of length Nh for each use.
-    pub psk_nonce: VLBytes,
+    pub psk_nonce: VarBytes,
 }

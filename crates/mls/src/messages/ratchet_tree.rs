@@ -1,7 +1,8 @@
 //! Ratchet tree nodes and the serialized tree (RFC 9420 §7.1, §7.2, §12.4.3.3).
 
 use super::{HpkePublicKey, LeafNode};
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `ParentNode` — RFC 9420 §7.1.
 #[derive(
@@ -11,7 +12,7 @@ pub struct ParentNode {
     /// The node's HPKE key.
     pub encryption_key: HpkePublicKey,
     /// The parent hash of this node's parent (§7.9).
-    pub parent_hash: VLBytes,
+    pub parent_hash: VarBytes,
     /// Leaves added under this node since it was last set.
     pub unmerged_leaves: Vec<u32>,
 }

@@ -2,7 +2,8 @@
 
 use super::{Extension, GroupContext, HpkeCiphertext, KeyPackageRef, Mac, PreSharedKeyId};
 use crate::crypto::CipherSuite;
-use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+use crate::codec::VarBytes;
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `GroupInfoTBS` — RFC 9420 §12.4.3: everything a GroupInfo signs.
 #[derive(
@@ -27,7 +28,7 @@ pub struct GroupInfo {
     /// The signed content.
     pub tbs: GroupInfoTbs,
     /// `SignWithLabel(., "GroupInfoTBS", GroupInfoTBS)`.
-    pub signature: VLBytes,
+    pub signature: VarBytes,
 }
 
 /// `PathSecret` — RFC 9420 §12.4.3.
@@ -36,7 +37,7 @@ pub struct GroupInfo {
 )]
 pub struct PathSecret {
     /// The path secret of the lowest common ancestor with the committer.
-    pub path_secret: VLBytes,
+    pub path_secret: VarBytes,
 }
 
 /// `GroupSecrets` — RFC 9420 §12.4.3.
@@ -45,7 +46,7 @@ pub struct PathSecret {
 )]
 pub struct GroupSecrets {
     /// The joiner secret of the new epoch.
-    pub joiner_secret: VLBytes,
+    pub joiner_secret: VarBytes,
     /// The path secret for the new member, if the commit had a path.
     pub path_secret: Option<PathSecret>,
     /// The PSKs the epoch uses.
@@ -73,5 +74,5 @@ pub struct Welcome {
     /// One entry per new member.
     pub secrets: Vec<EncryptedGroupSecrets>,
     /// The AEAD-encrypted [`GroupInfo`].
-    pub encrypted_group_info: VLBytes,
+    pub encrypted_group_info: VarBytes,
 }

@@ -9,7 +9,7 @@ use crate::messages::{
     Lifetime, Node, ParentNode, ProtocolVersion,
 };
 use proptest::prelude::*;
-use tls_codec::VLBytes;
+use crate::codec::VarBytes;
 
 fn key(tag: u8, n: u32) -> Vec<u8> {
     let mut k = vec![tag; 32];
@@ -23,7 +23,7 @@ fn leaf(n: u32, source: LeafNodeSource) -> LeafNode {
             encryption_key: key(0xee, n).into(),
             signature_key: key(0x55, n).into(),
             credential: Credential::Basic {
-                identity: VLBytes::new(n.to_be_bytes().to_vec()),
+                identity: VarBytes::new(n.to_be_bytes().to_vec()),
             },
             capabilities: Capabilities {
                 versions: vec![ProtocolVersion::MLS10],
@@ -35,7 +35,7 @@ fn leaf(n: u32, source: LeafNodeSource) -> LeafNode {
             leaf_node_source: source,
             extensions: vec![],
         },
-        signature: VLBytes::new(vec![0; 64]),
+        signature: VarBytes::new(vec![0; 64]),
     }
 }
 
@@ -54,7 +54,7 @@ fn kp_leaf(n: u32) -> LeafNode {
 fn parent(n: u32, unmerged: Vec<u32>) -> ParentNode {
     ParentNode {
         encryption_key: key(0xaa, n).into(),
-        parent_hash: VLBytes::new(vec![]),
+        parent_hash: VarBytes::new(vec![]),
         unmerged_leaves: unmerged,
     }
 }
@@ -423,7 +423,7 @@ fn leaf_tbs_encodings_agree() {
         leaf(
             3,
             LeafNodeSource::Commit {
-                parent_hash: VLBytes::new(vec![7; 32]),
+                parent_hash: VarBytes::new(vec![7; 32]),
             },
         ),
     ];
@@ -453,7 +453,7 @@ fn commit_path(t: &mut RatchetTree, crypto: &SuiteCrypto<'_>, member: LeafIndex,
         let p = fdp[i];
         let child = below[i];
         let sibling = if child.0 < p.0 { p.right() } else { p.left() }.unwrap();
-        let ph = VLBytes::new(t.parent_hash(crypto, p, sibling).unwrap());
+        let ph = VarBytes::new(t.parent_hash(crypto, p, sibling).unwrap());
         if i == 0 {
             *fresh += 1;
             let mut l = leaf(*fresh, LeafNodeSource::Commit { parent_hash: ph });
@@ -499,7 +499,7 @@ fn generated_trees_are_parent_hash_valid() {
         let node = NodeIndex(i);
         let Some(p) = t.parent(node) else { continue };
         let mut bad = p.clone();
-        bad.parent_hash = VLBytes::new(vec![0xff; 32]);
+        bad.parent_hash = VarBytes::new(vec![0xff; 32]);
         let mut c = t.clone();
         c.set_parent(node, bad).unwrap();
         assert_eq!(

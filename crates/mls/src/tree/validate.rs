@@ -13,7 +13,7 @@ use crate::messages::{
 };
 use std::collections::HashSet;
 use std::hash::Hash;
-use tls_codec::VLBytes;
+use crate::codec::VarBytes;
 
 /// The label of a LeafNode signature — RFC 9420 §7.2.
 pub(super) const LEAF_NODE_TBS_LABEL: &[u8] = b"LeafNodeTBS";
@@ -24,7 +24,7 @@ pub fn leaf_node_tbs(node: &LeafNode, group_id: &[u8], leaf: LeafIndex) -> LeafN
     let binding = match node.content.leaf_node_source {
         LeafNodeSource::KeyPackage { .. } => None,
         LeafNodeSource::Update | LeafNodeSource::Commit { .. } => Some(LeafNodeGroupBinding {
-            group_id: VLBytes::new(group_id.to_vec()),
+            group_id: VarBytes::new(group_id.to_vec()),
             leaf_index: leaf.0,
         }),
     };

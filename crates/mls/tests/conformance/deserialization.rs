@@ -40,13 +40,13 @@ mod tests {
         assert!(read_varint(&[0x80, 0x00, 0x40]).is_err());
         // The same rules hold inside structures decoded with tls_codec.
         use conclave_mls::codec::Decode;
-        use conclave_mls::codec::VLBytes;
-        assert!(VLBytes::decode(&[0x40, 0x01, 0xaa]).is_err(), "non-minimal");
+        use conclave_mls::codec::VarBytes;
+        assert!(VarBytes::decode(&[0x40, 0x01, 0xaa]).is_err(), "non-minimal");
         assert!(
-            VLBytes::decode(&[0xc0, 0, 0, 0, 0, 0, 0, 1, 0xaa]).is_err(),
+            VarBytes::decode(&[0xc0, 0, 0, 0, 0, 0, 0, 1, 0xaa]).is_err(),
             "0b11"
         );
-        assert!(VLBytes::decode(&[0x03, 0xaa]).is_err(), "truncated");
-        assert_eq!(VLBytes::decode(&[0x01, 0xaa]).unwrap().as_slice(), &[0xaa]);
+        assert!(VarBytes::decode(&[0x03, 0xaa]).is_err(), "truncated");
+        assert_eq!(VarBytes::decode(&[0x01, 0xaa]).unwrap().as_slice(), &[0xaa]);
     }
 }

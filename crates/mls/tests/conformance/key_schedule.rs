@@ -3,7 +3,7 @@
 use crate::common::{Outcome, expect_eq, hex_field, run_cases, str_field, suite};
 use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{RustCrypto, SuiteCrypto};
-use conclave_mls::key_schedule::JoinerSecret;
+use conclave_mls::internal::key_schedule::JoinerSecret;
 use conclave_mls::messages::{GroupContext, ProtocolVersion};
 use serde_json::Value;
 

@@ -14,14 +14,14 @@ use conclave_mls::messages::{
     Commit, FramedContent, FramedContentBody, GroupContext, Mac, MlsMessage, MlsMessageBody,
     Proposal, ProtocolVersion, Sender, SignaturePublicKey,
 };
-use conclave_mls::protection::{
+use conclave_mls::internal::protection::{
     self, PaddingPolicy, VerifiedContent, unprotect_private, unprotect_public,
 };
-use conclave_mls::secret_tree::{RatchetPolicy, SecretTree};
-use conclave_mls::tree::TreeSize;
+use conclave_mls::internal::secret_tree::{RatchetPolicy, SecretTree};
+use conclave_mls::internal::tree::TreeSize;
 use conclave_mls::{CipherSuite, RustCrypto};
 use serde_json::Value;
-use tls_codec::VLBytes;
+use conclave_mls::codec::VarBytes;
 
 const SENDER: u32 = 1;
 
@@ -54,7 +54,7 @@ impl Case {
             group_id: self.context.group_id.clone(),
             epoch: self.context.epoch,
             sender: Sender::Member(SENDER),
-            authenticated_data: VLBytes::new(b"conclave".to_vec()),
+            authenticated_data: VarBytes::new(b"conclave".to_vec()),
             body,
         }
     }
@@ -99,10 +99,10 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
         context: GroupContext {
             version: ProtocolVersion::MLS10,
             cipher_suite: suite,
-            group_id: VLBytes::new(hex_field(case, "group_id")?),
+            group_id: VarBytes::new(hex_field(case, "group_id")?),
             epoch: u64_field(case, "epoch")?,
-            tree_hash: VLBytes::new(hex_field(case, "tree_hash")?),
-            confirmed_transcript_hash: VLBytes::new(hex_field(case, "confirmed_transcript_hash")?),
+            tree_hash: VarBytes::new(hex_field(case, "tree_hash")?),
+            confirmed_transcript_hash: VarBytes::new(hex_field(case, "confirmed_transcript_hash")?),
             extensions: vec![],
         },
         signer: SignaturePrivateKey::new(hex_field(case, "signature_priv")?),
@@ -126,7 +126,7 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
         ),
         (
             "application",
-            FramedContentBody::Application(VLBytes::new(hex_field(case, "application")?)),
+            FramedContentBody::Application(VarBytes::new(hex_field(case, "application")?)),
         ),
     ];
     // Any tag will do for our own commits: confirmation is not checked here.

@@ -1,7 +1,7 @@
 //! tree-math.json: array-tree arithmetic (RFC 9420 Appendix C).
 
 use crate::common::{Outcome, run_cases, u64_field};
-use conclave_mls::tree::{NodeIndex, TreeSize};
+use conclave_mls::internal::tree::{NodeIndex, TreeSize};
 use serde_json::Value;
 
 pub fn run(cases: &[Value]) -> Outcome {

@@ -5,7 +5,7 @@ use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite};
 use conclave_mls::codec::Decode;
 use conclave_mls::crypto::{RustCrypto, SuiteCrypto};
 use conclave_mls::messages;
-use conclave_mls::tree::{NodeIndex, RatchetTree};
+use conclave_mls::internal::tree::{NodeIndex, RatchetTree};
 use serde_json::Value;
 
 pub fn run(cases: &[Value]) -> Outcome {
@@ -66,8 +66,8 @@ pub fn run(cases: &[Value]) -> Outcome {
 #[test]
 fn corruption_is_detected_and_named() {
     use conclave_mls::Error;
-    use conclave_mls::codec::VLBytes;
-    use conclave_mls::tree::LeafIndex;
+    use conclave_mls::codec::VarBytes;
+    use conclave_mls::internal::tree::LeafIndex;
 
     let Some(dir) = crate::common::vectors_dir() else {
         println!("MLS_TEST_VECTORS is not set: corruption test skipped");
@@ -76,13 +76,13 @@ fn corruption_is_detected_and_named() {
     let text = std::fs::read_to_string(dir.join("tree-validation.json")).unwrap();
     let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
     let provider = RustCrypto::default();
-    let flip = |bytes: &VLBytes| {
+    let flip = |bytes: &VarBytes| {
         let mut v = bytes.as_slice().to_vec();
         match v.first_mut() {
             Some(b) => *b ^= 1,
             None => v.push(1),
         }
-        VLBytes::new(v)
+        VarBytes::new(v)
     };
     let (mut leaves_checked, mut parents_checked) = (0, 0);
     for case in &cases {

@@ -4,8 +4,8 @@
 use crate::common::{Outcome, expect_eq, hex_field, key_package_and_welcome, run_cases, suite};
 use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{CryptoProvider, HpkePrivateKey, RustCrypto, Secret, SuiteCrypto};
-use conclave_mls::key_schedule::JoinerSecret;
-use conclave_mls::welcome::{open_group_info, open_group_secrets};
+use conclave_mls::internal::key_schedule::JoinerSecret;
+use conclave_mls::internal::welcome::{open_group_info, open_group_secrets};
 use serde_json::Value;
 
 pub fn run(cases: &[Value]) -> Outcome {

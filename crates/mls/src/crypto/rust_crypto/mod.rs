@@ -28,14 +28,12 @@ use rng::ProviderRng;
 #[derive(Debug)]
 pub struct RustCrypto {
     rng: ProviderRng,
-    clock: bool,
 }
 
 impl Default for RustCrypto {
     fn default() -> Self {
         Self {
             rng: ProviderRng::default(),
-            clock: true,
         }
     }
 }
@@ -46,15 +44,7 @@ impl RustCrypto {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             rng: ProviderRng::seeded(seed),
-            clock: true,
         }
-    }
-
-    /// The same provider without a clock: lifetimes are not checked. For replaying recorded
-    /// messages (test vectors) whose KeyPackages have since expired.
-    pub fn without_clock(mut self) -> Self {
-        self.clock = false;
-        self
     }
 
     /// A fresh ChaCha20 generator seeded from this provider, for primitives that take an RNG.
@@ -305,15 +295,5 @@ impl CryptoProvider for RustCrypto {
 
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError> {
         self.rng.fill(out)
-    }
-
-    fn current_time(&self) -> Option<u64> {
-        if !self.clock {
-            return None;
-        }
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs())
     }
 }

@@ -22,20 +22,20 @@ const VERSION_LABEL: &[u8] = b"HPKE-v1";
 
 /// DHKEM(X448, HKDF-SHA512) for the `hpke` crate's generic API.
 #[derive(Debug, Clone, Copy)]
-pub struct X448HkdfSha512;
+pub(super) struct X448HkdfSha512;
 
 /// An X448 public key: the 56-byte little-endian u-coordinate (RFC 7748 §5).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicKey([u8; N]);
+pub(super) struct PublicKey([u8; N]);
 
 /// An X448 private key, kept clamped: RFC 9180 §7.1.2 says `SerializePrivateKey` MUST clamp
 /// its output and `DeserializePrivateKey` MUST clamp its input.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct PrivateKey([u8; N]);
+pub(super) struct PrivateKey([u8; N]);
 
 /// The encapsulated key: the sender's ephemeral public key.
 #[derive(Clone, Debug)]
-pub struct EncappedKey(PublicKey);
+pub(super) struct EncappedKey(PublicKey);
 
 fn clamp(mut bytes: [u8; N]) -> [u8; N] {
     // RFC 7748 §5, decodeScalar448.

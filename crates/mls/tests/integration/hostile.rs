@@ -6,7 +6,7 @@
 //! confirmation tag; the tree hash covers parent hashes), the test documents the order and
 //! reaches the later check by another route.
 
-mod common;
+use crate::common;
 
 use common::{basic, basic_identity, join_request, key_package, now, welcome_of};
 use conclave_mls::Error;
@@ -23,10 +23,10 @@ use conclave_mls::messages::{
     ProposalOrRef, ProposalRef, ProtocolVersion, PublicMessage, ReInit, Remove, Sender,
     SignaturePublicKey, Welcome,
 };
-use conclave_mls::protection;
-use conclave_mls::secret_tree::RatchetPolicy;
-use conclave_mls::tree::treekem::sign_leaf_node;
-use conclave_mls::tree::{LeafIndex, RatchetTree};
+use conclave_mls::internal::protection;
+use conclave_mls::internal::secret_tree::RatchetPolicy;
+use conclave_mls::internal::tree::treekem::sign_leaf_node;
+use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;

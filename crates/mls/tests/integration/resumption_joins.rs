@@ -12,7 +12,7 @@
 //! own exported state (the last byte of the state format), as a modified client could — and
 //! likewise puts the old group's PSK among its own when it reuses the old group's id.
 
-mod common;
+use crate::common;
 
 use common::{
     basic_identity as identity, join_request, key_package, required_capabilities, welcome_of,
@@ -26,7 +26,7 @@ use conclave_mls::messages::{
     Credential, Extension, KeyPackage, PreSharedKeyId, Proposal, ProtocolVersion, Psk, ReInit,
     ResumptionPskUsage, SignaturePublicKey, Welcome,
 };
-use conclave_mls::tree::LeafIndex;
+use conclave_mls::internal::tree::LeafIndex;
 use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite(1);

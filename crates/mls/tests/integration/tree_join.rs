@@ -2,14 +2,13 @@
 //! shapes pass, and a corrupted leaf signature anywhere is reported at that leaf by every
 //! signature-checking path.
 
-#[path = "../benches/common/fixture.rs"]
-mod fixture;
+use crate::fixture;
 
 use conclave_mls::Error;
-use conclave_mls::codec::VLBytes;
+use conclave_mls::codec::VarBytes;
 use conclave_mls::crypto::{RustCrypto, SuiteCrypto};
-use conclave_mls::tree::join::SignatureCheck;
-use conclave_mls::tree::{LeafIndex, RatchetTree};
+use conclave_mls::internal::tree::join::SignatureCheck;
+use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use fixture::{Fixture, GROUP, SUITE};
 
 const MODES: [SignatureCheck; 2] = [SignatureCheck::Individual, SignatureCheck::Batch];
@@ -31,7 +30,7 @@ fn corrupt(t: &mut RatchetTree, leaf: LeafIndex) {
     let mut l = t.leaf(leaf).expect("member").clone();
     let mut sig = l.signature.as_slice().to_vec();
     sig[10] ^= 0x01;
-    l.signature = VLBytes::new(sig);
+    l.signature = VarBytes::new(sig);
     t.set_leaf(leaf, l).unwrap();
 }
 
@@ -62,7 +61,7 @@ fn populated_tree_has_every_parent_set() {
     let crypto = SuiteCrypto::new(&provider, SUITE).unwrap();
     let t = fixture::populated(&crypto, 64).tree;
     let parents = (0..t.size().node_count())
-        .filter(|i| t.parent(conclave_mls::tree::NodeIndex(*i)).is_some())
+        .filter(|i| t.parent(conclave_mls::internal::tree::NodeIndex(*i)).is_some())
         .count();
     assert_eq!(parents, 63);
 }
@@ -137,7 +136,7 @@ fn small_order_key_leaf_is_refused_by_every_path() {
     let mut identity = vec![0u8; 32];
     identity[0] = 1; // y = 1: the identity point.
     l.content.signature_key = identity.clone().into();
-    l.signature = VLBytes::new([identity, vec![0; 32]].concat());
+    l.signature = VarBytes::new([identity, vec![0; 32]].concat());
     t.set_leaf(leaf, l).unwrap();
     for mode in MODES {
         assert_eq!(

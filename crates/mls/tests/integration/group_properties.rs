@@ -5,7 +5,7 @@
 //! PrivateMessage by member. After every step all members agree on the epoch authenticator
 //! and an application message from one member decrypts at every other.
 
-mod common;
+use crate::common;
 
 use common::{basic, basic_identity, join_request, key_package, welcome_of};
 use conclave_mls::crypto::{CipherSuite, RustCrypto};

@@ -2,7 +2,7 @@
 //! and decoding random, truncated or lying input fails cleanly instead of panicking.
 
 use conclave_mls::CipherSuite;
-use conclave_mls::codec::{Decode, Encode, Size, VLBytes};
+use conclave_mls::codec::{Decode, Encode, Size, VarBytes};
 use conclave_mls::messages::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -10,8 +10,8 @@ use std::fmt::Debug;
 
 // ---------------------------------------------------------------- strategies
 
-fn bytes(max: usize) -> impl Strategy<Value = VLBytes> {
-    vec(any::<u8>(), 0..max).prop_map(VLBytes::new)
+fn bytes(max: usize) -> impl Strategy<Value = VarBytes> {
+    vec(any::<u8>(), 0..max).prop_map(VarBytes::new)
 }
 
 fn hpke_key() -> impl Strategy<Value = HpkePublicKey> {
@@ -273,7 +273,7 @@ fn framed_content() -> impl Strategy<Value = FramedContent> {
 }
 
 /// Auth data consistent with `ct`: a confirmation tag exactly for commits.
-fn auth_for(ct: ContentType, signature: VLBytes, tag: Mac) -> FramedContentAuthData {
+fn auth_for(ct: ContentType, signature: VarBytes, tag: Mac) -> FramedContentAuthData {
     FramedContentAuthData {
         signature,
         confirmation_tag: (ct == ContentType::Commit).then_some(tag),
@@ -626,7 +626,7 @@ fn huge_length_claims_fail_fast() {
         assert!(RatchetTree::decode(data).is_err());
         assert!(MlsMessage::decode(data).is_err());
         assert!(Commit::decode(data).is_err());
-        assert!(VLBytes::decode(data).is_err());
+        assert!(VarBytes::decode(data).is_err());
         assert!(Welcome::decode(data).is_err());
         decode_all(data);
     }

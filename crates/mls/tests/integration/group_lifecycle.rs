@@ -1,7 +1,7 @@
 //! End-to-end group flows through the public API: create, add, join, talk, update, remove,
 //! in several cipher suites, with every member's epoch authenticator compared at each step.
 
-mod common;
+use crate::common;
 
 use common::{basic, basic_identity, join_request, key_package, one_day, welcome_of};
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
@@ -9,7 +9,7 @@ use conclave_mls::group::{ExternalJoinRequest, Group, GroupConfig, HandshakeWire
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
 use conclave_mls::messages::{MlsMessage, MlsMessageBody};
-use conclave_mls::tree::LeafIndex;
+use conclave_mls::internal::tree::LeafIndex;
 use std::sync::Arc;
 
 struct Member {

@@ -502,11 +502,11 @@ proptest! {
 /// and one over a different structure does not.
 #[test]
 fn labeled_signatures_of_structures_match_their_encodings() {
-    use conclave_mls::codec::{Encode, VLBytes};
+    use conclave_mls::codec::{Encode, VarBytes};
     use conclave_mls::crypto::SuiteCrypto;
     let provider = provider();
-    let content = VLBytes::new((0..=255u8).cycle().take(70_000).collect());
-    let other = VLBytes::new(vec![1, 2, 3]);
+    let content = VarBytes::new((0..=255u8).cycle().take(70_000).collect());
+    let other = VarBytes::new(vec![1, 2, 3]);
     for suite in CipherSuite::ALL {
         let crypto = SuiteCrypto::new(&provider, suite).unwrap();
         let pair = provider.signature_generate_key_pair(suite).unwrap();

@@ -4,7 +4,7 @@
 //! subgroup branching and ReInit. After every step all members' epoch authenticators agree
 //! and an application message reaches everyone.
 
-mod common;
+use crate::common;
 
 use common::{basic, basic_identity, join_request, key_package, required_capabilities};
 use conclave_mls::codec::Encode;

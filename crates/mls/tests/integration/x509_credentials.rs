@@ -1,7 +1,7 @@
 //! X.509 credentials (RFC 9420 §5.3): chains issued at test time with rcgen, signed by the
 //! library's own MLS signature keys, validated by `X509Validator`.
 
-mod common;
+use crate::common;
 
 use common::{join_request, key_package, welcome_of};
 use conclave_mls::Error;
