@@ -6,14 +6,13 @@
 //!
 //! Run with `cargo run --release -p conclave-mls --example conversation`.
 
-use conclave_mls::Error;
 use conclave_mls::codec::{Decode, Encode};
-use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
-use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
-use conclave_mls::messages::{Credential, Lifetime, MlsMessage, MlsMessageBody};
-use std::collections::HashMap;
+use conclave_mls::identity::BasicCredentialsOnly;
+use conclave_mls::messages::{Credential, Lifetime};
+use conclave_mls::{
+    CipherSuite, Error, Group, Identity, KeyPackageBundle, KeyPackageOptions, MlsMessage,
+    Received, RustCrypto,
+};
 use std::sync::Arc;
 
 fn hex8(bytes: &[u8]) -> String {
@@ -37,13 +36,11 @@ fn broadcast(
     message: &MlsMessage,
 ) -> Result<(), Error> {
     let bytes = wire(message)?;
-    let is_commit = matches!(&bytes.body, MlsMessageBody::PublicMessage(m) if m.content.body.content_type() == conclave_mls::messages::ContentType::Commit);
-    for (i, c) in clients.iter_mut().enumerate() {
-        // The DS echoes commits to their sender (that is how it learns the commit won the
-        // epoch) but not application messages, whose keys the sender has already deleted.
-        if i == from && !is_commit {
-            continue;
-        }
+    // The DS delivers the group's log to every member, the sender included: a commit's
+    // sender learns that way that its commit won the epoch, and is told plainly when a
+    // message is its own.
+    let _ = from;
+    for c in clients.iter_mut() {
         match c.group.process(provider, &bytes)? {
             Received::Application { data, sender, .. } => {
                 println!(
@@ -63,6 +60,9 @@ fn broadcast(
                 c.group.merge(*staged)?;
             }
             Received::OwnCommit => println!("  {:>5} sees its own commit accepted", c.name),
+            Received::OwnMessage { content_type } => {
+                println!("  {:>5} sees its own {content_type:?} message", c.name)
+            }
             other => println!("  {:>5} got {other:?}", c.name),
         }
     }
@@ -79,25 +79,12 @@ fn main() -> Result<(), Error> {
         .unwrap_or(0);
     println!("cipher suite {suite:?}");
 
-    let id = |name: &str| {
-        Identity::generate(
-            &provider,
-            suite,
-            Credential::Basic {
-                identity: name.as_bytes().to_vec().into(),
-            },
-        )
-    };
+    let id = |name: &str| Identity::generate(&provider, suite, Credential::basic(name));
     let (alice, bob, carol) = (id("alice")?, id("bob")?, id("carol")?);
 
-    let group = Group::create(
-        &provider,
-        &alice,
-        b"conclave-demo".to_vec(),
-        vec![],
-        GroupConfig::default(),
-        policy.clone(),
-    )?;
+    let group = Group::builder(&alice, policy.clone())
+        .group_id(b"conclave-demo".to_vec())
+        .build(&provider)?;
     println!("alice creates the group, epoch {}", group.epoch());
     let mut clients = vec![Client {
         name: "alice",
@@ -105,11 +92,13 @@ fn main() -> Result<(), Error> {
     }];
 
     for identity in [&bob, &carol] {
-        let (kp, secrets) = create_key_package(
+        let bundle = KeyPackageBundle::generate(
             &provider,
             identity,
             KeyPackageOptions::new(Lifetime::starting_at(now, 86_400)),
         )?;
+        // Published as bytes; alice reads it back as a KeyPackage.
+        let published = wire(&bundle.message())?;
         let name = if identity.credential == bob.credential {
             "bob"
         } else {
@@ -117,32 +106,23 @@ fn main() -> Result<(), Error> {
         };
         println!(
             "{name} publishes a KeyPackage ({} bytes); alice adds {name}",
-            kp.encode()?.len()
+            published.encode()?.len()
         );
         let out = clients[0]
             .group
             .commit()
-            .add_member(kp.clone())
+            .add_member(published.into_key_package()?)
             .build(&provider)?;
         broadcast(&provider, &mut clients, 0, &out.commit)?;
         let welcome = wire(&out.welcome.ok_or(Error::UnexpectedMessage)?)?;
-        let MlsMessageBody::Welcome(welcome) = welcome.body else {
-            return Err(Error::UnexpectedMessage);
-        };
-        let group = Group::join(
-            &provider,
-            JoinRequest {
-                identity,
-                key_package: &kp,
-                secrets: &secrets,
-                welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: GroupConfig::default(),
-                validator: policy.clone(),
-            },
-        )?;
+        // The Welcome is checked and staged: the joiner sees who added it before accepting.
+        let staged = Group::join(welcome, identity, &bundle, policy.clone()).stage(&provider)?;
+        let adder = staged.added_by().map(|m| m.credential.clone());
+        println!(
+            "  {name} is invited by {adder:?} to a group of {}",
+            staged.members().count()
+        );
+        let group = staged.accept();
         println!(
             "  {name} joins at leaf {} in epoch {}",
             group.own_leaf().0,
@@ -181,7 +161,7 @@ fn main() -> Result<(), Error> {
         .build(&provider)?;
     broadcast(&provider, &mut clients, 2, &out.commit)?;
     let bob = clients.remove(1);
-    println!("  bob is removed: {}", bob.group.is_removed());
+    println!("  bob's group is now {:?}", bob.group.state());
 
     println!("alice saves and restores her state");
     let saved = clients[0].group.export_state()?;

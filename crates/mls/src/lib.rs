@@ -1,65 +1,64 @@
 //! # conclave-mls
 //!
 //! Messaging Layer Security (RFC 9420) as a sans-IO library: bytes in, bytes and events out.
-//! No I/O, no async, no clock and no randomness except through the [`crypto::CryptoProvider`].
+//! No I/O, no async, no storage engine; randomness only through the [`CryptoProvider`], time
+//! only through the [`time::TimePolicy`] the application configures.
 //!
 //! ## A conversation
 //!
-//! Alice creates a group, adds Bob from his KeyPackage, Bob joins from the Welcome, they
-//! exchange messages, and Alice removes Bob. Every message travels as bytes, the way a
-//! Delivery Service would carry it.
+//! Alice creates a group, adds Bob from his KeyPackage, Bob inspects and accepts the Welcome,
+//! they exchange messages, and Alice removes Bob. Everything that travels is an
+//! [`MlsMessage`], carried as bytes the way a Delivery Service would carry it.
 //!
 //! ```
 //! use conclave_mls::codec::{Decode, Encode};
-//! use conclave_mls::crypto::{CipherSuite, RustCrypto};
-//! use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
-//! use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-//! use conclave_mls::key_package::{create_key_package, KeyPackageOptions};
-//! use conclave_mls::messages::{Credential, Lifetime, MlsMessage, MlsMessageBody};
-//! use std::{collections::HashMap, sync::Arc};
+//! use conclave_mls::identity::BasicCredentialsOnly;
+//! use conclave_mls::messages::{Credential, Lifetime};
+//! use conclave_mls::{
+//!     CipherSuite, Group, GroupState, Identity, KeyPackageBundle, KeyPackageOptions,
+//!     MlsMessage, Received, RustCrypto,
+//! };
+//! use std::sync::Arc;
 //!
 //! # fn main() -> Result<(), conclave_mls::Error> {
 //! let provider = RustCrypto::default();
 //! let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
 //! let policy = Arc::new(BasicCredentialsOnly); // accepts any basic credential: tests only
 //! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+//! let wire = |m: &MlsMessage| MlsMessage::decode(&m.encode()?); // what the DS does
 //!
 //! // Each client has a credential and a signature key.
-//! let alice = Identity::generate(&provider, suite, Credential::Basic { identity: b"alice".to_vec().into() })?;
-//! let bob = Identity::generate(&provider, suite, Credential::Basic { identity: b"bob".to_vec().into() })?;
+//! let alice = Identity::generate(&provider, suite, Credential::basic("alice"))?;
+//! let bob = Identity::generate(&provider, suite, Credential::basic("bob"))?;
 //!
-//! // Bob publishes a KeyPackage and keeps its private keys.
-//! let (bob_kp, bob_secrets) =
-//!     create_key_package(&provider, &bob, KeyPackageOptions::new(Lifetime::starting_at(now, 86_400)))?;
+//! // Bob publishes a KeyPackage and keeps the bundle with its private keys.
+//! let bob_kp = KeyPackageBundle::generate(
+//!     &provider,
+//!     &bob,
+//!     KeyPackageOptions::new(Lifetime::starting_at(now, 86_400)),
+//! )?;
+//! let published = wire(&bob_kp.message())?;
 //!
 //! // Alice creates the group and commits an Add of Bob.
-//! let mut alice_group = Group::create(&provider, &alice, b"team".to_vec(), vec![], GroupConfig::default(), policy.clone())?;
-//! let out = alice_group.commit().add_member(bob_kp.clone()).build(&provider)?;
+//! let mut alice_group = Group::builder(&alice, policy.clone()).build(&provider)?;
+//! let out = alice_group.commit().add_member(published.into_key_package()?).build(&provider)?;
 //! // The Delivery Service accepted the commit: Alice moves to the new epoch.
 //! alice_group.merge_pending_commit()?;
 //!
-//! // Bob joins from the Welcome (received as bytes).
-//! let welcome = MlsMessage::decode(&out.welcome.expect("Bob was added").encode()?)?;
-//! let MlsMessageBody::Welcome(welcome) = welcome.body else { unreachable!() };
-//! let mut bob_group = Group::join(&provider, JoinRequest {
-//!     identity: &bob,
-//!     key_package: &bob_kp,
-//!     secrets: &bob_secrets,
-//!     welcome: &welcome,
-//!     ratchet_tree: None, // the Welcome carries it
-//!     external_psks: HashMap::new(),
-//!     resumption_psks: HashMap::new(),
-//!     config: GroupConfig::default(),
-//!     validator: policy.clone(),
-//! })?;
+//! // Bob stages the Welcome, sees who invited him, and accepts.
+//! let welcome = wire(&out.welcome.expect("Bob was added"))?;
+//! let staged = Group::join(welcome, &bob, &bob_kp, policy.clone()).stage(&provider)?;
+//! assert_eq!(staged.added_by().unwrap().credential, &Credential::basic("alice"));
+//! let mut bob_group = staged.accept();
 //! assert_eq!(alice_group.epoch_authenticator(), bob_group.epoch_authenticator());
 //!
-//! // Application messages, both ways.
-//! let ct = alice_group.encrypt_application(&provider, b"hi Bob", b"")?;
-//! match bob_group.process(&provider, &MlsMessage::decode(&ct.encode()?)?)? {
+//! // Application messages, both ways; a sender reading its own message back is told so.
+//! let ct = wire(&alice_group.encrypt_application(&provider, b"hi Bob", b"")?)?;
+//! match bob_group.process(&provider, &ct)? {
 //!     Received::Application { data, .. } => assert_eq!(data, b"hi Bob"),
-//!     _ => unreachable!(),
+//!     other => panic!("{other:?}"),
 //! }
+//! assert!(matches!(alice_group.process(&provider, &ct)?, Received::OwnMessage { .. }));
 //! let ct = bob_group.encrypt_application(&provider, b"hi Alice", b"")?;
 //! assert!(matches!(alice_group.process(&provider, &ct)?, Received::Application { .. }));
 //!
@@ -69,24 +68,25 @@
 //! let Received::Commit(staged) = bob_group.process(&provider, &out.commit)? else { unreachable!() };
 //! assert!(staged.removes_us());
 //! bob_group.merge(*staged)?;
-//! assert!(bob_group.is_removed());
-//! assert_eq!(alice_group.members().count(), 1);
+//! assert_eq!(bob_group.state(), GroupState::Removed);
+//! assert_eq!(alice_group.member_count(), 1);
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! ## Layout
 //!
-//! - [`codec`], [`messages`]: the wire format (§2.1) and every RFC 9420 structure;
-//! - [`crypto`]: cipher suites, the provider trait and its RustCrypto backend, labelled
-//!   operations (§5);
-//! - [`tree`]: array tree math, the ratchet tree with cached hashes, TreeKEM (§4, §7);
-//! - [`key_schedule`], [`psk`], [`secret_tree`], [`transcript`]: the secrets of an epoch
-//!   (§8, §9);
-//! - [`protection`]: PublicMessage and PrivateMessage (§6);
-//! - [`key_package`], [`welcome`], [`identity`]: KeyPackages (§10), Welcome (§12.4.3),
-//!   credentials (§5.3);
-//! - [`group`]: the state machine (§11, §12).
+//! - [`group`]: the state machine (§11, §12): [`Group`], its builders, commits, Welcomes;
+//! - [`messages`], [`codec`]: every RFC 9420 wire structure and its encoding (§2.1);
+//! - [`crypto`]: cipher suites, the [`CryptoProvider`] trait and its RustCrypto backend
+//!   (feature `rust-crypto`, on by default);
+//! - [`identity`]: credentials and the application's [`IdentityValidator`] (§5.3), with X.509
+//!   chains in [`identity::x509`] (feature `x509`, on by default);
+//! - [`key_package`]: KeyPackages (§10); [`time`]: the clock lifetimes are checked against;
+//! - [`guide`]: persistence, and choosing a cipher suite.
+//!
+//! Internals (key schedule, secret tree, ratchet tree, message protection) are private; the
+//! conformance tests reach them through a hidden, unstable `internal` module.
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
@@ -98,6 +98,8 @@ pub mod identity;
 pub mod key_package;
 pub mod messages;
 pub mod time;
+
+pub mod guide;
 
 mod key_schedule;
 mod protection;
@@ -111,7 +113,7 @@ pub use crypto::{CipherSuite, CryptoProvider};
 #[cfg(feature = "rust-crypto")]
 pub use crypto::RustCrypto;
 pub use error::{Error, ErrorKind};
-pub use group::{CommitOutput, Group, GroupConfig, Member, Received, StagedCommit};
+pub use group::{CommitOutput, Group, GroupConfig, GroupState, Member, Received, StagedCommit};
 pub use identity::{Identity, IdentityValidator};
 pub use key_package::{KeyPackageBundle, KeyPackageOptions};
 pub use messages::{KeyPackage, MlsMessage, RatchetTree};

@@ -17,9 +17,9 @@
 //!     FramedContent, FramedContentBody, GroupContext, ProtocolVersion, Sender,
 //!     SignaturePublicKey,
 //! };
-//! use conclave_mls::protection::{self, PaddingPolicy};
-//! use conclave_mls::secret_tree::{RatchetPolicy, SecretTree};
-//! use conclave_mls::tree::{LeafIndex, TreeSize};
+//! use conclave_mls::internal::protection::{self, PaddingPolicy};
+//! use conclave_mls::internal::secret_tree::{RatchetPolicy, SecretTree};
+//! use conclave_mls::internal::tree::{LeafIndex, TreeSize};
 //! use conclave_mls::codec::VarBytes;
 //!
 //! let provider = RustCrypto::default();

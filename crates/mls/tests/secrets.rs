@@ -120,14 +120,10 @@ fn debug_output_shows_no_secret() {
         KeyPackageOptions::new(Lifetime::starting_at(0, u64::MAX / 2)),
     )
     .unwrap();
-    let group = Group::create(
-        &provider,
-        &identity,
-        b"g".to_vec(),
-        vec![],
-        GroupConfig::default(),
-        Arc::new(BasicCredentialsOnly),
-    )
+    let group = Group::builder(&identity, Arc::new(BasicCredentialsOnly))
+        .group_id(b"g".to_vec())
+        .config(GroupConfig::default())
+        .build(&provider)
     .unwrap();
     let shown = format!("{identity:?} {kp_secrets:?} {group:?}");
     let private: [&[u8]; 3] = [

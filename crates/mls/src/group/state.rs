@@ -146,7 +146,7 @@ fn read_config(r: &mut StateReader<'_>, version: u16) -> Result<GroupConfig, Err
 }
 
 impl Group {
-    /// The group's whole state as bytes (format version 1), for the application to store
+    /// The group's whole state as bytes (format version 2; version 1 still imports), for the application to store
     /// (encrypted: it holds every secret of the group) and [`Group::import_state`] later.
     pub fn export_state(&self) -> Result<Vec<u8>, Error> {
         let mut w = StateWriter::default();

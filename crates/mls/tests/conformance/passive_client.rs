@@ -7,7 +7,9 @@ use conclave_mls::codec::Decode;
 use conclave_mls::crypto::{
     CryptoProvider, HpkePrivateKey, RustCrypto, Secret, SignaturePrivateKey,
 };
-use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
+use conclave_mls::group::{Group, GroupConfig, Received};
+use conclave_mls::key_package::KeyPackageBundle;
+use conclave_mls::time::TimePolicy;
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{self, MlsMessage};
@@ -65,21 +67,23 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
         _ => None,
     };
     // 3–4. Join and compare the epoch authenticator.
-    let mut group = Group::join(
-        provider,
-        JoinRequest {
-            identity: &identity,
-            key_package: &kp,
-            secrets: &secrets,
-            welcome: &welcome,
-            ratchet_tree,
-            external_psks,
-            resumption_psks: HashMap::new(),
-            config: GroupConfig::default(),
-            validator: Arc::new(BasicCredentialsOnly),
-        },
+    let bundle = KeyPackageBundle::new(kp, secrets);
+    // The vectors' KeyPackages have expired since they were made: no lifetime checks.
+    let config = GroupConfig::default().with_time(TimePolicy::SkipChecks);
+    let mut join = Group::join(
+        MlsMessage::from(welcome),
+        &identity,
+        &bundle,
+        Arc::new(BasicCredentialsOnly),
     )
-    .map_err(|e| format!("join: {e}"))?;
+    .config(config);
+    if let Some(tree) = ratchet_tree {
+        join = join.ratchet_tree(tree);
+    }
+    for (id, psk) in external_psks {
+        join = join.external_psk(id, psk);
+    }
+    let mut group = join.join(provider).map_err(|e| format!("join: {e}"))?;
     expect_eq(
         "initial epoch_authenticator",
         group.epoch_authenticator(),
@@ -123,7 +127,6 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
 }
 
 pub fn run(cases: &[Value]) -> Outcome {
-    // The vectors' KeyPackages have expired since they were made: no lifetime checks.
-    let provider = RustCrypto::default().without_clock();
+    let provider = RustCrypto::default();
     run_cases(cases, |case| check(&provider, case))
 }

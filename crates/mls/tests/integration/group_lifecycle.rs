@@ -5,7 +5,7 @@ use crate::common;
 
 use common::{basic, basic_identity, join_request, key_package, one_day, welcome_of};
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{ExternalJoinRequest, Group, GroupConfig, HandshakeWireFormat, Received};
+use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
 use conclave_mls::messages::{MlsMessage, MlsMessageBody};
@@ -18,19 +18,16 @@ struct Member {
 }
 
 fn config(private_handshake: bool) -> GroupConfig {
-    GroupConfig {
-        handshake_wire_format: if private_handshake {
+    GroupConfig::default().with_handshake_wire_format(if private_handshake {
             HandshakeWireFormat::Private
         } else {
             HandshakeWireFormat::Public
-        },
-        ..GroupConfig::default()
-    }
+        })
 }
 
 /// A group `group_id` of basic credentials, created by `creator` with `config`.
 fn create_group(p: &RustCrypto, creator: &Identity, group_id: &[u8], config: GroupConfig) -> Group {
-    Group::create(p, creator, group_id.to_vec(), vec![], config, basic()).unwrap()
+    common::create(p, creator, group_id.to_vec(), vec![], config, basic()).unwrap()
 }
 
 /// Alice alone in a new group `group_id` of `suite`.
@@ -56,7 +53,7 @@ fn add_and_join(
     committer.merge_pending_commit().unwrap();
     let welcome = welcome_of(out.welcome.as_ref().unwrap());
     let request = join_request(joiner, &kp, &secrets, welcome, config(false), basic());
-    Group::join(p, request).unwrap()
+    common::join(p, request).unwrap()
 }
 
 /// Adds a new member named `name` through `adder`; everyone else processes the commit.
@@ -73,7 +70,7 @@ fn add(p: &RustCrypto, members: &mut Vec<Member>, adder: usize, name: &str, priv
     deliver(p, members, adder, &out.commit);
     let welcome = welcome_of(out.welcome.as_ref().expect("a Welcome"));
     let request = join_request(&id, &kp, &secrets, welcome, config(private), basic());
-    let group = Group::join(p, request).unwrap();
+    let group = common::join(p, request).unwrap();
     members.push(Member {
         identity: id,
         group,
@@ -246,9 +243,9 @@ fn external_join(
         Some((id, leaf)) => (id, Some(leaf)),
         None => (basic_identity(p, suite, name), None),
     };
-    let (group, commit) = Group::join_external(
+    let (group, commit) = common::join_external(
         p,
-        ExternalJoinRequest {
+        common::ExternalJoinRequest {
             identity: &id,
             group_info: &info,
             ratchet_tree: None,
@@ -372,10 +369,7 @@ fn custom_proposals_gated_by_capabilities_and_grease_tolerated() {
     );
     // In a group where every member lists the type, it goes through to the application.
     let carol = basic_identity(&p, suite, "carol");
-    let carol_config = GroupConfig {
-        leaf_capabilities: Some(caps(&carol, true)),
-        ..config(false)
-    };
+    let carol_config = config(false).with_leaf_capabilities(caps(&carol, true));
     let mut carol_group = create_group(&p, &carol, b"c2", carol_config);
     let dave = basic_identity(&p, suite, "dave");
     let mut opts = one_day();

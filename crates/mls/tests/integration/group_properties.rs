@@ -50,21 +50,18 @@ struct World {
 }
 
 fn config(n: usize) -> GroupConfig {
-    GroupConfig {
-        handshake_wire_format: if n.is_multiple_of(2) {
+    GroupConfig::default().with_handshake_wire_format(if n.is_multiple_of(2) {
             HandshakeWireFormat::Public
         } else {
             HandshakeWireFormat::Private
-        },
-        ..GroupConfig::default()
-    }
+        })
 }
 
 impl World {
     fn new(size: usize) -> Self {
         let p = RustCrypto::default();
         let creator = Self::identity(&p, 0);
-        let group = Group::create(
+        let group = common::create(
             &p,
             &creator,
             b"properties".to_vec(),
@@ -125,7 +122,7 @@ impl World {
         self.deliver(by, &out.commit);
         let welcome = welcome_of(out.welcome.as_ref().unwrap());
         let request = join_request(&id, &kp, &secrets, welcome, config(name), basic());
-        let group = Group::join(&self.p, request).unwrap();
+        let group = common::join(&self.p, request).unwrap();
         self.groups.push(group);
     }
 

@@ -10,7 +10,7 @@ use common::{basic, basic_identity, join_request, key_package, required_capabili
 use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret};
 use conclave_mls::group::{
-    CommitOutput, ExternalJoinRequest, Group, GroupConfig, HandshakeWireFormat, JoinRequest,
+    CommitOutput, Group, GroupConfig, HandshakeWireFormat,
     Received, external_proposal,
 };
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
@@ -48,14 +48,11 @@ struct World {
 impl World {
     fn config(&self, i: usize) -> GroupConfig {
         // Alternate wire formats so both kinds of handshake meet each other.
-        GroupConfig {
-            handshake_wire_format: if i.is_multiple_of(2) {
+        GroupConfig::default().with_handshake_wire_format(if i.is_multiple_of(2) {
                 HandshakeWireFormat::Public
             } else {
                 HandshakeWireFormat::Private
-            },
-            ..GroupConfig::default()
-        }
+            })
     }
 
     fn identity(&mut self, suite: CipherSuite, name: &str) -> Identity {
@@ -125,14 +122,14 @@ impl World {
         };
         for (name, identity, kp, secrets) in new {
             let i = self.members.len();
-            let request = JoinRequest {
+            let request = common::JoinRequest {
                 external_psks: external.clone(),
                 ..join_request(&identity, &kp, &secrets, welcome, self.config(i), basic())
             };
             let group = match via {
-                Via::Plain => Group::join(&self.p, request),
-                Via::Branch(w) => Group::join_branch(&self.p, w.old_group_of(&name), request),
-                Via::ReInit(w) => Group::join_reinit(&self.p, w.old_group_of(&name), request),
+                Via::Plain => common::join(&self.p, request),
+                Via::Branch(w) => common::join_resuming(&self.p, common::Resumes::Branch(w.old_group_of(&name)), request),
+                Via::ReInit(w) => common::join_resuming(&self.p, common::Resumes::ReInit(w.old_group_of(&name)), request),
             }
             .unwrap_or_else(|e| panic!("{name} joining: {e}"));
             self.members.push(Member {
@@ -218,7 +215,7 @@ fn run(suite: CipherSuite) {
         extension_data: external_senders.encode().unwrap().into(),
     }];
     let alice = w.identity(suite, "alice");
-    let group = Group::create(
+    let group = common::create(
         &w.p,
         &alice,
         b"conclave".to_vec(),
@@ -383,9 +380,9 @@ fn run(suite: CipherSuite) {
             }
             None => (w.identity(suite, name), None),
         };
-        let (group, commit) = Group::join_external(
+        let (group, commit) = common::join_external(
             &w.p,
-            ExternalJoinRequest {
+            common::ExternalJoinRequest {
                 identity: &identity,
                 group_info: &info,
                 ratchet_tree: None,

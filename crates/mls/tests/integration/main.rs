@@ -14,6 +14,7 @@ mod group_lifecycle;
 mod group_properties;
 mod group_protocol;
 mod hostile;
+mod public_api;
 mod references;
 mod resumption_joins;
 mod tree_join;

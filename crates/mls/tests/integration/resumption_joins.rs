@@ -19,7 +19,7 @@ use common::{
 };
 use conclave_mls::Error;
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{Group, GroupConfig, JoinRequest, Received};
+use conclave_mls::group::{Group, GroupConfig, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
 use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
@@ -47,7 +47,7 @@ impl Old {
     fn new() -> Self {
         let p = RustCrypto::default();
         let alice_id = identity(&p, SUITE, "alice");
-        let mut alice = Group::create(
+        let mut alice = common::create(
             &p,
             &alice_id,
             OLD_ID.to_vec(),
@@ -69,7 +69,7 @@ impl Old {
         alice.merge_pending_commit().unwrap();
         let welcome = welcome_of(out.welcome.as_ref().unwrap());
         let join = |id: &Identity, kp: &KeyPackage, secrets: &KeyPackageSecrets| {
-            Group::join(&p, request(id, kp, secrets, welcome)).unwrap()
+            common::join(&p, request(id, kp, secrets, welcome)).unwrap()
         };
         let bob = join(&bob_id, &bob_kp, &bob_secrets);
         let carol = join(&carol_id, &carol_kp, &carol_secrets);
@@ -135,7 +135,7 @@ fn request<'a>(
     key_package: &'a KeyPackage,
     secrets: &'a KeyPackageSecrets,
     welcome: &'a Welcome,
-) -> JoinRequest<'a> {
+) -> common::JoinRequest<'a> {
     request_with(
         identity,
         key_package,
@@ -151,7 +151,7 @@ fn request_with<'a>(
     secrets: &'a KeyPackageSecrets,
     welcome: &'a Welcome,
     validator: Arc<dyn IdentityValidator>,
-) -> JoinRequest<'a> {
+) -> common::JoinRequest<'a> {
     let config = GroupConfig::default();
     join_request(identity, key_package, secrets, welcome, config, validator)
 }
@@ -185,7 +185,7 @@ impl Forgery {
     /// Builds the group from `old_member`'s state of the old group; returns the Welcome for
     /// `key_packages`.
     fn build(self, p: &RustCrypto, old_member: &Group, key_packages: &[KeyPackage]) -> Welcome {
-        let mut group = Group::create(
+        let mut group = common::create(
             p,
             &self.creator,
             self.group_id,
@@ -281,7 +281,7 @@ fn reinit_forgery(old: &Old, suite: CipherSuite, group_id: &[u8]) -> Forgery {
 fn bob_joins_reinit(old: &Old, forgery: Forgery, bob_suite: CipherSuite) -> Result<Group, Error> {
     let (id, kp, secrets) = bob_new(old, bob_suite);
     let welcome = forgery.build(&old.p, &old.alice.1, std::slice::from_ref(&kp));
-    Group::join_reinit(&old.p, &old.bob.1, request(&id, &kp, &secrets, &welcome))
+    common::join_resuming(&old.p, common::Resumes::ReInit(&old.bob.1), request(&id, &kp, &secrets, &welcome))
 }
 
 #[test]
@@ -306,13 +306,13 @@ fn reinit_welcome_is_accepted_by_join_reinit_only() {
 
     // §11.2: "Resumption PSKs with usage `reinit` MUST NOT be used in other contexts".
     assert_eq!(
-        Group::join(&old.p, req()).unwrap_err(),
+        common::join(&old.p, req()).unwrap_err(),
         Error::ResumptionPskOutOfContext {
             usage: ResumptionPskUsage::Reinit
         }
     );
     assert_eq!(
-        Group::join_branch(&old.p, &old.bob.1, req()).unwrap_err(),
+        common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1), req()).unwrap_err(),
         Error::ResumptionPskUsageMismatch {
             expected: ResumptionPskUsage::Branch,
             got: ResumptionPskUsage::Reinit
@@ -321,12 +321,12 @@ fn reinit_welcome_is_accepted_by_join_reinit_only() {
     // The ReInit join needs a group the ReInit closed.
     let open = Old::new();
     assert_eq!(
-        Group::join_reinit(&old.p, &open.bob.1, req()).unwrap_err(),
+        common::join_resuming(&old.p, common::Resumes::ReInit(&open.bob.1), req()).unwrap_err(),
         Error::OldGroupNotReInitialized
     );
 
     // Nothing was lost by the refusals: the same KeyPackage and old group join now.
-    let bob = Group::join_reinit(&old.p, &old.bob.1, req()).unwrap();
+    let bob = common::join_resuming(&old.p, common::Resumes::ReInit(&old.bob.1), req()).unwrap();
     assert_eq!(bob.group_id(), NEW_ID);
     assert_eq!(bob.cipher_suite(), NEW_SUITE);
     assert_eq!(bob.epoch(), 1);
@@ -520,7 +520,7 @@ fn branch_forgery(old: &Old, suite: CipherSuite, group_id: &[u8]) -> Forgery {
 fn bob_joins_branch(old: &Old, forgery: Forgery, suite: CipherSuite) -> Result<Group, Error> {
     let (id, kp, secrets) = bob_new(old, suite);
     let welcome = forgery.build(&old.p, &old.alice.1, std::slice::from_ref(&kp));
-    Group::join_branch(&old.p, &old.bob.1, request(&id, &kp, &secrets, &welcome))
+    common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1), request(&id, &kp, &secrets, &welcome))
 }
 
 #[test]
@@ -532,7 +532,7 @@ fn branch_welcome_is_accepted_by_join_branch_only() {
 
     // §11.3: "Resumption PSKs with usage `branch` MUST NOT be used in other contexts".
     assert_eq!(
-        Group::join(&old.p, req()).unwrap_err(),
+        common::join(&old.p, req()).unwrap_err(),
         Error::ResumptionPskOutOfContext {
             usage: ResumptionPskUsage::Branch
         }
@@ -540,7 +540,7 @@ fn branch_welcome_is_accepted_by_join_branch_only() {
     let mut closed = Old::new();
     closed.close(ProtocolVersion::MLS10, vec![]);
     assert_eq!(
-        Group::join_reinit(&old.p, &closed.bob.1, req()).unwrap_err(),
+        common::join_resuming(&old.p, common::Resumes::ReInit(&closed.bob.1), req()).unwrap_err(),
         Error::ResumptionPskUsageMismatch {
             expected: ResumptionPskUsage::Reinit,
             got: ResumptionPskUsage::Branch
@@ -550,11 +550,11 @@ fn branch_welcome_is_accepted_by_join_branch_only() {
     // the one the branch injected, so the GroupInfo does not decrypt.
     let other = Old::new();
     assert_eq!(
-        Group::join_branch(&old.p, &other.bob.1, req()).unwrap_err(),
+        common::join_resuming(&old.p, common::Resumes::Branch(&other.bob.1), req()).unwrap_err(),
         Error::GroupInfoDecryptFailed
     );
 
-    let bob = Group::join_branch(&old.p, &old.bob.1, req()).unwrap();
+    let bob = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1), req()).unwrap();
     assert_eq!(bob.group_id(), NEW_ID);
     assert_eq!(bob.epoch(), 1);
     assert_eq!(bob.members().count(), 2);
@@ -568,9 +568,7 @@ fn branch_from_an_earlier_epoch_is_accepted() {
     let (bob_kp, bob_secrets) = key_package(&old.p, &old.bob.0);
     let (new, welcome) = alice_branches(&old, vec![bob_kp.clone()]);
     old.alice_commits(vec![]);
-    let bob = Group::join_branch(
-        &old.p,
-        &old.bob.1,
+    let bob = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
         request(&old.bob.0, &bob_kp, &bob_secrets, &welcome),
     )
     .unwrap();
@@ -587,13 +585,11 @@ fn branch_with_a_leaf_not_in_the_old_group_is_refused() {
     let (new, welcome) = alice_branches(&old, vec![bob_kp.clone(), dave_kp]);
     let dave_leaf = new
         .members()
-        .find(|(_, c)| **c == dave.credential)
-        .map(|(i, _)| i)
+        .find(|m| *m.credential == dave.credential)
+        .map(|m| m.leaf)
         .unwrap();
     assert_eq!(
-        Group::join_branch(
-            &old.p,
-            &old.bob.1,
+        common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
             request(&old.bob.0, &bob_kp, &bob_secrets, &welcome)
         )
         .unwrap_err(),
@@ -629,15 +625,11 @@ fn branch_leaves_match_by_the_applications_notion_of_identity() {
     let carol_again = identity(&old.p, SUITE, "CAROL");
     let (carol_kp, _) = key_package(&old.p, &carol_again);
     let (new, welcome) = alice_branches(&old, vec![bob_kp.clone(), carol_kp]);
-    let strict = Group::join_branch(
-        &old.p,
-        &old.bob.1,
+    let strict = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
         request(&old.bob.0, &bob_kp, &bob_secrets, &welcome),
     );
     assert!(matches!(strict, Err(Error::BranchLeafNotInOldGroup { .. })));
-    let bob = Group::join_branch(
-        &old.p,
-        &old.bob.1,
+    let bob = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
         request_with(
             &old.bob.0,
             &bob_kp,
@@ -737,7 +729,7 @@ fn plain_welcome_with_a_branch_psk_is_refused() {
         old.bob.1.resumption_psk(epoch).unwrap().clone(),
     );
     assert_eq!(
-        Group::join(&old.p, req).unwrap_err(),
+        common::join(&old.p, req).unwrap_err(),
         Error::ResumptionPskOutOfContext {
             usage: ResumptionPskUsage::Branch
         }

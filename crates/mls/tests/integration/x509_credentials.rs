@@ -6,7 +6,8 @@ use crate::common;
 use common::{join_request, key_package, welcome_of};
 use conclave_mls::Error;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, SignaturePrivateKey};
-use conclave_mls::group::{Group, GroupConfig, Received};
+use conclave_mls::group::{GroupConfig, Received};
+use conclave_mls::time::{FixedClock, TimePolicy};
 use conclave_mls::identity::x509::{ClientIdentity, X509Validator};
 use conclave_mls::identity::{Identity, IdentityValidator};
 use conclave_mls::messages::{Certificate, Credential};
@@ -140,7 +141,7 @@ impl Pki {
     }
 
     fn validator(&self) -> X509Validator {
-        X509Validator::new([&self.root_der], Some(NOW)).unwrap()
+        X509Validator::new([&self.root_der], TimePolicy::at(NOW)).unwrap()
     }
 }
 
@@ -178,7 +179,7 @@ fn valid_chain_accepted(suite: CipherSuite) {
         }
     );
     // With a clock instead of a fixed time, and with the root included in the chain.
-    let validator = validator.with_clock(|| NOW);
+    let validator = validator.with_time(TimePolicy::clock(FixedClock(NOW)));
     let with_root = match cred {
         Credential::X509 { mut certificates } => {
             certificates.push(Certificate {
@@ -226,7 +227,7 @@ fn wrong_anchor_rejected() {
     params.not_before = date_time_ymd(2025, 1, 1);
     let stranger_key = MlsKey::generate(ED25519);
     let stranger = params.self_signed(&stranger_key).unwrap().der().to_vec();
-    let validator = X509Validator::new([&stranger], Some(NOW)).unwrap();
+    let validator = X509Validator::new([&stranger], TimePolicy::at(NOW)).unwrap();
     let message = rejection(validator.validate(&cred, &key.public.clone().into()));
     assert!(message.contains("not a trust anchor"), "{message}");
 }
@@ -241,9 +242,9 @@ fn expired_leaf_rejected() {
     let cred = pki.credential(pki.leaf(&params, &key));
     let message = rejection(pki.validator().validate(&cred, &key.public.clone().into()));
     assert!(message.contains("certificate 0 has expired"), "{message}");
-    // Without a clock, validity periods are not checked.
+    // Only an explicit SkipChecks turns validity periods off.
     pki.validator()
-        .with_time(None)
+        .with_time(TimePolicy::SkipChecks)
         .validate(&cred, &key.public.clone().into())
         .unwrap();
 }
@@ -327,7 +328,7 @@ fn path_length_constraint_enforced() {
         .unwrap()
         .der()
         .to_vec();
-    let validator = X509Validator::new([&root_der], Some(NOW)).unwrap();
+    let validator = X509Validator::new([&root_der], TimePolicy::at(NOW)).unwrap();
     let message = rejection(validator.validate(
         &chain(vec![leaf, intermediate_der]),
         &key.public.clone().into(),
@@ -514,7 +515,7 @@ fn group_with_x509_members() {
         let pki = Pki::new(suite);
         let validator: Arc<dyn IdentityValidator> = Arc::new(pki.validator());
         let alice = identity(&pki, suite, "mls:alice@example.com/phone");
-        let mut alice_group = Group::create(
+        let mut alice_group = common::create(
             &p,
             &alice,
             b"x509 group".to_vec(),
@@ -543,7 +544,7 @@ fn group_with_x509_members() {
             GroupConfig::default(),
             validator,
         );
-        let bob_group = Group::join(&p, request).unwrap();
+        let bob_group = common::join(&p, request).unwrap();
         assert_eq!(
             bob_group.epoch_authenticator(),
             alice_group.epoch_authenticator()
