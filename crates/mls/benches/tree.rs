@@ -11,8 +11,8 @@ mod fixture;
 use conclave_mls::codec::VarBytes;
 use conclave_mls::crypto::RustCrypto;
 use conclave_mls::crypto::{SignatureItem, SuiteCrypto};
-use conclave_mls::messages::ParentNode;
 use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
+use conclave_mls::messages::ParentNode;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use fixture::{GROUP, SUITE};
 use std::hint::black_box;
@@ -26,8 +26,10 @@ fn signed_items(t: &RatchetTree) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     t.leaves()
         .map(|(leaf, node)| {
             let mut tbs = vec![];
-            conclave_mls::internal::tree::validate::encode_leaf_node_tbs(&mut tbs, node, GROUP, leaf)
-                .unwrap();
+            conclave_mls::internal::tree::validate::encode_leaf_node_tbs(
+                &mut tbs, node, GROUP, leaf,
+            )
+            .unwrap();
             (
                 node.content.signature_key.as_slice().to_vec(),
                 tbs,

@@ -10,8 +10,8 @@ use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::identity::BasicCredentialsOnly;
 use conclave_mls::messages::{Credential, Lifetime};
 use conclave_mls::{
-    CipherSuite, Error, Group, Identity, KeyPackageBundle, KeyPackageOptions, MlsMessage,
-    Received, RustCrypto,
+    CipherSuite, Error, Group, Identity, KeyPackageBundle, KeyPackageOptions, MlsMessage, Received,
+    RustCrypto,
 };
 use std::sync::Arc;
 

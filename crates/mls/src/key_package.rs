@@ -6,8 +6,8 @@ use crate::codec::state::{StateReader, StateWriter};
 use crate::crypto::{CryptoProvider, HpkePrivateKey, SuiteCrypto};
 use crate::identity::Identity;
 use crate::messages::{
-    Capabilities, CredentialType, Extension, KeyPackage, MlsMessage, KeyPackageTbs, LeafNode, LeafNodeContent,
-    LeafNodeSource, Lifetime, ProtocolVersion,
+    Capabilities, CredentialType, Extension, KeyPackage, KeyPackageTbs, LeafNode, LeafNodeContent,
+    LeafNodeSource, Lifetime, MlsMessage, ProtocolVersion,
 };
 use crate::tree::LeafIndex;
 use crate::tree::treekem::sign_leaf_node;

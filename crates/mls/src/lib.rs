@@ -109,9 +109,9 @@ mod transcript;
 mod tree;
 mod welcome;
 
-pub use crypto::{CipherSuite, CryptoProvider};
 #[cfg(feature = "rust-crypto")]
 pub use crypto::RustCrypto;
+pub use crypto::{CipherSuite, CryptoProvider};
 pub use error::{Error, ErrorKind};
 pub use group::{CommitOutput, Group, GroupConfig, GroupState, Member, Received, StagedCommit};
 pub use identity::{Identity, IdentityValidator};

@@ -124,7 +124,7 @@ fn debug_output_shows_no_secret() {
         .group_id(b"g".to_vec())
         .config(GroupConfig::default())
         .build(&provider)
-    .unwrap();
+        .unwrap();
     let shown = format!("{identity:?} {kp_secrets:?} {group:?}");
     let private: [&[u8]; 3] = [
         identity.signer.as_bytes(),

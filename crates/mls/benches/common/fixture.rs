@@ -11,13 +11,13 @@ use conclave_mls::codec::VarBytes;
 use conclave_mls::crypto::{
     CipherSuite, CryptoProvider, RustCrypto, SignaturePrivateKey, SuiteCrypto,
 };
+use conclave_mls::internal::tree::hash::parent_hash_input_bytes;
+use conclave_mls::internal::tree::validate::encode_leaf_node_tbs;
+use conclave_mls::internal::tree::{LeafIndex, NodeIndex, RatchetTree};
 use conclave_mls::messages::{
     self, Capabilities, Credential, CredentialType, LeafNode, LeafNodeContent, LeafNodeSource,
     Node, ParentNode, ProtocolVersion,
 };
-use conclave_mls::internal::tree::hash::parent_hash_input_bytes;
-use conclave_mls::internal::tree::validate::encode_leaf_node_tbs;
-use conclave_mls::internal::tree::{LeafIndex, NodeIndex, RatchetTree};
 
 /// The group id every fixture leaf is signed under.
 pub const GROUP: &[u8] = b"bench group";

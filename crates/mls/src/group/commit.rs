@@ -442,9 +442,8 @@ impl Group {
             let m = protection::protect_private(
                 crypto,
                 &self.signer,
-                &self.epoch.context,
+                &self.epoch.keys(),
                 &mut secret_tree,
-                &self.epoch.secrets.sender_data_secret,
                 self.config.padding,
                 content,
                 confirm,
@@ -452,11 +451,14 @@ impl Group {
             self.epoch.secret_tree = secret_tree;
             MlsMessageBody::PrivateMessage(m)
         } else {
+            let keys = protection::EpochKeys {
+                membership_key: member.then_some(&self.epoch.secrets.membership_key),
+                ..self.epoch.keys()
+            };
             MlsMessageBody::PublicMessage(protection::protect_public(
                 crypto,
                 &self.signer,
-                &self.epoch.context,
-                member.then_some(&self.epoch.secrets.membership_key),
+                &keys,
                 content,
                 confirm,
             )?)
@@ -522,8 +524,8 @@ impl Group {
             )
         };
         // §12.4.3.3: without the ratchet_tree extension, joiners get the tree out of band.
-        let ratchet_tree = (welcome.is_some() && !self.config.ratchet_tree_extension)
-            .then(|| next.tree.to_wire());
+        let ratchet_tree =
+            (welcome.is_some() && !self.config.ratchet_tree_extension).then(|| next.tree.to_wire());
         let commit = Self::wrap(body);
         self.pending = Some(PendingCommit {
             message: commit.clone(),

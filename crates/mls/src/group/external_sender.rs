@@ -40,14 +40,16 @@ pub fn external_proposal(
         authenticated_data: Vec::new().into(),
         body: FramedContentBody::Proposal(proposal),
     };
-    let message = protection::protect_public(
-        &crypto,
-        signer,
-        &context,
-        None,
-        content,
-        protection::no_confirmation,
-    )?;
+    // An external sender holds none of the epoch's secrets: it signs a PublicMessage and
+    // adds no membership tag (§6.2); the context is not part of its signature (§6.1).
+    let no_secret = crate::crypto::Secret::new(Vec::new());
+    let keys = protection::EpochKeys {
+        context: &context,
+        sender_data_secret: &no_secret,
+        membership_key: None,
+    };
+    let message =
+        protection::protect_public(&crypto, signer, &keys, content, protection::no_confirmation)?;
     Ok(MlsMessage {
         version: ProtocolVersion::MLS10,
         body: MlsMessageBody::PublicMessage(message),

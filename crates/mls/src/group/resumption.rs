@@ -3,13 +3,13 @@
 
 use super::join::Continuation;
 use super::{CommitOutput, Group, GroupConfig, JoinRequest};
-use crate::tree::LeafIndex;
 use crate::Error;
 use crate::crypto::CryptoProvider;
 use crate::identity::Identity;
 use crate::messages::{
     Extension, KeyPackage, PreSharedKeyId, ProtocolVersion, Psk, ResumptionPskUsage,
 };
+use crate::tree::LeafIndex;
 
 impl Group {
     /// Subgroup branching (§11.3): a new group `group_id`, created by this member, whose

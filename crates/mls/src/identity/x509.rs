@@ -46,8 +46,8 @@
 use super::IdentityValidator;
 use crate::Error;
 use crate::messages::{Credential, SignaturePublicKey};
-use std::fmt;
 use crate::time::TimePolicy;
+use std::fmt;
 use x509_cert::Certificate as X509Certificate;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::der::{Decode, Encode};
@@ -188,10 +188,7 @@ impl X509Validator {
         if anchors.is_empty() {
             return Err(reject("no trust anchor configured"));
         }
-        Ok(Self {
-            anchors,
-            time,
-        })
+        Ok(Self { anchors, time })
     }
 
     /// Checks validity periods as `time` says from now on.

@@ -1,8 +1,8 @@
 //! The group context (RFC 9420 §8.1).
 
 use super::Extension;
-use crate::crypto::CipherSuite;
 use crate::codec::VarBytes;
+use crate::crypto::CipherSuite;
 use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `enum { reserved(0), mls10(1), (65535) } ProtocolVersion;` — open for GREASE.

@@ -1,8 +1,8 @@
 //! KeyPackages (RFC 9420 §10).
 
 use super::{Extension, HpkePublicKey, LeafNode, ProtocolVersion};
-use crate::crypto::CipherSuite;
 use crate::codec::VarBytes;
+use crate::crypto::CipherSuite;
 use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `KeyPackageTBS` — RFC 9420 §10: everything a KeyPackage signs.

@@ -2,8 +2,8 @@
 
 use super::{Credential, HpkePublicKey, SignaturePublicKey};
 use super::{CredentialType, Extension, ExtensionType, ProposalType, ProtocolVersion};
-use crate::crypto::CipherSuite;
 use crate::codec::VarBytes;
+use crate::crypto::CipherSuite;
 use tls_codec::{
     Deserialize, DeserializeBytes, Error, Serialize, Size, TlsDeserialize, TlsDeserializeBytes,
     TlsSerialize, TlsSize,

@@ -8,8 +8,8 @@
 //! values survive in capabilities and required-capabilities lists.
 
 use super::{Extension, KeyPackage, LeafNode, PreSharedKeyId, ProtocolVersion};
-use crate::crypto::CipherSuite;
 use crate::codec::VarBytes;
+use crate::crypto::CipherSuite;
 use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `ProposalType` — RFC 9420 §12.1, §17.4. Open, so that unknown and GREASE values survive.

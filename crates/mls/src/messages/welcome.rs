@@ -1,8 +1,8 @@
 //! Welcome messages and GroupInfo (RFC 9420 §12.4.3).
 
 use super::{Extension, GroupContext, HpkeCiphertext, KeyPackageRef, Mac, PreSharedKeyId};
-use crate::crypto::CipherSuite;
 use crate::codec::VarBytes;
+use crate::crypto::CipherSuite;
 use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// `GroupInfoTBS` — RFC 9420 §12.4.3: everything a GroupInfo signs.

@@ -2,6 +2,7 @@
 
 use super::{LeafIndex, NodeIndex, RatchetTree};
 use crate::Error;
+use crate::codec::VarBytes;
 use crate::codec::{Decode, Encode};
 use crate::crypto::{CipherSuite, RustCrypto, SuiteCrypto};
 use crate::messages::{
@@ -9,7 +10,6 @@ use crate::messages::{
     Lifetime, Node, ParentNode, ProtocolVersion,
 };
 use proptest::prelude::*;
-use crate::codec::VarBytes;
 
 fn key(tag: u8, n: u32) -> Vec<u8> {
     let mut k = vec![tag; 32];

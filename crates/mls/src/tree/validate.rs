@@ -5,6 +5,7 @@ use super::key_index::PrefixIndex;
 use super::math::{LeafIndex, NodeIndex};
 use super::ratchet::{RatchetTree, key_prefix};
 use crate::Error;
+use crate::codec::VarBytes;
 use crate::codec::{Encode, TlsSerializeTrait, write_varint};
 use crate::crypto::SuiteCrypto;
 use crate::messages::{
@@ -13,7 +14,6 @@ use crate::messages::{
 };
 use std::collections::HashSet;
 use std::hash::Hash;
-use crate::codec::VarBytes;
 
 /// The label of a LeafNode signature — RFC 9420 §7.2.
 pub(super) const LEAF_NODE_TBS_LABEL: &[u8] = b"LeafNodeTBS";

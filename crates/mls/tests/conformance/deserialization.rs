@@ -41,7 +41,10 @@ mod tests {
         // The same rules hold inside structures decoded with tls_codec.
         use conclave_mls::codec::Decode;
         use conclave_mls::codec::VarBytes;
-        assert!(VarBytes::decode(&[0x40, 0x01, 0xaa]).is_err(), "non-minimal");
+        assert!(
+            VarBytes::decode(&[0x40, 0x01, 0xaa]).is_err(),
+            "non-minimal"
+        );
         assert!(
             VarBytes::decode(&[0xc0, 0, 0, 0, 0, 0, 0, 1, 0xaa]).is_err(),
             "0b11"

@@ -9,19 +9,19 @@
 use crate::common::{Outcome, hex_field, run_cases, suite, u64_field};
 use conclave_mls::Error;
 use conclave_mls::codec::Decode;
+use conclave_mls::codec::VarBytes;
 use conclave_mls::crypto::{Secret, SignaturePrivateKey, SuiteCrypto};
+use conclave_mls::internal::protection::{
+    self, EpochKeys, PaddingPolicy, VerifiedContent, unprotect_private, unprotect_public,
+};
+use conclave_mls::internal::secret_tree::{RatchetPolicy, SecretTree};
+use conclave_mls::internal::tree::TreeSize;
 use conclave_mls::messages::{
     Commit, FramedContent, FramedContentBody, GroupContext, Mac, MlsMessage, MlsMessageBody,
     Proposal, ProtocolVersion, Sender, SignaturePublicKey,
 };
-use conclave_mls::internal::protection::{
-    self, PaddingPolicy, VerifiedContent, unprotect_private, unprotect_public,
-};
-use conclave_mls::internal::secret_tree::{RatchetPolicy, SecretTree};
-use conclave_mls::internal::tree::TreeSize;
 use conclave_mls::{CipherSuite, RustCrypto};
 use serde_json::Value;
-use conclave_mls::codec::VarBytes;
 
 const SENDER: u32 = 1;
 
@@ -64,9 +64,16 @@ impl Case {
         let MlsMessageBody::PublicMessage(pm) = msg.body else {
             return Err("not a PublicMessage".into());
         };
-        unprotect_public(c, &pm, &self.context, Some(&self.membership_key), |s| {
-            self.key_of(s)
-        })
+        unprotect_public(
+            c,
+            &pm,
+            &EpochKeys {
+                context: &self.context,
+                sender_data_secret: &self.sender_data_secret,
+                membership_key: Some(&self.membership_key),
+            },
+            |s| self.key_of(s),
+        )
         .map_err(|e| format!("unprotect public: {e}"))
     }
 
@@ -76,9 +83,17 @@ impl Case {
         tree: &mut SecretTree,
         msg: &conclave_mls::messages::PrivateMessage,
     ) -> Result<VerifiedContent, Error> {
-        unprotect_private(c, msg, &self.context, tree, &self.sender_data_secret, |l| {
-            self.key_of(&Sender::Member(l.0))
-        })
+        unprotect_private(
+            c,
+            msg,
+            &EpochKeys {
+                context: &self.context,
+                sender_data_secret: &self.sender_data_secret,
+                membership_key: Some(&self.membership_key),
+            },
+            tree,
+            |l| self.key_of(&Sender::Member(l.0)),
+        )
     }
 }
 
@@ -138,8 +153,11 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
             protection::protect_public(
                 &c,
                 &k.signer,
-                &k.context,
-                Some(&k.membership_key),
+                &EpochKeys {
+                    context: &k.context,
+                    sender_data_secret: &k.sender_data_secret,
+                    membership_key: Some(&k.membership_key),
+                },
                 k.framed(body.clone()),
                 confirm,
             )
@@ -174,9 +192,12 @@ fn check(provider: &RustCrypto, case: &Value) -> Result<(), String> {
         let ours = protection::protect_private(
             &c,
             &k.signer,
-            &k.context,
+            &EpochKeys {
+                context: &k.context,
+                sender_data_secret: &k.sender_data_secret,
+                membership_key: Some(&k.membership_key),
+            },
             &mut k.tree(),
-            &k.sender_data_secret,
             PaddingPolicy::MultipleOf(16),
             k.framed(body.clone()),
             confirm,

@@ -8,11 +8,11 @@ use conclave_mls::crypto::{
     CryptoProvider, HpkePrivateKey, RustCrypto, Secret, SignaturePrivateKey,
 };
 use conclave_mls::group::{Group, GroupConfig, Received};
-use conclave_mls::key_package::KeyPackageBundle;
-use conclave_mls::time::TimePolicy;
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
+use conclave_mls::key_package::KeyPackageBundle;
 use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{self, MlsMessage};
+use conclave_mls::time::TimePolicy;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -28,7 +28,8 @@ pub fn run(cases: &[Value]) -> Outcome {
             .into_iter()
             .zip(keys.iter().map(Vec::as_slice))
             .collect();
-        let secret = conclave_mls::internal::psk::psk_secret(&crypto, &psks).map_err(|e| e.to_string())?;
+        let secret =
+            conclave_mls::internal::psk::psk_secret(&crypto, &psks).map_err(|e| e.to_string())?;
         expect_eq(
             "psk_secret",
             secret.as_bytes(),

@@ -2,7 +2,9 @@
 
 use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite, u64_field};
 use conclave_mls::crypto::{RustCrypto, Secret, SuiteCrypto};
-use conclave_mls::internal::secret_tree::{RatchetKind, RatchetPolicy, SecretTree, sender_data_key_nonce};
+use conclave_mls::internal::secret_tree::{
+    RatchetKind, RatchetPolicy, SecretTree, sender_data_key_nonce,
+};
 use conclave_mls::internal::tree::{LeafIndex, TreeSize};
 use serde_json::Value;
 

@@ -4,8 +4,8 @@
 use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite};
 use conclave_mls::codec::Decode;
 use conclave_mls::crypto::{RustCrypto, SuiteCrypto};
-use conclave_mls::messages::AuthenticatedContent;
 use conclave_mls::internal::transcript::TranscriptHashes;
+use conclave_mls::messages::AuthenticatedContent;
 use serde_json::Value;
 
 pub fn run(cases: &[Value]) -> Outcome {

@@ -4,8 +4,8 @@
 use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite, u64_field};
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{RustCrypto, SuiteCrypto};
-use conclave_mls::messages::{self, Proposal};
 use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
+use conclave_mls::messages::{self, Proposal};
 use serde_json::Value;
 
 pub fn run(cases: &[Value]) -> Outcome {

@@ -4,10 +4,10 @@
 use crate::common::{Outcome, expect_eq, hex_field, run_cases, suite, u64_field};
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{HpkePrivateKey, RustCrypto, Secret, SignaturePrivateKey, SuiteCrypto};
-use conclave_mls::messages::{self, GroupContext, ProtocolVersion, UpdatePath};
 use conclave_mls::internal::tree::treekem::{TreeKemPrivate, merge_update_path, prepare_path};
 use conclave_mls::internal::tree::validate::verify_leaf_signature;
 use conclave_mls::internal::tree::{LeafIndex, NodeIndex, RatchetTree};
+use conclave_mls::messages::{self, GroupContext, ProtocolVersion, UpdatePath};
 use serde_json::Value;
 
 struct Member {

@@ -7,9 +7,9 @@ use common::{basic, basic_identity, join_request, key_package, one_day, welcome_
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
 use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
+use conclave_mls::internal::tree::LeafIndex;
 use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
 use conclave_mls::messages::{MlsMessage, MlsMessageBody};
-use conclave_mls::internal::tree::LeafIndex;
 use std::sync::Arc;
 
 struct Member {
@@ -19,10 +19,10 @@ struct Member {
 
 fn config(private_handshake: bool) -> GroupConfig {
     GroupConfig::default().with_handshake_wire_format(if private_handshake {
-            HandshakeWireFormat::Private
-        } else {
-            HandshakeWireFormat::Public
-        })
+        HandshakeWireFormat::Private
+    } else {
+        HandshakeWireFormat::Public
+    })
 }
 
 /// A group `group_id` of basic credentials, created by `creator` with `config`.

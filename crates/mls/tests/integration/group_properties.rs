@@ -51,10 +51,10 @@ struct World {
 
 fn config(n: usize) -> GroupConfig {
     GroupConfig::default().with_handshake_wire_format(if n.is_multiple_of(2) {
-            HandshakeWireFormat::Public
-        } else {
-            HandshakeWireFormat::Private
-        })
+        HandshakeWireFormat::Public
+    } else {
+        HandshakeWireFormat::Private
+    })
 }
 
 impl World {

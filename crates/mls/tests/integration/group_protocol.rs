@@ -10,8 +10,7 @@ use common::{basic, basic_identity, join_request, key_package, required_capabili
 use conclave_mls::codec::Encode;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret};
 use conclave_mls::group::{
-    CommitOutput, Group, GroupConfig, HandshakeWireFormat,
-    Received, external_proposal,
+    CommitOutput, Group, GroupConfig, HandshakeWireFormat, Received, external_proposal,
 };
 use conclave_mls::identity::{BasicCredentialsOnly, Identity};
 use conclave_mls::key_package::KeyPackageSecrets;
@@ -49,10 +48,10 @@ impl World {
     fn config(&self, i: usize) -> GroupConfig {
         // Alternate wire formats so both kinds of handshake meet each other.
         GroupConfig::default().with_handshake_wire_format(if i.is_multiple_of(2) {
-                HandshakeWireFormat::Public
-            } else {
-                HandshakeWireFormat::Private
-            })
+            HandshakeWireFormat::Public
+        } else {
+            HandshakeWireFormat::Private
+        })
     }
 
     fn identity(&mut self, suite: CipherSuite, name: &str) -> Identity {
@@ -128,8 +127,16 @@ impl World {
             };
             let group = match via {
                 Via::Plain => common::join(&self.p, request),
-                Via::Branch(w) => common::join_resuming(&self.p, common::Resumes::Branch(w.old_group_of(&name)), request),
-                Via::ReInit(w) => common::join_resuming(&self.p, common::Resumes::ReInit(w.old_group_of(&name)), request),
+                Via::Branch(w) => common::join_resuming(
+                    &self.p,
+                    common::Resumes::Branch(w.old_group_of(&name)),
+                    request,
+                ),
+                Via::ReInit(w) => common::join_resuming(
+                    &self.p,
+                    common::Resumes::ReInit(w.old_group_of(&name)),
+                    request,
+                ),
             }
             .unwrap_or_else(|e| panic!("{name} joining: {e}"));
             self.members.push(Member {

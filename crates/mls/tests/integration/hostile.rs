@@ -12,10 +12,12 @@ use common::{basic, basic_identity, join_request, key_package, now, welcome_of};
 use conclave_mls::Error;
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{CipherSuite, RustCrypto, Secret, SuiteCrypto};
-use conclave_mls::group::{
-    Group, GroupConfig, HandshakeWireFormat, Received,
-};
+use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
+use conclave_mls::internal::protection;
+use conclave_mls::internal::secret_tree::RatchetPolicy;
+use conclave_mls::internal::tree::treekem::sign_leaf_node;
+use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
     Add, Commit, Credential, CredentialType, Extension, FramedContent, FramedContentBody,
@@ -23,10 +25,6 @@ use conclave_mls::messages::{
     ProposalOrRef, ProposalRef, ProtocolVersion, PublicMessage, ReInit, Remove, Sender,
     SignaturePublicKey, Welcome,
 };
-use conclave_mls::internal::protection;
-use conclave_mls::internal::secret_tree::RatchetPolicy;
-use conclave_mls::internal::tree::treekem::sign_leaf_node;
-use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
 use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
@@ -170,8 +168,7 @@ fn new_member_add(p: &RustCrypto, group: &Group, kp: &KeyPackage, signer: &Ident
     let pm = protection::protect_public(
         &crypto,
         &signer.signer,
-        group.context(),
-        None,
+        &keys_of(group.context(), None),
         content,
         protection::no_confirmation,
     )
@@ -272,8 +269,7 @@ fn resign_external(
     let pm = protection::protect_public(
         &crypto,
         &signer.signer,
-        group.context(),
-        None,
+        &keys_of(group.context(), None),
         content,
         |_| Ok(tag),
     )
@@ -358,9 +354,9 @@ fn replayed_private_messages() {
 fn generation_too_far_ahead() {
     let p = RustCrypto::default();
     let config = GroupConfig::default().with_ratchet(RatchetPolicy {
-            out_of_order_tolerance: 4,
-            maximum_forward_distance: 8,
-        });
+        out_of_order_tolerance: 4,
+        maximum_forward_distance: 8,
+    });
     let mut m = group_configured(&p, 2, config);
     let mut sent = Vec::new();
     for i in 0..12u8 {
@@ -714,10 +710,12 @@ fn membership_key(
     let n = crypto.hash_len();
     for start in 0..state.len().saturating_sub(n) {
         let candidate = Secret::from_slice(&state[start..start + n]);
-        let ok =
-            protection::unprotect_public(&crypto, &pm, holder.context(), Some(&candidate), |_| {
-                Some(sender.signature_key.clone())
-            });
+        let ok = protection::unprotect_public(
+            &crypto,
+            &pm,
+            &keys_of(holder.context(), Some(&candidate)),
+            |_| Some(sender.signature_key.clone()),
+        );
         if ok.is_ok() {
             return candidate;
         }
@@ -746,8 +744,7 @@ fn forge_commit(
     let pm = protection::protect_public(
         &crypto,
         &signer.signer,
-        group.context(),
-        Some(key),
+        &keys_of(group.context(), Some(key)),
         content,
         |_| Ok(Mac::from(vec![0x5a; 32])),
     )
@@ -1253,8 +1250,7 @@ fn current_epoch_message_naming_a_removed_member() {
     let pm = protection::protect_public(
         &crypto,
         &carol.signer,
-        m[0].group.context(),
-        Some(&key),
+        &keys_of(m[0].group.context(), Some(&key)),
         content,
         protection::no_confirmation,
     )
@@ -1309,4 +1305,18 @@ fn generation_beyond_the_default_window() {
         ),
         "{err:?}"
     );
+}
+
+/// The keys a PublicMessage needs: `context` and, for a member, `membership_key`.
+fn keys_of<'a>(
+    context: &'a conclave_mls::messages::GroupContext,
+    membership_key: Option<&'a conclave_mls::crypto::Secret>,
+) -> protection::EpochKeys<'a> {
+    static NO_SECRET: std::sync::LazyLock<conclave_mls::crypto::Secret> =
+        std::sync::LazyLock::new(|| conclave_mls::crypto::Secret::new(Vec::new()));
+    protection::EpochKeys {
+        context,
+        sender_data_secret: &NO_SECRET,
+        membership_key,
+    }
 }

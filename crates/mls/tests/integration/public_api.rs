@@ -33,7 +33,11 @@ fn valid_now(p: &RustCrypto, id: &Identity) -> KeyPackageBundle {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    bundle(p, id, KeyPackageOptions::new(Lifetime::starting_at(now, 86_400)))
+    bundle(
+        p,
+        id,
+        KeyPackageOptions::new(Lifetime::starting_at(now, 86_400)),
+    )
 }
 
 /// A KeyPackage that expired a day after `LONG_AGO`.
@@ -69,7 +73,11 @@ fn lifetimes_are_checked_unless_explicitly_skipped() {
         .unwrap_err();
     assert!(matches!(err, Error::KeyPackageInvalid(_)), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert_eq!(g.state(), GroupState::Active, "a refused commit leaves no pending state");
+    assert_eq!(
+        g.state(),
+        GroupState::Active,
+        "a refused commit leaves no pending state"
+    );
 
     // A clock inside the lifetime accepts it …
     let mut g = group(
@@ -331,7 +339,10 @@ fn pending_epoch_exporter_and_out_of_band_tree() {
         .unwrap();
     assert_eq!(g.state(), GroupState::PendingCommit);
     let next_key = g.pending_export_secret(&p, b"ds", b"", 32).unwrap();
-    let tree = out.ratchet_tree.clone().expect("the Welcome does not carry the tree");
+    let tree = out
+        .ratchet_tree
+        .clone()
+        .expect("the Welcome does not carry the tree");
     assert_eq!(tree, g.pending_ratchet_tree().unwrap());
     g.merge_pending_commit().unwrap();
     assert_eq!(g.export_secret(&p, b"ds", b"", 32).unwrap(), next_key);

@@ -21,12 +21,12 @@ use conclave_mls::Error;
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
 use conclave_mls::group::{Group, GroupConfig, Received};
 use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
+use conclave_mls::internal::tree::LeafIndex;
 use conclave_mls::key_package::KeyPackageSecrets;
 use conclave_mls::messages::{
     Credential, Extension, KeyPackage, PreSharedKeyId, Proposal, ProtocolVersion, Psk, ReInit,
     ResumptionPskUsage, SignaturePublicKey, Welcome,
 };
-use conclave_mls::internal::tree::LeafIndex;
 use std::sync::Arc;
 
 const SUITE: CipherSuite = CipherSuite(1);
@@ -281,7 +281,11 @@ fn reinit_forgery(old: &Old, suite: CipherSuite, group_id: &[u8]) -> Forgery {
 fn bob_joins_reinit(old: &Old, forgery: Forgery, bob_suite: CipherSuite) -> Result<Group, Error> {
     let (id, kp, secrets) = bob_new(old, bob_suite);
     let welcome = forgery.build(&old.p, &old.alice.1, std::slice::from_ref(&kp));
-    common::join_resuming(&old.p, common::Resumes::ReInit(&old.bob.1), request(&id, &kp, &secrets, &welcome))
+    common::join_resuming(
+        &old.p,
+        common::Resumes::ReInit(&old.bob.1),
+        request(&id, &kp, &secrets, &welcome),
+    )
 }
 
 #[test]
@@ -520,7 +524,11 @@ fn branch_forgery(old: &Old, suite: CipherSuite, group_id: &[u8]) -> Forgery {
 fn bob_joins_branch(old: &Old, forgery: Forgery, suite: CipherSuite) -> Result<Group, Error> {
     let (id, kp, secrets) = bob_new(old, suite);
     let welcome = forgery.build(&old.p, &old.alice.1, std::slice::from_ref(&kp));
-    common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1), request(&id, &kp, &secrets, &welcome))
+    common::join_resuming(
+        &old.p,
+        common::Resumes::Branch(&old.bob.1),
+        request(&id, &kp, &secrets, &welcome),
+    )
 }
 
 #[test]
@@ -568,7 +576,9 @@ fn branch_from_an_earlier_epoch_is_accepted() {
     let (bob_kp, bob_secrets) = key_package(&old.p, &old.bob.0);
     let (new, welcome) = alice_branches(&old, vec![bob_kp.clone()]);
     old.alice_commits(vec![]);
-    let bob = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
+    let bob = common::join_resuming(
+        &old.p,
+        common::Resumes::Branch(&old.bob.1),
         request(&old.bob.0, &bob_kp, &bob_secrets, &welcome),
     )
     .unwrap();
@@ -589,7 +599,9 @@ fn branch_with_a_leaf_not_in_the_old_group_is_refused() {
         .map(|m| m.leaf)
         .unwrap();
     assert_eq!(
-        common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
+        common::join_resuming(
+            &old.p,
+            common::Resumes::Branch(&old.bob.1),
             request(&old.bob.0, &bob_kp, &bob_secrets, &welcome)
         )
         .unwrap_err(),
@@ -625,11 +637,15 @@ fn branch_leaves_match_by_the_applications_notion_of_identity() {
     let carol_again = identity(&old.p, SUITE, "CAROL");
     let (carol_kp, _) = key_package(&old.p, &carol_again);
     let (new, welcome) = alice_branches(&old, vec![bob_kp.clone(), carol_kp]);
-    let strict = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
+    let strict = common::join_resuming(
+        &old.p,
+        common::Resumes::Branch(&old.bob.1),
         request(&old.bob.0, &bob_kp, &bob_secrets, &welcome),
     );
     assert!(matches!(strict, Err(Error::BranchLeafNotInOldGroup { .. })));
-    let bob = common::join_resuming(&old.p, common::Resumes::Branch(&old.bob.1),
+    let bob = common::join_resuming(
+        &old.p,
+        common::Resumes::Branch(&old.bob.1),
         request_with(
             &old.bob.0,
             &bob_kp,

@@ -61,7 +61,10 @@ fn populated_tree_has_every_parent_set() {
     let crypto = SuiteCrypto::new(&provider, SUITE).unwrap();
     let t = fixture::populated(&crypto, 64).tree;
     let parents = (0..t.size().node_count())
-        .filter(|i| t.parent(conclave_mls::internal::tree::NodeIndex(*i)).is_some())
+        .filter(|i| {
+            t.parent(conclave_mls::internal::tree::NodeIndex(*i))
+                .is_some()
+        })
         .count();
     assert_eq!(parents, 63);
 }

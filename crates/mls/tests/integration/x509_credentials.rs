@@ -7,10 +7,10 @@ use common::{join_request, key_package, welcome_of};
 use conclave_mls::Error;
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, SignaturePrivateKey};
 use conclave_mls::group::{GroupConfig, Received};
-use conclave_mls::time::{FixedClock, TimePolicy};
 use conclave_mls::identity::x509::{ClientIdentity, X509Validator};
 use conclave_mls::identity::{Identity, IdentityValidator};
 use conclave_mls::messages::{Certificate, Credential};
+use conclave_mls::time::{FixedClock, TimePolicy};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyUsagePurpose, SanType,
     date_time_ymd,

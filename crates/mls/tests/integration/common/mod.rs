@@ -5,18 +5,18 @@
 #![allow(dead_code)]
 
 use conclave_mls::codec::Encode;
+use conclave_mls::crypto::Secret;
 use conclave_mls::crypto::{CipherSuite, RustCrypto};
 use conclave_mls::group::{Group, GroupConfig};
+use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
 use conclave_mls::internal::tree::LeafIndex;
 use conclave_mls::key_package::KeyPackageBundle;
-use conclave_mls::{CryptoProvider, Error};
-use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
 use conclave_mls::key_package::{KeyPackageOptions, KeyPackageSecrets, create_key_package};
 use conclave_mls::messages::{
-    Credential, Extension, ExtensionType, KeyPackage, Lifetime, MlsMessage, MlsMessageBody,
-    GroupInfo, RatchetTree, RequiredCapabilities, Welcome,
+    Credential, Extension, ExtensionType, GroupInfo, KeyPackage, Lifetime, MlsMessage,
+    MlsMessageBody, RatchetTree, RequiredCapabilities, Welcome,
 };
-use conclave_mls::crypto::Secret;
+use conclave_mls::{CryptoProvider, Error};
 use std::collections::HashMap;
 use std::sync::Arc;
 
