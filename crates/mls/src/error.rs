@@ -28,7 +28,7 @@ pub enum Error {
     Crypto(#[from] CryptoError),
     /// Bytes did not decode as the expected structure (RFC 9420 §2.1).
     #[error("decoding failed: {0}")]
-    Decode(String),
+    Decode(DecodeError),
     /// More PSKs than a PSKLabel can count (RFC 9420 §8.4: `uint16 count`).
     #[error("{0} PSKs exceed the 65535 a PSKLabel can count")]
     TooManyPsks(usize),
@@ -332,9 +332,9 @@ pub enum Error {
     /// A GroupInfo without external_pub cannot be joined externally (§12.4.3.2).
     #[error("the GroupInfo has no external_pub extension")]
     MissingExternalPub,
-    /// Persisted group state did not decode; the text says where.
-    #[error("corrupt group state: {0}")]
-    StateCorrupt(String),
+    /// Persisted state did not decode; the text says where.
+    #[error("corrupt stored state: {0}")]
+    StateCorrupt(&'static str),
     /// Persisted group state of a format version this build does not read.
     #[error("group state format version {0} is not supported")]
     StateVersion(u16),
@@ -353,8 +353,8 @@ pub enum Error {
     WelcomeMultipleResumptionPsks,
     /// A Welcome carrying a resumption PSK of usage `reinit` or `branch` outside the join
     /// that continues the old group (RFC 9420 §11.2, §11.3: such PSKs "MUST NOT be used in
-    /// other contexts"); join it with [`crate::group::Group::join_reinit`] or
-    /// [`crate::group::Group::join_branch`].
+    /// other contexts"); join it with [`JoinBuilder::reinit_of`](crate::group::JoinBuilder::reinit_of) or
+    /// [`JoinBuilder::branch_of`](crate::group::JoinBuilder::branch_of).
     #[error("a {usage:?} resumption PSK is only valid when joining a ReInit or branch")]
     ResumptionPskOutOfContext {
         /// The PSK's usage.
@@ -432,12 +432,45 @@ pub enum Error {
     },
     /// A structure could not be encoded (a length beyond 2^30 − 1, §2.1.2).
     #[error("encoding failed: {0}")]
-    Encode(String),
+    Encode(&'static str),
+}
+
+/// Why bytes did not decode (RFC 9420 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended inside a structure.
+    #[error("the input ends early")]
+    EndOfInput,
+    /// Bytes remained after a complete structure.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+    /// A varint length with the reserved prefix 0b11 (§2.1.2).
+    #[error("a varint with the reserved prefix 0b11")]
+    VarintReservedPrefix,
+    /// A varint length not in its shortest encoding (§2.1.2).
+    #[error("a varint not in its minimal encoding")]
+    NonMinimalVarint,
+    /// A vector length that does not fit the input or the structure.
+    #[error("an invalid vector length")]
+    InvalidLength,
+    /// A tag (enum discriminant) that the structure does not define.
+    #[error("the unknown value {0:#x}")]
+    UnknownValue(u64),
+    /// Any other violation of the structure's syntax.
+    #[error("malformed structure")]
+    Malformed,
 }
 
 impl From<tls_codec::Error> for Error {
     fn from(e: tls_codec::Error) -> Self {
-        Error::Decode(e.to_string())
+        Error::Decode(match e {
+            tls_codec::Error::EndOfStream => DecodeError::EndOfInput,
+            tls_codec::Error::TrailingData => DecodeError::TrailingBytes(0),
+            tls_codec::Error::InvalidVectorLength => DecodeError::InvalidLength,
+            tls_codec::Error::UnknownValue(v) => DecodeError::UnknownValue(v),
+            _ => DecodeError::Malformed,
+        })
     }
 }
 

@@ -221,7 +221,7 @@ impl KeyPackageBundle {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let rest = bytes
             .strip_prefix(BUNDLE_MAGIC)
-            .ok_or_else(|| Error::StateCorrupt("not a key package bundle".into()))?;
+            .ok_or(Error::StateCorrupt("not a key package bundle"))?;
         let mut r = StateReader::new(rest);
         let version = r.u16()?;
         if version != BUNDLE_VERSION {

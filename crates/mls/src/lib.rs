@@ -112,7 +112,7 @@ mod welcome;
 #[cfg(feature = "rust-crypto")]
 pub use crypto::RustCrypto;
 pub use crypto::{CipherSuite, CryptoProvider};
-pub use error::{Error, ErrorKind};
+pub use error::{DecodeError, Error, ErrorKind};
 pub use group::{CommitOutput, Group, GroupConfig, GroupState, Member, Received, StagedCommit};
 pub use identity::{Identity, IdentityValidator};
 pub use key_package::{KeyPackageBundle, KeyPackageOptions};

@@ -512,7 +512,7 @@ mod state {
 
         pub(crate) fn read_state(r: &mut StateReader<'_>) -> Result<Self, Error> {
             let size = TreeSize::from_leaf_count(r.u32()?)
-                .ok_or_else(|| Error::StateCorrupt("secret tree size".into()))?;
+                .ok_or(Error::StateCorrupt("secret tree size"))?;
             let policy = RatchetPolicy {
                 out_of_order_tolerance: r.u32()?,
                 maximum_forward_distance: r.u32()?,
@@ -529,7 +529,7 @@ mod state {
                 let kind = match r.u8()? {
                     0 => RatchetKind::Handshake,
                     1 => RatchetKind::Application,
-                    _ => return Err(Error::StateCorrupt("ratchet kind".into())),
+                    _ => return Err(Error::StateCorrupt("ratchet kind")),
                 };
                 let generation = r.u32()?;
                 let secret = Secret::from_slice(r.bytes()?);

@@ -5,6 +5,7 @@
 //! its decoders never reserve memory for more elements than the input holds.
 
 use crate::Error;
+use crate::error::DecodeError;
 
 mod bytes;
 pub(crate) mod state;
@@ -24,7 +25,7 @@ pub trait Encode {
 impl<T: tls_codec::Serialize> Encode for T {
     fn encode(&self) -> Result<Vec<u8>, Error> {
         self.tls_serialize_detached()
-            .map_err(|e| Error::Encode(e.to_string()))
+            .map_err(|_| Error::Encode("a vector longer than 2^30 - 1 bytes"))
     }
 }
 
@@ -40,7 +41,7 @@ impl<T: tls_codec::DeserializeBytes> Decode for T {
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let (value, rest) = T::tls_deserialize_bytes(bytes)?;
         if !rest.is_empty() {
-            return Err(Error::Decode(format!("{} trailing bytes", rest.len())));
+            return Err(Error::Decode(DecodeError::TrailingBytes(rest.len())));
         }
         Ok(value)
     }
@@ -54,15 +55,15 @@ impl<T: tls_codec::DeserializeBytes> Decode for T {
 pub fn read_varint(bytes: &[u8]) -> Result<(u32, usize), Error> {
     let first = *bytes
         .first()
-        .ok_or_else(|| Error::Decode("empty varint".into()))?;
+        .ok_or(Error::Decode(DecodeError::EndOfInput))?;
     let len = match first >> 6 {
         0 => 1,
         1 => 2,
         2 => 4,
-        _ => return Err(Error::Decode("varint with reserved prefix 0b11".into())),
+        _ => return Err(Error::Decode(DecodeError::VarintReservedPrefix)),
     };
     if bytes.len() < len {
-        return Err(Error::Decode("truncated varint".into()));
+        return Err(Error::Decode(DecodeError::EndOfInput));
     }
     let mut value = u32::from(first & 0x3f);
     for b in &bytes[1..len] {
@@ -74,7 +75,7 @@ pub fn read_varint(bytes: &[u8]) -> Result<(u32, usize), Error> {
         _ => 4,
     };
     if minimal != len {
-        return Err(Error::Decode("non-minimal varint".into()));
+        return Err(Error::Decode(DecodeError::NonMinimalVarint));
     }
     Ok((value, len))
 }
@@ -85,7 +86,7 @@ pub fn write_varint(value: u32, out: &mut Vec<u8>) -> Result<(), Error> {
         0..=0x3f => out.push(value as u8),
         0x40..=0x3fff => out.extend_from_slice(&(0x4000 | value as u16).to_be_bytes()),
         0x4000..=0x3fff_ffff => out.extend_from_slice(&(0x8000_0000 | value).to_be_bytes()),
-        _ => return Err(Error::Encode(format!("length {value} exceeds 2^30 - 1"))),
+        _ => return Err(Error::Encode("a length beyond 2^30 - 1")),
     }
     Ok(())
 }

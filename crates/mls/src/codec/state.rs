@@ -28,8 +28,7 @@ impl StateWriter {
         self.u8(u8::from(v));
     }
     pub(crate) fn bytes(&mut self, v: &[u8]) -> Result<(), Error> {
-        let len =
-            u32::try_from(v.len()).map_err(|_| Error::Encode("state field too long".into()))?;
+        let len = u32::try_from(v.len()).map_err(|_| Error::Encode("state field too long"))?;
         self.u32(len);
         self.out.extend_from_slice(v);
         Ok(())
@@ -39,7 +38,7 @@ impl StateWriter {
         self.bytes(&v.encode()?)
     }
     pub(crate) fn count(&mut self, n: usize) -> Result<(), Error> {
-        self.u32(u32::try_from(n).map_err(|_| Error::Encode("too many state entries".into()))?);
+        self.u32(u32::try_from(n).map_err(|_| Error::Encode("too many state entries"))?);
         Ok(())
     }
 }
@@ -49,8 +48,8 @@ pub(crate) struct StateReader<'a> {
     rest: &'a [u8],
 }
 
-fn corrupt(what: &str) -> Error {
-    Error::StateCorrupt(what.to_string())
+fn corrupt(what: &'static str) -> Error {
+    Error::StateCorrupt(what)
 }
 
 impl<'a> StateReader<'a> {

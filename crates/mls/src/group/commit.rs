@@ -246,13 +246,16 @@ impl Group {
     /// The ratchet tree of the epoch our pending commit would create, in its wire form
     /// (§12.4.3.3); [`Error::NoPendingCommit`] when there is none.
     pub fn pending_ratchet_tree(&self) -> Result<crate::messages::RatchetTree, Error> {
-        let pending = self.pending.as_ref().ok_or(Error::NoPendingCommit)?;
+        let pending = self.condition.pending().ok_or(Error::NoPendingCommit)?;
         Ok(pending.next.tree.to_wire())
     }
 
     /// Installs our pending commit's epoch: the Delivery Service accepted it.
     pub fn merge_pending_commit(&mut self) -> Result<(), Error> {
-        let pending = self.pending.take().ok_or(Error::NoPendingCommit)?;
+        let pending = self
+            .condition
+            .take_pending()
+            .ok_or(Error::NoPendingCommit)?;
         self.install_epoch(pending.next);
         Ok(())
     }
@@ -268,7 +271,7 @@ impl Group {
                 Ok(())
             }
             None => {
-                self.removed = true;
+                self.condition = super::Condition::Removed;
                 Ok(())
             }
         }
@@ -527,10 +530,10 @@ impl Group {
         let ratchet_tree =
             (welcome.is_some() && !self.config.ratchet_tree_extension).then(|| next.tree.to_wire());
         let commit = Self::wrap(body);
-        self.pending = Some(PendingCommit {
+        self.condition = super::Condition::Pending(Box::new(PendingCommit {
             message: commit.clone(),
             next,
-        });
+        }));
         Ok(CommitOutput {
             commit,
             welcome,
@@ -545,7 +548,7 @@ impl Group {
         crypto: &SuiteCrypto<'_>,
         verified: VerifiedContent,
     ) -> Result<StagedCommit, Error> {
-        if self.removed {
+        if self.condition.is_removed() {
             return Err(Error::RemovedFromGroup);
         }
         let authenticated = verified.authenticated_content();

@@ -112,6 +112,41 @@ impl EpochState {
     }
 }
 
+/// Where a member stands in its group, beside the epoch's own data (a ReInit that closed
+/// the group is part of the epoch it ended, see [`EpochState::reinit`]).
+#[derive(Debug)]
+enum Condition {
+    /// In the group, nothing pending.
+    Active,
+    /// Our commit awaits the Delivery Service's verdict; `PendingCommit::next` is the epoch
+    /// it creates.
+    Pending(Box<commit::PendingCommit>),
+    /// A commit removed us.
+    Removed,
+}
+
+impl Condition {
+    fn pending(&self) -> Option<&commit::PendingCommit> {
+        match self {
+            Self::Pending(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// The pending commit, if any, leaving the member active.
+    fn take_pending(&mut self) -> Option<commit::PendingCommit> {
+        match std::mem::replace(self, Self::Active) {
+            Self::Pending(p) => Some(*p),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+    fn is_removed(&self) -> bool {
+        matches!(self, Self::Removed)
+    }
+}
+
 /// One member's state of one MLS group.
 pub struct Group {
     config: GroupConfig,
@@ -119,12 +154,13 @@ pub struct Group {
     signer: SignaturePrivateKey,
     epoch: EpochState,
     proposals: ProposalCache,
-    pending: Option<commit::PendingCommit>,
+    /// Where this member stands: one value, so that "removed with a commit pending" cannot
+    /// be represented.
+    condition: Condition,
     past_epochs: VecDeque<PastEpoch>,
     resumption_psks: BTreeMap<u64, Secret>,
     external_psks: HashMap<Vec<u8>, Secret>,
     validator: std::sync::Arc<dyn IdentityValidator>,
-    removed: bool,
     /// Private keys of our own Update proposals, by new encryption key, until committed.
     update_keys: Vec<(Vec<u8>, crate::crypto::HpkePrivateKey)>,
     /// Resumption PSKs of other groups (ReInit, branching): (group id, epoch) → PSK.
@@ -217,12 +253,11 @@ impl Group {
                 reinit: None,
             },
             proposals: ProposalCache::default(),
-            pending: None,
+            condition: Condition::Active,
             past_epochs: VecDeque::new(),
             resumption_psks: BTreeMap::new(),
             external_psks: HashMap::new(),
             validator,
-            removed: false,
             update_keys: Vec::new(),
             foreign_resumption_psks: HashMap::new(),
             special_psk: None,
@@ -275,11 +310,11 @@ impl Group {
     }
     /// The group's condition: active, with a pending commit, removed, or closed by ReInit.
     pub fn state(&self) -> GroupState {
-        if self.removed {
+        if self.condition.is_removed() {
             GroupState::Removed
         } else if self.epoch.reinit.is_some() {
             GroupState::ClosedByReInit
-        } else if self.pending.is_some() {
+        } else if self.condition.pending().is_some() {
             GroupState::PendingCommit
         } else {
             GroupState::Active
@@ -322,7 +357,7 @@ impl Group {
         context: &[u8],
         length: usize,
     ) -> Result<Secret, Error> {
-        let pending = self.pending.as_ref().ok_or(Error::NoPendingCommit)?;
+        let pending = self.condition.pending().ok_or(Error::NoPendingCommit)?;
         Ok(pending
             .next
             .secrets
@@ -330,11 +365,11 @@ impl Group {
     }
     /// Whether a commit of ours awaits the Delivery Service's verdict.
     pub fn has_pending_commit(&self) -> bool {
-        self.pending.is_some()
+        self.condition.pending().is_some()
     }
     /// Drops our pending commit (the Delivery Service refused it).
     pub fn clear_pending_commit(&mut self) {
-        self.pending = None;
+        self.condition.take_pending();
     }
     /// Registers an external PSK (RFC 9420 §8.4) under `id`.
     pub fn add_external_psk(&mut self, id: Vec<u8>, psk: Secret) {
@@ -427,7 +462,7 @@ impl Group {
         authenticated_data: &[u8],
     ) -> Result<MlsMessage, Error> {
         self.check_open()?;
-        if self.pending.is_some() {
+        if self.condition.pending().is_some() {
             // §12.4: after sending a commit, a member must not send application data in the
             // old epoch; the application should wait for the commit's fate.
             return Err(Error::PendingCommit);
@@ -447,11 +482,11 @@ impl Group {
 
     /// Whether a commit removed this member.
     pub fn is_removed(&self) -> bool {
-        self.removed
+        self.condition.is_removed()
     }
 
     fn check_open(&self) -> Result<(), Error> {
-        if self.removed {
+        if self.condition.is_removed() {
             return Err(Error::RemovedFromGroup);
         }
         if self.epoch.reinit.is_some() {
@@ -581,7 +616,7 @@ impl Group {
             }
         }
         self.proposals.clear();
-        self.pending = None;
+        self.condition.take_pending();
         self.update_keys.clear();
         self.special_psk = None;
         self.remember_resumption_psk();

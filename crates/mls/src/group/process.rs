@@ -108,7 +108,7 @@ impl Group {
         if message.version != ProtocolVersion::MLS10 {
             return Err(Error::WrongProtocolVersion);
         }
-        if let Some(pending) = &self.pending
+        if let Some(pending) = self.condition.pending()
             && pending.message == *message
         {
             self.merge_pending_commit()?;

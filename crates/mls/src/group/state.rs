@@ -4,7 +4,9 @@
 
 use super::commit::PendingCommit;
 use super::proposals::ProposalCache;
-use super::{EpochState, Group, GroupConfig, HandshakeWireFormat, PastEpoch, PastSigners};
+use super::{
+    Condition, EpochState, Group, GroupConfig, HandshakeWireFormat, PastEpoch, PastSigners,
+};
 use crate::Error;
 use crate::codec::state::{StateReader, StateWriter};
 use crate::crypto::{CipherSuite, Secret, SignaturePrivateKey};
@@ -79,7 +81,7 @@ fn read_epoch(r: &mut StateReader<'_>) -> Result<EpochState, Error> {
     let tree = RatchetTree::from_wire(r.encoded()?)?;
     let private = TreeKemPrivate::read_state(r)?;
     if tree.leaf(private.leaf()).is_none() {
-        return Err(Error::StateCorrupt("own leaf is blank".into()));
+        return Err(Error::StateCorrupt("own leaf is blank"));
     }
     Ok(EpochState {
         context,
@@ -163,7 +165,7 @@ impl Group {
             w.encoded(proposal)?;
             w.encoded(sender)?;
         }
-        match &self.pending {
+        match self.condition.pending() {
             None => w.bool(false),
             Some(p) => {
                 w.bool(true);
@@ -195,7 +197,7 @@ impl Group {
             w.bytes(id)?;
             w.bytes(psk.as_bytes())?;
         }
-        w.bool(self.removed);
+        w.bool(self.condition.is_removed());
         w.count(self.update_keys.len())?;
         for (public, private) in &self.update_keys {
             w.bytes(public)?;
@@ -224,7 +226,7 @@ impl Group {
     ) -> Result<Self, Error> {
         let rest = bytes
             .strip_prefix(MAGIC.as_slice())
-            .ok_or_else(|| Error::StateCorrupt("not a group state".into()))?;
+            .ok_or(Error::StateCorrupt("not a group state"))?;
         let mut r = StateReader::new(rest);
         let version = r.u16()?;
         if !(1..=VERSION).contains(&version) {
@@ -235,7 +237,7 @@ impl Group {
         let signer = SignaturePrivateKey::from_slice(r.bytes()?);
         let epoch = read_epoch(&mut r)?;
         if epoch.context.cipher_suite != suite {
-            return Err(Error::StateCorrupt("cipher suite".into()));
+            return Err(Error::StateCorrupt("cipher suite"));
         }
         let mut proposals = ProposalCache::default();
         for _ in 0..r.count(12)? {
@@ -299,21 +301,28 @@ impl Group {
             0 => None,
             2 => Some(crate::messages::ResumptionPskUsage::Reinit),
             3 => Some(crate::messages::ResumptionPskUsage::Branch),
-            _ => return Err(Error::StateCorrupt("special PSK usage".into())),
+            _ => return Err(Error::StateCorrupt("special PSK usage")),
         };
         r.finish()?;
+        let condition = match (removed, pending) {
+            (false, None) => Condition::Active,
+            (false, Some(p)) => Condition::Pending(Box::new(p)),
+            (true, None) => Condition::Removed,
+            (true, Some(_)) => {
+                return Err(Error::StateCorrupt("removed with a commit pending"));
+            }
+        };
         Ok(Group {
             config,
             suite,
             signer,
             epoch,
             proposals,
-            pending,
+            condition,
             past_epochs,
             resumption_psks,
             external_psks,
             validator,
-            removed,
             update_keys,
             foreign_resumption_psks,
             special_psk,

@@ -19,7 +19,7 @@ const NODE_TYPE_PARENT: u8 = 2;
 
 /// Appends `opaque data<V>` (RFC 9420 §2.1.2).
 fn push_opaque(out: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
-    let len = u32::try_from(data.len()).map_err(|_| Error::Encode("opaque too long".into()))?;
+    let len = u32::try_from(data.len()).map_err(|_| Error::Encode("opaque too long"))?;
     write_varint(len, out)?;
     out.extend_from_slice(data);
     Ok(())
@@ -36,7 +36,7 @@ fn push_optional<T: tls_codec::Serialize>(
         Some(v) => {
             out.push(1);
             v.tls_serialize(out)
-                .map_err(|e| Error::Encode(e.to_string()))?;
+                .map_err(|_| Error::Encode("a vector longer than 2^30 - 1 bytes"))?;
         }
     }
     Ok(())

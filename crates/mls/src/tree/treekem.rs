@@ -511,9 +511,7 @@ impl TreeKemPrivate {
             keys.insert(node, HpkePrivateKey::from_slice(r.bytes()?));
         }
         if !keys.contains_key(&leaf.node()) {
-            return Err(Error::StateCorrupt(
-                "no private key for the own leaf".into(),
-            ));
+            return Err(Error::StateCorrupt("no private key for the own leaf"));
         }
         Ok(Self { leaf, keys })
     }

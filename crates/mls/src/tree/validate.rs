@@ -45,13 +45,12 @@ pub fn encode_leaf_node_tbs(
 ) -> Result<(), Error> {
     node.content
         .tls_serialize(out)
-        .map_err(|e| Error::Encode(e.to_string()))?;
+        .map_err(|_| Error::Encode("a vector longer than 2^30 - 1 bytes"))?;
     if !matches!(
         node.content.leaf_node_source,
         LeafNodeSource::KeyPackage { .. }
     ) {
-        let len =
-            u32::try_from(group_id.len()).map_err(|_| Error::Encode("group_id too long".into()))?;
+        let len = u32::try_from(group_id.len()).map_err(|_| Error::Encode("group_id too long"))?;
         write_varint(len, out)?;
         out.extend_from_slice(group_id);
         out.extend_from_slice(&leaf.0.to_be_bytes());

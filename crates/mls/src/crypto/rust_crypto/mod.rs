@@ -25,17 +25,9 @@ use rng::ProviderRng;
 ///
 /// [`RustCrypto::default`] draws randomness from the operating system;
 /// [`RustCrypto::from_seed`] from a ChaCha20 stream, for reproducible tests.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RustCrypto {
     rng: ProviderRng,
-}
-
-impl Default for RustCrypto {
-    fn default() -> Self {
-        Self {
-            rng: ProviderRng::default(),
-        }
-    }
 }
 
 impl RustCrypto {
