@@ -54,17 +54,13 @@ fn main() {
         dir,
         "decode_key_package",
         "key_package",
-        &fx.joiner_key_package.encode().unwrap(),
+        &fx.joiner_key_package.key_package().encode().unwrap(),
     );
-    let kp_msg = MlsMessage {
-        version: conclave_mls::messages::ProtocolVersion::MLS10,
-        body: MlsMessageBody::KeyPackage(fx.joiner_key_package.clone()),
-    };
     write(
         dir,
         "decode_mls_message",
         "key_package",
-        &kp_msg.encode().unwrap(),
+        &fx.joiner_key_package.message().encode().unwrap(),
     );
     write(dir, "decode_ratchet_tree", "ratchet_tree", &fx.ratchet_tree);
     write(dir, "import_state", "receiver_state", &fx.receiver_state);

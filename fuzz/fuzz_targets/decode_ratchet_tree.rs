@@ -4,7 +4,8 @@
 #![no_main]
 
 use conclave_mls::codec::{Decode, Encode};
-use conclave_mls::{messages, tree};
+use conclave_mls::internal::tree;
+use conclave_mls::messages;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

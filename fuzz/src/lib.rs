@@ -4,14 +4,13 @@
 //! the seeds written by `seeds` are valid inputs for the state the targets restore.
 
 use conclave_mls::codec::Encode;
-use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received};
-use conclave_mls::identity::{BasicCredentialsOnly, Identity, IdentityValidator};
-use conclave_mls::key_package::{KeyPackageOptions, KeyPackageSecrets, create_key_package};
-use conclave_mls::messages::{
-    Credential, KeyPackage, Lifetime, MlsMessage, MlsMessageBody, Proposal, Remove, Welcome,
+use conclave_mls::group::HandshakeWireFormat;
+use conclave_mls::identity::BasicCredentialsOnly;
+use conclave_mls::messages::{Credential, Lifetime, Proposal, Remove, Welcome};
+use conclave_mls::{
+    CipherSuite, Group, GroupConfig, Identity, IdentityValidator, KeyPackageBundle,
+    KeyPackageOptions, MlsMessage, Received, RustCrypto,
 };
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Suite 1.
@@ -34,10 +33,8 @@ pub struct Fixture {
     pub messages: Vec<(String, Vec<u8>)>,
     /// Dave, with a KeyPackage and its secrets, and a Welcome (an MlsMessage) adding him.
     pub joiner: Identity,
-    /// Dave's KeyPackage.
-    pub joiner_key_package: KeyPackage,
-    /// Its private keys.
-    pub joiner_secrets: KeyPackageSecrets,
+    /// Dave's KeyPackage and its private keys.
+    pub joiner_key_package: KeyPackageBundle,
     /// The MlsMessage bytes of the Welcome that adds dave.
     pub welcome: Vec<u8>,
     /// A GroupInfo (MlsMessage bytes) of epoch 1, with the ratchet tree extension.
@@ -67,43 +64,25 @@ fn identity(p: &RustCrypto, name: &str) -> Identity {
     .unwrap()
 }
 
-fn key_package(p: &RustCrypto, id: &Identity) -> (KeyPackage, KeyPackageSecrets) {
-    create_key_package(p, id, KeyPackageOptions::new(LIFETIME)).unwrap()
+fn key_package(p: &RustCrypto, id: &Identity) -> KeyPackageBundle {
+    KeyPackageBundle::generate(p, id, KeyPackageOptions::new(LIFETIME)).unwrap()
 }
 
 fn config(handshake: HandshakeWireFormat) -> GroupConfig {
-    GroupConfig {
-        handshake_wire_format: handshake,
-        ..GroupConfig::default()
-    }
+    GroupConfig::default().with_handshake_wire_format(handshake)
 }
 
 fn join(
     p: &RustCrypto,
     id: &Identity,
-    kp: &KeyPackage,
-    secrets: &KeyPackageSecrets,
+    kp: &KeyPackageBundle,
     welcome: &MlsMessage,
     handshake: HandshakeWireFormat,
 ) -> Group {
-    let MlsMessageBody::Welcome(welcome) = &welcome.body else {
-        panic!("not a Welcome")
-    };
-    Group::join(
-        p,
-        JoinRequest {
-            identity: id,
-            key_package: kp,
-            secrets,
-            welcome,
-            ratchet_tree: None,
-            external_psks: HashMap::new(),
-            resumption_psks: HashMap::new(),
-            config: config(handshake),
-            validator: validator(),
-        },
-    )
-    .unwrap()
+    Group::join(welcome.clone(), id, kp, validator())
+        .config(config(handshake))
+        .join(p)
+        .unwrap()
 }
 
 fn copy(state: &[u8]) -> Group {
@@ -118,41 +97,29 @@ impl Fixture {
         let bob_id = identity(&p, "bob");
         let carol_id = identity(&p, "carol");
         let dave_id = identity(&p, "dave");
-        let (bob_kp, bob_secrets) = key_package(&p, &bob_id);
-        let (carol_kp, carol_secrets) = key_package(&p, &carol_id);
-        let (dave_kp, dave_secrets) = key_package(&p, &dave_id);
-        let (erin_kp, _) = key_package(&p, &identity(&p, "erin"));
+        let bob_kp = key_package(&p, &bob_id);
+        let carol_kp = key_package(&p, &carol_id);
+        let dave_kp = key_package(&p, &dave_id);
+        let erin_kp = key_package(&p, &identity(&p, "erin"));
 
-        let mut alice = Group::create(
-            &p,
-            &alice_id,
-            b"fuzz group".to_vec(),
-            vec![],
-            config(HandshakeWireFormat::Public),
-            validator(),
-        )
-        .unwrap();
+        let mut alice = Group::builder(&alice_id, validator())
+            .group_id(b"fuzz group".to_vec())
+            .config(config(HandshakeWireFormat::Public))
+            .build(&p)
+            .unwrap();
         let out = alice
             .commit()
-            .add_member(bob_kp.clone())
-            .add_member(carol_kp.clone())
+            .add_member(bob_kp.key_package().clone())
+            .add_member(carol_kp.key_package().clone())
             .build(&p)
             .unwrap();
         alice.merge_pending_commit().unwrap();
         let welcome = out.welcome.expect("a Welcome");
-        let bob = join(
-            &p,
-            &bob_id,
-            &bob_kp,
-            &bob_secrets,
-            &welcome,
-            HandshakeWireFormat::Public,
-        );
+        let bob = join(&p, &bob_id, &bob_kp, &welcome, HandshakeWireFormat::Public);
         let carol = join(
             &p,
             &carol_id,
             &carol_kp,
-            &carol_secrets,
             &welcome,
             HandshakeWireFormat::Private,
         );
@@ -189,7 +156,7 @@ impl Fixture {
             );
             let out = copy(state)
                 .commit()
-                .add_member(erin_kp.clone())
+                .add_member(erin_kp.key_package().clone())
                 .build(&p)
                 .unwrap();
             push(&format!("{who}_add_commit"), out.commit);
@@ -220,22 +187,15 @@ impl Fixture {
         let mut alice2 = copy(&receiver_state);
         let out = alice2
             .commit()
-            .add_member(dave_kp.clone())
+            .add_member(dave_kp.key_package().clone())
             .build(&p)
             .unwrap();
         let welcome = out.welcome.unwrap().encode().unwrap();
         let group_info = alice2.group_info(&p).unwrap().encode().unwrap();
         let ratchet_tree = {
             let m = <MlsMessage as conclave_mls::codec::Decode>::decode(&welcome).unwrap();
-            let dave = join(
-                &p,
-                &dave_id,
-                &dave_kp,
-                &dave_secrets,
-                &m,
-                HandshakeWireFormat::Public,
-            );
-            dave.tree().to_wire().encode().unwrap()
+            let dave = join(&p, &dave_id, &dave_kp, &m, HandshakeWireFormat::Public);
+            dave.ratchet_tree().encode().unwrap()
         };
 
         Fixture {
@@ -243,7 +203,6 @@ impl Fixture {
             messages,
             joiner: dave_id,
             joiner_key_package: dave_kp,
-            joiner_secrets: dave_secrets,
             welcome,
             group_info,
             ratchet_tree,
@@ -259,9 +218,6 @@ impl Fixture {
     /// Just the Welcome body of [`Fixture::welcome`].
     pub fn welcome_body(&self) -> Welcome {
         let m = <MlsMessage as conclave_mls::codec::Decode>::decode(&self.welcome).unwrap();
-        match m.body {
-            MlsMessageBody::Welcome(w) => w,
-            _ => unreachable!(),
-        }
+        m.into_welcome().unwrap()
     }
 }

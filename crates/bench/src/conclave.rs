@@ -2,20 +2,18 @@
 
 use crate::client::{Client, Commit, Result};
 use crate::fixture::{decode, encode, key_package_options};
-use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{ExternalJoinRequest, Group, GroupConfig, JoinRequest, Received};
-use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-use conclave_mls::key_package::{KeyPackageSecrets, create_key_package};
-use conclave_mls::messages::{Credential, KeyPackage, MlsMessage, MlsMessageBody, ProtocolVersion};
-use conclave_mls::internal::tree::LeafIndex;
-use std::collections::HashMap;
+use conclave_mls::identity::BasicCredentialsOnly;
+use conclave_mls::messages::Credential;
+use conclave_mls::{
+    CipherSuite, Group, Identity, KeyPackageBundle, LeafIndex, MlsMessage, Received, RustCrypto,
+};
 use std::sync::Arc;
 
 /// A Conclave client with a basic credential.
 pub struct Conclave {
     provider: RustCrypto,
     identity: Identity,
-    pending: Option<(KeyPackage, KeyPackageSecrets)>,
+    pending: Option<KeyPackageBundle>,
     group: Option<Group>,
 }
 
@@ -50,35 +48,26 @@ impl Conclave {
 
 impl Client for Conclave {
     fn key_package(&mut self) -> Result<Vec<u8>> {
-        let (kp, secrets) =
-            create_key_package(&self.provider, &self.identity, key_package_options())?;
-        let bytes = encode(&MlsMessage {
-            version: ProtocolVersion::MLS10,
-            body: MlsMessageBody::KeyPackage(kp.clone()),
-        })?;
-        self.pending = Some((kp, secrets));
+        let bundle =
+            KeyPackageBundle::generate(&self.provider, &self.identity, key_package_options())?;
+        let bytes = encode(&bundle.message())?;
+        self.pending = Some(bundle);
         Ok(bytes)
     }
 
     fn create_group(&mut self, group_id: &[u8]) -> Result<()> {
-        self.group = Some(Group::create(
-            &self.provider,
-            &self.identity,
-            group_id.to_vec(),
-            vec![],
-            GroupConfig::default(),
-            Arc::new(BasicCredentialsOnly),
-        )?);
+        self.group = Some(
+            Group::builder(&self.identity, Arc::new(BasicCredentialsOnly))
+                .group_id(group_id.to_vec())
+                .build(&self.provider)?,
+        );
         Ok(())
     }
 
     fn add(&mut self, key_packages: &[Vec<u8>]) -> Result<Commit> {
         let mut builder = self.group.as_mut().ok_or("not in a group")?.commit();
         for bytes in key_packages {
-            let MlsMessageBody::KeyPackage(kp) = decode(bytes)?.body else {
-                return Err("not a KeyPackage".into());
-            };
-            builder = builder.add_member(kp);
+            builder = builder.add_member(decode(bytes)?.into_key_package()?);
         }
         let out = builder.build(&self.provider)?;
         let welcome = out.welcome.as_ref().map(encode).transpose()?;
@@ -89,43 +78,26 @@ impl Client for Conclave {
     }
 
     fn join(&mut self, welcome: &[u8]) -> Result<()> {
-        let MlsMessageBody::Welcome(welcome) = decode(welcome)?.body else {
-            return Err("not a Welcome".into());
-        };
-        let (kp, secrets) = self.pending.as_ref().ok_or("no KeyPackage made")?;
-        self.group = Some(Group::join(
-            &self.provider,
-            JoinRequest {
-                identity: &self.identity,
-                key_package: kp,
-                secrets,
-                welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: GroupConfig::default(),
-                validator: Arc::new(BasicCredentialsOnly),
-            },
-        )?);
+        let bundle = self.pending.as_ref().ok_or("no KeyPackage made")?;
+        self.group = Some(
+            Group::join(
+                decode(welcome)?,
+                &self.identity,
+                bundle,
+                Arc::new(BasicCredentialsOnly),
+            )
+            .join(&self.provider)?,
+        );
         Ok(())
     }
 
     fn join_external(&mut self, group_info: &[u8]) -> Result<Vec<u8>> {
-        let MlsMessageBody::GroupInfo(info) = decode(group_info)?.body else {
-            return Err("not a GroupInfo".into());
-        };
         let (group, commit) = Group::join_external(
-            &self.provider,
-            ExternalJoinRequest {
-                identity: &self.identity,
-                group_info: &info,
-                ratchet_tree: None,
-                resync: None,
-                authenticated_data: vec![],
-                config: GroupConfig::default(),
-                validator: Arc::new(BasicCredentialsOnly),
-            },
-        )?;
+            decode(group_info)?,
+            &self.identity,
+            Arc::new(BasicCredentialsOnly),
+        )
+        .build(&self.provider)?;
         self.group = Some(group);
         encode(&commit)
     }

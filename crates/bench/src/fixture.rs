@@ -19,16 +19,20 @@
 use crate::client::Result;
 use crate::measure::Progress;
 use conclave_mls::codec::{Decode, Encode};
-use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret, SuiteCrypto};
-use conclave_mls::identity::Identity;
-use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
+use conclave_mls::crypto::{Secret, SuiteCrypto};
+// Synthesizing a populated tree and signing its GroupInfo takes the internals: no client
+// builds such a group through the public API.
 use conclave_mls::internal::key_schedule::EpochSecrets;
+use conclave_mls::internal::tree::RatchetTree;
+use conclave_mls::internal::tree::treekem::{TreeKemPrivate, prepare_path};
 use conclave_mls::messages::{
     Credential, Extension, ExtensionType, ExternalPub, GroupContext, GroupInfo, GroupInfoTbs,
-    KeyPackage, Lifetime, MlsMessage, MlsMessageBody, ProtocolVersion,
+    Lifetime, ProtocolVersion,
 };
-use conclave_mls::internal::tree::treekem::{TreeKemPrivate, prepare_path};
-use conclave_mls::internal::tree::{LeafIndex, RatchetTree};
+use conclave_mls::{
+    CipherSuite, CryptoProvider, Identity, KeyPackage, KeyPackageBundle, KeyPackageOptions,
+    LeafIndex, MlsMessage, RustCrypto,
+};
 use rayon::prelude::*;
 
 /// Decodes an `MLSMessage`.
@@ -75,8 +79,11 @@ pub fn members(suite: u16, count: usize) -> Result<Vec<Member>> {
                 },
             )
             .map_err(|e| e.to_string())?;
-            let (key_package, _) = create_key_package(&provider, &identity, key_package_options())
-                .map_err(|e| e.to_string())?;
+            let key_package =
+                KeyPackageBundle::generate(&provider, &identity, key_package_options())
+                    .map_err(|e| e.to_string())?
+                    .key_package()
+                    .clone();
             progress.tick();
             Ok(Member {
                 identity,
@@ -92,12 +99,7 @@ pub fn members(suite: u16, count: usize) -> Result<Vec<Member>> {
 pub fn key_package_messages(members: &[Member]) -> Result<Vec<Vec<u8>>> {
     members
         .iter()
-        .map(|m| {
-            encode(&MlsMessage {
-                version: ProtocolVersion::MLS10,
-                body: MlsMessageBody::KeyPackage(m.key_package.clone()),
-            })
-        })
+        .map(|m| encode(&MlsMessage::from(m.key_package.clone())))
         .collect()
 }
 
@@ -172,8 +174,5 @@ pub fn populated_group_info(suite: u16, members: &[Member], group_id: &[u8]) -> 
         signer: 0,
     };
     let info = GroupInfo::sign(&crypto, tbs, &first.identity.signer)?;
-    encode(&MlsMessage {
-        version: ProtocolVersion::MLS10,
-        body: MlsMessageBody::GroupInfo(info),
-    })
+    encode(&MlsMessage::from(info))
 }

@@ -25,10 +25,12 @@ const PSK_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 pub fn clients<P: Peer>(new_peer: NewPeer<P>, suite: u16, options: PeerOptions) -> (Conclave, P) {
     let mut c = Conclave::new("conclave", suite);
     if options.private_handshake {
-        c.config.handshake_wire_format = HandshakeWireFormat::Private;
+        c.config = c
+            .config
+            .with_handshake_wire_format(HandshakeWireFormat::Private);
     }
     if options.out_of_band_tree {
-        c.config.ratchet_tree_extension = false;
+        c.config = c.config.with_ratchet_tree_extension(false);
     }
     if options.custom_extension {
         c.support_custom_extension();
