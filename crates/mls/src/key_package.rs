@@ -14,8 +14,10 @@ use crate::tree::treekem::sign_leaf_node;
 
 const KEY_PACKAGE_TBS_LABEL: &[u8] = b"KeyPackageTBS";
 
-/// What a new KeyPackage says about its client.
+/// What a new KeyPackage says about its client. Made by [`KeyPackageOptions::new`]; the
+/// other fields may then be set.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KeyPackageOptions {
     /// When the KeyPackage (and the leaf it becomes) is valid (§7.2). The library has no
     /// clock: the application sets it, e.g. `Lifetime::starting_at(now, 90 days)`.

@@ -21,12 +21,24 @@ pub enum RatchetKind {
 
 /// How far a receiver tolerates reordering within an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RatchetPolicy {
     /// How many skipped keys of one ratchet are kept for messages that arrive late.
     pub out_of_order_tolerance: u32,
     /// How far ahead of the ratchet a generation may be: bounds the work a single message
     /// can cause.
     pub maximum_forward_distance: u32,
+}
+
+impl RatchetPolicy {
+    /// A policy keeping up to `out_of_order_tolerance` skipped keys per ratchet and
+    /// accepting generations up to `maximum_forward_distance` ahead.
+    pub fn new(out_of_order_tolerance: u32, maximum_forward_distance: u32) -> Self {
+        Self {
+            out_of_order_tolerance,
+            maximum_forward_distance,
+        }
+    }
 }
 
 impl Default for RatchetPolicy {

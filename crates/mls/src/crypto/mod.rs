@@ -18,6 +18,7 @@ pub use suite::{AeadAlgorithm, CipherSuite, HashAlgorithm, KemAlgorithm, Signatu
 
 /// A failure inside a cryptographic primitive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CryptoError {
     /// The provider does not implement this cipher suite.
     #[error("cipher suite {0:#06x} is not supported")]

@@ -551,9 +551,9 @@ impl Group {
 
     /// A signed GroupInfo of the current epoch (RFC 9420 §12.4.3), with the ratchet tree and
     /// external_pub as the config says, for external joins.
-    pub fn group_info(&mut self, provider: &dyn CryptoProvider) -> Result<MlsMessage, Error> {
+    pub fn group_info(&self, provider: &dyn CryptoProvider) -> Result<MlsMessage, Error> {
         let crypto = self.crypto(provider)?;
-        let info = self.build_group_info(&crypto, &self.epoch.clone())?;
+        let info = self.build_group_info(&crypto, &self.epoch)?;
         Ok(Self::wrap(MlsMessageBody::GroupInfo(info)))
     }
 

@@ -48,13 +48,18 @@
 //!     authenticated_data: VarBytes::new(vec![]),
 //!     body: FramedContentBody::Application(VarBytes::new(b"hello".to_vec())),
 //! };
+//! let epoch = protection::EpochKeys {
+//!     context: &context,
+//!     sender_data_secret: &sender_data_secret,
+//!     membership_key: None,
+//! };
 //! let message = protection::protect_private(
-//!     &crypto, &keys.private_key, &context, &mut alice, &sender_data_secret,
+//!     &crypto, &keys.private_key, &epoch, &mut alice,
 //!     PaddingPolicy::MultipleOf(32), content.clone(), protection::no_confirmation,
 //! ).unwrap();
 //! let public_key = SignaturePublicKey::from(keys.public_key.clone());
 //! let verified = protection::unprotect_private(
-//!     &crypto, &message, &context, &mut bob, &sender_data_secret,
+//!     &crypto, &message, &epoch, &mut bob,
 //!     |leaf| (leaf == LeafIndex(1)).then(|| public_key.clone()),
 //! ).unwrap();
 //! assert_eq!(verified.content(), &content);
@@ -133,6 +138,7 @@ impl VerifiedContent {
 /// How much zero padding a PrivateMessageContent gets (RFC 9420 §6.3.1: the amount is the
 /// sender's choice; padding hides the exact length of the content).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PaddingPolicy {
     /// No padding.
     #[default]

@@ -31,10 +31,7 @@ pub fn run(cases: &[Value]) -> Outcome {
             .and_then(Value::as_array)
             .ok_or("missing leaves")?;
         let size = TreeSize::covering(leaves.len() as u32).ok_or("leaf count")?;
-        let policy = RatchetPolicy {
-            out_of_order_tolerance: 0,
-            maximum_forward_distance: u32::MAX,
-        };
+        let policy = RatchetPolicy::new(0, u32::MAX);
         let mut tree = SecretTree::new(
             size,
             Secret::new(hex_field(case, "encryption_secret")?),

@@ -353,10 +353,7 @@ fn replayed_private_messages() {
 #[test]
 fn generation_too_far_ahead() {
     let p = RustCrypto::default();
-    let config = GroupConfig::default().with_ratchet(RatchetPolicy {
-        out_of_order_tolerance: 4,
-        maximum_forward_distance: 8,
-    });
+    let config = GroupConfig::default().with_ratchet(RatchetPolicy::new(4, 8));
     let mut m = group_configured(&p, 2, config);
     let mut sent = Vec::new();
     for i in 0..12u8 {
