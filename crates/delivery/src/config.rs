@@ -67,3 +67,34 @@ impl Default for Config {
         Config::parse_from(["conclave-ds"])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_as_documented() {
+        let c = Config::try_parse_from([
+            "conclave-ds",
+            "--listen",
+            "127.0.0.1:8081",
+            "--db",
+            "ds.sqlite",
+        ])
+        .expect("parse");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.db, PathBuf::from("ds.sqlite"));
+        assert!(c.postgres.is_none() && c.nats.is_none());
+        let c = Config::try_parse_from([
+            "conclave-ds",
+            "--postgres",
+            "postgres://h/db",
+            "--nats",
+            "nats://h:4222",
+        ])
+        .expect("parse");
+        assert_eq!(c.postgres.as_deref(), Some("postgres://h/db"));
+        assert_eq!(c.nats.as_deref(), Some("nats://h:4222"));
+        assert!(Config::try_parse_from(["conclave-ds", "--listen", "nowhere"]).is_err());
+    }
+}

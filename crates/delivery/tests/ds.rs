@@ -44,6 +44,7 @@ engine_suite!(
     group_info_and_external_commit_key,
     retention_deletes_what_it_should_and_nothing_else,
     websocket_push_of_group_and_mailbox,
+    health_metrics_and_openapi_are_served,
 );
 
 fn b64(b: &[u8]) -> String {
@@ -849,7 +850,11 @@ async fn one_welcome_for_many_joiners_is_stored_once(engine: Engine) {
 }
 
 async fn errors_have_codes_and_statuses(engine: Engine) {
-    let env = Env::with(engine, |c| c.max_message_bytes = 4096).await;
+    let env = Env::with(engine, |c| {
+        c.max_message_bytes = 4096;
+        c.max_body_bytes = 64 * 1024;
+    })
+    .await;
     let c = &env.client;
     let mls = Mls::new();
     let gid = b"errors".to_vec();
@@ -894,6 +899,32 @@ async fn errors_have_codes_and_statuses(engine: Engine) {
     assert_eq!((r.status, r.code()), (400, ErrorCode::BadRequest));
     let r = claim(c, "AAAAAAAAAAAAAAAAAAAAAA", &[0; 16]).await;
     assert_eq!((r.status, r.code()), (404, ErrorCode::PoolNotFound));
+    // Over the request body limit: 413 with a JSON error, whatever the route.
+    let big = CommitRequest {
+        commit: Bytes(vec![1; 100 * 1024]),
+        next_auth_key: Bytes(vec![]),
+        welcomes: vec![],
+        group_info: None,
+    };
+    let r = c.commit(&gid, &big, &k0, 0).await;
+    assert_eq!((r.status, r.code()), (413, ErrorCode::PayloadTooLarge));
+}
+
+async fn health_metrics_and_openapi_are_served(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let r = c.empty("GET", "/health", Sign::No).await;
+    assert_eq!(r.status, 200);
+    c.mailbox().await;
+    let r = c.empty("GET", "/metrics", Sign::No).await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("ds_mailboxes_created_total"));
+    let r = c.empty("GET", "/openapi.json", Sign::No).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        conclave_ds::http::ops::openapi_json()
+    );
 }
 
 async fn group_info_and_external_commit_key(engine: Engine) {
