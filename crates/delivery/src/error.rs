@@ -14,6 +14,12 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The batch transaction this write was part of failed to commit.
+    #[error("batch commit: {0}")]
+    Batch(String),
+    /// The writer task is gone (the store is shutting down).
+    #[error("the writer task stopped")]
+    WriterGone,
     /// A stored value is out of range (corrupt row).
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),

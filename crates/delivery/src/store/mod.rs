@@ -114,6 +114,46 @@ pub struct NewCommit<'a> {
     pub welcome_expires_at: i64,
 }
 
+/// A [`NewCommit`] with owned data, as a write closure needs it.
+#[derive(Debug, Clone)]
+pub struct OwnedCommit {
+    /// Group id.
+    pub group_id: Vec<u8>,
+    /// The epoch the commit ends.
+    pub epoch: u64,
+    /// The commit message.
+    pub message: Vec<u8>,
+    /// The auth key of epoch + 1.
+    pub next_auth_key: Vec<u8>,
+    /// Welcomes and their mailboxes.
+    pub welcomes: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// The sealed GroupInfo of epoch + 1 and its external commit key.
+    pub group_info: Option<(Vec<u8>, Vec<u8>)>,
+    /// Now.
+    pub now: i64,
+    /// When the Welcomes' mailbox entries expire.
+    pub welcome_expires_at: i64,
+}
+
+impl From<&NewCommit<'_>> for OwnedCommit {
+    fn from(c: &NewCommit<'_>) -> Self {
+        OwnedCommit {
+            group_id: c.group_id.to_vec(),
+            epoch: c.epoch,
+            message: c.message.to_vec(),
+            next_auth_key: c.next_auth_key.to_vec(),
+            welcomes: c
+                .welcomes
+                .iter()
+                .map(|(w, m)| (w.to_vec(), m.clone()))
+                .collect(),
+            group_info: c.group_info.map(|(a, b)| (a.to_vec(), b.to_vec())),
+            now: c.now,
+            welcome_expires_at: c.welcome_expires_at,
+        }
+    }
+}
+
 /// Result of an append or a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {

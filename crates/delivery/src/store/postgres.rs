@@ -5,7 +5,9 @@
 
 use super::sql::{retry, sql_store};
 use super::*;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use futures_util::future::BoxFuture;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -27,8 +29,20 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    fn writer(&self) -> &PgPool {
-        &self.pool
+    /// Runs `f` on a pooled connection (it opens its own transaction), again on a
+    /// serialization failure or deadlock.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        retry!(async {
+            let mut conn = self.pool.acquire().await?;
+            f(&mut conn).await
+        })
     }
 
     fn reader(&self) -> &PgPool {
@@ -38,6 +52,6 @@ impl PostgresStore {
 
 sql_store!(
     PostgresStore,
-    sqlx::Postgres,
+    PgConnection,
     claim_lock = " FOR UPDATE SKIP LOCKED"
 );

@@ -44,10 +44,12 @@ macro_rules! retry {
 }
 pub(crate) use retry;
 
-/// Implements [`crate::store::Store`] for an engine type that has `writer()` and
-/// `reader()` returning its `sqlx::Pool`.
+/// Implements [`crate::store::Store`] for an engine type that has `reader()` returning its
+/// `sqlx::Pool` and `write(f)`, which runs `f` on a connection as (part of) one durable
+/// transaction: `f` opens its own transaction with `begin()`, which is a savepoint when the
+/// engine batches several writes in one transaction (SQLite's writer task).
 macro_rules! sql_store {
-    ($store:ty, $db:ty, claim_lock = $lock:literal) => {
+    ($store:ty, $conn:ty, claim_lock = $lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn use_nonce(
@@ -56,18 +58,23 @@ macro_rules! sql_store {
                 nonce: &[u8],
                 expires_at: i64,
             ) -> Result<bool, StoreError> {
-                retry!(async {
-                    let r = sqlx::query(
-                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(scope)
-                    .bind(nonce)
-                    .bind(expires_at)
-                    .execute(self.writer())
-                    .await?;
-                    Ok::<_, StoreError>(r.rows_affected() == 1)
+                let (scope, nonce) = (scope.to_vec(), nonce.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (scope, nonce) = (scope.clone(), nonce.clone());
+                    Box::pin(async move {
+                        let r = sqlx::query(
+                            "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(scope)
+                        .bind(nonce)
+                        .bind(expires_at)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(r.rows_affected() == 1)
+                    })
                 })
+                .await
             }
 
             async fn create_mailbox(
@@ -76,17 +83,22 @@ macro_rules! sql_store {
                 public_key: &[u8],
                 now: i64,
             ) -> Result<(), StoreError> {
-                retry!(async {
-                    sqlx::query(
-                        "INSERT INTO mailboxes (id, public_key, created_at) VALUES ($1, $2, $3)",
-                    )
-                    .bind(id)
-                    .bind(public_key)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
-                    Ok::<_, StoreError>(())
+                let (id, public_key) = (id.to_vec(), public_key.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (id, public_key) = (id.clone(), public_key.clone());
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO mailboxes (id, public_key, created_at) VALUES ($1, $2, $3)",
+                        )
+                        .bind(id)
+                        .bind(public_key)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
                 })
+                .await
             }
 
             async fn mailbox_key(&self, id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -105,22 +117,25 @@ macro_rules! sql_store {
                 now: i64,
                 expires_at: i64,
             ) -> Result<Option<MailboxEntryRow>, StoreError> {
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
+                let (mailbox, data) = (mailbox.to_vec(), data.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (mailbox, data) = (mailbox.clone(), data.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
                     let exists: Option<(i64,)> =
                         sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
-                            .bind(mailbox)
+                            .bind(&mailbox)
                             .fetch_optional(&mut *tx)
                             .await?;
                     if exists.is_none() {
-                        return Ok::<_, StoreError>(None);
+                        return Ok(None);
                     }
                     let (id,): (i64,) = sqlx::query_as(
                         "INSERT INTO mailbox_entries (mailbox_id, kind, data, created_at, expires_at) \
                          VALUES ($1, 2, $2, $3, $4) RETURNING id",
                     )
-                    .bind(mailbox)
-                    .bind(data)
+                    .bind(&mailbox)
+                    .bind(&data)
                     .bind(now)
                     .bind(expires_at)
                     .fetch_one(&mut *tx)
@@ -129,10 +144,12 @@ macro_rules! sql_store {
                     Ok(Some(MailboxEntryRow {
                         id,
                         kind: EntryKind::Blob,
-                        data: data.to_vec(),
+                        data,
                         welcome_of: None,
                     }))
+                    })
                 })
+                .await
             }
 
             async fn fetch_entries(
@@ -170,22 +187,27 @@ macro_rules! sql_store {
             }
 
             async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError> {
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
-                    let mut deleted = 0;
-                    for id in ids {
-                        deleted += sqlx::query(
-                            "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND id = $2",
-                        )
-                        .bind(mailbox)
-                        .bind(*id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    }
-                    tx.commit().await?;
-                    Ok::<_, StoreError>(deleted)
+                let (mailbox, ids) = (mailbox.to_vec(), ids.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (mailbox, ids) = (mailbox.clone(), ids.clone());
+                    Box::pin(async move {
+                        let mut tx = conn.begin().await?;
+                        let mut deleted = 0;
+                        for id in ids {
+                            deleted += sqlx::query(
+                                "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND id = $2",
+                            )
+                            .bind(&mailbox)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        }
+                        tx.commit().await?;
+                        Ok(deleted)
+                    })
                 })
+                .await
             }
 
             async fn create_pool(
@@ -195,19 +217,24 @@ macro_rules! sql_store {
                 secret_hash: &[u8],
                 now: i64,
             ) -> Result<(), StoreError> {
-                retry!(async {
-                    sqlx::query(
-                        "INSERT INTO pools (id, mailbox_id, claim_secret_hash, created_at) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(pool)
-                    .bind(mailbox)
-                    .bind(secret_hash)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
-                    Ok::<_, StoreError>(())
+                let (pool, mailbox, secret_hash) = (pool.to_vec(), mailbox.to_vec(), secret_hash.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (pool, mailbox, secret_hash) = (pool.clone(), mailbox.clone(), secret_hash.clone());
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO pools (id, mailbox_id, claim_secret_hash, created_at) \
+                             VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(pool)
+                        .bind(mailbox)
+                        .bind(secret_hash)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
                 })
+                .await
             }
 
             async fn pool(&self, pool: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
@@ -225,22 +252,25 @@ macro_rules! sql_store {
                 items: &[(Vec<u8>, bool)],
                 expires_at: i64,
             ) -> Result<(), StoreError> {
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
+                let (pool, items) = (pool.to_vec(), std::sync::Arc::new(items.to_vec()));
+                self.write(move |conn: &mut $conn| {
+                    let (pool, items) = (pool.clone(), items.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
                     if items.iter().any(|(_, last)| *last) {
                         sqlx::query(
                             "DELETE FROM sealed_key_packages WHERE pool_id = $1 AND last_resort = TRUE",
                         )
-                        .bind(pool)
+                        .bind(&pool)
                         .execute(&mut *tx)
                         .await?;
                     }
-                    for (sealed, last_resort) in items {
+                    for (sealed, last_resort) in items.iter() {
                         sqlx::query(
                             "INSERT INTO sealed_key_packages (pool_id, sealed, last_resort, expires_at) \
                              VALUES ($1, $2, $3, $4)",
                         )
-                        .bind(pool)
+                        .bind(&pool)
                         .bind(sealed.as_slice())
                         .bind(*last_resort)
                         .bind(expires_at)
@@ -248,8 +278,10 @@ macro_rules! sql_store {
                         .await?;
                     }
                     tx.commit().await?;
-                    Ok::<_, StoreError>(())
+                    Ok(())
+                    })
                 })
+                .await
             }
 
             async fn pool_count(&self, pool: &[u8], now: i64) -> Result<PoolCount, StoreError> {
@@ -279,15 +311,18 @@ macro_rules! sql_store {
             ) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
                 // RFC 9750 §5.1, RFC 9420 §16.8: each KeyPackage is handed out once.
                 for _ in 0..64 {
-                    let taken = retry!(async {
-                        let mut tx = self.writer().begin().await?;
+                    let pool = pool.to_vec();
+                    let taken = self.write(move |conn: &mut $conn| {
+                        let pool = pool.clone();
+                        Box::pin(async move {
+                        let mut tx = conn.begin().await?;
                         let candidate: Option<(i64,)> = sqlx::query_as(concat!(
                             "SELECT id FROM sealed_key_packages \
                              WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2 \
                              ORDER BY id LIMIT 1",
                             $lock
                         ))
-                        .bind(pool)
+                        .bind(&pool)
                         .bind(now)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -298,12 +333,12 @@ macro_rules! sql_store {
                                  WHERE pool_id = $1 AND last_resort = TRUE AND expires_at > $2 \
                                  ORDER BY id DESC LIMIT 1",
                             )
-                            .bind(pool)
+                            .bind(&pool)
                             .bind(now)
                             .fetch_optional(&mut *tx)
                             .await?;
                             tx.commit().await?;
-                            return Ok::<_, StoreError>(Some(last.map(|(s,)| (s, true))));
+                            return Ok(Some(last.map(|(s,)| (s, true))));
                         };
                         let deleted: Option<(Vec<u8>,)> = sqlx::query_as(
                             "DELETE FROM sealed_key_packages WHERE id = $1 RETURNING sealed",
@@ -319,7 +354,9 @@ macro_rules! sql_store {
                             // Another claimer took it first: try the next one.
                             None => Ok(None),
                         }
-                    })?;
+                        })
+                    })
+                    .await?;
                     if let Some(result) = taken {
                         return Ok(result);
                     }
@@ -333,8 +370,11 @@ macro_rules! sql_store {
                 auth_key: &[u8],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
+                let (group_id, auth_key) = (group_id.to_vec(), auth_key.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (group_id, auth_key) = (group_id.clone(), auth_key.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
                     let created: Option<(i64,)> = sqlx::query_as(
                         "INSERT INTO groups (group_id, epoch, last_seq, epoch_started_at, created_at) \
                          VALUES ($1, 0, 0, $2, $2) ON CONFLICT DO NOTHING RETURNING id",
@@ -344,7 +384,7 @@ macro_rules! sql_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((gref,)) = created else {
-                        return Ok::<_, StoreError>(false);
+                        return Ok(false);
                     };
                     sqlx::query(
                         "INSERT INTO epoch_keys (group_ref, epoch, auth_key, start_seq, created_at) \
@@ -357,7 +397,9 @@ macro_rules! sql_store {
                     .await?;
                     tx.commit().await?;
                     Ok(true)
+                    })
                 })
+                .await
             }
 
             async fn group_state(&self, group_id: &[u8]) -> Result<Option<GroupState>, StoreError> {
@@ -400,8 +442,11 @@ macro_rules! sql_store {
                 previous_since: i64,
             ) -> Result<AppendOutcome, StoreError> {
                 let e = to_i64(epoch)?;
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
+                let (group_id, message) = (group_id.to_vec(), std::sync::Arc::new(message.to_vec()));
+                self.write(move |conn: &mut $conn| {
+                    let (group_id, message) = (group_id.clone(), message.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
                     // The row lock taken here orders the group's appends: sequence numbers
                     // are committed in order, so a reader never skips one.
                     let row: Option<(i64, i64, i64)> = sqlx::query_as(
@@ -409,7 +454,7 @@ macro_rules! sql_store {
                          WHERE group_id = $1 AND (epoch = $2 OR (epoch = $3 AND epoch_started_at > $4)) \
                          RETURNING id, last_seq, epoch",
                     )
-                    .bind(group_id)
+                    .bind(&group_id)
                     .bind(e)
                     .bind(e + 1)
                     .bind(previous_since)
@@ -418,10 +463,10 @@ macro_rules! sql_store {
                     let Some((gref, seq, current)) = row else {
                         let current: Option<(i64,)> =
                             sqlx::query_as("SELECT epoch FROM groups WHERE group_id = $1")
-                                .bind(group_id)
+                                .bind(&group_id)
                                 .fetch_optional(&mut *tx)
                                 .await?;
-                        return Ok::<_, StoreError>(match current {
+                        return Ok(match current {
                             Some((c,)) => AppendOutcome::WrongEpoch(to_u64(c)?),
                             None => AppendOutcome::NoGroup,
                         });
@@ -434,7 +479,7 @@ macro_rules! sql_store {
                     .bind(seq)
                     .bind(e)
                     .bind(kind as i64)
-                    .bind(message)
+                    .bind(message.as_slice())
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -444,33 +489,38 @@ macro_rules! sql_store {
                         epoch: to_u64(current)?,
                         queued: Vec::new(),
                     })
+                    })
                 })
+                .await
             }
 
             async fn commit(&self, c: NewCommit<'_>) -> Result<AppendOutcome, StoreError> {
                 let e = to_i64(c.epoch)?;
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
+                let owned = std::sync::Arc::new(OwnedCommit::from(&c));
+                self.write(move |conn: &mut $conn| {
+                    let c = owned.clone();
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
                     // The compare-and-set (RFC 9750 §5.2): only one commit moves epoch e.
                     let row: Option<(i64, i64)> = sqlx::query_as(
                         "UPDATE groups SET epoch = epoch + 1, last_seq = last_seq + 1, \
                          epoch_started_at = $3, group_info = $4, group_info_epoch = $5 \
                          WHERE group_id = $1 AND epoch = $2 RETURNING id, last_seq",
                     )
-                    .bind(c.group_id)
+                    .bind(c.group_id.as_slice())
                     .bind(e)
                     .bind(c.now)
-                    .bind(c.group_info.map(|g| g.0))
-                    .bind(c.group_info.map(|_| e + 1))
+                    .bind(c.group_info.as_ref().map(|g| g.0.as_slice()))
+                    .bind(c.group_info.as_ref().map(|_| e + 1))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((gref, seq)) = row else {
                         let current: Option<(i64,)> =
                             sqlx::query_as("SELECT epoch FROM groups WHERE group_id = $1")
-                                .bind(c.group_id)
+                                .bind(c.group_id.as_slice())
                                 .fetch_optional(&mut *tx)
                                 .await?;
-                        return Ok::<_, StoreError>(match current {
+                        return Ok(match current {
                             Some((cur,)) => AppendOutcome::WrongEpoch(to_u64(cur)?),
                             None => AppendOutcome::NoGroup,
                         });
@@ -482,7 +532,7 @@ macro_rules! sql_store {
                     .bind(gref)
                     .bind(seq)
                     .bind(e)
-                    .bind(c.message)
+                    .bind(c.message.as_slice())
                     .bind(c.now)
                     .execute(&mut *tx)
                     .await?;
@@ -492,8 +542,8 @@ macro_rules! sql_store {
                     )
                     .bind(gref)
                     .bind(e + 1)
-                    .bind(c.next_auth_key)
-                    .bind(c.group_info.map(|g| g.1))
+                    .bind(c.next_auth_key.as_slice())
+                    .bind(c.group_info.as_ref().map(|g| g.1.as_slice()))
                     .bind(seq)
                     .bind(c.now)
                     .execute(&mut *tx)
@@ -517,8 +567,8 @@ macro_rules! sql_store {
                             "INSERT INTO welcomes (data, group_id, epoch, created_at) \
                              VALUES ($1, $2, $3, $4) RETURNING id",
                         )
-                        .bind(*welcome)
-                        .bind(c.group_id)
+                        .bind(welcome.as_slice())
+                        .bind(c.group_id.as_slice())
                         .bind(e + 1)
                         .bind(c.now)
                         .fetch_one(&mut *tx)
@@ -547,7 +597,9 @@ macro_rules! sql_store {
                     }
                     tx.commit().await?;
                     Ok(AppendOutcome::Appended { seq: to_u64(seq)?, epoch: c.epoch + 1, queued })
+                    })
                 })
+                .await
             }
 
             async fn read_log(
@@ -594,8 +646,11 @@ macro_rules! sql_store {
                 external_key: &[u8],
             ) -> Result<bool, StoreError> {
                 let e = to_i64(epoch)?;
-                retry!(async {
-                    let mut tx = self.writer().begin().await?;
+                let (group_id, sealed, external_key) = (group_id.to_vec(), sealed.to_vec(), external_key.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (group_id, sealed, external_key) = (group_id.clone(), sealed.clone(), external_key.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
                     let row: Option<(i64,)> = sqlx::query_as(
                         "UPDATE groups SET group_info = $1, group_info_epoch = $2 \
                          WHERE group_id = $3 AND epoch = $2 RETURNING id",
@@ -606,7 +661,7 @@ macro_rules! sql_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((gref,)) = row else {
-                        return Ok::<_, StoreError>(false);
+                        return Ok(false);
                     };
                     sqlx::query(
                         "UPDATE epoch_keys SET external_commit_key = $1 WHERE group_ref = $2 AND epoch = $3",
@@ -618,7 +673,9 @@ macro_rules! sql_store {
                     .await?;
                     tx.commit().await?;
                     Ok(true)
+                    })
                 })
+                .await
             }
 
             async fn group_info(&self, group_id: &[u8]) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -635,14 +692,17 @@ macro_rules! sql_store {
             }
 
             async fn prune(&self, c: PruneCutoffs) -> Result<Pruned, StoreError> {
-                let run = |sql: &'static str, a: Option<i64>| async move {
-                    retry!(async {
-                        let mut q = sqlx::query(sql);
-                        if let Some(a) = a {
-                            q = q.bind(a);
-                        }
-                        let r = q.bind(c.batch).execute(self.writer()).await?;
-                        Ok::<_, StoreError>(r.rows_affected())
+                let batch = c.batch;
+                let run = |sql: &'static str, a: Option<i64>| {
+                    self.write(move |conn: &mut $conn| {
+                        Box::pin(async move {
+                            let mut q = sqlx::query(sql);
+                            if let Some(a) = a {
+                                q = q.bind(a);
+                            }
+                            let r = q.bind(batch).execute(&mut *conn).await?;
+                            Ok(r.rows_affected())
+                        })
                     })
                 };
                 let mut p = Pruned::default();
