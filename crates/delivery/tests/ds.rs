@@ -45,6 +45,7 @@ engine_suite!(
     retention_deletes_what_it_should_and_nothing_else,
     websocket_push_of_group_and_mailbox,
     health_metrics_and_openapi_are_served,
+    failing_writes_do_not_affect_concurrent_ones,
 );
 
 fn b64(b: &[u8]) -> String {
@@ -1126,4 +1127,82 @@ async fn websocket_push_of_group_and_mailbox(engine: Engine) {
         other => panic!("{other:?}"),
     }
     assert!(ws.quiet_for(std::time::Duration::from_millis(300)).await);
+}
+
+/// Concurrent writes are batched together on SQLite: a write that fails (a duplicate id, a
+/// commit to a group that moved on) must leave the others of its batch applied.
+async fn failing_writes_do_not_affect_concurrent_ones(engine: Engine) {
+    let env = Env::new(engine).await;
+    let store = env.server.store.clone();
+    let key = new_key().verifying_key().to_bytes();
+    let mut tasks = Vec::new();
+    for i in 0..40u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Even tasks all try one id; odd ones use their own.
+            let id = if i % 2 == 0 {
+                vec![0xAA; 16]
+            } else {
+                vec![i; 16]
+            };
+            store.create_mailbox(&id, &key, 1).await.is_ok()
+        }));
+    }
+    let mut ok_shared = 0;
+    let mut ok_own = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match (i % 2 == 0, t.await.expect("task")) {
+            (true, true) => ok_shared += 1,
+            (false, true) => ok_own += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((ok_shared, ok_own), (1, 20));
+    for i in (1..40u8).step_by(2) {
+        assert!(store.mailbox_key(&[i; 16]).await.expect("read").is_some());
+    }
+    assert_eq!(count_rows(&env.db, "mailboxes").await, 21);
+    // Commits rolled back half-way (a Welcome for an unknown mailbox, after the epoch
+    // compare-and-set and the log append) beside appends that succeed.
+    use conclave_ds::store::{AppendOutcome, LogKind, NewCommit};
+    assert!(store.create_group(b"batch", &key, 1).await.expect("group"));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let commit = NewCommit {
+                    group_id: b"batch",
+                    epoch: 0,
+                    message: b"commit",
+                    next_auth_key: &key,
+                    welcomes: vec![(b"welcome".as_slice(), vec![vec![0x55; 16]])],
+                    group_info: None,
+                    now: 1,
+                    welcome_expires_at: 2,
+                };
+                store.commit(commit).await.expect("commit") == AppendOutcome::NoMailbox
+            } else {
+                matches!(
+                    store
+                        .append(b"batch", 0, LogKind::Application, b"m", 1, 0)
+                        .await
+                        .expect("append"),
+                    AppendOutcome::Appended { .. }
+                )
+            }
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task"));
+    }
+    let state = store
+        .group_state(b"batch")
+        .await
+        .expect("state")
+        .expect("group");
+    assert_eq!((state.epoch, state.last_seq), (0, 10));
+    assert_eq!(count_rows(&env.db, "log_entries").await, 10);
+    assert_eq!(count_rows(&env.db, "epoch_keys").await, 1);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 0);
 }
