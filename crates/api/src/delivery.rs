@@ -1,1 +1,497 @@
-//! Wire types of the Delivery Service API.
+//! Wire types of the Delivery Service API (RFC 9750 §6).
+//!
+//! JSON for control data; binary fields travel as unpadded base64url strings ([`Bytes`]);
+//! MLS messages appended to a group log travel as `application/mls-message` bodies.
+//!
+//! Every request on a mailbox, or on a group, is signed: see [`signing_input`] for the
+//! bytes that are signed and [`headers`] for where the signature goes.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+
+/// The media type of an MLS message body (RFC 9420 §17.10).
+pub const MLS_MESSAGE_MEDIA_TYPE: &str = "application/mls-message";
+
+/// Names of the headers that carry a request signature.
+pub mod headers {
+    /// Unix time in seconds at which the client signed the request.
+    pub const TIMESTAMP: &str = "x-conclave-timestamp";
+    /// A fresh random value (base64url, 16 to 64 bytes) that the DS refuses to see twice.
+    pub const NONCE: &str = "x-conclave-nonce";
+    /// The Ed25519 signature (base64url) over [`super::signing_input`].
+    pub const SIGNATURE: &str = "x-conclave-signature";
+    /// On group requests: the epoch whose group auth key signed the request.
+    pub const EPOCH: &str = "x-conclave-epoch";
+}
+
+/// Domain separation label of request signatures.
+pub const SIGNING_LABEL: &[u8] = b"conclave-ds-request-v1";
+
+/// The bytes a client signs for one request: a label, the method, the path with its query,
+/// the SHA-256 of the body, the timestamp and the nonce, each length-prefixed so no two
+/// requests share an input.
+pub fn signing_input(
+    method: &str,
+    path_and_query: &str,
+    body_sha256: &[u8; 32],
+    timestamp: u64,
+    nonce: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNING_LABEL.len() + path_and_query.len() + 96);
+    for part in [
+        SIGNING_LABEL,
+        method.as_bytes(),
+        path_and_query.as_bytes(),
+        body_sha256.as_slice(),
+        &timestamp.to_be_bytes(),
+        nonce,
+    ] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// Opaque bytes, carried in JSON as an unpadded base64url string.
+#[derive(Clone, PartialEq, Eq, Hash, Default, ToSchema)]
+#[schema(value_type = String, format = Byte)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    /// The base64url text of these bytes (also used for ids in paths).
+    pub fn to_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.0)
+    }
+    /// Parses unpadded base64url text.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        URL_SAFE_NO_PAD.decode(text).ok().map(Bytes)
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({})", self.to_base64())
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes(v)
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_base64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Bytes::from_base64(&text).ok_or_else(|| serde::de::Error::custom("invalid base64url"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// A stable, machine-readable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed (400).
+    BadRequest,
+    /// The body is not a well-formed MLS message, or its header does not fit the request (400).
+    InvalidMlsMessage,
+    /// Signature headers are missing or malformed (401).
+    MissingSignature,
+    /// The signature does not verify under the key the request names (401).
+    BadSignature,
+    /// The timestamp is outside the accepted window (401).
+    StaleTimestamp,
+    /// The nonce was already used: a replayed request (401).
+    Replay,
+    /// The claim secret is wrong (401).
+    BadClaimSecret,
+    /// No such mailbox (404).
+    MailboxNotFound,
+    /// No such KeyPackage pool (404).
+    PoolNotFound,
+    /// The pool holds no KeyPackage that may be handed out (404).
+    PoolEmpty,
+    /// No such group (404).
+    GroupNotFound,
+    /// No GroupInfo is stored for this group (404).
+    GroupInfoNotFound,
+    /// The group id is already registered (409).
+    GroupExists,
+    /// The epoch named by the request is not one the group accepts now (409); the body
+    /// carries the current epoch.
+    WrongEpoch,
+    /// The body is too large (413).
+    PayloadTooLarge,
+    /// Too many requests; retry later (429).
+    RateLimited,
+    /// The server failed (500).
+    Internal,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+    /// With [`ErrorCode::WrongEpoch`]: the group's current epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_epoch: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Mailboxes
+
+/// `POST /v1/mailboxes`: open an anonymous mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateMailboxRequest {
+    /// The Ed25519 public key (32 bytes) that will sign every request on the mailbox.
+    pub public_key: Bytes,
+}
+
+/// The answer to [`CreateMailboxRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateMailboxResponse {
+    /// The random id the DS chose (base64url of 16 bytes).
+    pub mailbox_id: String,
+}
+
+/// What a mailbox entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MailboxEntryKind {
+    /// An MLS Welcome queued by an accepted commit.
+    Welcome,
+    /// A small sealed blob posted by someone else (e.g. sealed contact data).
+    Blob,
+}
+
+/// One mailbox entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MailboxEntry {
+    /// Its id: increasing in the order entries were committed on one node; the fetch cursor.
+    pub id: i64,
+    /// What it holds.
+    pub kind: MailboxEntryKind,
+    /// The bytes (for a Welcome, the `MLSMessage`).
+    pub data: Bytes,
+    /// For a Welcome: the group id of the commit that queued it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Bytes>,
+    /// For a Welcome: the epoch the commit started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+}
+
+/// `GET /v1/mailboxes/{id}/entries?after=&limit=`: entries not yet acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MailboxEntries {
+    /// The entries, by increasing id.
+    pub entries: Vec<MailboxEntry>,
+}
+
+/// `POST /v1/mailboxes/{id}/ack`: acknowledge (delete) entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AckRequest {
+    /// The ids of the entries to delete. Explicit ids, not "up to", so an entry committed late
+    /// with a smaller id is never deleted unread.
+    pub ids: Vec<i64>,
+}
+
+/// The answer to [`AckRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AckResponse {
+    /// How many entries were deleted.
+    pub deleted: u64,
+}
+
+/// The answer to `POST /v1/mailboxes/{id}/entries` (a sealed blob posted to a mailbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PostedEntry {
+    /// The new entry's id.
+    pub id: i64,
+}
+
+// ---------------------------------------------------------------------------------------
+// KeyPackage pools
+
+/// `POST /v1/mailboxes/{id}/pools`: create a KeyPackage pool owned by the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatePoolRequest {
+    /// The secret a claimer must present (16 to 64 bytes); the DS stores only its SHA-256.
+    pub claim_secret: Bytes,
+}
+
+/// The answer to [`CreatePoolRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatePoolResponse {
+    /// The random id the DS chose (base64url of 16 bytes).
+    pub pool_id: String,
+}
+
+/// One sealed KeyPackage in an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SealedKeyPackage {
+    /// The KeyPackage sealed under the pool key: opaque to the DS.
+    pub sealed: Bytes,
+    /// Marks the last-resort KeyPackage: handed out only when the others are gone, and never
+    /// deleted by a claim (RFC 9750 §5.1). At most one per upload.
+    #[serde(default)]
+    pub last_resort: bool,
+}
+
+/// `POST /v1/mailboxes/{id}/pools/{pool}/key-packages`: upload a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UploadKeyPackagesRequest {
+    /// The blobs.
+    pub key_packages: Vec<SealedKeyPackage>,
+    /// Unix time in seconds after which none of them is handed out.
+    pub expires_at: u64,
+}
+
+/// `GET /v1/mailboxes/{id}/pools/{pool}`: what is left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PoolStatus {
+    /// Unexpired KeyPackages that are not last resort.
+    pub available: u64,
+    /// Whether an unexpired last-resort KeyPackage is held.
+    pub last_resort: bool,
+}
+
+/// `POST /v1/pools/{pool}/claim`: take one KeyPackage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClaimRequest {
+    /// The pool's claim secret.
+    pub claim_secret: Bytes,
+}
+
+/// The answer to [`ClaimRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClaimResponse {
+    /// The sealed KeyPackage.
+    pub sealed: Bytes,
+    /// Whether it is the last-resort one (which stays in the pool).
+    pub last_resort: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// Groups
+
+/// `POST /v1/groups`: register a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateGroupRequest {
+    /// The opaque MLS group id.
+    pub group_id: Bytes,
+    /// Epoch 0's group auth key (Ed25519 public key, 32 bytes).
+    pub auth_key: Bytes,
+}
+
+/// The Welcome of a commit and the mailboxes it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WelcomeDelivery {
+    /// The `MLSMessage` carrying the Welcome: stored once.
+    pub welcome: Bytes,
+    /// The mailboxes of the joiners; each gets an entry that refers to the one copy.
+    pub mailboxes: Vec<String>,
+}
+
+/// `POST /v1/groups/{group}/commits`: submit the commit for the epoch named in the
+/// signature headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommitRequest {
+    /// The `MLSMessage` carrying the commit (PrivateMessage or PublicMessage).
+    pub commit: Bytes,
+    /// The group auth key of the epoch the commit starts.
+    pub next_auth_key: Bytes,
+    /// Welcomes for new members, queued only if the commit wins the epoch.
+    #[serde(default)]
+    pub welcomes: Vec<WelcomeDelivery>,
+    /// Optionally, a sealed GroupInfo of the new epoch for external joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_info: Option<SealedGroupInfo>,
+}
+
+/// The answer to an accepted commit or appended message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Appended {
+    /// The entry's sequence number in the group log.
+    pub seq: u64,
+    /// The group's epoch after the append.
+    pub epoch: u64,
+}
+
+/// What a group log entry holds (from the MLS framing header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogEntryKind {
+    /// An application message.
+    Application,
+    /// A proposal.
+    Proposal,
+    /// The commit that ended its epoch.
+    Commit,
+}
+
+/// One entry of a group log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    /// Its sequence number (1, 2, …, gap-free per group).
+    pub seq: u64,
+    /// The epoch it was sent in.
+    pub epoch: u64,
+    /// What it is.
+    pub kind: LogEntryKind,
+    /// The `MLSMessage`.
+    pub message: Bytes,
+}
+
+/// `GET /v1/groups/{group}/log?from=&limit=`: entries the signing epoch key may read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogPage {
+    /// The entries, by increasing sequence number.
+    pub entries: Vec<LogEntry>,
+    /// The group's current epoch.
+    pub current_epoch: u64,
+}
+
+/// A GroupInfo sealed by members for external joiners (RFC 9750 §6.4), with the key that
+/// authorises an external commit against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SealedGroupInfo {
+    /// The sealed GroupInfo: opaque to the DS.
+    pub sealed: Bytes,
+    /// An Ed25519 public key whose private half is inside the sealed bundle: whoever can open
+    /// the bundle may sign an external commit for this epoch.
+    pub external_commit_key: Bytes,
+}
+
+/// `GET /v1/groups/{group}/group-info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupInfoResponse {
+    /// The epoch the GroupInfo belongs to.
+    pub epoch: u64,
+    /// The sealed GroupInfo.
+    pub sealed: Bytes,
+}
+
+// ---------------------------------------------------------------------------------------
+// WebSocket push
+
+/// A signed proof, sent over the WebSocket, that the client holds a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WsProof {
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// Fresh random bytes.
+    pub nonce: Bytes,
+    /// Signature over [`signing_input`] with method `WS`, the path of the subscription
+    /// (`/v1/mailboxes/{id}` or `/v1/groups/{group}/log?epoch={epoch}`) and an empty body.
+    pub signature: Bytes,
+}
+
+/// A client's text frame on `GET /v1/ws`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WsRequest {
+    /// Push the group's entries that the epoch's key may read (replaces an earlier
+    /// subscription to the group).
+    SubscribeGroup {
+        /// The group id (base64url).
+        group_id: String,
+        /// The epoch whose key signs the proof.
+        epoch: u64,
+        /// The proof.
+        proof: WsProof,
+    },
+    /// Push the mailbox's new entries.
+    SubscribeMailbox {
+        /// The mailbox id.
+        mailbox_id: String,
+        /// The proof, signed with the mailbox key.
+        proof: WsProof,
+    },
+}
+
+/// A server's text frame on `GET /v1/ws`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WsEvent {
+    /// A subscription is in place.
+    Subscribed {
+        /// The group id or mailbox id.
+        target: String,
+    },
+    /// A subscription was refused.
+    Error {
+        /// Why.
+        error: ErrorBody,
+    },
+    /// A new group log entry.
+    GroupEntry {
+        /// The group id (base64url).
+        group_id: String,
+        /// The entry.
+        entry: LogEntry,
+    },
+    /// A new mailbox entry.
+    MailboxEntry {
+        /// The mailbox id.
+        mailbox_id: String,
+        /// The entry.
+        entry: MailboxEntry,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_as_base64url() {
+        let b = Bytes(vec![0xfb, 0xff, 0x00]);
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(json, "\"-_8A\"");
+        assert_eq!(serde_json::from_str::<Bytes>(&json).unwrap(), b);
+        assert!(serde_json::from_str::<Bytes>("\"+/8A\"").is_err());
+    }
+
+    #[test]
+    fn signing_inputs_differ_per_field() {
+        let h = [7u8; 32];
+        let a = signing_input("POST", "/a", &h, 1, b"n");
+        assert_ne!(a, signing_input("GET", "/a", &h, 1, b"n"));
+        assert_ne!(a, signing_input("POST", "/b", &h, 1, b"n"));
+        assert_ne!(a, signing_input("POST", "/a", &[8; 32], 1, b"n"));
+        assert_ne!(a, signing_input("POST", "/a", &h, 2, b"n"));
+        assert_ne!(a, signing_input("POST", "/a", &h, 1, b"m"));
+        // Length prefixes: moving a byte between fields changes the input.
+        assert_ne!(
+            signing_input("POST", "/ab", &h, 1, b""),
+            signing_input("POST", "/a", &h, 1, b"b")
+        );
+    }
+
+    #[test]
+    fn errors_serialize_with_stable_codes() {
+        let e = ErrorBody {
+            code: ErrorCode::WrongEpoch,
+            message: "x".into(),
+            current_epoch: Some(3),
+        };
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["code"], "wrong_epoch");
+        assert_eq!(v["current_epoch"], 3);
+    }
+}

@@ -1,4 +1,135 @@
 //! # conclave-ds
 //!
-//! Conclave Delivery Service (RFC 9750 §6).
+//! The Conclave Delivery Service (RFC 9750 §6): pseudonymous mailboxes, sealed KeyPackage
+//! pools, group logs with one commit per epoch, fan-out on read, on SQLite or PostgreSQL
+//! (+ NATS). It never holds a byte the Authentication Service issued, nor a name: see
+//! `DESIGN.md`, "The system: who knows what".
+//!
+//! ## Authorisation without identities
+//!
+//! Every request on a mailbox is signed with the mailbox key the client chose when it opened
+//! the mailbox anonymously. Every request on a group is signed with the *group auth key* of
+//! an epoch, an Ed25519 key that members derive from the epoch's MLS exporter secret, so
+//! only members of that epoch hold it and the DS learns only "a member of epoch e". See
+//! [`auth`] for the signed bytes, the timestamp window and the nonce store.
+//!
+//! ## How an external commit is authorised without the DS learning who makes it
+//!
+//! An external joiner (RFC 9420 §12.4.3.2; a device rejoining after losing its state, or a
+//! new device of a user) does not hold epoch *e*'s exporter secret, so it cannot sign with
+//! the group auth key. Members therefore publish, with the sealed GroupInfo of epoch *e*
+//! ([`conclave_api::delivery::SealedGroupInfo`]), an *external commit key*: a fresh Ed25519
+//! public key whose private half travels **inside** the sealed bundle, next to the
+//! GroupInfo. The bundle is sealed under a key the members give only to those allowed to
+//! join externally (for instance a key held by the user's self group). Whoever can open the
+//! bundle can sign a commit for epoch *e* with the external commit key; the DS verifies that
+//! signature exactly as it verifies the group auth key, applies the same epoch
+//! compare-and-set, and so learns neither who opened the bundle nor who joined. A member
+//! revokes the capability by committing (a new epoch has no external key until a new bundle
+//! is published) or by replacing the bundle. The commit itself is an ordinary MLS external
+//! commit, checked by the members, not by the DS.
+//!
+//! ## Layout
+//! - [`store`]: the [`store::Store`] trait, SQLite and PostgreSQL engines, migrations;
+//! - [`http`]: the axum API; [`auth`]: request signatures; [`mls`]: the framing header;
+//! - [`push`]: WebSocket fan-out, across nodes through NATS; [`retention`]: the pruner;
+//! - [`config`]: flags and environment.
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mls;
+pub mod push;
+pub mod ratelimit;
+pub mod retention;
+pub mod store;
+
+use config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::Store;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] error::StoreError),
+    /// NATS.
+    #[error(transparent)]
+    Push(#[from] push::PushError),
+    /// The listening socket.
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running DS.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The server task.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The pruner task, if any.
+    pub pruner: Option<tokio::task::JoinHandle<()>>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Stops serving (the database stays as it is).
+    pub fn stop(&self) {
+        self.task.abort();
+        if let Some(p) = &self.pruner {
+            p.abort();
+        }
+    }
+}
+
+/// Opens the store the configuration names, applying its migrations.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, error::StoreError> {
+    Ok(match &config.postgres {
+        Some(url) => {
+            Arc::new(store::postgres::PostgresStore::open(url, config.postgres_connections).await?)
+        }
+        None => Arc::new(store::sqlite::SqliteStore::open(&config.db).await?),
+    })
+}
+
+/// Opens the store and push, binds the listener and serves in a task.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    http::ops::prometheus();
+    let config = Arc::new(config);
+    let store = open_store(&config).await?;
+    let push = match &config.nats {
+        Some(url) => push::Push::nats(url).await?,
+        None => push::Push::local(),
+    };
+    let state = http::AppState {
+        store: store.clone(),
+        push,
+        config: config.clone(),
+        claims: Arc::new(ratelimit::RateLimiter::new(config.claims_per_minute)),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = http::router(state);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let pruner = retention::spawn(store.clone(), config.clone());
+    tracing::info!(%addr, "conclave-ds listening");
+    Ok(Server {
+        addr,
+        task,
+        pruner,
+        store,
+    })
+}

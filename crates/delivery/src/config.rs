@@ -1,0 +1,100 @@
+//! Configuration, by flags or environment variables.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `conclave-ds` options.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "conclave-ds",
+    about = "Conclave Delivery Service (RFC 9750 §6)"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CONCLAVE_DS_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// SQLite database file (used unless --postgres is given).
+    #[arg(long, env = "CONCLAVE_DS_DB", default_value = "ds.sqlite")]
+    pub db: PathBuf,
+    /// PostgreSQL URL; several DS nodes may share one database.
+    #[arg(long, env = "CONCLAVE_DS_POSTGRES")]
+    pub postgres: Option<String>,
+    /// Connections to PostgreSQL per node.
+    #[arg(long, env = "CONCLAVE_DS_POSTGRES_CONNECTIONS", default_value_t = 16)]
+    pub postgres_connections: u32,
+    /// NATS URL: pushes cross nodes through it; without it they stay in-process.
+    #[arg(long, env = "CONCLAVE_DS_NATS")]
+    pub nats: Option<String>,
+    /// Accepted clock difference of a signed request, in seconds.
+    #[arg(long, env = "CONCLAVE_DS_SIGNATURE_WINDOW", default_value_t = 300)]
+    pub signature_window_secs: u64,
+    /// How long after a commit the previous epoch's key may still append (messages in
+    /// flight), in seconds.
+    #[arg(long, env = "CONCLAVE_DS_PREVIOUS_EPOCH_GRACE", default_value_t = 60)]
+    pub previous_epoch_grace_secs: u64,
+    /// Retention of application messages and proposals, in seconds (30 days).
+    #[arg(long, env = "CONCLAVE_DS_MESSAGE_RETENTION", default_value_t = 30 * 86_400)]
+    pub message_retention_secs: u64,
+    /// Retention of commits, in seconds (90 days).
+    #[arg(long, env = "CONCLAVE_DS_COMMIT_RETENTION", default_value_t = 90 * 86_400)]
+    pub commit_retention_secs: u64,
+    /// Retention of unacknowledged mailbox entries, in seconds (30 days).
+    #[arg(long, env = "CONCLAVE_DS_MAILBOX_RETENTION", default_value_t = 30 * 86_400)]
+    pub mailbox_retention_secs: u64,
+    /// Seconds between pruning passes (0: no pruner).
+    #[arg(long, env = "CONCLAVE_DS_PRUNE_INTERVAL", default_value_t = 60)]
+    pub prune_interval_secs: u64,
+    /// Rows deleted per table per pruning batch.
+    #[arg(long, env = "CONCLAVE_DS_PRUNE_BATCH", default_value_t = 1000)]
+    pub prune_batch: i64,
+    /// KeyPackage claims per pool per minute, per node (RFC 9420 §16.8).
+    #[arg(long, env = "CONCLAVE_DS_CLAIMS_PER_MINUTE", default_value_t = 60)]
+    pub claims_per_minute: u32,
+    /// Largest request body in bytes (a Welcome for a large group is megabytes).
+    #[arg(long, env = "CONCLAVE_DS_MAX_BODY", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Largest group message (application or proposal) in bytes.
+    #[arg(long, env = "CONCLAVE_DS_MAX_MESSAGE", default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Largest sealed blob posted to a mailbox, in bytes.
+    #[arg(long, env = "CONCLAVE_DS_MAX_BLOB", default_value_t = 64 * 1024)]
+    pub max_blob_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["conclave-ds"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_as_documented() {
+        let c = Config::try_parse_from([
+            "conclave-ds",
+            "--listen",
+            "127.0.0.1:8081",
+            "--db",
+            "ds.sqlite",
+        ])
+        .expect("parse");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.db, PathBuf::from("ds.sqlite"));
+        assert!(c.postgres.is_none() && c.nats.is_none());
+        let c = Config::try_parse_from([
+            "conclave-ds",
+            "--postgres",
+            "postgres://h/db",
+            "--nats",
+            "nats://h:4222",
+        ])
+        .expect("parse");
+        assert_eq!(c.postgres.as_deref(), Some("postgres://h/db"));
+        assert_eq!(c.nats.as_deref(), Some("nats://h:4222"));
+        assert!(Config::try_parse_from(["conclave-ds", "--listen", "nowhere"]).is_err());
+    }
+}

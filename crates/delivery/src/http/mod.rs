@@ -1,0 +1,125 @@
+//! The HTTP API (axum): routes, shared state, and helpers for bodies and ids.
+
+pub mod group;
+pub mod mailbox;
+pub mod ops;
+pub mod pool;
+pub mod ws;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::push::Push;
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use conclave_api::delivery::{Bytes as B64, ErrorCode};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage engine.
+    pub store: Arc<dyn Store>,
+    /// Push to subscribers.
+    pub push: Push,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Claim rate limit.
+    pub claims: Arc<RateLimiter>,
+}
+
+/// The router of the whole API.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/mailboxes", post(mailbox::create))
+        .route(
+            "/v1/mailboxes/{mailbox}/entries",
+            get(mailbox::fetch).post(mailbox::post_blob),
+        )
+        .route("/v1/mailboxes/{mailbox}/ack", post(mailbox::ack))
+        .route("/v1/mailboxes/{mailbox}/pools", post(pool::create))
+        .route("/v1/mailboxes/{mailbox}/pools/{pool}", get(pool::status))
+        .route(
+            "/v1/mailboxes/{mailbox}/pools/{pool}/key-packages",
+            post(pool::upload),
+        )
+        .route("/v1/pools/{pool}/claim", post(pool::claim))
+        .route("/v1/groups", post(group::create))
+        .route("/v1/groups/{group}/messages", post(group::append))
+        .route("/v1/groups/{group}/commits", post(group::commit))
+        .route("/v1/groups/{group}/log", get(group::read_log))
+        .route(
+            "/v1/groups/{group}/group-info",
+            get(group::get_group_info).put(group::put_group_info),
+        )
+        .route("/v1/ws", get(ws::upgrade))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// The body, or 413 when it is over the limit.
+pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::bad(e.body_text())
+        }
+    })
+}
+
+/// Parses a JSON body.
+pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))
+}
+
+/// Decodes a base64url id from a path; a malformed id names nothing, hence 404.
+pub fn id(text: &str, not_found: ErrorCode) -> Result<Vec<u8>, ApiError> {
+    B64::from_base64(text)
+        .filter(|b| !b.0.is_empty() && b.0.len() <= 256)
+        .map(|b| b.0)
+        .ok_or(ApiError::NotFound(not_found))
+}
+
+/// The path and query that were signed.
+pub fn signed_path(uri: &Uri) -> &str {
+    uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+}
+
+/// A fresh random id of 16 bytes.
+pub fn random_id() -> Result<Vec<u8>, ApiError> {
+    let mut id = vec![0u8; 16];
+    getrandom::fill(&mut id)
+        .map_err(|_| ApiError::Store(crate::error::StoreError::Corrupt("no randomness")))?;
+    Ok(id)
+}
+
+/// Checks that bytes are a usable Ed25519 public key.
+pub fn ed25519_key(bytes: &[u8], what: &str) -> Result<(), ApiError> {
+    <[u8; 32]>::try_from(bytes)
+        .ok()
+        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+        .map(|_| ())
+        .ok_or_else(|| ApiError::bad(format!("{what} is not an Ed25519 public key")))
+}
+
+/// Now, in Unix seconds, as stored.
+pub fn now_i64() -> i64 {
+    i64::try_from(crate::auth::now()).unwrap_or(i64::MAX)
+}
+
+/// Adds seconds to a timestamp without overflow.
+pub fn plus(now: i64, secs: u64) -> i64 {
+    now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,180 @@
+//! KeyPackage pools (RFC 9750 §5.1): sealed blobs uploaded by the owner, claimed once each
+//! by whoever holds the claim secret.
+
+use super::{AppState, body, id, json, now_i64, random_id};
+use crate::auth;
+use crate::error::ApiError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use conclave_api::delivery::{
+    Bytes as B64, ClaimRequest, ClaimResponse, CreatePoolRequest, CreatePoolResponse, ErrorBody,
+    ErrorCode, PoolStatus, UploadKeyPackagesRequest,
+};
+
+/// Most KeyPackages in one upload.
+pub const MAX_UPLOAD: usize = 1000;
+
+/// Checks that the pool exists and belongs to the (already authenticated) mailbox.
+async fn owned_pool(state: &AppState, mailbox: &[u8], pool: &str) -> Result<Vec<u8>, ApiError> {
+    let pool = id(pool, ErrorCode::PoolNotFound)?;
+    match state.store.pool(&pool).await? {
+        Some((owner, _)) if owner == mailbox => Ok(pool),
+        _ => Err(ApiError::NotFound(ErrorCode::PoolNotFound)),
+    }
+}
+
+/// Create a pool owned by the mailbox (signed with the mailbox key).
+#[utoipa::path(post, path = "/v1/mailboxes/{mailbox}/pools", request_body = CreatePoolRequest,
+    responses((status = 201, body = CreatePoolResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(mailbox): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<CreatePoolResponse>), ApiError> {
+    let raw = body(raw)?;
+    let mailbox =
+        super::mailbox::authorise(&state, &mailbox, &method, &uri, &headers, &raw).await?;
+    let request: CreatePoolRequest = json(&raw)?;
+    if !(16..=64).contains(&request.claim_secret.0.len()) {
+        return Err(ApiError::bad("claim_secret must be 16 to 64 bytes"));
+    }
+    let pool = random_id()?;
+    state
+        .store
+        .create_pool(
+            &pool,
+            &mailbox,
+            &auth::secret_hash(&request.claim_secret.0),
+            now_i64(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatePoolResponse {
+            pool_id: B64(pool).to_base64(),
+        }),
+    ))
+}
+
+/// Upload a batch of sealed KeyPackages (signed with the mailbox key).
+#[utoipa::path(post, path = "/v1/mailboxes/{mailbox}/pools/{pool}/key-packages",
+    request_body = UploadKeyPackagesRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((mailbox, pool)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let raw = body(raw)?;
+    let mailbox =
+        super::mailbox::authorise(&state, &mailbox, &method, &uri, &headers, &raw).await?;
+    let pool = owned_pool(&state, &mailbox, &pool).await?;
+    let request: UploadKeyPackagesRequest = json(&raw)?;
+    if request.key_packages.is_empty() || request.key_packages.len() > MAX_UPLOAD {
+        return Err(ApiError::bad(format!(
+            "upload 1 to {MAX_UPLOAD} KeyPackages"
+        )));
+    }
+    if request
+        .key_packages
+        .iter()
+        .filter(|k| k.last_resort)
+        .count()
+        > 1
+    {
+        return Err(ApiError::bad("at most one last-resort KeyPackage"));
+    }
+    if request
+        .key_packages
+        .iter()
+        .any(|k| k.sealed.0.is_empty() || k.sealed.0.len() > state.config.max_blob_bytes)
+    {
+        return Err(ApiError::TooLarge);
+    }
+    let expires_at =
+        i64::try_from(request.expires_at).map_err(|_| ApiError::bad("expires_at out of range"))?;
+    if expires_at <= now_i64() {
+        return Err(ApiError::bad("expires_at is in the past"));
+    }
+    let items: Vec<(Vec<u8>, bool)> = request
+        .key_packages
+        .into_iter()
+        .map(|k| (k.sealed.0, k.last_resort))
+        .collect();
+    state
+        .store
+        .upload_key_packages(&pool, &items, expires_at)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Count what is left (signed with the mailbox key).
+#[utoipa::path(get, path = "/v1/mailboxes/{mailbox}/pools/{pool}",
+    responses((status = 200, body = PoolStatus), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Path((mailbox, pool)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<PoolStatus>, ApiError> {
+    let mailbox = super::mailbox::authorise(&state, &mailbox, &method, &uri, &headers, b"").await?;
+    let pool = owned_pool(&state, &mailbox, &pool).await?;
+    let count = state.store.pool_count(&pool, now_i64()).await?;
+    Ok(Json(PoolStatus {
+        available: count.available,
+        last_resort: count.last_resort,
+    }))
+}
+
+/// Claim one KeyPackage with the pool's claim secret: atomic and single-use; the last-resort
+/// one only when the rest are gone; never an expired one; rate-limited per pool.
+#[utoipa::path(post, path = "/v1/pools/{pool}/claim", request_body = ClaimRequest,
+    responses((status = 200, body = ClaimResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn claim(
+    State(state): State<AppState>,
+    Path(pool): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<ClaimResponse>, ApiError> {
+    let request: ClaimRequest = json(&body(raw)?)?;
+    let pool = id(&pool, ErrorCode::PoolNotFound)?;
+    let (_, hash) = state
+        .store
+        .pool(&pool)
+        .await?
+        .ok_or(ApiError::NotFound(ErrorCode::PoolNotFound))?;
+    // Counted before the secret is checked, so guessing secrets is limited too.
+    if !state.claims.allow(&pool) {
+        metrics::counter!("ds_claims_rate_limited_total").increment(1);
+        return Err(ApiError::RateLimited);
+    }
+    if !auth::hashes_equal(&auth::secret_hash(&request.claim_secret.0), &hash) {
+        return Err(ApiError::Unauthorized(
+            ErrorCode::BadClaimSecret,
+            "wrong claim secret".into(),
+        ));
+    }
+    let (sealed, last_resort) = state
+        .store
+        .claim(&pool, now_i64())
+        .await?
+        .ok_or(ApiError::NotFound(ErrorCode::PoolEmpty))?;
+    metrics::counter!("ds_claims_total").increment(1);
+    Ok(Json(ClaimResponse {
+        sealed: B64(sealed),
+        last_resort,
+    }))
+}

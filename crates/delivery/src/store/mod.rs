@@ -1,0 +1,348 @@
+//! Storage: one [`Store`] trait, two engines ([`sqlite`], [`postgres`]) sharing their SQL
+//! ([`sql`]). Every method is one transaction; a method returns only once its transaction
+//! is durable, so a 2xx answer always means the write survives a crash.
+//!
+//! Schema (migrations under `crates/delivery/migrations/{sqlite,postgres}`): mailboxes
+//! (random id, public key), mailbox entries (blob or reference to a Welcome stored once),
+//! pools and sealed KeyPackages, groups (opaque id, epoch, sequence counter), epoch keys,
+//! the group log, and used nonces. Nothing in it names a person, a device or an address.
+
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+
+use crate::error::StoreError;
+use async_trait::async_trait;
+
+/// What a mailbox entry holds (stored as an integer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A Welcome (stored once, referred to).
+    Welcome = 1,
+    /// A sealed blob.
+    Blob = 2,
+}
+
+/// A mailbox entry as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxEntryRow {
+    /// Id (fetch cursor).
+    pub id: i64,
+    /// Kind.
+    pub kind: EntryKind,
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// For a Welcome: group id and epoch of its commit.
+    pub welcome_of: Option<(Vec<u8>, u64)>,
+}
+
+/// Kind of a group log entry (stored as an integer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    /// Application message.
+    Application = 1,
+    /// Proposal.
+    Proposal = 2,
+    /// Commit.
+    Commit = 3,
+}
+
+impl LogKind {
+    /// From the stored integer.
+    pub fn from_i64(v: i64) -> Result<Self, StoreError> {
+        match v {
+            1 => Ok(LogKind::Application),
+            2 => Ok(LogKind::Proposal),
+            3 => Ok(LogKind::Commit),
+            _ => Err(StoreError::Corrupt("log kind")),
+        }
+    }
+}
+
+/// A group log entry as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// Sequence number.
+    pub seq: u64,
+    /// Epoch it was sent in.
+    pub epoch: u64,
+    /// Kind.
+    pub kind: LogKind,
+    /// The MLSMessage.
+    pub message: Vec<u8>,
+}
+
+/// The public key of one epoch of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochKey {
+    /// The group auth key (Ed25519 public key).
+    pub auth_key: Vec<u8>,
+    /// The key authorising an external commit against this epoch's GroupInfo, if one was
+    /// published.
+    pub external_commit_key: Option<Vec<u8>>,
+    /// Sequence number of the commit that started the epoch (0 for epoch 0).
+    pub start_seq: u64,
+}
+
+/// A group's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupState {
+    /// Current epoch.
+    pub epoch: u64,
+    /// Last sequence number used.
+    pub last_seq: u64,
+}
+
+/// A commit to apply, all or nothing.
+#[derive(Debug, Clone)]
+pub struct NewCommit<'a> {
+    /// Group id.
+    pub group_id: &'a [u8],
+    /// The epoch the commit ends.
+    pub epoch: u64,
+    /// The commit message.
+    pub message: &'a [u8],
+    /// The auth key of epoch + 1.
+    pub next_auth_key: &'a [u8],
+    /// Welcomes and their mailboxes.
+    pub welcomes: Vec<(&'a [u8], Vec<Vec<u8>>)>,
+    /// The sealed GroupInfo of epoch + 1 and its external commit key.
+    pub group_info: Option<(&'a [u8], &'a [u8])>,
+    /// Now (Unix seconds).
+    pub now: i64,
+    /// When the Welcomes' mailbox entries expire.
+    pub welcome_expires_at: i64,
+}
+
+/// A [`NewCommit`] with owned data, as a write closure needs it.
+#[derive(Debug, Clone)]
+pub struct OwnedCommit {
+    /// Group id.
+    pub group_id: Vec<u8>,
+    /// The epoch the commit ends.
+    pub epoch: u64,
+    /// The commit message.
+    pub message: Vec<u8>,
+    /// The auth key of epoch + 1.
+    pub next_auth_key: Vec<u8>,
+    /// Welcomes and their mailboxes.
+    pub welcomes: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// The sealed GroupInfo of epoch + 1 and its external commit key.
+    pub group_info: Option<(Vec<u8>, Vec<u8>)>,
+    /// Now.
+    pub now: i64,
+    /// When the Welcomes' mailbox entries expire.
+    pub welcome_expires_at: i64,
+}
+
+impl From<&NewCommit<'_>> for OwnedCommit {
+    fn from(c: &NewCommit<'_>) -> Self {
+        OwnedCommit {
+            group_id: c.group_id.to_vec(),
+            epoch: c.epoch,
+            message: c.message.to_vec(),
+            next_auth_key: c.next_auth_key.to_vec(),
+            welcomes: c
+                .welcomes
+                .iter()
+                .map(|(w, m)| (w.to_vec(), m.clone()))
+                .collect(),
+            group_info: c.group_info.map(|(a, b)| (a.to_vec(), b.to_vec())),
+            now: c.now,
+            welcome_expires_at: c.welcome_expires_at,
+        }
+    }
+}
+
+/// Result of an append or a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored at this sequence number; the group is now at `epoch`.
+    Appended {
+        /// Sequence number.
+        seq: u64,
+        /// Current epoch.
+        epoch: u64,
+        /// The mailbox entries queued (a commit's Welcomes), for push.
+        queued: Vec<(Vec<u8>, MailboxEntryRow)>,
+    },
+    /// Refused: the group is at this epoch.
+    WrongEpoch(u64),
+    /// No such group.
+    NoGroup,
+    /// A Welcome names a mailbox that does not exist; nothing was applied.
+    NoMailbox,
+}
+
+/// Status of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolCount {
+    /// Unexpired, not last resort.
+    pub available: u64,
+    /// Whether an unexpired last-resort blob is held.
+    pub last_resort: bool,
+}
+
+/// What the pruner removes; every age is a cut-off in Unix seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneCutoffs {
+    /// Application messages and proposals created before this are deleted.
+    pub messages_before: i64,
+    /// Commits created before this are deleted.
+    pub commits_before: i64,
+    /// Now: expired mailbox entries, KeyPackages and nonces go.
+    pub now: i64,
+    /// At most this many rows per table per call.
+    pub batch: i64,
+}
+
+/// How many rows one pruning pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Log entries.
+    pub log_entries: u64,
+    /// Epoch keys.
+    pub epoch_keys: u64,
+    /// Mailbox entries.
+    pub mailbox_entries: u64,
+    /// Welcomes no entry refers to any more.
+    pub welcomes: u64,
+    /// Expired KeyPackages.
+    pub key_packages: u64,
+    /// Expired nonces.
+    pub nonces: u64,
+}
+
+impl Pruned {
+    /// Total rows.
+    pub fn total(&self) -> u64 {
+        self.log_entries
+            + self.epoch_keys
+            + self.mailbox_entries
+            + self.welcomes
+            + self.key_packages
+            + self.nonces
+    }
+}
+
+/// The DS's storage. Each method is one durable transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Records a nonce in a scope until `expires_at`; false if it was there (a replay).
+    async fn use_nonce(
+        &self,
+        scope: &[u8],
+        nonce: &[u8],
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates a mailbox.
+    async fn create_mailbox(
+        &self,
+        id: &[u8],
+        public_key: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// A mailbox's public key.
+    async fn mailbox_key(&self, id: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Queues a blob; `None` if there is no such mailbox.
+    async fn post_blob(
+        &self,
+        mailbox: &[u8],
+        data: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<MailboxEntryRow>, StoreError>;
+    /// Entries with id > `after`, by id.
+    async fn fetch_entries(
+        &self,
+        mailbox: &[u8],
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<MailboxEntryRow>, StoreError>;
+    /// Deletes the listed entries of the mailbox.
+    async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError>;
+
+    /// Creates a pool owned by a mailbox.
+    async fn create_pool(
+        &self,
+        pool: &[u8],
+        mailbox: &[u8],
+        secret_hash: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The owner mailbox and claim-secret hash of a pool.
+    async fn pool(&self, pool: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Adds sealed KeyPackages; a new last-resort blob replaces the old one.
+    async fn upload_key_packages(
+        &self,
+        pool: &[u8],
+        items: &[(Vec<u8>, bool)],
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// What is left.
+    async fn pool_count(&self, pool: &[u8], now: i64) -> Result<PoolCount, StoreError>;
+    /// Takes one unexpired blob, atomically and once; the last-resort one only when no other
+    /// is left, and without deleting it.
+    async fn claim(&self, pool: &[u8], now: i64) -> Result<Option<(Vec<u8>, bool)>, StoreError>;
+
+    /// Registers a group at epoch 0; false if the id is taken.
+    async fn create_group(
+        &self,
+        group_id: &[u8],
+        auth_key: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// A group's state.
+    async fn group_state(&self, group_id: &[u8]) -> Result<Option<GroupState>, StoreError>;
+    /// The key of one epoch.
+    async fn epoch_key(&self, group_id: &[u8], epoch: u64) -> Result<Option<EpochKey>, StoreError>;
+    /// Appends a message of `epoch`, accepted if the group is at `epoch`, or at `epoch + 1`
+    /// since no earlier than `previous_since` (the grace for messages in flight).
+    async fn append(
+        &self,
+        group_id: &[u8],
+        epoch: u64,
+        kind: LogKind,
+        message: &[u8],
+        now: i64,
+        previous_since: i64,
+    ) -> Result<AppendOutcome, StoreError>;
+    /// Applies a commit: epoch compare-and-set, log append, next key, Welcomes, GroupInfo,
+    /// in one transaction (RFC 9420 §14, RFC 9750 §5.2).
+    async fn commit(&self, commit: NewCommit<'_>) -> Result<AppendOutcome, StoreError>;
+    /// The log entries readable with `epoch`'s key from `from`: that epoch's entries, and
+    /// the previous epoch's that were appended after the commit starting `epoch`.
+    async fn read_log(
+        &self,
+        group_id: &[u8],
+        epoch: u64,
+        start_seq: u64,
+        from: u64,
+        limit: i64,
+    ) -> Result<Vec<LogRow>, StoreError>;
+    /// Stores the sealed GroupInfo of the group's current epoch `epoch`; false if the group
+    /// is not at `epoch`.
+    async fn put_group_info(
+        &self,
+        group_id: &[u8],
+        epoch: u64,
+        sealed: &[u8],
+        external_key: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// The stored GroupInfo and its epoch.
+    async fn group_info(&self, group_id: &[u8]) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// One pruning pass.
+    async fn prune(&self, cutoffs: PruneCutoffs) -> Result<Pruned, StoreError>;
+}
+
+/// An epoch or sequence number as stored (SQL integers are signed).
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("integer out of range"))
+}
+
+/// Back from a stored integer.
+pub(crate) fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt("negative integer"))
+}

@@ -1,0 +1,764 @@
+//! The SQL both engines share. Placeholders are `$n`, which SQLite and PostgreSQL both
+//! accept; everything stays within what CockroachDB also accepts: the epoch compare-and-set
+//! is a conditional UPDATE, no advisory locks, and every transaction is retried on a
+//! serialization failure or deadlock (SQLSTATE 40001, 40P01) or a busy SQLite file.
+//!
+//! The one difference is the claim of a KeyPackage: PostgreSQL picks its candidate row with
+//! `FOR UPDATE SKIP LOCKED` so concurrent claimers take different rows; SQLite, whose single
+//! writer serialises transactions, needs nothing. Either way the row is taken by
+//! `DELETE … RETURNING`, which only one transaction can do.
+
+/// Whether a database error is worth retrying the whole transaction for.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            // PostgreSQL / CockroachDB: serialization_failure, deadlock_detected.
+            Some("40001") | Some("40P01")
+            // SQLite: SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+            | Some("5") | Some("6") | Some("261") | Some("517") | Some("262")
+        ),
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    }
+}
+
+/// Runs an async block returning `Result<_, StoreError>` again while it fails with a
+/// retryable database error (at most 10 attempts, with a growing pause).
+macro_rules! retry {
+    ($body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $body.await {
+                Err($crate::error::StoreError::Database(e))
+                    if attempt < 10 && $crate::store::sql::is_retryable(&e) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(1u64 << attempt.min(7)))
+                        .await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retry;
+
+/// Implements [`crate::store::Store`] for an engine type that has `reader()` returning its
+/// `sqlx::Pool` and `write(f)`, which runs `f` on a connection as (part of) one durable
+/// transaction: `f` opens its own transaction with `begin()`, which is a savepoint when the
+/// engine batches several writes in one transaction (SQLite's writer task).
+macro_rules! sql_store {
+    ($store:ty, $conn:ty, claim_lock = $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn use_nonce(
+                &self,
+                scope: &[u8],
+                nonce: &[u8],
+                expires_at: i64,
+            ) -> Result<bool, StoreError> {
+                let (scope, nonce) = (scope.to_vec(), nonce.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (scope, nonce) = (scope.clone(), nonce.clone());
+                    Box::pin(async move {
+                        let r = sqlx::query(
+                            "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(scope)
+                        .bind(nonce)
+                        .bind(expires_at)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(r.rows_affected() == 1)
+                    })
+                })
+                .await
+            }
+
+            async fn create_mailbox(
+                &self,
+                id: &[u8],
+                public_key: &[u8],
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let (id, public_key) = (id.to_vec(), public_key.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (id, public_key) = (id.clone(), public_key.clone());
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO mailboxes (id, public_key, created_at) VALUES ($1, $2, $3)",
+                        )
+                        .bind(id)
+                        .bind(public_key)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .await
+            }
+
+            async fn mailbox_key(&self, id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+                let row: Option<(Vec<u8>,)> =
+                    sqlx::query_as("SELECT public_key FROM mailboxes WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn post_blob(
+                &self,
+                mailbox: &[u8],
+                data: &[u8],
+                now: i64,
+                expires_at: i64,
+            ) -> Result<Option<MailboxEntryRow>, StoreError> {
+                let (mailbox, data) = (mailbox.to_vec(), data.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (mailbox, data) = (mailbox.clone(), data.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    let exists: Option<(i64,)> =
+                        sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
+                            .bind(&mailbox)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if exists.is_none() {
+                        return Ok(None);
+                    }
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO mailbox_entries (mailbox_id, kind, data, created_at, expires_at) \
+                         VALUES ($1, 2, $2, $3, $4) RETURNING id",
+                    )
+                    .bind(&mailbox)
+                    .bind(&data)
+                    .bind(now)
+                    .bind(expires_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Some(MailboxEntryRow {
+                        id,
+                        kind: EntryKind::Blob,
+                        data,
+                        welcome_of: None,
+                    }))
+                    })
+                })
+                .await
+            }
+
+            async fn fetch_entries(
+                &self,
+                mailbox: &[u8],
+                after: i64,
+                limit: i64,
+            ) -> Result<Vec<MailboxEntryRow>, StoreError> {
+                let rows: Vec<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>)> =
+                    sqlx::query_as(
+                        "SELECT e.id, e.kind, e.data, w.data, w.group_id, w.epoch \
+                         FROM mailbox_entries e LEFT JOIN welcomes w ON w.id = e.welcome_id \
+                         WHERE e.mailbox_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3",
+                    )
+                    .bind(mailbox)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, kind, data, welcome, group_id, epoch)| {
+                        let kind = match kind {
+                            1 => EntryKind::Welcome,
+                            2 => EntryKind::Blob,
+                            _ => return Err(StoreError::Corrupt("entry kind")),
+                        };
+                        let data = data.or(welcome).ok_or(StoreError::Corrupt("entry data"))?;
+                        let welcome_of = match (group_id, epoch) {
+                            (Some(g), Some(e)) => Some((g, to_u64(e)?)),
+                            _ => None,
+                        };
+                        Ok(MailboxEntryRow { id, kind, data, welcome_of })
+                    })
+                    .collect()
+            }
+
+            async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError> {
+                let (mailbox, ids) = (mailbox.to_vec(), ids.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (mailbox, ids) = (mailbox.clone(), ids.clone());
+                    Box::pin(async move {
+                        let mut tx = conn.begin().await?;
+                        let mut deleted = 0;
+                        for id in ids {
+                            deleted += sqlx::query(
+                                "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND id = $2",
+                            )
+                            .bind(&mailbox)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        }
+                        tx.commit().await?;
+                        Ok(deleted)
+                    })
+                })
+                .await
+            }
+
+            async fn create_pool(
+                &self,
+                pool: &[u8],
+                mailbox: &[u8],
+                secret_hash: &[u8],
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let (pool, mailbox, secret_hash) = (pool.to_vec(), mailbox.to_vec(), secret_hash.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (pool, mailbox, secret_hash) = (pool.clone(), mailbox.clone(), secret_hash.clone());
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO pools (id, mailbox_id, claim_secret_hash, created_at) \
+                             VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(pool)
+                        .bind(mailbox)
+                        .bind(secret_hash)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .await
+            }
+
+            async fn pool(&self, pool: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT mailbox_id, claim_secret_hash FROM pools WHERE id = $1",
+                )
+                .bind(pool)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn upload_key_packages(
+                &self,
+                pool: &[u8],
+                items: &[(Vec<u8>, bool)],
+                expires_at: i64,
+            ) -> Result<(), StoreError> {
+                let (pool, items) = (pool.to_vec(), std::sync::Arc::new(items.to_vec()));
+                self.write(move |conn: &mut $conn| {
+                    let (pool, items) = (pool.clone(), items.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    if items.iter().any(|(_, last)| *last) {
+                        sqlx::query(
+                            "DELETE FROM sealed_key_packages WHERE pool_id = $1 AND last_resort = TRUE",
+                        )
+                        .bind(&pool)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    for (sealed, last_resort) in items.iter() {
+                        sqlx::query(
+                            "INSERT INTO sealed_key_packages (pool_id, sealed, last_resort, expires_at) \
+                             VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(&pool)
+                        .bind(sealed.as_slice())
+                        .bind(*last_resort)
+                        .bind(expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                    })
+                })
+                .await
+            }
+
+            async fn pool_count(&self, pool: &[u8], now: i64) -> Result<PoolCount, StoreError> {
+                let (available,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM sealed_key_packages \
+                     WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2",
+                )
+                .bind(pool)
+                .bind(now)
+                .fetch_one(self.reader())
+                .await?;
+                let (last,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM sealed_key_packages \
+                     WHERE pool_id = $1 AND last_resort = TRUE AND expires_at > $2",
+                )
+                .bind(pool)
+                .bind(now)
+                .fetch_one(self.reader())
+                .await?;
+                Ok(PoolCount { available: to_u64(available)?, last_resort: last > 0 })
+            }
+
+            async fn claim(
+                &self,
+                pool: &[u8],
+                now: i64,
+            ) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
+                // RFC 9750 §5.1, RFC 9420 §16.8: each KeyPackage is handed out once.
+                for _ in 0..64 {
+                    let pool = pool.to_vec();
+                    let taken = self.write(move |conn: &mut $conn| {
+                        let pool = pool.clone();
+                        Box::pin(async move {
+                        let mut tx = conn.begin().await?;
+                        let candidate: Option<(i64,)> = sqlx::query_as(concat!(
+                            "SELECT id FROM sealed_key_packages \
+                             WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2 \
+                             ORDER BY id LIMIT 1",
+                            $lock
+                        ))
+                        .bind(&pool)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let Some((id,)) = candidate else {
+                            // Only the last resort may be left: handed out, never deleted.
+                            let last: Option<(Vec<u8>,)> = sqlx::query_as(
+                                "SELECT sealed FROM sealed_key_packages \
+                                 WHERE pool_id = $1 AND last_resort = TRUE AND expires_at > $2 \
+                                 ORDER BY id DESC LIMIT 1",
+                            )
+                            .bind(&pool)
+                            .bind(now)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            tx.commit().await?;
+                            return Ok(Some(last.map(|(s,)| (s, true))));
+                        };
+                        let deleted: Option<(Vec<u8>,)> = sqlx::query_as(
+                            "DELETE FROM sealed_key_packages WHERE id = $1 RETURNING sealed",
+                        )
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match deleted {
+                            Some((sealed,)) => {
+                                tx.commit().await?;
+                                Ok(Some(Some((sealed, false))))
+                            }
+                            // Another claimer took it first: try the next one.
+                            None => Ok(None),
+                        }
+                        })
+                    })
+                    .await?;
+                    if let Some(result) = taken {
+                        return Ok(result);
+                    }
+                }
+                Err(StoreError::Corrupt("claim did not settle"))
+            }
+
+            async fn create_group(
+                &self,
+                group_id: &[u8],
+                auth_key: &[u8],
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let (group_id, auth_key) = (group_id.to_vec(), auth_key.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (group_id, auth_key) = (group_id.clone(), auth_key.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    let created: Option<(i64,)> = sqlx::query_as(
+                        "INSERT INTO groups (group_id, epoch, last_seq, epoch_started_at, created_at) \
+                         VALUES ($1, 0, 0, $2, $2) ON CONFLICT DO NOTHING RETURNING id",
+                    )
+                    .bind(group_id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((gref,)) = created else {
+                        return Ok(false);
+                    };
+                    sqlx::query(
+                        "INSERT INTO epoch_keys (group_ref, epoch, auth_key, start_seq, created_at) \
+                         VALUES ($1, 0, $2, 0, $3)",
+                    )
+                    .bind(gref)
+                    .bind(auth_key)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                    })
+                })
+                .await
+            }
+
+            async fn group_state(&self, group_id: &[u8]) -> Result<Option<GroupState>, StoreError> {
+                let row: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT epoch, last_seq FROM groups WHERE group_id = $1")
+                        .bind(group_id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                row.map(|(e, s)| Ok(GroupState { epoch: to_u64(e)?, last_seq: to_u64(s)? }))
+                    .transpose()
+            }
+
+            async fn epoch_key(
+                &self,
+                group_id: &[u8],
+                epoch: u64,
+            ) -> Result<Option<EpochKey>, StoreError> {
+                let row: Option<(Vec<u8>, Option<Vec<u8>>, i64)> = sqlx::query_as(
+                    "SELECT k.auth_key, k.external_commit_key, k.start_seq \
+                     FROM epoch_keys k JOIN groups g ON g.id = k.group_ref \
+                     WHERE g.group_id = $1 AND k.epoch = $2",
+                )
+                .bind(group_id)
+                .bind(to_i64(epoch)?)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|(auth_key, external_commit_key, start)| {
+                    Ok(EpochKey { auth_key, external_commit_key, start_seq: to_u64(start)? })
+                })
+                .transpose()
+            }
+
+            async fn append(
+                &self,
+                group_id: &[u8],
+                epoch: u64,
+                kind: LogKind,
+                message: &[u8],
+                now: i64,
+                previous_since: i64,
+            ) -> Result<AppendOutcome, StoreError> {
+                let e = to_i64(epoch)?;
+                let (group_id, message) = (group_id.to_vec(), std::sync::Arc::new(message.to_vec()));
+                self.write(move |conn: &mut $conn| {
+                    let (group_id, message) = (group_id.clone(), message.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    // The row lock taken here orders the group's appends: sequence numbers
+                    // are committed in order, so a reader never skips one.
+                    let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                        "UPDATE groups SET last_seq = last_seq + 1 \
+                         WHERE group_id = $1 AND (epoch = $2 OR (epoch = $3 AND epoch_started_at > $4)) \
+                         RETURNING id, last_seq, epoch",
+                    )
+                    .bind(&group_id)
+                    .bind(e)
+                    .bind(e + 1)
+                    .bind(previous_since)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((gref, seq, current)) = row else {
+                        let current: Option<(i64,)> =
+                            sqlx::query_as("SELECT epoch FROM groups WHERE group_id = $1")
+                                .bind(&group_id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        return Ok(match current {
+                            Some((c,)) => AppendOutcome::WrongEpoch(to_u64(c)?),
+                            None => AppendOutcome::NoGroup,
+                        });
+                    };
+                    sqlx::query(
+                        "INSERT INTO log_entries (group_ref, seq, epoch, kind, message, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(gref)
+                    .bind(seq)
+                    .bind(e)
+                    .bind(kind as i64)
+                    .bind(message.as_slice())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(AppendOutcome::Appended {
+                        seq: to_u64(seq)?,
+                        epoch: to_u64(current)?,
+                        queued: Vec::new(),
+                    })
+                    })
+                })
+                .await
+            }
+
+            async fn commit(&self, c: NewCommit<'_>) -> Result<AppendOutcome, StoreError> {
+                let e = to_i64(c.epoch)?;
+                let owned = std::sync::Arc::new(OwnedCommit::from(&c));
+                self.write(move |conn: &mut $conn| {
+                    let c = owned.clone();
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    // The compare-and-set (RFC 9750 §5.2): only one commit moves epoch e.
+                    let row: Option<(i64, i64)> = sqlx::query_as(
+                        "UPDATE groups SET epoch = epoch + 1, last_seq = last_seq + 1, \
+                         epoch_started_at = $3, group_info = $4, group_info_epoch = $5 \
+                         WHERE group_id = $1 AND epoch = $2 RETURNING id, last_seq",
+                    )
+                    .bind(c.group_id.as_slice())
+                    .bind(e)
+                    .bind(c.now)
+                    .bind(c.group_info.as_ref().map(|g| g.0.as_slice()))
+                    .bind(c.group_info.as_ref().map(|_| e + 1))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((gref, seq)) = row else {
+                        let current: Option<(i64,)> =
+                            sqlx::query_as("SELECT epoch FROM groups WHERE group_id = $1")
+                                .bind(c.group_id.as_slice())
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        return Ok(match current {
+                            Some((cur,)) => AppendOutcome::WrongEpoch(to_u64(cur)?),
+                            None => AppendOutcome::NoGroup,
+                        });
+                    };
+                    sqlx::query(
+                        "INSERT INTO log_entries (group_ref, seq, epoch, kind, message, created_at) \
+                         VALUES ($1, $2, $3, 3, $4, $5)",
+                    )
+                    .bind(gref)
+                    .bind(seq)
+                    .bind(e)
+                    .bind(c.message.as_slice())
+                    .bind(c.now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO epoch_keys (group_ref, epoch, auth_key, external_commit_key, start_seq, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(gref)
+                    .bind(e + 1)
+                    .bind(c.next_auth_key.as_slice())
+                    .bind(c.group_info.as_ref().map(|g| g.1.as_slice()))
+                    .bind(seq)
+                    .bind(c.now)
+                    .execute(&mut *tx)
+                    .await?;
+                    // RFC 9420 §14: Welcomes are queued in the transaction that accepts the
+                    // commit, so a losing commit's Welcome never reaches a mailbox.
+                    let mut queued = Vec::new();
+                    for (welcome, mailboxes) in &c.welcomes {
+                        for m in mailboxes {
+                            let exists: Option<(i64,)> =
+                                sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
+                                    .bind(m.as_slice())
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                            if exists.is_none() {
+                                tx.rollback().await?;
+                                return Ok(AppendOutcome::NoMailbox);
+                            }
+                        }
+                        let (wid,): (i64,) = sqlx::query_as(
+                            "INSERT INTO welcomes (data, group_id, epoch, created_at) \
+                             VALUES ($1, $2, $3, $4) RETURNING id",
+                        )
+                        .bind(welcome.as_slice())
+                        .bind(c.group_id.as_slice())
+                        .bind(e + 1)
+                        .bind(c.now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        for m in mailboxes {
+                            let (id,): (i64,) = sqlx::query_as(
+                                "INSERT INTO mailbox_entries (mailbox_id, kind, welcome_id, created_at, expires_at) \
+                                 VALUES ($1, 1, $2, $3, $4) RETURNING id",
+                            )
+                            .bind(m.as_slice())
+                            .bind(wid)
+                            .bind(c.now)
+                            .bind(c.welcome_expires_at)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            queued.push((
+                                m.clone(),
+                                MailboxEntryRow {
+                                    id,
+                                    kind: EntryKind::Welcome,
+                                    data: welcome.to_vec(),
+                                    welcome_of: Some((c.group_id.to_vec(), c.epoch + 1)),
+                                },
+                            ));
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(AppendOutcome::Appended { seq: to_u64(seq)?, epoch: c.epoch + 1, queued })
+                    })
+                })
+                .await
+            }
+
+            async fn read_log(
+                &self,
+                group_id: &[u8],
+                epoch: u64,
+                start_seq: u64,
+                from: u64,
+                limit: i64,
+            ) -> Result<Vec<LogRow>, StoreError> {
+                let e = to_i64(epoch)?;
+                let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT l.seq, l.epoch, l.kind, l.message \
+                     FROM log_entries l JOIN groups g ON g.id = l.group_ref \
+                     WHERE g.group_id = $1 AND l.seq >= $2 \
+                       AND (l.epoch = $3 OR (l.epoch = $4 AND l.seq > $5)) \
+                     ORDER BY l.seq LIMIT $6",
+                )
+                .bind(group_id)
+                .bind(to_i64(from)?)
+                .bind(e)
+                .bind(e - 1)
+                .bind(to_i64(start_seq)?)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                rows.into_iter()
+                    .map(|(seq, epoch, kind, message)| {
+                        Ok(LogRow {
+                            seq: to_u64(seq)?,
+                            epoch: to_u64(epoch)?,
+                            kind: LogKind::from_i64(kind)?,
+                            message,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_group_info(
+                &self,
+                group_id: &[u8],
+                epoch: u64,
+                sealed: &[u8],
+                external_key: &[u8],
+            ) -> Result<bool, StoreError> {
+                let e = to_i64(epoch)?;
+                let (group_id, sealed, external_key) = (group_id.to_vec(), sealed.to_vec(), external_key.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (group_id, sealed, external_key) = (group_id.clone(), sealed.clone(), external_key.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    let row: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE groups SET group_info = $1, group_info_epoch = $2 \
+                         WHERE group_id = $3 AND epoch = $2 RETURNING id",
+                    )
+                    .bind(sealed)
+                    .bind(e)
+                    .bind(group_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((gref,)) = row else {
+                        return Ok(false);
+                    };
+                    sqlx::query(
+                        "UPDATE epoch_keys SET external_commit_key = $1 WHERE group_ref = $2 AND epoch = $3",
+                    )
+                    .bind(external_key)
+                    .bind(gref)
+                    .bind(e)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                    })
+                })
+                .await
+            }
+
+            async fn group_info(&self, group_id: &[u8]) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+                let row: Option<(Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
+                    "SELECT group_info_epoch, group_info FROM groups WHERE group_id = $1",
+                )
+                .bind(group_id)
+                .fetch_optional(self.reader())
+                .await?;
+                match row {
+                    Some((Some(e), Some(gi))) => Ok(Some((to_u64(e)?, gi))),
+                    _ => Ok(None),
+                }
+            }
+
+            async fn prune(&self, c: PruneCutoffs) -> Result<Pruned, StoreError> {
+                let batch = c.batch;
+                let run = |sql: &'static str, a: Option<i64>| {
+                    self.write(move |conn: &mut $conn| {
+                        Box::pin(async move {
+                            let mut q = sqlx::query(sql);
+                            if let Some(a) = a {
+                                q = q.bind(a);
+                            }
+                            let r = q.bind(batch).execute(&mut *conn).await?;
+                            Ok(r.rows_affected())
+                        })
+                    })
+                };
+                let mut p = Pruned::default();
+                // RFC 9750 §6.3 asks for reliable asynchronous delivery, within a retention
+                // period; application messages go sooner than commits.
+                p.log_entries += run(
+                    "DELETE FROM log_entries WHERE (group_ref, seq) IN (SELECT group_ref, seq \
+                     FROM log_entries WHERE kind <> 3 AND created_at < $1 LIMIT $2)",
+                    Some(c.messages_before),
+                )
+                .await?;
+                p.log_entries += run(
+                    "DELETE FROM log_entries WHERE (group_ref, seq) IN (SELECT group_ref, seq \
+                     FROM log_entries WHERE kind = 3 AND created_at < $1 LIMIT $2)",
+                    Some(c.commits_before),
+                )
+                .await?;
+                // An epoch key goes with the entries it authorised reading; the current
+                // epoch's and the previous one's are always kept.
+                p.epoch_keys += run(
+                    "DELETE FROM epoch_keys WHERE (group_ref, epoch) IN (SELECT k.group_ref, k.epoch \
+                     FROM epoch_keys k JOIN groups g ON g.id = k.group_ref \
+                     WHERE k.epoch + 1 < g.epoch AND NOT EXISTS (SELECT 1 FROM log_entries l \
+                       WHERE l.group_ref = k.group_ref AND (l.epoch = k.epoch OR l.epoch + 1 = k.epoch)) \
+                     LIMIT $1)",
+                    None,
+                )
+                .await?;
+                p.mailbox_entries += run(
+                    "DELETE FROM mailbox_entries WHERE id IN (SELECT id FROM mailbox_entries \
+                     WHERE expires_at <= $1 LIMIT $2)",
+                    Some(c.now),
+                )
+                .await?;
+                p.welcomes += run(
+                    "DELETE FROM welcomes WHERE id IN (SELECT w.id FROM welcomes w \
+                     WHERE NOT EXISTS (SELECT 1 FROM mailbox_entries e WHERE e.welcome_id = w.id) \
+                     LIMIT $1)",
+                    None,
+                )
+                .await?;
+                p.key_packages += run(
+                    "DELETE FROM sealed_key_packages WHERE id IN (SELECT id FROM sealed_key_packages \
+                     WHERE expires_at <= $1 LIMIT $2)",
+                    Some(c.now),
+                )
+                .await?;
+                p.nonces += run(
+                    "DELETE FROM nonces WHERE (scope, nonce) IN (SELECT scope, nonce FROM nonces \
+                     WHERE expires_at <= $1 LIMIT $2)",
+                    Some(c.now),
+                )
+                .await?;
+                Ok(p)
+            }
+        }
+    };
+}
+pub(crate) use sql_store;

@@ -1,0 +1,1208 @@
+//! The DS integration suite, over real HTTP on loopback, run against SQLite and PostgreSQL
+//! alike (`engine_suite!` instantiates every test once per engine).
+
+mod support;
+
+use conclave_api::delivery::*;
+use support::mls::{Mls, Processed};
+use support::*;
+
+macro_rules! engine_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Engine::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Engine::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+engine_suite!(
+    mailbox_create_fetch_ack,
+    bad_signatures_and_replays_are_refused,
+    pool_upload_count_claim_last_resort,
+    expired_key_packages_are_never_served,
+    claims_are_rate_limited_per_pool,
+    concurrent_claims_on_two_nodes_never_share_a_blob,
+    real_mls_group_through_the_ds,
+    racing_commits_exactly_one_wins,
+    removed_member_can_no_longer_post_or_read,
+    offline_reader_gets_everything_in_order,
+    one_welcome_for_many_joiners_is_stored_once,
+    errors_have_codes_and_statuses,
+    group_info_and_external_commit_key,
+    retention_deletes_what_it_should_and_nothing_else,
+    websocket_push_of_group_and_mailbox,
+    health_metrics_and_openapi_are_served,
+    failing_writes_do_not_affect_concurrent_ones,
+);
+
+fn b64(b: &[u8]) -> String {
+    Bytes(b.to_vec()).to_base64()
+}
+
+fn now() -> u64 {
+    conclave_ds::auth::now()
+}
+
+async fn pool(c: &Client, mailbox: &str, key: &ed25519_dalek::SigningKey, secret: &[u8]) -> String {
+    let r = c
+        .json(
+            "POST",
+            &format!("/v1/mailboxes/{mailbox}/pools"),
+            &CreatePoolRequest {
+                claim_secret: Bytes(secret.to_vec()),
+            },
+            Sign::Mailbox(key),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    r.json::<CreatePoolResponse>().pool_id
+}
+
+async fn upload(
+    c: &Client,
+    mailbox: &str,
+    key: &ed25519_dalek::SigningKey,
+    pool: &str,
+    blobs: Vec<(Vec<u8>, bool)>,
+    expires_at: u64,
+) -> Resp {
+    c.json(
+        "POST",
+        &format!("/v1/mailboxes/{mailbox}/pools/{pool}/key-packages"),
+        &UploadKeyPackagesRequest {
+            key_packages: blobs
+                .into_iter()
+                .map(|(s, l)| SealedKeyPackage {
+                    sealed: Bytes(s),
+                    last_resort: l,
+                })
+                .collect(),
+            expires_at,
+        },
+        Sign::Mailbox(key),
+    )
+    .await
+}
+
+async fn claim(c: &Client, pool: &str, secret: &[u8]) -> Resp {
+    c.json(
+        "POST",
+        &format!("/v1/pools/{pool}/claim"),
+        &ClaimRequest {
+            claim_secret: Bytes(secret.to_vec()),
+        },
+        Sign::No,
+    )
+    .await
+}
+
+async fn count(
+    c: &Client,
+    mailbox: &str,
+    key: &ed25519_dalek::SigningKey,
+    pool: &str,
+) -> PoolStatus {
+    let r = c
+        .empty(
+            "GET",
+            &format!("/v1/mailboxes/{mailbox}/pools/{pool}"),
+            Sign::Mailbox(key),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    r.json()
+}
+
+async fn mailbox_create_fetch_ack(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let (mailbox, key) = c.mailbox().await;
+    assert!(c.entries(&mailbox, &key).await.is_empty());
+    for blob in [b"first".as_slice(), b"second"] {
+        let r = c
+            .send(&c.prepare(
+                "POST",
+                &format!("/v1/mailboxes/{mailbox}/entries"),
+                blob.to_vec(),
+                "application/octet-stream",
+                Sign::No,
+                None,
+            ))
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let entries = c.entries(&mailbox, &key).await;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].data.0, b"first");
+    assert_eq!(entries[1].data.0, b"second");
+    assert_eq!(entries[0].kind, MailboxEntryKind::Blob);
+    assert!(entries[0].id < entries[1].id);
+    let r = c
+        .json(
+            "POST",
+            &format!("/v1/mailboxes/{mailbox}/ack"),
+            &AckRequest {
+                ids: vec![entries[0].id],
+            },
+            Sign::Mailbox(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json::<AckResponse>().deleted, 1);
+    let left = c.entries(&mailbox, &key).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].data.0, b"second");
+    // Another mailbox's key cannot acknowledge (or read) this one's entries.
+    let (_, other) = c.mailbox().await;
+    let r = c
+        .json(
+            "POST",
+            &format!("/v1/mailboxes/{mailbox}/ack"),
+            &AckRequest {
+                ids: vec![left[0].id],
+            },
+            Sign::Mailbox(&other),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(c.entries(&mailbox, &key).await.len(), 1);
+}
+
+async fn bad_signatures_and_replays_are_refused(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let (mailbox, key) = c.mailbox().await;
+    let path = format!("/v1/mailboxes/{mailbox}/entries");
+    // Unsigned.
+    let r = c.empty("GET", &path, Sign::No).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::MissingSignature));
+    // Signed by another key.
+    let r = c.empty("GET", &path, Sign::Mailbox(&new_key())).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadSignature));
+    // A valid request, then the same request replayed.
+    let p = c.prepare(
+        "GET",
+        &path,
+        vec![],
+        "application/json",
+        Sign::Mailbox(&key),
+        None,
+    );
+    assert_eq!(c.send(&p).await.status, 200);
+    let r = c.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+    // Replayed on another path: the signature covers the path.
+    let mut moved = p.clone();
+    moved.path = format!("/v1/mailboxes/{mailbox}/entries?after=0");
+    let r = c.send(&moved).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadSignature));
+    // A body changed after signing.
+    let ack = format!("/v1/mailboxes/{mailbox}/ack");
+    let mut p = c.prepare(
+        "POST",
+        &ack,
+        serde_json::to_vec(&AckRequest { ids: vec![1] }).unwrap(),
+        "application/json",
+        Sign::Mailbox(&key),
+        None,
+    );
+    p.body = serde_json::to_vec(&AckRequest { ids: vec![2] }).unwrap();
+    let r = c.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadSignature));
+    // Outside the timestamp window.
+    let p = c.prepare(
+        "GET",
+        &path,
+        vec![],
+        "application/json",
+        Sign::Mailbox(&key),
+        Some(now() - 3600),
+    );
+    let r = c.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::StaleTimestamp));
+    // Group requests: wrong epoch key refused, replay refused.
+    let mls = Mls::new();
+    let group = mls.create_group("alice", b"sig-group");
+    let k0 = mls.auth_key(&group);
+    assert_eq!(c.create_group(b"sig-group", &k0).await.status, 201);
+    let r = c.log(b"sig-group", 1, &new_key(), 0).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadSignature));
+    let lp = format!("/v1/groups/{}/log", b64(b"sig-group"));
+    let p = c.prepare(
+        "GET",
+        &lp,
+        vec![],
+        "application/json",
+        Sign::Group(&k0, 0),
+        None,
+    );
+    assert_eq!(c.send(&p).await.status, 200);
+    assert_eq!(c.send(&p).await.code(), ErrorCode::Replay);
+}
+
+async fn pool_upload_count_claim_last_resort(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let (mailbox, key) = c.mailbox().await;
+    let secret = random::<32>();
+    let pool = pool(c, &mailbox, &key, &secret).await;
+    let blobs = vec![
+        (b"kp-1".to_vec(), false),
+        (b"kp-2".to_vec(), false),
+        (b"kp-last".to_vec(), true),
+        (b"kp-3".to_vec(), false),
+    ];
+    assert_eq!(
+        upload(c, &mailbox, &key, &pool, blobs, now() + 3600)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        count(c, &mailbox, &key, &pool).await,
+        PoolStatus {
+            available: 3,
+            last_resort: true
+        }
+    );
+    // A wrong secret gets nothing and takes nothing.
+    let r = claim(c, &pool, b"wrong secret, 16+ bytes").await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadClaimSecret));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let r = claim(c, &pool, &secret).await;
+        assert_eq!(r.status, 200);
+        let cr: ClaimResponse = r.json();
+        assert!(!cr.last_resort);
+        got.push(cr.sealed.0);
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![b"kp-1".to_vec(), b"kp-2".to_vec(), b"kp-3".to_vec()]
+    );
+    // Only the last resort is left: handed out again and again, never deleted.
+    for _ in 0..2 {
+        let cr: ClaimResponse = claim(c, &pool, &secret).await.json();
+        assert!(cr.last_resort);
+        assert_eq!(cr.sealed.0, b"kp-last");
+    }
+    assert_eq!(
+        count(c, &mailbox, &key, &pool).await,
+        PoolStatus {
+            available: 0,
+            last_resort: true
+        }
+    );
+    // A new last resort replaces the old.
+    assert_eq!(
+        upload(
+            c,
+            &mailbox,
+            &key,
+            &pool,
+            vec![(b"kp-last-2".to_vec(), true)],
+            now() + 3600
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        claim(c, &pool, &secret)
+            .await
+            .json::<ClaimResponse>()
+            .sealed
+            .0,
+        b"kp-last-2"
+    );
+    // Another mailbox cannot see or fill the pool.
+    let (other, other_key) = c.mailbox().await;
+    let r = c
+        .empty(
+            "GET",
+            &format!("/v1/mailboxes/{other}/pools/{pool}"),
+            Sign::Mailbox(&other_key),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::PoolNotFound));
+}
+
+async fn expired_key_packages_are_never_served(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let (mailbox, key) = c.mailbox().await;
+    let secret = random::<16>();
+    let pool = pool(c, &mailbox, &key, &secret).await;
+    let soon = now() + 2;
+    let blobs = vec![(b"short-1".to_vec(), false), (b"short-last".to_vec(), true)];
+    assert_eq!(
+        upload(c, &mailbox, &key, &pool, blobs, soon).await.status,
+        204
+    );
+    assert_eq!(
+        upload(
+            c,
+            &mailbox,
+            &key,
+            &pool,
+            vec![(b"long".to_vec(), false)],
+            now() + 3600
+        )
+        .await
+        .status,
+        204
+    );
+    // An expiry in the past is refused at upload.
+    let r = upload(
+        c,
+        &mailbox,
+        &key,
+        &pool,
+        vec![(b"old".to_vec(), false)],
+        now() - 10,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    while now() <= soon {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        count(c, &mailbox, &key, &pool).await,
+        PoolStatus {
+            available: 1,
+            last_resort: false
+        }
+    );
+    assert_eq!(
+        claim(c, &pool, &secret)
+            .await
+            .json::<ClaimResponse>()
+            .sealed
+            .0,
+        b"long"
+    );
+    // The expired normal and last-resort blobs are never served.
+    let r = claim(c, &pool, &secret).await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::PoolEmpty));
+}
+
+async fn claims_are_rate_limited_per_pool(engine: Engine) {
+    let env = Env::with(engine, |c| c.claims_per_minute = 3).await;
+    let c = &env.client;
+    let (mailbox, key) = c.mailbox().await;
+    let secret = random::<16>();
+    let p1 = pool(c, &mailbox, &key, &secret).await;
+    let p2 = pool(c, &mailbox, &key, &secret).await;
+    let blobs: Vec<_> = (0..10).map(|i| (vec![i], false)).collect();
+    upload(c, &mailbox, &key, &p1, blobs.clone(), now() + 3600).await;
+    upload(c, &mailbox, &key, &p2, blobs, now() + 3600).await;
+    for _ in 0..3 {
+        assert_eq!(claim(c, &p1, &secret).await.status, 200);
+    }
+    let r = claim(c, &p1, &secret).await;
+    assert_eq!((r.status, r.code()), (429, ErrorCode::RateLimited));
+    // Per pool: the other pool is not affected.
+    assert_eq!(claim(c, &p2, &secret).await.status, 200);
+}
+
+async fn concurrent_claims_on_two_nodes_never_share_a_blob(engine: Engine) {
+    let env = Env::new(engine).await;
+    let (_node_b, client_b) = env.second_node(|_| {}).await;
+    let c = &env.client;
+    let (mailbox, key) = c.mailbox().await;
+    let secret = random::<16>();
+    let pool = pool(c, &mailbox, &key, &secret).await;
+    const N: usize = 120;
+    let mut blobs: Vec<_> = (0..N)
+        .map(|i| (format!("kp-{i}").into_bytes(), false))
+        .collect();
+    blobs.push((b"last".to_vec(), true));
+    assert_eq!(
+        upload(c, &mailbox, &key, &pool, blobs, now() + 3600)
+            .await
+            .status,
+        204
+    );
+    let mut tasks = Vec::new();
+    for i in 0..N + 30 {
+        let client = if i % 2 == 0 {
+            c.clone()
+        } else {
+            client_b.clone()
+        };
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            claim(&client, &pool, &secret).await.json::<ClaimResponse>()
+        }));
+    }
+    let mut normal = Vec::new();
+    let mut last = 0;
+    for t in tasks {
+        let r = t.await.expect("task");
+        if r.last_resort {
+            last += 1;
+        } else {
+            normal.push(r.sealed.0);
+        }
+    }
+    let before = normal.len();
+    normal.sort();
+    normal.dedup();
+    assert_eq!(before, normal.len(), "a blob was handed out twice");
+    assert_eq!(normal.len(), N);
+    assert_eq!(last, 30);
+}
+
+async fn real_mls_group_through_the_ds(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    // Bob opens a mailbox and a pool, and uploads his KeyPackage (sealed: opaque to the DS).
+    let (bob_mailbox, bob_key) = c.mailbox().await;
+    let secret = random::<16>();
+    let bob_pool = pool(c, &bob_mailbox, &bob_key, &secret).await;
+    let bob = mls.joiner("bob");
+    upload(
+        c,
+        &bob_mailbox,
+        &bob_key,
+        &bob_pool,
+        vec![(bob.bytes.clone(), false)],
+        now() + 3600,
+    )
+    .await;
+    // Alice creates the group and registers it.
+    let gid = b"real-mls-group".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    assert_eq!(
+        c.create_group(&gid, &mls.auth_key(&alice)).await.status,
+        201
+    );
+    // Alice claims Bob's KeyPackage and commits his Add with the Welcome to his mailbox.
+    let claimed: ClaimResponse = claim(c, &bob_pool, &secret).await.json();
+    assert_eq!(claimed.sealed.0, bob.bytes);
+    let p = mls.commit_add(&mut alice, &[&bob]);
+    let r = c
+        .commit(
+            &gid,
+            &commit_request(&p, &[&bob_mailbox]),
+            &mls.auth_key(&alice),
+            0,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json::<Appended>(), Appended { seq: 1, epoch: 1 });
+    mls.accepted(&mut alice);
+    // Bob finds the Welcome in his mailbox and joins.
+    let entries = c.entries(&bob_mailbox, &bob_key).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].kind, MailboxEntryKind::Welcome);
+    assert_eq!(entries[0].epoch, Some(1));
+    assert_eq!(
+        entries[0].group_id.as_ref().map(|g| g.0.clone()),
+        Some(gid.clone())
+    );
+    let mut bob_group = mls.join(&bob, &entries[0].data.0);
+    assert!(mls.in_sync(&alice, &bob_group));
+    assert_eq!(
+        mls.auth_key(&alice).to_bytes(),
+        mls.auth_key(&bob_group).to_bytes()
+    );
+    // Messages both ways through the log.
+    let k1 = mls.auth_key(&alice);
+    let m = mls.encrypt(&mut alice, b"hello bob");
+    assert_eq!(c.post(&gid, &m, &k1, 1).await.json::<Appended>().seq, 2);
+    let m = mls.encrypt(&mut bob_group, b"hello alice");
+    assert_eq!(c.post(&gid, &m, &k1, 1).await.json::<Appended>().seq, 3);
+    let page: LogPage = c.log(&gid, 2, &mls.auth_key(&bob_group), 1).await.json();
+    assert_eq!(page.entries.len(), 2);
+    assert_eq!(page.entries[0].kind, LogEntryKind::Application);
+    assert_eq!(
+        mls.process(&mut bob_group, &page.entries[0].message.0),
+        Processed::Application(b"hello bob".to_vec())
+    );
+    assert_eq!(
+        mls.process(&mut alice, &page.entries[1].message.0),
+        Processed::Application(b"hello alice".to_vec())
+    );
+    // An update commit by Bob moves both to epoch 2.
+    let p = mls.commit_update(&mut bob_group);
+    let r = c.commit(&gid, &commit_request(&p, &[]), &k1, 1).await;
+    assert_eq!(r.status, 201);
+    mls.accepted(&mut bob_group);
+    let page: LogPage = c.log(&gid, 4, &k1, 1).await.json();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].kind, LogEntryKind::Commit);
+    assert_eq!(page.current_epoch, 2);
+    assert_eq!(
+        mls.process(&mut alice, &page.entries[0].message.0),
+        Processed::Commit { removed_us: false }
+    );
+    assert!(mls.in_sync(&alice, &bob_group));
+}
+
+async fn racing_commits_exactly_one_wins(engine: Engine) {
+    let env = Env::new(engine).await;
+    let (_node_b, client_b) = env.second_node(|_| {}).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"race".to_vec();
+    let (bob_mailbox, bob_mkey) = c.mailbox().await;
+    let (carol_mailbox, carol_mkey) = c.mailbox().await;
+    let bob = mls.joiner("bob");
+    let mut alice = mls.create_group("alice", &gid);
+    c.create_group(&gid, &mls.auth_key(&alice)).await;
+    let p = mls.commit_add(&mut alice, &[&bob]);
+    assert_eq!(
+        c.commit(
+            &gid,
+            &commit_request(&p, &[&bob_mailbox]),
+            &mls.auth_key(&alice),
+            0
+        )
+        .await
+        .status,
+        201
+    );
+    mls.accepted(&mut alice);
+    let mut bob_group = mls.join(&bob, &c.entries(&bob_mailbox, &bob_mkey).await[0].data.0);
+    // Both commit for epoch 1 at once, on two nodes: Alice adds Carol, Bob updates.
+    let k1 = mls.auth_key(&alice);
+    let carol = mls.joiner("carol");
+    let pa = mls.commit_add(&mut alice, &[&carol]);
+    let pb = mls.commit_update(&mut bob_group);
+    let (qa, qb) = (
+        commit_request(&pa, &[&carol_mailbox]),
+        commit_request(&pb, &[]),
+    );
+    let (ra, rb) = tokio::join!(
+        c.commit(&gid, &qa, &k1, 1),
+        client_b.commit(&gid, &qb, &k1, 1)
+    );
+    let statuses = [ra.status, rb.status];
+    assert!(
+        statuses.contains(&201) && statuses.contains(&409),
+        "{statuses:?}"
+    );
+    let loser_response = if ra.status == 409 { &ra } else { &rb };
+    let err: ErrorBody = loser_response.json();
+    assert_eq!(
+        (err.code, err.current_epoch),
+        (ErrorCode::WrongEpoch, Some(2))
+    );
+    let alice_won = ra.status == 201;
+    // The loser drops its commit, reads the winner from the log, processes it, retries.
+    let (winner, loser) = if alice_won {
+        (&mut alice, &mut bob_group)
+    } else {
+        (&mut bob_group, &mut alice)
+    };
+    mls.accepted(winner);
+    mls.refused(loser);
+    let page: LogPage = c.log(&gid, 1, &k1, 1).await.json();
+    let commit = page
+        .entries
+        .iter()
+        .find(|e| e.kind == LogEntryKind::Commit && e.epoch == 1)
+        .expect("winner");
+    assert_eq!(
+        mls.process(loser, &commit.message.0),
+        Processed::Commit { removed_us: false }
+    );
+    assert!(mls.in_sync(winner, loser));
+    let k2 = mls.auth_key(loser);
+    let retry = if alice_won {
+        mls.commit_update(loser)
+    } else {
+        mls.commit_add(loser, &[&carol])
+    };
+    let to: Vec<&str> = if alice_won {
+        vec![]
+    } else {
+        vec![&carol_mailbox]
+    };
+    let r = client_b
+        .commit(&gid, &commit_request(&retry, &to), &k2, 2)
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    mls.accepted(loser);
+    // Carol got exactly one Welcome: the one of the accepted commit adding her, never the
+    // losing one's.
+    let entries = c.entries(&carol_mailbox, &carol_mkey).await;
+    assert_eq!(entries.len(), 1);
+    let expected_epoch = if alice_won { 2 } else { 3 };
+    assert_eq!(entries[0].epoch, Some(expected_epoch));
+    let carol_group = mls.join(&carol, &entries[0].data.0);
+    assert_eq!(mls.epoch(&carol_group), expected_epoch);
+}
+
+async fn removed_member_can_no_longer_post_or_read(engine: Engine) {
+    let env = Env::with(engine, |c| c.previous_epoch_grace_secs = 0).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"removal".to_vec();
+    let (bob_mailbox, bob_mkey) = c.mailbox().await;
+    let bob = mls.joiner("bob");
+    let mut alice = mls.create_group("alice", &gid);
+    c.create_group(&gid, &mls.auth_key(&alice)).await;
+    let p = mls.commit_add(&mut alice, &[&bob]);
+    c.commit(
+        &gid,
+        &commit_request(&p, &[&bob_mailbox]),
+        &mls.auth_key(&alice),
+        0,
+    )
+    .await;
+    mls.accepted(&mut alice);
+    let mut bob_group = mls.join(&bob, &c.entries(&bob_mailbox, &bob_mkey).await[0].data.0);
+    let bob_key = mls.auth_key(&bob_group);
+    let late = mls.encrypt(&mut bob_group, b"written by bob before his removal");
+    // Alice removes Bob: epoch 1 -> 2.
+    let p = mls.commit_remove(&mut alice, mls.leaf(&bob_group));
+    assert_eq!(
+        c.commit(&gid, &commit_request(&p, &[]), &bob_key, 1)
+            .await
+            .status,
+        201
+    );
+    mls.accepted(&mut alice);
+    let k2 = mls.auth_key(&alice);
+    let m = mls.encrypt(&mut alice, b"after bob left");
+    let after = c.post(&gid, &m, &k2, 2).await.json::<Appended>().seq;
+    // Bob reads up to and including the commit that removed him, and nothing after it.
+    let page: LogPage = c.log(&gid, 1, &bob_key, 1).await.json();
+    let last = page.entries.last().expect("entries");
+    assert_eq!(last.kind, LogEntryKind::Commit);
+    assert!(page.entries.iter().all(|e| e.seq < after && e.epoch == 1));
+    assert_eq!(
+        mls.process(&mut bob_group, &last.message.0),
+        Processed::Commit { removed_us: true }
+    );
+    // He cannot post an epoch-1 message (the epoch has moved on; no grace configured) ...
+    let r = c.post(&gid, &late, &bob_key, 1).await;
+    assert_eq!(
+        (r.status, r.code(), r.json::<ErrorBody>().current_epoch),
+        (409, ErrorCode::WrongEpoch, Some(2))
+    );
+    // ... nor claim epoch 2, whose key he does not have, to post or to read.
+    let m = mls.encrypt(&mut alice, b"an epoch-2 message");
+    let r = c.post(&gid, &m, &bob_key, 2).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadSignature));
+    let r = c.log(&gid, after, &bob_key, 2).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::BadSignature));
+    // Reading on with his epoch-1 key yields nothing after the commit.
+    let r = c.log(&gid, after, &bob_key, 1).await;
+    assert!(r.json::<LogPage>().entries.is_empty());
+    // Alice, in epoch 2, reads her message.
+    let page: LogPage = c.log(&gid, after, &k2, 2).await.json();
+    assert_eq!(page.entries.len(), 1);
+}
+
+async fn offline_reader_gets_everything_in_order(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"offline".to_vec();
+    let (bob_mailbox, bob_mkey) = c.mailbox().await;
+    let bob = mls.joiner("bob");
+    let mut alice = mls.create_group("alice", &gid);
+    c.create_group(&gid, &mls.auth_key(&alice)).await;
+    let p = mls.commit_add(&mut alice, &[&bob]);
+    c.commit(
+        &gid,
+        &commit_request(&p, &[&bob_mailbox]),
+        &mls.auth_key(&alice),
+        0,
+    )
+    .await;
+    mls.accepted(&mut alice);
+    // Alice writes through three epochs while Bob is offline.
+    let mut sent = Vec::new();
+    for round in 0..3 {
+        for i in 0..4 {
+            let text = format!("round {round} message {i}");
+            let m = mls.encrypt(&mut alice, text.as_bytes());
+            let e = mls.epoch(&alice);
+            assert_eq!(c.post(&gid, &m, &mls.auth_key(&alice), e).await.status, 201);
+            sent.push(text.into_bytes());
+        }
+        let p = mls.commit_update(&mut alice);
+        let e = mls.epoch(&alice);
+        assert_eq!(
+            c.commit(&gid, &commit_request(&p, &[]), &mls.auth_key(&alice), e)
+                .await
+                .status,
+            201
+        );
+        mls.accepted(&mut alice);
+    }
+    // Bob comes online: joins, then reads from his cursor, epoch by epoch.
+    let mut bob_group = mls.join(&bob, &c.entries(&bob_mailbox, &bob_mkey).await[0].data.0);
+    let mut cursor = 2;
+    let mut received = Vec::new();
+    let mut last_seq = 1;
+    while mls.epoch(&bob_group) < mls.epoch(&alice) {
+        let e = mls.epoch(&bob_group);
+        let page: LogPage = c
+            .log(&gid, cursor, &mls.auth_key(&bob_group), e)
+            .await
+            .json();
+        for entry in &page.entries {
+            assert_eq!(entry.seq, last_seq + 1, "gap-free order");
+            last_seq = entry.seq;
+            cursor = entry.seq + 1;
+            match mls.process(&mut bob_group, &entry.message.0) {
+                Processed::Application(d) => received.push(d),
+                Processed::Commit { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(received, sent);
+    assert!(mls.in_sync(&alice, &bob_group));
+}
+
+async fn count_rows(db: &Db, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match db.engine {
+        Engine::Sqlite => {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect(&format!(
+                "sqlite://{}",
+                db.sqlite_path().display()
+            ))
+            .await
+            .expect("sqlite");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+        }
+        Engine::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.postgres_url().expect("url"))
+                .await
+                .expect("pg");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+        }
+    }
+}
+
+async fn one_welcome_for_many_joiners_is_stored_once(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"many".to_vec();
+    let joiners: Vec<_> = (0..5).map(|i| mls.joiner(&format!("j{i}"))).collect();
+    let mut boxes = Vec::new();
+    for _ in &joiners {
+        boxes.push(c.mailbox().await);
+    }
+    let mut alice = mls.create_group("alice", &gid);
+    c.create_group(&gid, &mls.auth_key(&alice)).await;
+    let refs: Vec<_> = joiners.iter().collect();
+    let p = mls.commit_add(&mut alice, &refs);
+    let to: Vec<&str> = boxes.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        c.commit(&gid, &commit_request(&p, &to), &mls.auth_key(&alice), 0)
+            .await
+            .status,
+        201
+    );
+    mls.accepted(&mut alice);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 1);
+    assert_eq!(count_rows(&env.db, "mailbox_entries").await, 5);
+    for (j, (m, k)) in joiners.iter().zip(&boxes) {
+        let e = c.entries(m, k).await;
+        let g = mls.join(j, &e[0].data.0);
+        assert!(mls.in_sync(&alice, &g));
+    }
+    // A Welcome to an unknown mailbox fails the whole commit: nothing applied.
+    let p = mls.commit_add(&mut alice, &[&mls.joiner("x")]);
+    let r = c
+        .commit(
+            &gid,
+            &commit_request(&p, &[&b64(&[9; 16])]),
+            &mls.auth_key(&alice),
+            1,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::MailboxNotFound));
+    assert_eq!(count_rows(&env.db, "welcomes").await, 1);
+    let page: LogPage = c.log(&gid, 1, &mls.auth_key(&alice), 1).await.json();
+    assert_eq!(page.current_epoch, 1);
+}
+
+async fn errors_have_codes_and_statuses(engine: Engine) {
+    let env = Env::with(engine, |c| {
+        c.max_message_bytes = 4096;
+        c.max_body_bytes = 64 * 1024;
+    })
+    .await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"errors".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    assert_eq!(c.create_group(&gid, &k0).await.status, 201);
+    let r = c.create_group(&gid, &k0).await;
+    assert_eq!((r.status, r.code()), (409, ErrorCode::GroupExists));
+    let r = c.log(b"no-such-group", 1, &k0, 0).await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::GroupNotFound));
+    let r = c.post(&gid, b"not mls", &k0, 0).await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::InvalidMlsMessage));
+    let r = c.post(&gid, &vec![0u8; 5000], &k0, 0).await;
+    assert_eq!((r.status, r.code()), (413, ErrorCode::PayloadTooLarge));
+    // A message of another epoch than the one signed for.
+    let m = mls.encrypt(&mut alice, b"x");
+    let r = c.post(&gid, &m, &k0, 1).await;
+    assert_eq!((r.status, r.code()), (409, ErrorCode::WrongEpoch));
+    // A commit posted as a message.
+    let p = mls.commit_update(&mut alice);
+    let r = c.post(&gid, &p.commit, &k0, 0).await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::InvalidMlsMessage));
+    let r = c
+        .json(
+            "POST",
+            "/v1/mailboxes",
+            &serde_json::json!({"public_key": "AAAA"}),
+            Sign::No,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::BadRequest));
+    let r = c
+        .send(&c.prepare(
+            "POST",
+            "/v1/groups",
+            b"{".to_vec(),
+            "application/json",
+            Sign::No,
+            None,
+        ))
+        .await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::BadRequest));
+    let r = claim(c, "AAAAAAAAAAAAAAAAAAAAAA", &[0; 16]).await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::PoolNotFound));
+    // Over the request body limit: 413 with a JSON error, whatever the route.
+    let big = CommitRequest {
+        commit: Bytes(vec![1; 100 * 1024]),
+        next_auth_key: Bytes(vec![]),
+        welcomes: vec![],
+        group_info: None,
+    };
+    let r = c.commit(&gid, &big, &k0, 0).await;
+    assert_eq!((r.status, r.code()), (413, ErrorCode::PayloadTooLarge));
+}
+
+async fn health_metrics_and_openapi_are_served(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let r = c.empty("GET", "/health", Sign::No).await;
+    assert_eq!(r.status, 200);
+    c.mailbox().await;
+    let r = c.empty("GET", "/metrics", Sign::No).await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("ds_mailboxes_created_total"));
+    let r = c.empty("GET", "/openapi.json", Sign::No).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        conclave_ds::http::ops::openapi_json()
+    );
+}
+
+async fn group_info_and_external_commit_key(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"external".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    c.create_group(&gid, &k0).await;
+    let path = format!("/v1/groups/{}/group-info", b64(&gid));
+    let r = c.empty("GET", &path, Sign::No).await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::GroupInfoNotFound));
+    // A member publishes a sealed GroupInfo with an external commit key.
+    let external = new_key();
+    let gi = SealedGroupInfo {
+        sealed: Bytes(b"sealed group info".to_vec()),
+        external_commit_key: Bytes(external.verifying_key().to_bytes().to_vec()),
+    };
+    assert_eq!(
+        c.json("PUT", &path, &gi, Sign::Group(&k0, 0)).await.status,
+        204
+    );
+    let got: GroupInfoResponse = c.empty("GET", &path, Sign::No).await.json();
+    assert_eq!(
+        (got.epoch, got.sealed.0),
+        (0, b"sealed group info".to_vec())
+    );
+    // A commit signed with the external key (whoever opened the bundle) is accepted for
+    // that epoch; the external key does not authorise reading.
+    let r = c.log(&gid, 1, &external, 0).await;
+    assert_eq!(r.status, 401);
+    let p = mls.commit_update(&mut alice);
+    let r = c.commit(&gid, &commit_request(&p, &[]), &external, 0).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    mls.accepted(&mut alice);
+    // The new epoch has no GroupInfo until one is published.
+    let r = c.empty("GET", &path, Sign::No).await;
+    assert_eq!(r.status, 404);
+    let r = c
+        .commit(
+            &gid,
+            &commit_request(&mls.commit_update(&mut alice), &[]),
+            &external,
+            1,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
+    use conclave_ds::store::PruneCutoffs;
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"retention".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    c.create_group(&gid, &mls.auth_key(&alice)).await;
+    // Epochs 0..3 with two messages each; then a mailbox entry acknowledged, one not.
+    for _ in 0..3 {
+        let e = mls.epoch(&alice);
+        let k = mls.auth_key(&alice);
+        for _ in 0..2 {
+            let m = mls.encrypt(&mut alice, b"m");
+            assert_eq!(c.post(&gid, &m, &k, e).await.status, 201);
+        }
+        let p = mls.commit_update(&mut alice);
+        assert_eq!(
+            c.commit(&gid, &commit_request(&p, &[]), &k, e).await.status,
+            201
+        );
+        mls.accepted(&mut alice);
+    }
+    let (mb, mk) = c.mailbox().await;
+    let (secret, pool_id) = (random::<16>(), String::new());
+    let _ = pool_id;
+    let pool = pool(c, &mb, &mk, &secret).await;
+    upload(
+        c,
+        &mb,
+        &mk,
+        &pool,
+        vec![(b"fresh".to_vec(), false)],
+        now() + 3600,
+    )
+    .await;
+    assert_eq!(count_rows(&env.db, "log_entries").await, 9);
+    assert_eq!(count_rows(&env.db, "epoch_keys").await, 4);
+    let store = env.server.store.clone();
+    let t = now() as i64;
+    // Messages older than a cut-off in the past: nothing goes.
+    let keep = PruneCutoffs {
+        messages_before: t - 100,
+        commits_before: t - 100,
+        now: t,
+        batch: 2,
+    };
+    let p = conclave_ds::retention::prune(store.as_ref(), keep)
+        .await
+        .expect("prune");
+    assert_eq!((p.log_entries, p.epoch_keys, p.key_packages), (0, 0, 0));
+    // Application messages expire (in batches of 2), commits are kept.
+    let msgs = PruneCutoffs {
+        messages_before: t + 1,
+        commits_before: t - 100,
+        now: t,
+        batch: 2,
+    };
+    let p = conclave_ds::retention::prune(store.as_ref(), msgs)
+        .await
+        .expect("prune");
+    assert_eq!(p.log_entries, 6);
+    assert_eq!(count_rows(&env.db, "log_entries").await, 3);
+    assert_eq!(p.epoch_keys, 0, "commits still need their epoch keys");
+    // Then commits: the epoch keys of old epochs go with them; the current and previous stay.
+    let all = PruneCutoffs {
+        messages_before: t + 1,
+        commits_before: t + 1,
+        now: t,
+        batch: 2,
+    };
+    let p = conclave_ds::retention::prune(store.as_ref(), all)
+        .await
+        .expect("prune");
+    assert_eq!(p.log_entries, 3);
+    assert_eq!(p.epoch_keys, 2);
+    assert_eq!(count_rows(&env.db, "epoch_keys").await, 2);
+    let e = mls.epoch(&alice);
+    assert_eq!(c.log(&gid, 1, &mls.auth_key(&alice), e).await.status, 200);
+    // The unexpired KeyPackage stays; once expired it goes, and so do nonces.
+    assert_eq!(count_rows(&env.db, "sealed_key_packages").await, 1);
+    let later = PruneCutoffs {
+        messages_before: t,
+        commits_before: t,
+        now: t + 7200,
+        batch: 100,
+    };
+    let p = conclave_ds::retention::prune(store.as_ref(), later)
+        .await
+        .expect("prune");
+    assert_eq!(p.key_packages, 1);
+    assert!(p.nonces > 0);
+    assert_eq!(count_rows(&env.db, "nonces").await, 0);
+}
+
+async fn ws_connect(c: &Client) -> support::ws::Ws {
+    support::ws::Ws::connect(&c.base).await
+}
+
+async fn websocket_push_of_group_and_mailbox(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let (g1, g2) = (b"push-1".to_vec(), b"push-2".to_vec());
+    let mut a1 = mls.create_group("alice", &g1);
+    let mut a2 = mls.create_group("alice", &g2);
+    c.create_group(&g1, &mls.auth_key(&a1)).await;
+    c.create_group(&g2, &mls.auth_key(&a2)).await;
+    let (mb, mk) = c.mailbox().await;
+    let mut ws = ws_connect(c).await;
+    ws.subscribe_group(&g1, 0, &mls.auth_key(&a1))
+        .await
+        .expect("subscribed");
+    ws.subscribe_group(&g2, 0, &mls.auth_key(&a2))
+        .await
+        .expect("subscribed");
+    ws.subscribe_mailbox(&mb, &mk).await.expect("subscribed");
+    // A wrong key is refused.
+    assert!(ws.subscribe_group(&g1, 0, &new_key()).await.is_err());
+    let m1 = mls.encrypt(&mut a1, b"one");
+    c.post(&g1, &m1, &mls.auth_key(&a1), 0).await;
+    let m2 = mls.encrypt(&mut a2, b"two");
+    c.post(&g2, &m2, &mls.auth_key(&a2), 0).await;
+    c.send(&c.prepare(
+        "POST",
+        &format!("/v1/mailboxes/{mb}/entries"),
+        b"blob".to_vec(),
+        "application/octet-stream",
+        Sign::No,
+        None,
+    ))
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(ws.next_event().await);
+    }
+    assert!(got.iter().any(|e| matches!(e, WsEvent::GroupEntry { group_id, entry } if *group_id == b64(&g1) && entry.message.0 == m1)));
+    assert!(got.iter().any(|e| matches!(e, WsEvent::GroupEntry { group_id, entry } if *group_id == b64(&g2) && entry.message.0 == m2)));
+    assert!(got.iter().any(|e| matches!(e, WsEvent::MailboxEntry { mailbox_id, entry } if *mailbox_id == mb && entry.data.0 == b"blob")));
+    // After a commit the epoch-0 subscription gets the commit, and nothing of epoch 1.
+    let k0 = mls.auth_key(&a1);
+    let p = mls.commit_update(&mut a1);
+    c.commit(&g1, &commit_request(&p, &[]), &k0, 0).await;
+    mls.accepted(&mut a1);
+    let m3 = mls.encrypt(&mut a1, b"three");
+    c.post(&g1, &m3, &mls.auth_key(&a1), 1).await;
+    match ws.next_event().await {
+        WsEvent::GroupEntry { entry, .. } => assert_eq!(entry.kind, LogEntryKind::Commit),
+        other => panic!("{other:?}"),
+    }
+    assert!(ws.quiet_for(std::time::Duration::from_millis(300)).await);
+}
+
+/// Concurrent writes are batched together on SQLite: a write that fails (a duplicate id, a
+/// commit to a group that moved on) must leave the others of its batch applied.
+async fn failing_writes_do_not_affect_concurrent_ones(engine: Engine) {
+    let env = Env::new(engine).await;
+    let store = env.server.store.clone();
+    let key = new_key().verifying_key().to_bytes();
+    let mut tasks = Vec::new();
+    for i in 0..40u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Even tasks all try one id; odd ones use their own.
+            let id = if i % 2 == 0 {
+                vec![0xAA; 16]
+            } else {
+                vec![i; 16]
+            };
+            store.create_mailbox(&id, &key, 1).await.is_ok()
+        }));
+    }
+    let mut ok_shared = 0;
+    let mut ok_own = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match (i % 2 == 0, t.await.expect("task")) {
+            (true, true) => ok_shared += 1,
+            (false, true) => ok_own += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((ok_shared, ok_own), (1, 20));
+    for i in (1..40u8).step_by(2) {
+        assert!(store.mailbox_key(&[i; 16]).await.expect("read").is_some());
+    }
+    assert_eq!(count_rows(&env.db, "mailboxes").await, 21);
+    // Commits rolled back half-way (a Welcome for an unknown mailbox, after the epoch
+    // compare-and-set and the log append) beside appends that succeed.
+    use conclave_ds::store::{AppendOutcome, LogKind, NewCommit};
+    assert!(store.create_group(b"batch", &key, 1).await.expect("group"));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let commit = NewCommit {
+                    group_id: b"batch",
+                    epoch: 0,
+                    message: b"commit",
+                    next_auth_key: &key,
+                    welcomes: vec![(b"welcome".as_slice(), vec![vec![0x55; 16]])],
+                    group_info: None,
+                    now: 1,
+                    welcome_expires_at: 2,
+                };
+                store.commit(commit).await.expect("commit") == AppendOutcome::NoMailbox
+            } else {
+                matches!(
+                    store
+                        .append(b"batch", 0, LogKind::Application, b"m", 1, 0)
+                        .await
+                        .expect("append"),
+                    AppendOutcome::Appended { .. }
+                )
+            }
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task"));
+    }
+    let state = store
+        .group_state(b"batch")
+        .await
+        .expect("state")
+        .expect("group");
+    assert_eq!((state.epoch, state.last_seq), (0, 10));
+    assert_eq!(count_rows(&env.db, "log_entries").await, 10);
+    assert_eq!(count_rows(&env.db, "epoch_keys").await, 1);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 0);
+}

@@ -1,0 +1,237 @@
+//! Every use of `conclave-mls` in the DS tests: real groups whose messages go through the DS.
+
+use conclave_mls::codec::{Decode, Encode};
+use conclave_mls::crypto::{CipherSuite, RustCrypto};
+use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received};
+use conclave_mls::identity::{BasicCredentialsOnly, Identity};
+use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
+use conclave_mls::messages::{Credential, KeyPackage, Lifetime, MlsMessage, MlsMessageBody};
+use ed25519_dalek::SigningKey;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The exporter label of the group auth key (the client's derivation, mirrored here).
+pub const AUTH_KEY_LABEL: &[u8] = b"conclave ds group auth key";
+
+/// A client about to join: its identity, KeyPackage and the KeyPackage's private keys.
+pub struct Joiner {
+    identity: Identity,
+    key_package: KeyPackage,
+    secrets: conclave_mls::key_package::KeyPackageSecrets,
+    /// The KeyPackage as bytes (what a pool would hold, sealed).
+    pub bytes: Vec<u8>,
+}
+
+/// A commit built but not yet accepted by the DS.
+pub struct Proposed {
+    /// The commit `MLSMessage`.
+    pub commit: Vec<u8>,
+    /// The Welcome `MLSMessage`, if the commit adds members.
+    pub welcome: Option<Vec<u8>>,
+    /// The group auth key of the epoch the commit starts.
+    pub next_key: SigningKey,
+}
+
+/// What processing a message did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// An application message's plaintext.
+    Application(Vec<u8>),
+    /// A commit by another member, merged; whether it removed us.
+    Commit { removed_us: bool },
+    /// Our own commit, merged.
+    OwnCommit,
+    /// Anything else.
+    Other,
+}
+
+/// The MLS side of a test.
+pub struct Mls {
+    provider: RustCrypto,
+    suite: CipherSuite,
+    policy: Arc<BasicCredentialsOnly>,
+}
+
+fn config() -> GroupConfig {
+    // Handshakes as PrivateMessages: the DS sees only group id, epoch and content type.
+    GroupConfig {
+        handshake_wire_format: HandshakeWireFormat::Private,
+        ..GroupConfig::default()
+    }
+}
+
+impl Mls {
+    /// A provider, suite 1 and a test-only credential policy.
+    pub fn new() -> Self {
+        Mls {
+            provider: RustCrypto::default(),
+            suite: CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519,
+            policy: Arc::new(BasicCredentialsOnly),
+        }
+    }
+
+    fn identity(&self, name: &str) -> Identity {
+        Identity::generate(
+            &self.provider,
+            self.suite,
+            Credential::Basic {
+                identity: name.as_bytes().to_vec().into(),
+            },
+        )
+        .expect("identity")
+    }
+
+    /// A new client with a fresh KeyPackage.
+    pub fn joiner(&self, name: &str) -> Joiner {
+        let identity = self.identity(name);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let (key_package, secrets) = create_key_package(
+            &self.provider,
+            &identity,
+            KeyPackageOptions::new(Lifetime::starting_at(now.saturating_sub(60), 86_400)),
+        )
+        .expect("key package");
+        let bytes = key_package.encode().expect("encode");
+        Joiner {
+            identity,
+            key_package,
+            secrets,
+            bytes,
+        }
+    }
+
+    /// A group created by `name`, at epoch 0.
+    pub fn create_group(&self, name: &str, group_id: &[u8]) -> Group {
+        Group::create(
+            &self.provider,
+            &self.identity(name),
+            group_id.to_vec(),
+            vec![],
+            config(),
+            self.policy.clone(),
+        )
+        .expect("group")
+    }
+
+    /// The group auth key of the group's current epoch.
+    pub fn auth_key(&self, group: &Group) -> SigningKey {
+        let secret = group
+            .export_secret(&self.provider, AUTH_KEY_LABEL, b"", 32)
+            .expect("exporter");
+        let bytes: [u8; 32] = secret.as_bytes().try_into().expect("32 bytes");
+        SigningKey::from_bytes(&bytes)
+    }
+
+    fn proposed(&self, group: &Group, out: conclave_mls::group::CommitOutput) -> Proposed {
+        // The next epoch's key, from a copy of the state with the pending commit merged.
+        let state = group.export_state().expect("export");
+        let mut copy = Group::import_state(&state, self.policy.clone()).expect("import");
+        copy.merge_pending_commit().expect("merge copy");
+        Proposed {
+            commit: out.commit.encode().expect("encode"),
+            welcome: out.welcome.map(|w| w.encode().expect("encode")),
+            next_key: self.auth_key(&copy),
+        }
+    }
+
+    /// A commit adding the joiners.
+    pub fn commit_add(&self, group: &mut Group, joiners: &[&Joiner]) -> Proposed {
+        let mut builder = group.commit();
+        for j in joiners {
+            builder = builder.add_member(j.key_package.clone());
+        }
+        let out = builder.build(&self.provider).expect("commit");
+        self.proposed(group, out)
+    }
+
+    /// A commit removing the member at `leaf`.
+    pub fn commit_remove(&self, group: &mut Group, leaf: u32) -> Proposed {
+        let out = group
+            .commit()
+            .remove_member(conclave_mls::tree::LeafIndex(leaf))
+            .build(&self.provider)
+            .expect("commit");
+        self.proposed(group, out)
+    }
+
+    /// An empty commit (a key update of the committer's path).
+    pub fn commit_update(&self, group: &mut Group) -> Proposed {
+        let out = group.commit().build(&self.provider).expect("commit");
+        self.proposed(group, out)
+    }
+
+    /// The DS accepted our pending commit.
+    pub fn accepted(&self, group: &mut Group) {
+        group.merge_pending_commit().expect("merge");
+    }
+
+    /// The DS refused our pending commit.
+    pub fn refused(&self, group: &mut Group) {
+        group.clear_pending_commit();
+    }
+
+    /// Joins from a Welcome received as bytes.
+    pub fn join(&self, joiner: &Joiner, welcome: &[u8]) -> Group {
+        let message = MlsMessage::decode(welcome).expect("decode");
+        let MlsMessageBody::Welcome(welcome) = message.body else {
+            panic!("not a Welcome");
+        };
+        Group::join(
+            &self.provider,
+            JoinRequest {
+                identity: &joiner.identity,
+                key_package: &joiner.key_package,
+                secrets: &joiner.secrets,
+                welcome: &welcome,
+                ratchet_tree: None,
+                external_psks: HashMap::new(),
+                resumption_psks: HashMap::new(),
+                config: config(),
+                validator: self.policy.clone(),
+            },
+        )
+        .expect("join")
+    }
+
+    /// Encrypts an application message.
+    pub fn encrypt(&self, group: &mut Group, data: &[u8]) -> Vec<u8> {
+        group
+            .encrypt_application(&self.provider, data, b"")
+            .expect("encrypt")
+            .encode()
+            .expect("encode")
+    }
+
+    /// Processes a message received as bytes; commits are merged.
+    pub fn process(&self, group: &mut Group, bytes: &[u8]) -> Processed {
+        let message = MlsMessage::decode(bytes).expect("decode");
+        match group.process(&self.provider, &message).expect("process") {
+            Received::Application { data, .. } => Processed::Application(data),
+            Received::Commit(staged) => {
+                let removed_us = staged.removes_us();
+                group.merge(*staged).expect("merge");
+                Processed::Commit { removed_us }
+            }
+            Received::OwnCommit => Processed::OwnCommit,
+            _ => Processed::Other,
+        }
+    }
+
+    /// The group's epoch.
+    pub fn epoch(&self, group: &Group) -> u64 {
+        group.epoch()
+    }
+
+    /// The member's leaf index.
+    pub fn leaf(&self, group: &Group) -> u32 {
+        group.own_leaf().0
+    }
+
+    /// Whether the two members agree on the epoch (same epoch authenticator).
+    pub fn in_sync(&self, a: &Group, b: &Group) -> bool {
+        a.epoch_authenticator() == b.epoch_authenticator()
+    }
+}
