@@ -1,13 +1,14 @@
 //! Every use of `conclave-mls` in the DS tests: real groups whose messages go through the DS.
 
 use conclave_mls::codec::{Decode, Encode};
-use conclave_mls::crypto::{CipherSuite, RustCrypto};
-use conclave_mls::group::{Group, GroupConfig, HandshakeWireFormat, JoinRequest, Received};
-use conclave_mls::identity::{BasicCredentialsOnly, Identity};
-use conclave_mls::key_package::{KeyPackageOptions, create_key_package};
-use conclave_mls::messages::{Credential, KeyPackage, Lifetime, MlsMessage, MlsMessageBody};
+use conclave_mls::group::HandshakeWireFormat;
+use conclave_mls::identity::BasicCredentialsOnly;
+use conclave_mls::messages::{Credential, Lifetime};
+use conclave_mls::{
+    CipherSuite, Group, GroupConfig, Identity, KeyPackageBundle, KeyPackageOptions, LeafIndex,
+    MlsMessage, Received, RustCrypto,
+};
 use ed25519_dalek::SigningKey;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The exporter label of the group auth key (the client's derivation, mirrored here).
@@ -16,8 +17,7 @@ pub const AUTH_KEY_LABEL: &[u8] = b"conclave ds group auth key";
 /// A client about to join: its identity, KeyPackage and the KeyPackage's private keys.
 pub struct Joiner {
     identity: Identity,
-    key_package: KeyPackage,
-    secrets: conclave_mls::key_package::KeyPackageSecrets,
+    key_package: KeyPackageBundle,
     /// The KeyPackage as bytes (what a pool would hold, sealed).
     pub bytes: Vec<u8>,
 }
@@ -54,10 +54,7 @@ pub struct Mls {
 
 fn config() -> GroupConfig {
     // Handshakes as PrivateMessages: the DS sees only group id, epoch and content type.
-    GroupConfig {
-        handshake_wire_format: HandshakeWireFormat::Private,
-        ..GroupConfig::default()
-    }
+    GroupConfig::default().with_handshake_wire_format(HandshakeWireFormat::Private)
 }
 
 impl Mls {
@@ -71,14 +68,7 @@ impl Mls {
     }
 
     fn identity(&self, name: &str) -> Identity {
-        Identity::generate(
-            &self.provider,
-            self.suite,
-            Credential::Basic {
-                identity: name.as_bytes().to_vec().into(),
-            },
-        )
-        .expect("identity")
+        Identity::generate(&self.provider, self.suite, Credential::basic(name)).expect("identity")
     }
 
     /// A new client with a fresh KeyPackage.
@@ -88,32 +78,27 @@ impl Mls {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs();
-        let (key_package, secrets) = create_key_package(
+        let key_package = KeyPackageBundle::generate(
             &self.provider,
             &identity,
             KeyPackageOptions::new(Lifetime::starting_at(now.saturating_sub(60), 86_400)),
         )
         .expect("key package");
-        let bytes = key_package.encode().expect("encode");
+        let bytes = key_package.message().encode().expect("encode");
         Joiner {
             identity,
             key_package,
-            secrets,
             bytes,
         }
     }
 
     /// A group created by `name`, at epoch 0.
     pub fn create_group(&self, name: &str, group_id: &[u8]) -> Group {
-        Group::create(
-            &self.provider,
-            &self.identity(name),
-            group_id.to_vec(),
-            vec![],
-            config(),
-            self.policy.clone(),
-        )
-        .expect("group")
+        Group::builder(&self.identity(name), self.policy.clone())
+            .group_id(group_id.to_vec())
+            .config(config())
+            .build(&self.provider)
+            .expect("group")
     }
 
     /// The group auth key of the group's current epoch.
@@ -125,15 +110,16 @@ impl Mls {
         SigningKey::from_bytes(&bytes)
     }
 
-    fn proposed(&self, group: &Group, out: conclave_mls::group::CommitOutput) -> Proposed {
-        // The next epoch's key, from a copy of the state with the pending commit merged.
-        let state = group.export_state().expect("export");
-        let mut copy = Group::import_state(&state, self.policy.clone()).expect("import");
-        copy.merge_pending_commit().expect("merge copy");
+    fn proposed(&self, group: &Group, out: conclave_mls::CommitOutput) -> Proposed {
+        // The next epoch's key, from the exporter of the epoch the pending commit creates.
+        let secret = group
+            .pending_export_secret(&self.provider, AUTH_KEY_LABEL, b"", 32)
+            .expect("pending exporter");
+        let bytes: [u8; 32] = secret.as_bytes().try_into().expect("32 bytes");
         Proposed {
             commit: out.commit.encode().expect("encode"),
             welcome: out.welcome.map(|w| w.encode().expect("encode")),
-            next_key: self.auth_key(&copy),
+            next_key: SigningKey::from_bytes(&bytes),
         }
     }
 
@@ -141,7 +127,7 @@ impl Mls {
     pub fn commit_add(&self, group: &mut Group, joiners: &[&Joiner]) -> Proposed {
         let mut builder = group.commit();
         for j in joiners {
-            builder = builder.add_member(j.key_package.clone());
+            builder = builder.add_member(j.key_package.key_package().clone());
         }
         let out = builder.build(&self.provider).expect("commit");
         self.proposed(group, out)
@@ -151,7 +137,7 @@ impl Mls {
     pub fn commit_remove(&self, group: &mut Group, leaf: u32) -> Proposed {
         let out = group
             .commit()
-            .remove_member(conclave_mls::tree::LeafIndex(leaf))
+            .remove_member(LeafIndex(leaf))
             .build(&self.provider)
             .expect("commit");
         self.proposed(group, out)
@@ -176,23 +162,14 @@ impl Mls {
     /// Joins from a Welcome received as bytes.
     pub fn join(&self, joiner: &Joiner, welcome: &[u8]) -> Group {
         let message = MlsMessage::decode(welcome).expect("decode");
-        let MlsMessageBody::Welcome(welcome) = message.body else {
-            panic!("not a Welcome");
-        };
         Group::join(
-            &self.provider,
-            JoinRequest {
-                identity: &joiner.identity,
-                key_package: &joiner.key_package,
-                secrets: &joiner.secrets,
-                welcome: &welcome,
-                ratchet_tree: None,
-                external_psks: HashMap::new(),
-                resumption_psks: HashMap::new(),
-                config: config(),
-                validator: self.policy.clone(),
-            },
+            message,
+            &joiner.identity,
+            &joiner.key_package,
+            self.policy.clone(),
         )
+        .config(config())
+        .join(&self.provider)
         .expect("join")
     }
 
