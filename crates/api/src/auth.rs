@@ -16,6 +16,9 @@
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// Header naming the device that signed a request.
 pub const HEADER_DEVICE: &str = "conclave-device";
@@ -104,6 +107,18 @@ impl AsRef<[u8]> for Bytes {
     }
 }
 
+impl utoipa::PartialSchema for Bytes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("bytes, base64url without padding (RFC 4648 §5)"))
+            .pattern(Some("^[A-Za-z0-9_-]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for Bytes {}
+
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&encode_b64(&self.0))
@@ -166,7 +181,7 @@ pub fn decode_b64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// A stable, machine-readable error code; the HTTP status goes with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: the request is malformed (JSON, base64, field values).
@@ -202,7 +217,7 @@ pub enum ErrorCode {
 }
 
 /// The body of every error answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The stable code.
     pub code: ErrorCode,
@@ -211,7 +226,7 @@ pub struct ErrorBody {
 }
 
 /// `POST /v1/challenges`: a fresh single-use nonce to sign at registration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Challenge {
     /// Names the challenge in [`RegisterRequest::challenge_id`].
     pub challenge_id: String,
@@ -222,7 +237,7 @@ pub struct Challenge {
 }
 
 /// What authorises a registration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Authorization {
     /// A one-time invitation code created by the operator for one user.
@@ -238,7 +253,7 @@ pub enum Authorization {
 }
 
 /// `POST /v1/register`: registers a new device of a user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// Who the user is.
     pub authorization: Authorization,
@@ -252,7 +267,7 @@ pub struct RegisterRequest {
 
 /// A device certificate chain: leaf first, then the issuing CA; the AS root (the trust
 /// anchor, `GET /v1/root`) is not included.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CertificateChain {
     /// DER certificates, leaf first.
     pub certificates: Vec<Bytes>,
@@ -261,7 +276,7 @@ pub struct CertificateChain {
 }
 
 /// The answer to a registration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Registered {
     /// The user, `user@domain`.
     pub user_id: String,
@@ -272,7 +287,7 @@ pub struct Registered {
 }
 
 /// `GET /v1/root`: the AS trust anchor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Root {
     /// The self-signed root certificate, DER.
     pub certificate: Bytes,
@@ -280,7 +295,7 @@ pub struct Root {
 
 /// A contact key (HPKE public key) with its device's signature over
 /// [`contact_key_message`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ContactKey {
     /// The HPKE public key.
     pub key: Bytes,
@@ -289,7 +304,7 @@ pub struct ContactKey {
 }
 
 /// One of a user's current devices.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Device {
     /// The device id.
     pub device_id: String,
@@ -302,7 +317,7 @@ pub struct Device {
 }
 
 /// `GET /v1/users/{user}/devices`: every current (unrevoked) device of a user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserDevices {
     /// The user.
     pub user_id: String,
@@ -315,7 +330,7 @@ pub struct UserDevices {
 }
 
 /// A key-transparency lookup proof (akd) for one user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LookupProof {
     /// The directory epoch the proof is for.
     pub epoch: u64,
@@ -326,7 +341,7 @@ pub struct LookupProof {
 }
 
 /// `GET /v1/kt/head`: the directory's VRF public key and current epoch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KtHead {
     /// The VRF public key lookup proofs are checked with.
     pub vrf_public_key: Bytes,
@@ -337,7 +352,7 @@ pub struct KtHead {
 }
 
 /// One epoch's root hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EpochRoot {
     /// The epoch.
     pub epoch: u64,
@@ -346,14 +361,14 @@ pub struct EpochRoot {
 }
 
 /// `GET /v1/kt/roots?from=A&to=B`: the roots of epochs A to B.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EpochRoots {
     /// In epoch order.
     pub roots: Vec<EpochRoot>,
 }
 
 /// `GET /v1/kt/audit?from=A&to=B`: the append-only proof from epoch A to epoch B.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditProof {
     /// First epoch.
     pub from: u64,
@@ -380,21 +395,21 @@ pub fn directory_value<'a>(devices: impl IntoIterator<Item = (&'a str, &'a [u8],
 }
 
 /// `POST /v1/devices/{device}/inbox`: a sealed contact request for one device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RelayPost {
     /// Ciphertext sealed to the recipient's contact key; the AS cannot open it.
     pub sealed: Bytes,
 }
 
 /// The answer to a relay post.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RelayPosted {
     /// Unix time after which the request is dropped if not fetched.
     pub expires_at: u64,
 }
 
 /// One sealed contact request waiting in an inbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RelayMessage {
     /// The ciphertext, as posted.
     pub sealed: Bytes,
@@ -403,14 +418,14 @@ pub struct RelayMessage {
 }
 
 /// `POST /v1/devices/{device}/inbox/fetch`: the inbox's requests, deleted by this fetch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RelayMessages {
     /// The requests, oldest first.
     pub messages: Vec<RelayMessage>,
 }
 
 /// A revocation request body.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RevokeRequest {
     /// Why (free text, kept in the feed).
     #[serde(default)]
@@ -418,7 +433,7 @@ pub struct RevokeRequest {
 }
 
 /// One entry of the revocation feed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Revocation {
     /// Position in the feed; strictly increasing.
     pub seq: u64,
@@ -435,7 +450,7 @@ pub struct Revocation {
 }
 
 /// `GET /v1/revocations?after=SEQ&limit=N`: revocations after a cursor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RevocationFeed {
     /// Entries with `seq > after`, in order.
     pub revocations: Vec<Revocation>,

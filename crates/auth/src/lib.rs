@@ -12,6 +12,7 @@
 //! of `conclave-mls`).
 #![forbid(unsafe_code)]
 
+pub mod auditor;
 pub mod ca;
 pub mod config;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod oidc;
 pub mod service;
 pub mod signer;
 pub mod store;
+pub mod transparency;
 
 pub use conclave_api::auth as api;
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
+use conclave_as::auditor::{self, AuditState};
 use conclave_as::ca::Ca;
 use conclave_as::config::Config;
 use conclave_as::oidc::Oidc;
@@ -10,6 +11,7 @@ use conclave_as::service::{Actor, Service, system_clock};
 use conclave_as::store::Store;
 use conclave_as::store::postgres::PostgresStore;
 use conclave_as::store::sqlite::SqliteStore;
+use conclave_as::transparency::{Transparency, VrfKey};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +70,16 @@ enum Command {
         #[arg(long, default_value_t = 7 * 86_400)]
         lifetime: u64,
     },
+    /// Audit an AS's key directory: check its append-only proofs from the last audited
+    /// epoch to its current one, and that no epoch verified before was rewritten.
+    Audit {
+        /// The AS, http://host:port.
+        #[arg(long)]
+        url: String,
+        /// Where the auditor keeps the roots it verified (JSON; created if absent).
+        #[arg(long, default_value = "conclave-as-audit.json")]
+        state: PathBuf,
+    },
     /// Revoke a device or a user (with all their devices).
     Revoke {
         /// The device id.
@@ -97,6 +109,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(Command::Audit { url, state }) = &cli.command {
+        return audit(url, state).await;
+    }
     let store: Arc<dyn Store> = match &cli.postgres {
         Some(url) => Arc::new(PostgresStore::connect(url).await?),
         None => Arc::new(SqliteStore::open(&cli.db).await?),
@@ -111,7 +126,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         certificate_lifetime: cli.certificate_lifetime,
         ..Config::default()
     };
-    let service = Arc::new(Service::new(store, ca, oidc, config, clock));
+    let vrf = VrfKey::load_or_create(&cli.keys.join("vrf.key"))?;
+    let kt = Transparency::open(store.as_ref(), vrf).await?;
+    let service = Arc::new(Service::new(store, ca, oidc, config, clock, kt));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(cli.listen).await?;
@@ -137,6 +154,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 service.create_invitation(&user, Some(lifetime)).await?
             );
         }
+        Command::Audit { url, state } => audit(&url, &state).await?,
         Command::Revoke {
             device,
             user,
@@ -160,5 +178,20 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    Ok(())
+}
+
+/// `conclave-as audit`: needs no database or keys, only the AS's URL.
+async fn audit(url: &str, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let mut state: AuditState = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => AuditState::default(),
+        Err(e) => return Err(e.into()),
+    };
+    match auditor::audit(url, &mut state).await? {
+        Some((from, to)) => println!("audited epochs {from} to {to}: append-only"),
+        None => println!("no new epoch"),
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&state)?)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::oidc::Oidc;
 use crate::store::{
     DeviceRecord, RegisterOutcome, RelayRecord, RevocationRecord, RevokeOutcome, Store,
 };
+use crate::transparency::Transparency;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub struct Service {
     oidc: Oidc,
     config: Config,
     clock: Clock,
+    kt: Transparency,
 }
 
 impl std::fmt::Debug for Service {
@@ -77,15 +79,41 @@ pub enum Actor {
 }
 
 impl Service {
-    /// An AS over `store`, issuing with `ca`, trusting `oidc`'s issuers.
-    pub fn new(store: Arc<dyn Store>, ca: Ca, oidc: Oidc, config: Config, clock: Clock) -> Self {
+    /// An AS over `store`, issuing with `ca`, trusting `oidc`'s issuers, publishing to the
+    /// key directory `kt` (opened on the same store).
+    pub fn new(
+        store: Arc<dyn Store>,
+        ca: Ca,
+        oidc: Oidc,
+        config: Config,
+        clock: Clock,
+        kt: Transparency,
+    ) -> Self {
         Self {
             store,
             ca,
             oidc,
             config,
             clock,
+            kt,
         }
+    }
+
+    /// The key directory.
+    pub fn transparency(&self) -> &Transparency {
+        &self.kt
+    }
+
+    /// Publishes the current devices of `users` in the key directory.
+    async fn publish(&self, users: &[&str]) -> Result<(), Error> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        self.kt
+            .publish(self.store.as_ref(), users)
+            .await
+            .map(drop)
+            .map_err(Error::internal)
     }
 
     /// Now, Unix seconds.
@@ -224,6 +252,7 @@ impl Service {
                 ));
             }
         }
+        self.publish(&[&user]).await?;
         metrics::counter!("conclave_as_registrations_total").increment(1);
         tracing::info!(user = %user, device = %device_id, "device registered");
         Ok(api::Registered {
@@ -321,6 +350,7 @@ impl Service {
                 "the device is revoked",
             ));
         }
+        self.publish(&[&device.user_id]).await?;
         metrics::counter!("conclave_as_renewals_total").increment(1);
         Ok(chain_of(chain, not_after))
     }
@@ -357,20 +387,66 @@ impl Service {
         Ok(())
     }
 
-    /// Every current device of `user`.
+    /// Every current device of `user`, with the key-transparency proof that they are the
+    /// user's devices in the directory at the current epoch.
     pub async fn user_devices(&self, user: &str) -> Result<api::UserDevices, Error> {
-        let devices = self.store.user_devices(user).await?;
-        if devices.is_empty() {
-            return Err(Error::new(
-                ErrorCode::NotFound,
-                "no such user, or no current device",
-            ));
-        }
+        let Some((devices, proof)) = self
+            .kt
+            .lookup(self.store.as_ref(), user)
+            .await
+            .map_err(Error::internal)?
+        else {
+            return Err(Error::new(ErrorCode::NotFound, "no such user"));
+        };
         metrics::counter!("conclave_as_lookups_total").increment(1);
         Ok(api::UserDevices {
             user_id: user.to_owned(),
             devices: devices.into_iter().map(device_of).collect(),
-            transparency: None,
+            transparency: Some(proof),
+        })
+    }
+
+    /// The directory's VRF key and current epoch.
+    pub async fn kt_head(&self) -> Result<api::KtHead, Error> {
+        let (epoch, root) = self.kt.head().await.map_err(Error::internal)?;
+        Ok(api::KtHead {
+            vrf_public_key: self.kt.vrf_public_key().to_vec().into(),
+            epoch,
+            root_hash: root.into(),
+        })
+    }
+
+    /// The roots of epochs `from..=to` (at most 10,000).
+    pub async fn kt_roots(&self, from: u64, to: u64) -> Result<api::EpochRoots, Error> {
+        if to < from || to - from >= 10_000 {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "need from <= to, at most 10,000 epochs",
+            ));
+        }
+        Ok(api::EpochRoots {
+            roots: self
+                .kt
+                .roots(self.store.as_ref(), from, to)
+                .await
+                .map_err(Error::internal)?,
+        })
+    }
+
+    /// The append-only proof from epoch `from` to `to`.
+    pub async fn kt_audit(&self, from: u64, to: u64) -> Result<api::AuditProof, Error> {
+        let (head, _) = self.kt.head().await.map_err(Error::internal)?;
+        if from >= to || to > head || to - from > 10_000 {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("need from < to <= {head}, at most 10,000 epochs apart"),
+            ));
+        }
+        let proof = self.kt.audit(from, to).await.map_err(Error::internal)?;
+        Ok(api::AuditProof {
+            from,
+            to,
+            proof: proof.into(),
         })
     }
 
@@ -450,7 +526,7 @@ impl Service {
             .revoke_device(device_id, reason, self.now())
             .await?
         {
-            RevokeOutcome::Revoked(records) => Ok(self.revoked(records)),
+            RevokeOutcome::Revoked(records) => self.revoked(records).await,
             RevokeOutcome::NotFound => Err(Error::new(ErrorCode::NotFound, "no such device")),
         }
     }
@@ -471,14 +547,19 @@ impl Service {
             }
         }
         match self.store.revoke_user(user, reason, self.now()).await? {
-            RevokeOutcome::Revoked(records) => Ok(self.revoked(records)),
+            RevokeOutcome::Revoked(records) => self.revoked(records).await,
             RevokeOutcome::NotFound => Err(Error::new(ErrorCode::NotFound, "no such user")),
         }
     }
 
-    fn revoked(&self, records: Vec<RevocationRecord>) -> Vec<api::Revocation> {
+    /// Publishes the revoked devices' users and answers the revocations.
+    async fn revoked(&self, records: Vec<RevocationRecord>) -> Result<Vec<api::Revocation>, Error> {
+        let mut users: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        self.publish(&users).await?;
         metrics::counter!("conclave_as_revocations_total").increment(records.len() as u64);
-        records.into_iter().map(revocation_of).collect()
+        Ok(records.into_iter().map(revocation_of).collect())
     }
 
     /// Revocations after the cursor `after`.

@@ -104,3 +104,14 @@ impl Signer for FileSigner {
         Ok(self.key.sign(message).to_bytes().to_vec())
     }
 }
+
+/// A 32-byte secret seed kept in a file (mode 0600), created at `path` if absent: how the
+/// key-transparency VRF key is kept.
+pub fn load_or_create_seed(path: &Path) -> Result<[u8; 32], SignerError> {
+    let signer = if path.exists() {
+        FileSigner::load(path)?
+    } else {
+        FileSigner::create(path)?
+    };
+    Ok(signer.key.to_bytes())
+}

@@ -283,6 +283,12 @@ async fn health_and_metrics() {
     assert_eq!(status, 200);
     let text = String::from_utf8(body).unwrap();
     assert!(text.contains("conclave_as_registrations_total"), "{text}");
+    let (status, body) = server.raw("GET", "/openapi.json", &[], b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        conclave_as::http::openapi::document()
+    );
     server.finish().await;
 }
 

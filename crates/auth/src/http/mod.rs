@@ -13,6 +13,7 @@
 //! per request.
 
 mod handlers;
+pub mod openapi;
 
 use crate::service::Service;
 use axum::Router;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi_json))
         .route("/v1/root", get(handlers::root))
         .route("/v1/challenges", post(handlers::challenge))
         .route("/v1/register", post(handlers::register))
@@ -55,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users/{user}/devices", get(handlers::user_devices))
         .route("/v1/users/{user}/revoke", post(handlers::revoke_user))
         .route("/v1/revocations", get(handlers::revocations))
+        .route("/v1/kt/head", get(handlers::kt_head))
+        .route("/v1/kt/roots", get(handlers::kt_roots))
+        .route("/v1/kt/audit", get(handlers::kt_audit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -194,6 +194,20 @@ pub trait Store: Send + Sync + 'static {
     /// (expired ones are deleted too), oldest first.
     async fn relay_fetch(&self, device_id: &str, now: u64) -> Result<Vec<RelayRecord>, StoreError>;
 
+    /// Logs one published key-transparency epoch: its `(label, value)` entries and root.
+    async fn kt_append(
+        &self,
+        epoch: u64,
+        entries: &[(String, Vec<u8>)],
+        root: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// The whole key-transparency log, `(epoch, label, value)` in epoch then label order.
+    async fn kt_log(&self) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError>;
+
+    /// The logged roots of epochs `from..=to`, in order.
+    async fn kt_roots(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
     /// Deletes expired challenges, invitations and relayed requests; how many rows went.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }

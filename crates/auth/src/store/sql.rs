@@ -365,6 +365,65 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn kt_append(
+                &self,
+                epoch: u64,
+                entries: &[(String, Vec<u8>)],
+                root: &[u8],
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::to_i64;
+                let mut tx = self.$writer.begin().await?;
+                for (label, value) in entries {
+                    sqlx::query::<$db>(
+                        "INSERT INTO kt_log (epoch, label, value) VALUES ($1, $2, $3)",
+                    )
+                    .bind(to_i64(epoch))
+                    .bind(label)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query::<$db>("INSERT INTO kt_roots (epoch, root) VALUES ($1, $2)")
+                    .bind(to_i64(epoch))
+                    .bind(root)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn kt_log(
+                &self,
+            ) -> Result<Vec<(u64, String, Vec<u8>)>, $crate::store::StoreError> {
+                let rows: Vec<(i64, String, Vec<u8>)> =
+                    sqlx::query_as::<$db, (i64, String, Vec<u8>)>(
+                        "SELECT epoch, label, value FROM kt_log ORDER BY epoch, label",
+                    )
+                    .fetch_all(&self.$reader)
+                    .await?;
+                rows.into_iter()
+                    .map(|(e, l, v)| Ok(($crate::store::to_u64(e, "kt_log.epoch")?, l, v)))
+                    .collect()
+            }
+
+            async fn kt_roots(
+                &self,
+                from: u64,
+                to: u64,
+            ) -> Result<Vec<(u64, Vec<u8>)>, $crate::store::StoreError> {
+                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as::<$db, (i64, Vec<u8>)>(
+                    "SELECT epoch, root FROM kt_roots WHERE epoch >= $1 AND epoch <= $2 \
+                     ORDER BY epoch",
+                )
+                .bind($crate::store::to_i64(from))
+                .bind($crate::store::to_i64(to))
+                .fetch_all(&self.$reader)
+                .await?;
+                rows.into_iter()
+                    .map(|(e, r)| Ok(($crate::store::to_u64(e, "kt_roots.epoch")?, r)))
+                    .collect()
+            }
+
             async fn purge_expired(&self, now: u64) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::to_i64(now);
                 let mut total = 0;

@@ -13,6 +13,7 @@ use conclave_as::service::{Clock, Service};
 use conclave_as::store::Store;
 use conclave_as::store::postgres::PostgresStore;
 use conclave_as::store::sqlite::SqliteStore;
+use conclave_as::transparency::{Transparency, VrfKey};
 use ed25519_dalek::Signer as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -133,7 +134,11 @@ impl TestServer {
         let clock: Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
         let ca = Ca::load_or_create(&dir.path().join("keys"), clock()).expect("ca");
         let root_der = ca.root_der().to_vec();
-        let service = Arc::new(Service::new(store, ca, oidc, config, clock));
+        let vrf = VrfKey::load_or_create(&dir.path().join("keys/vrf.key")).expect("vrf key");
+        let kt = Transparency::open(store.as_ref(), vrf)
+            .await
+            .expect("transparency");
+        let service = Arc::new(Service::new(store, ca, oidc, config, clock, kt));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
