@@ -246,6 +246,12 @@ fn user_id(
         .get(&config.user_claim)
         .and_then(|v| v.as_str())
         .ok_or_else(|| OidcError::Refused(format!("no string claim {}", config.user_claim)))?;
+    // OpenID Connect Core §5.1: an address the provider has not verified names nobody.
+    if config.user_claim == "email"
+        && claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false)
+    {
+        return Err(OidcError::Refused("the email address is not verified".into()));
+    }
     let user = match (&config.user_domain, value.contains('@')) {
         (Some(domain), false) => format!("{value}@{domain}"),
         _ => value.to_owned(),

@@ -165,6 +165,10 @@ async fn oidc_suite(engine: Engine) {
             ))))
             .await,
     );
+    // An unverified email address.
+    let mut unverified = claims(ISSUER, AUDIENCE, exp, "alice@example.org");
+    unverified["email_verified"] = serde_json::json!(false);
+    refused(server.register(oidc(issuer.token(unverified))).await);
     // Garbage.
     refused(server.register(oidc("a.b.c".into())).await);
     server.finish().await;
