@@ -250,7 +250,9 @@ fn user_id(
     if config.user_claim == "email"
         && claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false)
     {
-        return Err(OidcError::Refused("the email address is not verified".into()));
+        return Err(OidcError::Refused(
+            "the email address is not verified".into(),
+        ));
     }
     let user = match (&config.user_domain, value.contains('@')) {
         (Some(domain), false) => format!("{value}@{domain}"),
