@@ -33,6 +33,21 @@ engine_tests! {
             .assert_error(403, ErrorCode::InvalidInvitation);
     }
 
+    async fn concurrent_uses_of_one_invitation_register_one_device(server) {
+        let code = server.invite("alice@example.org").await;
+        let (a, b, c, d) = tokio::join!(
+            server.register(invitation(&code)),
+            server.register(invitation(&code)),
+            server.register(invitation(&code)),
+            server.register(invitation(&code)),
+        );
+        let results = [a, b, c, d];
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+            refused.assert_error(403, ErrorCode::InvalidInvitation);
+        }
+    }
+
     async fn proof_of_possession_is_required(server) {
         use ed25519_dalek::Signer as _;
         let victim = ed25519_dalek::SigningKey::from_bytes(&random32());
