@@ -22,6 +22,7 @@ pub mod oidc;
 pub mod service;
 pub mod signer;
 pub mod store;
+pub mod tls;
 pub mod transparency;
 
 pub use conclave_api::auth as api;
@@ -57,12 +58,17 @@ pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
-/// Serves `service` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves `service` on `listener` (plain TCP, or [`tls::TlsListener`]) until `shutdown`
+/// completes.
+pub async fn serve<L>(
+    listener: L,
     service: Arc<service::Service>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let state = http::AppState {
         service,
         metrics: Some(metrics_handle()),

@@ -53,6 +53,22 @@ struct Cli {
     /// Device certificate lifetime, seconds.
     #[arg(long, env = "CONCLAVE_AS_CERT_LIFETIME", default_value_t = 30 * 86_400, global = true)]
     certificate_lifetime: u64,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(
+        long,
+        env = "CONCLAVE_AS_TLS_CERT",
+        requires = "tls_key",
+        global = true
+    )]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM, PKCS#8, SEC1 or PKCS#1).
+    #[arg(
+        long,
+        env = "CONCLAVE_AS_TLS_KEY",
+        requires = "tls_cert",
+        global = true
+    )]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -143,10 +159,17 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
             });
-            conclave_as::serve(listener, service, async {
+            let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            };
+            match (&cli.tls_cert, &cli.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let config = conclave_as::tls::server_config(cert, key)?;
+                    let listener = conclave_as::tls::TlsListener::new(listener, config)?;
+                    conclave_as::serve(listener, service, shutdown).await?;
+                }
+                _ => conclave_as::serve(listener, service, shutdown).await?,
+            }
         }
         Command::Invite { user, lifetime } => {
             println!(
