@@ -1,0 +1,37 @@
+//! Service parameters (RFC 9750 §7: lifetimes and limits a deployment must choose).
+
+/// Lifetimes and limits of the AS.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Lifetime of a device certificate, seconds (30 days).
+    pub certificate_lifetime: u64,
+    /// Lifetime of a registration challenge, seconds (5 minutes).
+    pub challenge_lifetime: u64,
+    /// How far a signed request's timestamp may be from the AS clock, seconds (2 minutes).
+    pub request_skew: u64,
+    /// How long a relayed contact request waits for its recipient, seconds (7 days).
+    pub relay_lifetime: u64,
+    /// At most this many requests wait in one inbox (1,000).
+    pub relay_max_per_inbox: u32,
+    /// Largest sealed contact request, bytes (64 KiB).
+    pub relay_max_bytes: usize,
+    /// Default lifetime of an invitation code, seconds (7 days).
+    pub invitation_lifetime: u64,
+    /// Most revocations returned by one feed request (1,000).
+    pub feed_page: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            certificate_lifetime: 30 * 86_400,
+            challenge_lifetime: 300,
+            request_skew: 120,
+            relay_lifetime: 7 * 86_400,
+            relay_max_per_inbox: 1_000,
+            relay_max_bytes: 64 * 1024,
+            invitation_lifetime: 7 * 86_400,
+            feed_page: 1_000,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The HTTP API (axum): JSON bodies, errors as [`crate::api::ErrorBody`] with stable codes.
+//!
+//! # Sessions: signed requests, not tokens
+//!
+//! After registration a device authenticates every request by signing it with its MLS
+//! signature key (headers `conclave-device`, `conclave-timestamp`, `conclave-signature`;
+//! [`crate::api::request_message`] covers method, path, timestamp, device id and body).
+//! Chosen over bearer tokens because: the key is already proven and certified, so there is
+//! no second secret to issue, store (even hashed) or leak; the AS keeps no session state,
+//! so any AS node can check any request; a revocation takes effect on the very next request;
+//! a captured request cannot be altered, and its replay is bounded by the timestamp window
+//! (`request_skew`) and by TLS. The cost is one Ed25519 verification and one device look-up
+//! per request.
+
+mod handlers;
+pub mod openapi;
+
+use crate::service::Service;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// Shared by the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The AS.
+    pub service: Arc<Service>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The largest request body accepted (a sealed contact request plus JSON and base64).
+const BODY_LIMIT: usize = 256 * 1024;
+
+/// The router of the AS API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi_json))
+        .route("/v1/root", get(handlers::root))
+        .route("/v1/challenges", post(handlers::challenge))
+        .route("/v1/register", post(handlers::register))
+        .route("/v1/devices/{device}/renew", post(handlers::renew))
+        .route(
+            "/v1/devices/{device}/contact-key",
+            put(handlers::contact_key),
+        )
+        .route("/v1/devices/{device}/inbox", post(handlers::relay_post))
+        .route(
+            "/v1/devices/{device}/inbox/fetch",
+            post(handlers::relay_fetch),
+        )
+        .route("/v1/devices/{device}/revoke", post(handlers::revoke_device))
+        .route("/v1/users/{user}/devices", get(handlers::user_devices))
+        .route("/v1/users/{user}/revoke", post(handlers::revoke_user))
+        .route("/v1/revocations", get(handlers::revocations))
+        .route("/v1/kt/head", get(handlers::kt_head))
+        .route("/v1/kt/roots", get(handlers::kt_roots))
+        .route("/v1/kt/audit", get(handlers::kt_audit))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

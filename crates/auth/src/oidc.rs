@@ -1,0 +1,267 @@
+//! OpenID Connect sign-in: an ID token (a JWS, OpenID Connect Core §2, §3.1.3.7) from a
+//! configured issuer authorises registering a device for the user it names.
+//!
+//! Checked: the signature, with a key of the issuer's JWKS only (never a key named by the
+//! token itself), with the algorithm that key is for (so `alg: none` and HMAC-with-a-public-
+//! key confusion are refused); `iss` equal to the issuer; `aud` containing a configured
+//! audience; `exp` in the future (`nbf`, when present, in the past), with a small leeway.
+//! The user id is a configured claim (`email`, `sub`…), suffixed `@domain` when configured
+//! so, and must be `local@domain`.
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::path::Path;
+
+/// Leeway on `exp`/`nbf`, seconds.
+const LEEWAY: u64 = 30;
+
+/// Why a token or a configuration is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The token is refused.
+    #[error("ID token refused: {0}")]
+    Refused(String),
+    /// The configuration is unusable.
+    #[error("OIDC configuration: {0}")]
+    Config(String),
+}
+
+/// One trusted issuer, as configured.
+#[derive(Clone, Debug, Deserialize)]
+pub struct IssuerConfig {
+    /// The `iss` value, e.g. `https://accounts.example.org`.
+    pub issuer: String,
+    /// Accepted `aud` values (the AS's client ids at that issuer).
+    pub audiences: Vec<String>,
+    /// The claim that holds the user id (`email` by default).
+    #[serde(default = "default_claim")]
+    pub user_claim: String,
+    /// Appended as `@domain` when the claim has no `@` (for `sub`-style ids).
+    #[serde(default)]
+    pub user_domain: Option<String>,
+    /// The issuer's JWKS file (its published keys).
+    pub jwks_file: String,
+}
+
+fn default_claim() -> String {
+    "email".into()
+}
+
+/// The OIDC configuration file: `{"issuers": [IssuerConfig…]}` (JSON).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OidcConfig {
+    /// The trusted issuers.
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// A key of an issuer, ready to verify.
+struct IssuerKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// A trusted issuer with its keys.
+pub struct Issuer {
+    config: IssuerConfig,
+    keys: Vec<IssuerKey>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("issuer", &self.config.issuer)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+/// The algorithm a JWK is for: its `alg` when given, else the usual one for its key type.
+/// Symmetric keys are refused: an issuer's published keys are public.
+fn key_algorithm(jwk: &Jwk) -> Result<Algorithm, OidcError> {
+    let from_type = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return Err(OidcError::Config("unsupported EC curve".into())),
+        },
+        AlgorithmParameters::OctetKeyPair(p) => {
+            let x = crate::api::decode_b64(&p.x).unwrap_or_default();
+            if p.curve != EllipticCurve::Ed25519 || x.len() != 32 {
+                return Err(OidcError::Config("OKP keys must be 32-byte Ed25519".into()));
+            }
+            Algorithm::EdDSA
+        }
+        _ => {
+            return Err(OidcError::Config(
+                "symmetric or unknown key types are not accepted in a JWKS".into(),
+            ));
+        }
+    };
+    let Some(declared) = jwk.common.key_algorithm else {
+        return Ok(from_type);
+    };
+    let declared = match declared {
+        KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512 => {
+            return Err(OidcError::Config("HMAC keys are not accepted".into()));
+        }
+        other => Algorithm::try_from(other).map_err(|e| OidcError::Config(e.to_string()))?,
+    };
+    let same_family = matches!(
+        (from_type, declared),
+        (
+            Algorithm::RS256,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ) | (Algorithm::ES256, Algorithm::ES256)
+            | (Algorithm::ES384, Algorithm::ES384)
+            | (Algorithm::EdDSA, Algorithm::EdDSA)
+    );
+    if !same_family {
+        return Err(OidcError::Config(format!(
+            "JWK alg {declared:?} does not fit its key type"
+        )));
+    }
+    Ok(declared)
+}
+
+impl Issuer {
+    /// An issuer trusting the keys of `jwks`.
+    pub fn new(config: IssuerConfig, jwks: &JwkSet) -> Result<Self, OidcError> {
+        let keys = jwks
+            .keys
+            .iter()
+            .map(|jwk| {
+                Ok(IssuerKey {
+                    kid: jwk.common.key_id.clone(),
+                    algorithm: key_algorithm(jwk)?,
+                    key: DecodingKey::from_jwk(jwk)
+                        .map_err(|e| OidcError::Config(e.to_string()))?,
+                })
+            })
+            .collect::<Result<Vec<_>, OidcError>>()?;
+        if keys.is_empty() {
+            return Err(OidcError::Config(format!(
+                "issuer {} has no key",
+                config.issuer
+            )));
+        }
+        if config.audiences.is_empty() {
+            return Err(OidcError::Config(format!(
+                "issuer {} has no audience",
+                config.issuer
+            )));
+        }
+        Ok(Self { config, keys })
+    }
+
+    /// An issuer whose JWKS is read from `config.jwks_file`.
+    pub fn from_config(config: IssuerConfig) -> Result<Self, OidcError> {
+        let bytes = std::fs::read(&config.jwks_file)
+            .map_err(|e| OidcError::Config(format!("{}: {e}", config.jwks_file)))?;
+        let jwks: JwkSet = serde_json::from_slice(&bytes)
+            .map_err(|e| OidcError::Config(format!("{}: {e}", config.jwks_file)))?;
+        Self::new(config, &jwks)
+    }
+}
+
+/// The trusted issuers.
+#[derive(Debug, Default)]
+pub struct Oidc {
+    issuers: Vec<Issuer>,
+}
+
+impl Oidc {
+    /// Trusting `issuers`.
+    pub fn new(issuers: Vec<Issuer>) -> Self {
+        Self { issuers }
+    }
+
+    /// Reads the configuration file at `path` and every JWKS it names.
+    pub fn from_file(path: &Path) -> Result<Self, OidcError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| OidcError::Config(format!("{}: {e}", path.display())))?;
+        let config: OidcConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| OidcError::Config(format!("{}: {e}", path.display())))?;
+        Ok(Self::new(
+            config
+                .issuers
+                .into_iter()
+                .map(Issuer::from_config)
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+
+    /// Whether any issuer is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.issuers.is_empty()
+    }
+
+    /// Verifies `token` and returns the user id it names.
+    pub fn verify(&self, token: &str) -> Result<String, OidcError> {
+        let refused = |m: String| OidcError::Refused(m);
+        // The header is read only to pick a key; `alg: none` or an unknown alg fails here.
+        let header = jsonwebtoken::decode_header(token).map_err(|e| refused(e.to_string()))?;
+        let mut last = refused("no configured issuer has a key for this token".into());
+        for issuer in &self.issuers {
+            for key in &issuer.keys {
+                if header.kid.is_some() && key.kid.is_some() && header.kid != key.kid {
+                    continue;
+                }
+                if header.alg != key.algorithm {
+                    continue;
+                }
+                let mut validation = Validation::new(key.algorithm);
+                validation.leeway = LEEWAY;
+                validation.validate_nbf = true;
+                validation.set_issuer(&[&issuer.config.issuer]);
+                validation.set_audience(&issuer.config.audiences);
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+                match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                    token,
+                    &key.key,
+                    &validation,
+                ) {
+                    Ok(data) => return user_id(&issuer.config, &data.claims),
+                    Err(e) => last = refused(e.to_string()),
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn user_id(
+    config: &IssuerConfig,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, OidcError> {
+    let value = claims
+        .get(&config.user_claim)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| OidcError::Refused(format!("no string claim {}", config.user_claim)))?;
+    // OpenID Connect Core §5.1: an address the provider has not verified names nobody.
+    if config.user_claim == "email"
+        && claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false)
+    {
+        return Err(OidcError::Refused(
+            "the email address is not verified".into(),
+        ));
+    }
+    let user = match (&config.user_domain, value.contains('@')) {
+        (Some(domain), false) => format!("{value}@{domain}"),
+        _ => value.to_owned(),
+    };
+    crate::valid_user_id(&user).then_some(user).ok_or_else(|| {
+        OidcError::Refused(format!(
+            "claim {} is not a user@domain id",
+            config.user_claim
+        ))
+    })
+}

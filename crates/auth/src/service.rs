@@ -1,0 +1,611 @@
+//! What the AS does, independent of HTTP: the HTTP handlers ([`crate::http`]) and the
+//! operator's subcommands both call [`Service`].
+
+use crate::api::{self, ErrorCode};
+use crate::ca::Ca;
+use crate::config::Config;
+use crate::error::Error;
+use crate::oidc::Oidc;
+use crate::store::{
+    DeviceRecord, RegisterOutcome, RelayRecord, RevocationRecord, RevokeOutcome, Store,
+};
+use crate::transparency::Transparency;
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Where the AS reads "now" (Unix seconds); tests substitute their own.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(Error::internal)?;
+    Ok(bytes)
+}
+
+/// Verifies an Ed25519 signature (strict: no malleable or small-order forms).
+pub(crate) fn verify_ed25519(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(signature)) = (
+        <[u8; 32]>::try_from(key)
+            .map_err(drop)
+            .and_then(|k| VerifyingKey::from_bytes(&k).map_err(drop)),
+        Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    key.verify_strict(message, &signature).is_ok()
+}
+
+/// The AS.
+pub struct Service {
+    store: Arc<dyn Store>,
+    ca: Ca,
+    oidc: Oidc,
+    config: Config,
+    clock: Clock,
+    kt: Transparency,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who asks to revoke.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    /// The operator (command line): may revoke anything.
+    Operator,
+    /// A registered device: may revoke its own user's devices, or its user.
+    Device(DeviceRecord),
+}
+
+impl Service {
+    /// An AS over `store`, issuing with `ca`, trusting `oidc`'s issuers, publishing to the
+    /// key directory `kt` (opened on the same store).
+    pub fn new(
+        store: Arc<dyn Store>,
+        ca: Ca,
+        oidc: Oidc,
+        config: Config,
+        clock: Clock,
+        kt: Transparency,
+    ) -> Self {
+        Self {
+            store,
+            ca,
+            oidc,
+            config,
+            clock,
+            kt,
+        }
+    }
+
+    /// The key directory.
+    pub fn transparency(&self) -> &Transparency {
+        &self.kt
+    }
+
+    /// Publishes the current devices of `users` in the key directory.
+    async fn publish(&self, users: &[&str]) -> Result<(), Error> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        self.kt
+            .publish(self.store.as_ref(), users)
+            .await
+            .map(drop)
+            .map_err(Error::internal)
+    }
+
+    /// Now, Unix seconds.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The root certificate (DER).
+    pub fn root_der(&self) -> &[u8] {
+        self.ca.root_der()
+    }
+
+    /// Creates a single-use invitation for `user` (operator only), valid `lifetime` seconds
+    /// (the configured default when `None`); returns the code. Only its hash is stored.
+    pub async fn create_invitation(
+        &self,
+        user: &str,
+        lifetime: Option<u64>,
+    ) -> Result<String, Error> {
+        if !crate::valid_user_id(user) {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "the user id must be user@domain",
+            ));
+        }
+        let code = api::encode_b64(&random::<20>()?);
+        let expires = self.now() + lifetime.unwrap_or(self.config.invitation_lifetime);
+        self.store
+            .create_invitation(&Sha256::digest(code.as_bytes()), user, expires)
+            .await?;
+        Ok(code)
+    }
+
+    /// A fresh registration challenge.
+    pub async fn challenge(&self) -> Result<api::Challenge, Error> {
+        let id = hex(&random::<16>()?);
+        let nonce = random::<32>()?;
+        let expires_at = self.now() + self.config.challenge_lifetime;
+        self.store.create_challenge(&id, &nonce, expires_at).await?;
+        Ok(api::Challenge {
+            challenge_id: id,
+            nonce: nonce.to_vec().into(),
+            expires_at,
+        })
+    }
+
+    /// Registers a device: authorisation (invitation or ID token), proof of possession of
+    /// the signature key over a fresh challenge, then issuance (RFC 9750 §4: the AS binds
+    /// an identity to a key the client holds; it never sees the private key, §8.4.3).
+    pub async fn register(&self, request: &api::RegisterRequest) -> Result<api::Registered, Error> {
+        let now = self.now();
+        let key: [u8; 32] = request.signature_key.0.as_slice().try_into().map_err(|_| {
+            Error::new(
+                ErrorCode::BadRequest,
+                "the signature key must be a 32-byte Ed25519 key",
+            )
+        })?;
+        if VerifyingKey::from_bytes(&key)
+            .map(|k| k.is_weak())
+            .unwrap_or(true)
+        {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "not a usable Ed25519 public key",
+            ));
+        }
+        // The challenge is consumed first: whatever follows, it cannot be used again.
+        let nonce = self
+            .store
+            .consume_challenge(&request.challenge_id, now)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidChallenge,
+                    "unknown, used or expired challenge",
+                )
+            })?;
+        if !verify_ed25519(
+            &key,
+            &api::register_proof_message(&nonce, &key),
+            &request.proof.0,
+        ) {
+            return Err(Error::new(
+                ErrorCode::BadSignature,
+                "the proof of possession does not verify with the signature key",
+            ));
+        }
+        // Authorisation last, so that a failed proof does not burn an invitation.
+        let user = match &request.authorization {
+            api::Authorization::Invitation { code } => self
+                .store
+                .consume_invitation(&Sha256::digest(code.as_bytes()), now)
+                .await?
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::InvalidInvitation,
+                        "unknown, used or expired invitation",
+                    )
+                })?,
+            api::Authorization::Oidc { id_token } => self
+                .oidc
+                .verify(id_token)
+                .map_err(|e| Error::new(ErrorCode::InvalidIdToken, e.to_string()))?,
+        };
+        let device_id = hex(&random::<16>()?);
+        let (chain, not_after) = self.issue(&user, &device_id, &key, now)?;
+        let record = DeviceRecord {
+            device_id: device_id.clone(),
+            user_id: user.clone(),
+            signature_key: key.to_vec(),
+            chain: chain.clone(),
+            not_after,
+            contact_key: None,
+            created_at: now,
+            revoked_at: None,
+        };
+        match self.store.register_device(&record).await? {
+            RegisterOutcome::Registered => {}
+            RegisterOutcome::UserRevoked => {
+                return Err(Error::new(ErrorCode::UserRevoked, "the user is revoked"));
+            }
+            RegisterOutcome::KeyInUse => {
+                return Err(Error::new(
+                    ErrorCode::KeyInUse,
+                    "this signature key is already registered",
+                ));
+            }
+        }
+        self.publish(&[&user]).await?;
+        metrics::counter!("conclave_as_registrations_total").increment(1);
+        tracing::info!(user = %user, device = %device_id, "device registered");
+        Ok(api::Registered {
+            user_id: user,
+            device_id,
+            certificate: chain_of(chain, not_after),
+        })
+    }
+
+    /// Issues a chain and checks it with the MLS library's validator before handing it out.
+    fn issue(
+        &self,
+        user: &str,
+        device: &str,
+        key: &[u8; 32],
+        now: u64,
+    ) -> Result<(Vec<Vec<u8>>, u64), Error> {
+        let (chain, not_after) = self
+            .ca
+            .issue(user, device, key, now, self.config.certificate_lifetime)
+            .map_err(Error::internal)?;
+        crate::mls::check_credential(self.ca.root_der(), &chain, key, user, device, now)
+            .map_err(Error::internal)?;
+        Ok((chain, not_after))
+    }
+
+    /// Checks a signed request (see [`api::request_message`]) and returns the device that
+    /// signed it: it must exist, be unrevoked and hold an unexpired certificate.
+    pub async fn authenticate(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        device_id: Option<&str>,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<DeviceRecord, Error> {
+        let unauthenticated = |m: &str| Error::new(ErrorCode::Unauthenticated, m);
+        let (Some(device_id), Some(timestamp), Some(signature)) = (device_id, timestamp, signature)
+        else {
+            return Err(unauthenticated("the request is not signed"));
+        };
+        let now = self.now();
+        let ts: u64 = timestamp
+            .parse()
+            .map_err(|_| unauthenticated("bad timestamp"))?;
+        if ts.abs_diff(now) > self.config.request_skew {
+            return Err(unauthenticated(
+                "the timestamp is too far from the server's clock",
+            ));
+        }
+        let signature =
+            api::decode_b64(signature).ok_or_else(|| unauthenticated("bad signature encoding"))?;
+        let device = self
+            .store
+            .device(device_id)
+            .await?
+            .ok_or_else(|| unauthenticated("unknown device"))?;
+        let message = api::request_message(method, path_and_query, timestamp, device_id, body);
+        if !verify_ed25519(&device.signature_key, &message, &signature) {
+            return Err(unauthenticated("the request signature does not verify"));
+        }
+        if device.revoked_at.is_some() {
+            return Err(Error::new(
+                ErrorCode::DeviceRevoked,
+                "the device is revoked",
+            ));
+        }
+        if device.not_after < now {
+            return Err(Error::new(
+                ErrorCode::CertificateExpired,
+                "the device certificate has expired",
+            ));
+        }
+        Ok(device)
+    }
+
+    /// Renews the certificate of `device` (already authenticated, so unrevoked and before
+    /// expiry): a new chain for the same key (RFC 9750 §6.5: rotate before expiry).
+    pub async fn renew(&self, device: &DeviceRecord) -> Result<api::CertificateChain, Error> {
+        let now = self.now();
+        let key: [u8; 32] = device
+            .signature_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::internal("stored key is not 32 bytes"))?;
+        let (chain, not_after) = self.issue(&device.user_id, &device.device_id, &key, now)?;
+        if !self
+            .store
+            .update_certificate(&device.device_id, &chain, not_after)
+            .await?
+        {
+            return Err(Error::new(
+                ErrorCode::DeviceRevoked,
+                "the device is revoked",
+            ));
+        }
+        self.publish(&[&device.user_id]).await?;
+        metrics::counter!("conclave_as_renewals_total").increment(1);
+        Ok(chain_of(chain, not_after))
+    }
+
+    /// Publishes `device`'s contact key after checking the device's signature on it.
+    pub async fn set_contact_key(
+        &self,
+        device: &DeviceRecord,
+        contact: &api::ContactKey,
+    ) -> Result<(), Error> {
+        if contact.key.0.is_empty() || contact.key.0.len() > 1024 {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "the contact key must be 1 to 1024 bytes",
+            ));
+        }
+        let message = api::contact_key_message(&device.user_id, &device.device_id, &contact.key.0);
+        if !verify_ed25519(&device.signature_key, &message, &contact.signature.0) {
+            return Err(Error::new(
+                ErrorCode::BadSignature,
+                "the contact key is not signed by the device's signature key",
+            ));
+        }
+        if !self
+            .store
+            .set_contact_key(&device.device_id, &contact.key.0, &contact.signature.0)
+            .await?
+        {
+            return Err(Error::new(
+                ErrorCode::DeviceRevoked,
+                "the device is revoked",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every current device of `user`, with the key-transparency proof that they are the
+    /// user's devices in the directory at the current epoch.
+    pub async fn user_devices(&self, user: &str) -> Result<api::UserDevices, Error> {
+        let Some((devices, proof)) = self
+            .kt
+            .lookup(self.store.as_ref(), user)
+            .await
+            .map_err(Error::internal)?
+        else {
+            return Err(Error::new(ErrorCode::NotFound, "no such user"));
+        };
+        metrics::counter!("conclave_as_lookups_total").increment(1);
+        Ok(api::UserDevices {
+            user_id: user.to_owned(),
+            devices: devices.into_iter().map(device_of).collect(),
+            transparency: Some(proof),
+        })
+    }
+
+    /// The directory's VRF key and current epoch.
+    pub async fn kt_head(&self) -> Result<api::KtHead, Error> {
+        let (epoch, root) = self.kt.head().await.map_err(Error::internal)?;
+        Ok(api::KtHead {
+            vrf_public_key: self.kt.vrf_public_key().to_vec().into(),
+            epoch,
+            root_hash: root.into(),
+        })
+    }
+
+    /// The roots of epochs `from..=to` (at most 10,000).
+    pub async fn kt_roots(&self, from: u64, to: u64) -> Result<api::EpochRoots, Error> {
+        if to < from || to - from >= 10_000 {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "need from <= to, at most 10,000 epochs",
+            ));
+        }
+        Ok(api::EpochRoots {
+            roots: self
+                .kt
+                .roots(self.store.as_ref(), from, to)
+                .await
+                .map_err(Error::internal)?,
+        })
+    }
+
+    /// The append-only proof from epoch `from` to `to`.
+    pub async fn kt_audit(&self, from: u64, to: u64) -> Result<api::AuditProof, Error> {
+        let (head, _) = self.kt.head().await.map_err(Error::internal)?;
+        if from >= to || to > head || to - from > 10_000 {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("need from < to <= {head}, at most 10,000 epochs apart"),
+            ));
+        }
+        let proof = self.kt.audit(from, to).await.map_err(Error::internal)?;
+        Ok(api::AuditProof {
+            from,
+            to,
+            proof: proof.into(),
+        })
+    }
+
+    /// Queues a sealed contact request for device `to`.
+    pub async fn relay_post(
+        &self,
+        to: &str,
+        post: &api::RelayPost,
+    ) -> Result<api::RelayPosted, Error> {
+        if post.sealed.0.is_empty() || post.sealed.0.len() > self.config.relay_max_bytes {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a sealed request is 1 to {} bytes",
+                    self.config.relay_max_bytes
+                ),
+            ));
+        }
+        let recipient = self.store.device(to).await?;
+        if recipient.is_none_or(|d| d.revoked_at.is_some()) {
+            return Err(Error::new(ErrorCode::NotFound, "no such current device"));
+        }
+        let now = self.now();
+        let record = RelayRecord {
+            sealed: post.sealed.0.clone(),
+            received_at: now,
+            expires_at: now + self.config.relay_lifetime,
+        };
+        if !self
+            .store
+            .relay_post(to, &record, self.config.relay_max_per_inbox)
+            .await?
+        {
+            return Err(Error::new(ErrorCode::InboxFull, "the inbox is full"));
+        }
+        metrics::counter!("conclave_as_relay_posts_total").increment(1);
+        Ok(api::RelayPosted {
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Hands `device` its waiting contact requests and deletes them.
+    pub async fn relay_fetch(&self, device: &DeviceRecord) -> Result<api::RelayMessages, Error> {
+        let records = self
+            .store
+            .relay_fetch(&device.device_id, self.now())
+            .await?;
+        Ok(api::RelayMessages {
+            messages: records
+                .into_iter()
+                .map(|r| api::RelayMessage {
+                    sealed: r.sealed.into(),
+                    received_at: r.received_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// Revokes a device: the operator, or a device of the same user.
+    pub async fn revoke_device(
+        &self,
+        actor: &Actor,
+        device_id: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<api::Revocation>, Error> {
+        if let Actor::Device(by) = actor {
+            let target = self.store.device(device_id).await?;
+            if target.is_none_or(|t| t.user_id != by.user_id) {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "a device may only revoke its own user's devices",
+                ));
+            }
+        }
+        match self
+            .store
+            .revoke_device(device_id, reason, self.now())
+            .await?
+        {
+            RevokeOutcome::Revoked(records) => self.revoked(records).await,
+            RevokeOutcome::NotFound => Err(Error::new(ErrorCode::NotFound, "no such device")),
+        }
+    }
+
+    /// Revokes a user and all their devices: the operator, or one of the user's devices.
+    pub async fn revoke_user(
+        &self,
+        actor: &Actor,
+        user: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<api::Revocation>, Error> {
+        if let Actor::Device(by) = actor {
+            if by.user_id != user {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "a device may only revoke its own user",
+                ));
+            }
+        }
+        match self.store.revoke_user(user, reason, self.now()).await? {
+            RevokeOutcome::Revoked(records) => self.revoked(records).await,
+            RevokeOutcome::NotFound => Err(Error::new(ErrorCode::NotFound, "no such user")),
+        }
+    }
+
+    /// Publishes the revoked devices' users and answers the revocations.
+    async fn revoked(&self, records: Vec<RevocationRecord>) -> Result<Vec<api::Revocation>, Error> {
+        let mut users: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        self.publish(&users).await?;
+        metrics::counter!("conclave_as_revocations_total").increment(records.len() as u64);
+        Ok(records.into_iter().map(revocation_of).collect())
+    }
+
+    /// Revocations after the cursor `after`.
+    pub async fn revocations(
+        &self,
+        after: u64,
+        limit: Option<u32>,
+    ) -> Result<api::RevocationFeed, Error> {
+        let limit = limit
+            .unwrap_or(self.config.feed_page)
+            .clamp(1, self.config.feed_page);
+        let records = self.store.revocations_after(after, limit).await?;
+        let next = records.last().map_or(after, |r| r.seq);
+        Ok(api::RevocationFeed {
+            revocations: records.into_iter().map(revocation_of).collect(),
+            next,
+        })
+    }
+}
+
+fn chain_of(chain: Vec<Vec<u8>>, not_after: u64) -> api::CertificateChain {
+    api::CertificateChain {
+        certificates: chain.into_iter().map(api::Bytes).collect(),
+        not_after,
+    }
+}
+
+fn device_of(d: DeviceRecord) -> api::Device {
+    api::Device {
+        device_id: d.device_id,
+        signature_key: d.signature_key.into(),
+        certificate: chain_of(d.chain, d.not_after),
+        contact_key: d.contact_key.map(|(key, signature)| api::ContactKey {
+            key: key.into(),
+            signature: signature.into(),
+        }),
+    }
+}
+
+fn revocation_of(r: RevocationRecord) -> api::Revocation {
+    api::Revocation {
+        seq: r.seq,
+        user_id: r.user_id,
+        device_id: r.device_id,
+        signature_key: r.signature_key.into(),
+        revoked_at: r.revoked_at,
+        reason: r.reason,
+    }
+}

@@ -1,0 +1,251 @@
+//! Persistence of the AS: one [`Store`] trait, one backend per engine ([`sqlite`],
+//! [`postgres`]). Every operation that must be atomic (consume an invitation or a challenge
+//! once, fetch-and-delete an inbox, revoke and append to the feed) is one statement or one
+//! transaction inside a backend, never a read-then-write across calls.
+//!
+//! Times are Unix seconds. The AS database is its own: it shares no table, key, id or file
+//! with the Delivery Service (DESIGN.md, "who knows what").
+
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A unique value (the signature key) is already taken.
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    /// A stored value is out of range (corrupt database).
+    #[error("corrupt row: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A device as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The device id (AS-chosen, printable, no `/`).
+    pub device_id: String,
+    /// The user, `user@domain`.
+    pub user_id: String,
+    /// The MLS signature public key (Ed25519).
+    pub signature_key: Vec<u8>,
+    /// The current certificate chain, DER, leaf first, root excluded.
+    pub chain: Vec<Vec<u8>>,
+    /// The leaf's notAfter.
+    pub not_after: u64,
+    /// The published contact key and its signature.
+    pub contact_key: Option<(Vec<u8>, Vec<u8>)>,
+    /// When registered.
+    pub created_at: u64,
+    /// When revoked, if it is.
+    pub revoked_at: Option<u64>,
+}
+
+/// An entry of the revocation feed as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// Feed position.
+    pub seq: u64,
+    /// The user.
+    pub user_id: String,
+    /// The device.
+    pub device_id: String,
+    /// Its signature key.
+    pub signature_key: Vec<u8>,
+    /// When.
+    pub revoked_at: u64,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// A sealed contact request as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayRecord {
+    /// The ciphertext.
+    pub sealed: Vec<u8>,
+    /// When posted.
+    pub received_at: u64,
+    /// When it is dropped.
+    pub expires_at: u64,
+}
+
+/// Why a registration could not be stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// Stored.
+    Registered,
+    /// The user is revoked: no new device for them.
+    UserRevoked,
+    /// The signature key already belongs to a device.
+    KeyInUse,
+}
+
+/// What revoking a user or device did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Newly revoked devices (empty when all were already revoked).
+    Revoked(Vec<RevocationRecord>),
+    /// No such user or device.
+    NotFound,
+}
+
+/// The AS's storage. Implementations: [`sqlite::SqliteStore`], [`postgres::PostgresStore`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores an invitation for `user_id` under the SHA-256 `code_hash` of its code.
+    async fn create_invitation(
+        &self,
+        code_hash: &[u8],
+        user_id: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Marks the invitation used, once: the user it was for, or `None` if it is unknown,
+    /// used or expired at `now`.
+    async fn consume_invitation(
+        &self,
+        code_hash: &[u8],
+        now: u64,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Stores a registration challenge.
+    async fn create_challenge(
+        &self,
+        challenge_id: &str,
+        nonce: &[u8],
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the challenge and returns its nonce, if it exists and is unexpired at `now`.
+    async fn consume_challenge(
+        &self,
+        challenge_id: &str,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores a new device (creating its user if needed) unless the user is revoked or the
+    /// key is taken.
+    async fn register_device(&self, device: &DeviceRecord) -> Result<RegisterOutcome, StoreError>;
+
+    /// A device by id, revoked or not.
+    async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// The unrevoked devices of a user, oldest first.
+    async fn user_devices(&self, user_id: &str) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Replaces an unrevoked device's certificate chain; `false` if there is none.
+    async fn update_certificate(
+        &self,
+        device_id: &str,
+        chain: &[Vec<u8>],
+        not_after: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets an unrevoked device's contact key; `false` if there is none.
+    async fn set_contact_key(
+        &self,
+        device_id: &str,
+        key: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes one device and appends it to the feed.
+    async fn revoke_device(
+        &self,
+        device_id: &str,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<RevokeOutcome, StoreError>;
+
+    /// Revokes a user (no new devices) and all their devices, appending each to the feed.
+    async fn revoke_user(
+        &self,
+        user_id: &str,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<RevokeOutcome, StoreError>;
+
+    /// Feed entries with `seq > after`, at most `limit`, in order.
+    async fn revocations_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<RevocationRecord>, StoreError>;
+
+    /// Queues a sealed request for a device, unless its inbox already holds `max` unexpired
+    /// ones at `received_at`; `false` when full.
+    async fn relay_post(
+        &self,
+        device_id: &str,
+        record: &RelayRecord,
+        max: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes and returns every request in a device's inbox that is unexpired at `now`
+    /// (expired ones are deleted too), oldest first.
+    async fn relay_fetch(&self, device_id: &str, now: u64) -> Result<Vec<RelayRecord>, StoreError>;
+
+    /// Logs one published key-transparency epoch: its `(label, value)` entries and root.
+    async fn kt_append(
+        &self,
+        epoch: u64,
+        entries: &[(String, Vec<u8>)],
+        root: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// The whole key-transparency log, `(epoch, label, value)` in epoch then label order.
+    async fn kt_log(&self) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError>;
+
+    /// The logged roots of epochs `from..=to`, in order.
+    async fn kt_roots(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Deletes expired challenges, invitations and relayed requests; how many rows went.
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
+}
+
+/// Encodes a chain as one blob: each certificate prefixed by its u32 big-endian length.
+pub(crate) fn encode_chain(chain: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for cert in chain {
+        let len = u32::try_from(cert.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(cert);
+    }
+    out
+}
+
+/// Inverse of [`encode_chain`].
+pub(crate) fn decode_chain(mut blob: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut chain = Vec::new();
+    while !blob.is_empty() {
+        let (len, rest) = blob
+            .split_first_chunk::<4>()
+            .ok_or(StoreError::Corrupt("chain length"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(StoreError::Corrupt("chain"));
+        }
+        chain.push(rest[..len].to_vec());
+        blob = &rest[len..];
+    }
+    Ok(chain)
+}
+
+/// Converts a stored `i64` time or counter to `u64`.
+pub(crate) fn to_u64(v: i64, what: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+/// Converts a `u64` time or counter to the `i64` engines store (saturating).
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

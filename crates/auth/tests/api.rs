@@ -1,0 +1,333 @@
+//! The AS over real HTTP on 127.0.0.1, on SQLite and on PostgreSQL: invitations, proof of
+//! possession, issuance and renewal, look-up, contact keys, relay, revocation.
+
+mod support;
+
+use conclave_as::api::{self, Authorization, ErrorCode};
+use support::{Device, TestServer, random32};
+
+fn invitation(code: &str) -> Authorization {
+    Authorization::Invitation {
+        code: code.to_owned(),
+    }
+}
+
+async fn device_for(server: &TestServer, user: &str) -> Device {
+    let code = server.invite(user).await;
+    server.register(invitation(&code)).await.expect("register")
+}
+
+engine_tests! {
+    async fn invitation_is_single_use(server) {
+        let code = server.invite("alice@example.org").await;
+        let device = server.register(invitation(&code)).await.expect("first use");
+        assert_eq!(device.user_id, "alice@example.org");
+        server.register(invitation(&code)).await.err().expect("second use")
+            .assert_error(403, ErrorCode::InvalidInvitation);
+        server.register(invitation("not-a-code")).await.err().expect("unknown code")
+            .assert_error(403, ErrorCode::InvalidInvitation);
+        // An expired invitation is refused.
+        let late = server.invite("bob@example.org").await;
+        server.advance(8 * 86_400);
+        server.register(invitation(&late)).await.err().expect("expired")
+            .assert_error(403, ErrorCode::InvalidInvitation);
+    }
+
+    async fn concurrent_uses_of_one_invitation_register_one_device(server) {
+        let code = server.invite("alice@example.org").await;
+        let (a, b, c, d) = tokio::join!(
+            server.register(invitation(&code)),
+            server.register(invitation(&code)),
+            server.register(invitation(&code)),
+            server.register(invitation(&code)),
+        );
+        let results = [a, b, c, d];
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+            refused.assert_error(403, ErrorCode::InvalidInvitation);
+        }
+    }
+
+    async fn proof_of_possession_is_required(server) {
+        use ed25519_dalek::Signer as _;
+        let victim = ed25519_dalek::SigningKey::from_bytes(&random32());
+        let attacker = ed25519_dalek::SigningKey::from_bytes(&random32());
+        let code = server.invite("mallory@example.org").await;
+        // Mallory asks for a certificate on the victim's public key, signing with her own.
+        let (status, body) = server.raw("POST", "/v1/challenges", &[], b"").await;
+        assert_eq!(status, 200);
+        let challenge: api::Challenge = serde_json::from_slice(&body).unwrap();
+        let victim_key = victim.verifying_key().to_bytes().to_vec();
+        let proof = attacker.sign(&api::register_proof_message(&challenge.nonce.0, &victim_key));
+        let request = api::RegisterRequest {
+            authorization: invitation(&code),
+            challenge_id: challenge.challenge_id.clone(),
+            signature_key: victim_key.clone().into(),
+            proof: proof.to_bytes().to_vec().into(),
+        };
+        let reply: support::Reply = server.raw("POST", "/v1/register", &[], &serde_json::to_vec(&request).unwrap()).await.into();
+        reply.assert_error(400, ErrorCode::BadSignature);
+        // The challenge was consumed: a correct proof on it is refused now.
+        let good = victim.sign(&api::register_proof_message(&challenge.nonce.0, &victim_key));
+        let retry = api::RegisterRequest { proof: good.to_bytes().to_vec().into(), ..request };
+        let reply: support::Reply = server.raw("POST", "/v1/register", &[], &serde_json::to_vec(&retry).unwrap()).await.into();
+        reply.assert_error(400, ErrorCode::InvalidChallenge);
+        // The failed proofs did not burn the invitation; the key holder can register it.
+        let device = server.register_key(victim.clone(), invitation(&code)).await.expect("register");
+        assert_eq!(device.public_key(), victim_key);
+        // The same key cannot be registered twice.
+        let code2 = server.invite("mallory@example.org").await;
+        server.register_key(victim, invitation(&code2)).await.err().expect("duplicate")
+            .assert_error(409, ErrorCode::KeyInUse);
+        // Expired challenge.
+        let (_, body) = server.raw("POST", "/v1/challenges", &[], b"").await;
+        let challenge: api::Challenge = serde_json::from_slice(&body).unwrap();
+        server.advance(301);
+        let key = ed25519_dalek::SigningKey::from_bytes(&random32());
+        let public = key.verifying_key().to_bytes().to_vec();
+        let request = api::RegisterRequest {
+            authorization: invitation(&code2),
+            challenge_id: challenge.challenge_id,
+            proof: key.sign(&api::register_proof_message(&challenge.nonce.0, &public)).to_bytes().to_vec().into(),
+            signature_key: public.into(),
+        };
+        let reply: support::Reply = server.raw("POST", "/v1/register", &[], &serde_json::to_vec(&request).unwrap()).await.into();
+        reply.assert_error(400, ErrorCode::InvalidChallenge);
+    }
+
+    async fn issued_chains_are_mls_credentials(server) {
+        let device = device_for(&server, "alice@example.org").await;
+        let now = server.now();
+        let chain = device.chain();
+        assert_eq!(chain.len(), 2, "leaf and issuing CA");
+        // The root served at /v1/root is the one the chain validates to.
+        let (status, body) = server.raw("GET", "/v1/root", &[], b"").await;
+        assert_eq!(status, 200);
+        let root: api::Root = serde_json::from_slice(&body).unwrap();
+        assert_eq!(root.certificate.0, server.root_der);
+        let (user, dev) = support::mls::validate(&server.root_der, &chain, &device.public_key(), now).expect("valid");
+        assert_eq!(user, "alice@example.org");
+        assert_eq!(dev.as_deref(), Some(device.device_id.as_str()));
+        // Expired: past notAfter (30 days by default).
+        assert!(device.certificate.not_after >= now + 30 * 86_400 - 1);
+        let err = support::mls::validate(&server.root_der, &chain, &device.public_key(), device.certificate.not_after + 1).unwrap_err();
+        assert!(err.contains("expired"), "{err}");
+        // Wrong key: the chain presented with another signature key.
+        let other = ed25519_dalek::SigningKey::from_bytes(&random32()).verifying_key().to_bytes();
+        assert!(support::mls::validate(&server.root_der, &chain, &other, now).is_err());
+        // Wrong root: another AS's root.
+        let other_server = TestServer::start(support::Engine::Sqlite).await;
+        let err = support::mls::validate(&other_server.root_der, &chain, &device.public_key(), now).unwrap_err();
+        assert!(err.contains("x509"), "{err}");
+        other_server.finish().await;
+        // Tampered leaf (the device id changed): the signature no longer verifies.
+        let mut tampered = chain.clone();
+        let pos = tampered[0].windows(device.device_id.len()).position(|w| w == device.device_id.as_bytes()).unwrap();
+        tampered[0][pos] ^= 1;
+        assert!(support::mls::validate(&server.root_der, &tampered, &device.public_key(), now).is_err());
+    }
+
+    async fn renewal_before_expiry_only(server) {
+        let device = device_for(&server, "alice@example.org").await;
+        let path = format!("/v1/devices/{}/renew", device.device_id);
+        server.advance(10 * 86_400);
+        let reply = server.signed(&device, "POST", &path, None::<&()>).await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        let renewed: api::CertificateChain = reply.json();
+        assert!(renewed.not_after >= device.certificate.not_after + 10 * 86_400 - 1);
+        let chain: Vec<Vec<u8>> = renewed.certificates.iter().map(|c| c.0.clone()).collect();
+        support::mls::validate(&server.root_der, &chain, &device.public_key(), server.now()).expect("renewed chain valid");
+        // The look-up serves the renewed chain.
+        let other = device_for(&server, "bob@example.org").await;
+        let lookup: api::UserDevices = server.signed(&other, "GET", "/v1/users/alice@example.org/devices", None::<&()>).await.json();
+        assert_eq!(lookup.devices[0].certificate, renewed);
+        // Another device cannot renew it.
+        server.signed(&other, "POST", &path, None::<&()>).await.assert_error(403, ErrorCode::Forbidden);
+        // Once expired, no renewal: the device must register again.
+        server.advance(31 * 86_400);
+        server.signed(&device, "POST", &path, None::<&()>).await.assert_error(403, ErrorCode::CertificateExpired);
+    }
+
+    async fn lookup_returns_every_current_device_with_contact_keys(server) {
+        let phone = device_for(&server, "alice@example.org").await;
+        let laptop = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        // Contact keys: published signed by each device.
+        for (device, key) in [(&phone, [1u8; 32]), (&laptop, [2u8; 32])] {
+            let path = format!("/v1/devices/{}/contact-key", device.device_id);
+            let reply = server.signed(device, "PUT", &path, Some(&device.contact_key(&key))).await;
+            assert_eq!(reply.status, 204, "{}", String::from_utf8_lossy(&reply.body));
+        }
+        // A contact key signed by another device's key is refused.
+        let mut forged = bob.contact_key(&[3u8; 32]);
+        forged.key = api::Bytes(vec![3u8; 32]);
+        let path = format!("/v1/devices/{}/contact-key", phone.device_id);
+        server.signed(&phone, "PUT", &path, Some(&forged)).await.assert_error(400, ErrorCode::BadSignature);
+        // Bob cannot set Alice's phone's contact key, even with a valid signature of his own.
+        server.signed(&bob, "PUT", &path, Some(&bob.contact_key(&[3u8; 32]))).await.assert_error(403, ErrorCode::Forbidden);
+
+        let lookup: api::UserDevices = server.signed(&bob, "GET", "/v1/users/alice@example.org/devices", None::<&()>).await.json();
+        assert_eq!(lookup.user_id, "alice@example.org");
+        let ids: Vec<&str> = lookup.devices.iter().map(|d| d.device_id.as_str()).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&phone.device_id.as_str()) && ids.contains(&laptop.device_id.as_str()));
+        for d in &lookup.devices {
+            let owner = if d.device_id == phone.device_id { &phone } else { &laptop };
+            assert_eq!(d.signature_key.0, owner.public_key());
+            let chain: Vec<Vec<u8>> = d.certificate.certificates.iter().map(|c| c.0.clone()).collect();
+            let (user, dev) = support::mls::validate(&server.root_der, &chain, &d.signature_key.0, server.now()).expect("valid");
+            assert_eq!((user.as_str(), dev.as_deref()), ("alice@example.org", Some(d.device_id.as_str())));
+            // The client checks the contact key's signature with the certified key.
+            let ck = d.contact_key.as_ref().expect("contact key");
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&d.signature_key.0.clone().try_into().unwrap()).unwrap();
+            let sig = ed25519_dalek::Signature::from_slice(&ck.signature.0).unwrap();
+            vk.verify_strict(&api::contact_key_message("alice@example.org", &d.device_id, &ck.key.0), &sig).expect("contact key signature");
+        }
+        server.signed(&bob, "GET", "/v1/users/nobody@example.org/devices", None::<&()>).await.assert_error(404, ErrorCode::NotFound);
+    }
+
+    async fn requests_must_be_signed(server) {
+        let device = device_for(&server, "alice@example.org").await;
+        let path = "/v1/users/alice@example.org/devices";
+        let reply: support::Reply = server.raw("GET", path, &[], b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+        // Signed for another path.
+        let headers = device.sign_headers("GET", "/v1/users/bob@example.org/devices", server.now(), b"");
+        let reply: support::Reply = server.raw("GET", path, &headers, b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+        // Stale timestamp.
+        let headers = device.sign_headers("GET", path, server.now() - 600, b"");
+        let reply: support::Reply = server.raw("GET", path, &headers, b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+        // Body changed after signing.
+        let inbox = format!("/v1/devices/{}/inbox", device.device_id);
+        let signed_body = serde_json::to_vec(&api::RelayPost { sealed: api::Bytes(vec![1; 10]) }).unwrap();
+        let sent_body = serde_json::to_vec(&api::RelayPost { sealed: api::Bytes(vec![2; 10]) }).unwrap();
+        let headers = device.sign_headers("POST", &inbox, server.now(), &signed_body);
+        let reply: support::Reply = server.raw("POST", &inbox, &headers, &sent_body).await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+        // Malformed JSON gets a JSON error too.
+        let reply: support::Reply = server.raw("POST", "/v1/register", &[], b"{").await.into();
+        reply.assert_error(400, ErrorCode::BadRequest);
+    }
+
+    async fn relay_is_sealed_and_deleted_on_fetch(server) {
+        let alice = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        let inbox = format!("/v1/devices/{}/inbox", bob.device_id);
+        let fetch = format!("/v1/devices/{}/inbox/fetch", bob.device_id);
+        for i in 0..3u8 {
+            let reply = server.signed(&alice, "POST", &inbox, Some(&api::RelayPost { sealed: api::Bytes(vec![i; 100]) })).await;
+            assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+        }
+        // Only the owner may fetch.
+        server.signed(&alice, "POST", &fetch, None::<&()>).await.assert_error(403, ErrorCode::Forbidden);
+        let got: api::RelayMessages = server.signed(&bob, "POST", &fetch, None::<&()>).await.json();
+        let sealed: Vec<Vec<u8>> = got.messages.iter().map(|m| m.sealed.0.clone()).collect();
+        assert_eq!(sealed, vec![vec![0; 100], vec![1; 100], vec![2; 100]]);
+        // Deleted on fetch.
+        let again: api::RelayMessages = server.signed(&bob, "POST", &fetch, None::<&()>).await.json();
+        assert!(again.messages.is_empty());
+        // Expired requests are never handed out.
+        server.signed(&alice, "POST", &inbox, Some(&api::RelayPost { sealed: api::Bytes(vec![9; 10]) })).await;
+        server.advance(7 * 86_400 + 1);
+        let late: api::RelayMessages = server.signed(&bob, "POST", &fetch, None::<&()>).await.json();
+        assert!(late.messages.is_empty());
+        // Too large, empty, unknown recipient.
+        server.signed(&alice, "POST", &inbox, Some(&api::RelayPost { sealed: api::Bytes(vec![0; 64 * 1024 + 1]) })).await
+            .assert_error(413, ErrorCode::PayloadTooLarge);
+        server.signed(&alice, "POST", "/v1/devices/nope/inbox", Some(&api::RelayPost { sealed: api::Bytes(vec![1]) })).await
+            .assert_error(404, ErrorCode::NotFound);
+    }
+
+    async fn revocation_is_in_the_feed_and_ends_the_device(server) {
+        let phone = device_for(&server, "alice@example.org").await;
+        let laptop = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        let carol = device_for(&server, "carol@example.org").await;
+        let feed: api::RevocationFeed = server.signed(&bob, "GET", "/v1/revocations?after=0", None::<&()>).await.json();
+        assert!(feed.revocations.is_empty());
+        // Bob may not revoke Alice's devices.
+        let revoke_phone = format!("/v1/devices/{}/revoke", phone.device_id);
+        server.signed(&bob, "POST", &revoke_phone, None::<&()>).await.assert_error(403, ErrorCode::Forbidden);
+        // Alice's laptop revokes her lost phone.
+        let reply = server.signed(&laptop, "POST", &revoke_phone, Some(&api::RevokeRequest { reason: Some("lost".into()) })).await;
+        let revoked: Vec<api::Revocation> = reply.json();
+        assert_eq!(revoked.len(), 1);
+        let feed: api::RevocationFeed = server.signed(&bob, "GET", "/v1/revocations?after=0", None::<&()>).await.json();
+        assert_eq!(feed.revocations.len(), 1);
+        let entry = &feed.revocations[0];
+        assert_eq!((entry.user_id.as_str(), entry.device_id.as_str()), ("alice@example.org", phone.device_id.as_str()));
+        assert_eq!(entry.signature_key.0, phone.public_key());
+        assert_eq!(entry.reason.as_deref(), Some("lost"));
+        // The phone is gone from the look-up and can no longer act.
+        let lookup: api::UserDevices = server.signed(&bob, "GET", "/v1/users/alice@example.org/devices", None::<&()>).await.json();
+        assert_eq!(lookup.devices.len(), 1);
+        assert_eq!(lookup.devices[0].device_id, laptop.device_id);
+        server.signed(&phone, "GET", "/v1/revocations", None::<&()>).await.assert_error(403, ErrorCode::DeviceRevoked);
+        server.signed(&phone, "POST", &format!("/v1/devices/{}/renew", phone.device_id), None::<&()>).await
+            .assert_error(403, ErrorCode::DeviceRevoked);
+        server.signed(&bob, "POST", &format!("/v1/devices/{}/inbox", phone.device_id), Some(&api::RelayPost { sealed: api::Bytes(vec![1]) })).await
+            .assert_error(404, ErrorCode::NotFound);
+        // Bob revokes himself as a user (all his devices); the operator revokes Carol.
+        let user_revoke: Vec<api::Revocation> = server.signed(&bob, "POST", "/v1/users/bob@example.org/revoke", None::<&()>).await.json();
+        assert_eq!(user_revoke.len(), 1);
+        let by_operator = server.service.revoke_user(&conclave_as::service::Actor::Operator, "carol@example.org", Some("abuse")).await.expect("operator");
+        assert_eq!(by_operator[0].device_id, carol.device_id);
+        // The feed from the first cursor has the two later entries, in order.
+        let feed: api::RevocationFeed = server.signed(&laptop, "GET", &format!("/v1/revocations?after={}", entry.seq), None::<&()>).await.json();
+        let devices: Vec<&str> = feed.revocations.iter().map(|r| r.device_id.as_str()).collect();
+        assert_eq!(devices, vec![bob.device_id.as_str(), carol.device_id.as_str()]);
+        assert!(feed.revocations[0].seq > entry.seq && feed.revocations[1].seq > feed.revocations[0].seq);
+        let tail: api::RevocationFeed = server.signed(&laptop, "GET", &format!("/v1/revocations?after={}", feed.next), None::<&()>).await.json();
+        assert!(tail.revocations.is_empty());
+        assert_eq!(tail.next, feed.next);
+        // A revoked user registers no new device.
+        let code = server.invite("bob@example.org").await;
+        server.register(invitation(&code)).await.err().expect("revoked user").assert_error(403, ErrorCode::UserRevoked);
+    }
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let server = TestServer::start(support::Engine::Sqlite).await;
+    let (status, body) = server.raw("GET", "/health", &[], b"").await;
+    assert_eq!((status, body.as_slice()), (200, b"ok".as_slice()));
+    device_for(&server, "alice@example.org").await;
+    let (status, body) = server.raw("GET", "/metrics", &[], b"").await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("conclave_as_registrations_total"), "{text}");
+    let (status, body) = server.raw("GET", "/openapi.json", &[], b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        conclave_as::http::openapi::document()
+    );
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_file_survives_a_restart() {
+    use conclave_as::store::Store;
+    use conclave_as::store::sqlite::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("as.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store
+            .create_invitation(b"hash", "alice@example.org", u64::MAX / 4)
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .consume_invitation(b"hash", 1)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice@example.org")
+    );
+    assert_eq!(store.consume_invitation(b"hash", 1).await.unwrap(), None);
+}
