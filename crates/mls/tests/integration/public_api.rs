@@ -28,16 +28,45 @@ fn bundle(p: &RustCrypto, id: &Identity, options: KeyPackageOptions) -> KeyPacka
     KeyPackageBundle::generate(p, id, options).unwrap()
 }
 
-fn valid_now(p: &RustCrypto, id: &Identity) -> KeyPackageBundle {
-    let now = std::time::SystemTime::now()
+fn now() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs();
+        .as_secs()
+}
+
+fn valid_now(p: &RustCrypto, id: &Identity) -> KeyPackageBundle {
     bundle(
         p,
         id,
-        KeyPackageOptions::new(Lifetime::starting_at(now, 86_400)),
+        KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400)),
     )
+}
+
+/// `g` commits an Add of `joiner`'s KeyPackage and merges it; the joiner joins from the
+/// Welcome, carried as bytes, under `config`.
+fn add_and_join(
+    p: &RustCrypto,
+    g: &mut Group,
+    joiner: &Identity,
+    key_package: &KeyPackageBundle,
+    config: GroupConfig,
+) -> Group {
+    let out = g
+        .commit()
+        .add_member(key_package.key_package().clone())
+        .build(p)
+        .unwrap();
+    g.merge_pending_commit().unwrap();
+    Group::join(
+        wire(&out.welcome.unwrap()),
+        joiner,
+        key_package,
+        Arc::new(BasicCredentialsOnly),
+    )
+    .config(config)
+    .join(p)
+    .unwrap()
 }
 
 /// A KeyPackage that expired a day after `LONG_AGO`.
@@ -151,13 +180,7 @@ fn a_joiner_checks_leaf_lifetimes_with_its_clock() {
 fn a_key_package_that_omits_the_suite_from_its_capabilities() {
     let p = RustCrypto::default();
     let (alice, bob) = (identity(&p, "alice"), identity(&p, "bob"));
-    let mut options = KeyPackageOptions::new(Lifetime::starting_at(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-        86_400,
-    ));
+    let mut options = KeyPackageOptions::new(Lifetime::starting_at(now(), 86_400));
     options.capabilities = Some(Capabilities {
         versions: vec![],
         cipher_suites: vec![],
@@ -180,20 +203,7 @@ fn a_key_package_that_omits_the_suite_from_its_capabilities() {
     assert!(matches!(err, Error::KeyPackageInvalid(_)), "{err:?}");
 
     let mut g = group(&p, &alice, GroupConfig::default());
-    let out = g
-        .commit()
-        .add_member(bob_kp.key_package().clone())
-        .build(&p)
-        .unwrap();
-    g.merge_pending_commit().unwrap();
-    let mut bob_group = Group::join(
-        wire(&out.welcome.unwrap()),
-        &bob,
-        &bob_kp,
-        Arc::new(BasicCredentialsOnly),
-    )
-    .join(&p)
-    .unwrap();
+    let mut bob_group = add_and_join(&p, &mut g, &bob, &bob_kp, GroupConfig::default());
     // Bob's leaf (without the suite) is in the tree; he commits, and Alice accepts it.
     let out = bob_group.commit().force_path().build(&p).unwrap();
     let Received::Commit(staged) = g.process(&p, &wire(&out.commit)).unwrap() else {
@@ -275,21 +285,7 @@ fn own_messages_read_back() {
         });
         let mut g = group(&p, &alice, config.clone());
         let bob_kp = valid_now(&p, &bob);
-        let out = g
-            .commit()
-            .add_member(bob_kp.key_package().clone())
-            .build(&p)
-            .unwrap();
-        g.merge_pending_commit().unwrap();
-        let mut b = Group::join(
-            wire(&out.welcome.unwrap()),
-            &bob,
-            &bob_kp,
-            Arc::new(BasicCredentialsOnly),
-        )
-        .config(config)
-        .join(&p)
-        .unwrap();
+        let mut b = add_and_join(&p, &mut g, &bob, &bob_kp, config);
 
         let ct = wire(&g.encrypt_application(&p, b"hello", b"").unwrap());
         let before = g.export_state().unwrap();
