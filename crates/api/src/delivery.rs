@@ -106,6 +106,10 @@ pub enum ErrorCode {
     BadRequest,
     /// The body is not a well-formed MLS message, or its header does not fit the request (400).
     InvalidMlsMessage,
+    /// The message is a PublicMessage (400): the DS takes group messages only as
+    /// PrivateMessages, whose framing shows it no sender, credential or proposal, and an
+    /// external commit only inside a sealed envelope (RFC 9750 §8.1; RFC 9420 §6).
+    PublicMessageRefused,
     /// Signature headers are missing or malformed (401).
     MissingSignature,
     /// The signature does not verify under the key the request names (401).
@@ -311,7 +315,11 @@ pub struct WelcomeDelivery {
 /// signature headers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CommitRequest {
-    /// The `MLSMessage` carrying the commit (PrivateMessage or PublicMessage).
+    /// Signed with the epoch's group auth key: the `MLSMessage` carrying the commit as a
+    /// PrivateMessage. Signed with the epoch's external commit key: the joiner's external
+    /// commit (a PublicMessage, RFC 9420 §12.4.3.2) sealed for the members under the key the
+    /// sealed GroupInfo carries — opaque to the DS, which refuses an `MLSMessage` in the
+    /// clear here, since it would show the DS the joiner's credential.
     pub commit: Bytes,
     /// The group auth key of the epoch the commit starts.
     pub next_auth_key: Bytes,
@@ -340,8 +348,11 @@ pub enum LogEntryKind {
     Application,
     /// A proposal.
     Proposal,
-    /// The commit that ended its epoch.
+    /// The commit that ended its epoch, as a PrivateMessage.
     Commit,
+    /// The external commit that ended its epoch, in the sealed envelope its joiner made
+    /// (see [`CommitRequest::commit`]).
+    ExternalCommit,
 }
 
 /// One entry of a group log.

@@ -1,6 +1,11 @@
 //! The only module of the DS that uses `conclave-mls`: it decodes an `MLSMessage` and reads
 //! its framing header (RFC 9420 §6), which is all the DS ever learns of a message
 //! (RFC 9750 §8.1). Kept small so a change of the library's API is adapted here only.
+//!
+//! Only PrivateMessages are taken into a group log. A PublicMessage would show the DS the
+//! sender's leaf index and, in a commit's UpdatePath or an Add, the credentials — the
+//! certificates the AS issued — which would let whoever runs both services tie the group to
+//! the people in it (DESIGN.md, "The system: who knows what").
 
 use conclave_mls::codec::Decode;
 use conclave_mls::messages::{ContentType, MlsMessage, MlsMessageBody};
@@ -36,9 +41,15 @@ pub enum HeaderError {
     /// A Welcome, GroupInfo or KeyPackage: not for a group log.
     #[error("wire format {0} is not a group message")]
     NotAGroupMessage(u16),
+    /// A PublicMessage: refused, its framing and content are in the clear.
+    #[error(
+        "a PublicMessage is refused: send handshakes as PrivateMessages, and an external \
+         commit in a sealed envelope"
+    )]
+    PublicMessage,
 }
 
-/// Decodes an `MLSMessage` and returns its framing header.
+/// Decodes a PrivateMessage and returns its framing header; refuses a PublicMessage.
 pub fn header(bytes: &[u8]) -> Result<Header, HeaderError> {
     let message = MlsMessage::decode(bytes).map_err(|e| HeaderError::Decode(e.to_string()))?;
     let kind = |ct: ContentType| match ct {
@@ -47,11 +58,7 @@ pub fn header(bytes: &[u8]) -> Result<Header, HeaderError> {
         ContentType::Commit => Kind::Commit,
     };
     match &message.body {
-        MlsMessageBody::PublicMessage(m) => Ok(Header {
-            group_id: m.content.group_id.as_slice().to_vec(),
-            epoch: m.content.epoch,
-            kind: kind(m.content.body.content_type()),
-        }),
+        MlsMessageBody::PublicMessage(_) => Err(HeaderError::PublicMessage),
         MlsMessageBody::PrivateMessage(m) => Ok(Header {
             group_id: m.group_id.as_slice().to_vec(),
             epoch: m.epoch,
@@ -59,6 +66,12 @@ pub fn header(bytes: &[u8]) -> Result<Header, HeaderError> {
         }),
         other => Err(HeaderError::NotAGroupMessage(other.wire_format().0)),
     }
+}
+
+/// Whether the bytes decode as an `MLSMessage` of any kind: a sealed envelope (AEAD
+/// ciphertext) does not, so this catches an external commit sent in the clear.
+pub fn is_mls_message(bytes: &[u8]) -> bool {
+    MlsMessage::decode(bytes).is_ok()
 }
 
 /// Whether the bytes are an `MLSMessage` carrying a Welcome.

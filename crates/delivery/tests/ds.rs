@@ -4,7 +4,7 @@
 mod support;
 
 use conclave_api::delivery::*;
-use support::mls::{Mls, Processed};
+use support::mls::{ExternalInvite, Mls, Processed};
 use support::*;
 
 macro_rules! engine_suite {
@@ -939,41 +939,88 @@ async fn group_info_and_external_commit_key(engine: Engine) {
     let path = format!("/v1/groups/{}/group-info", b64(&gid));
     let r = c.empty("GET", &path, Sign::No).await;
     assert_eq!((r.status, r.code()), (404, ErrorCode::GroupInfoNotFound));
-    // A member publishes a sealed GroupInfo with an external commit key.
-    let external = new_key();
+    // A member publishes the GroupInfo sealed under a key the joiner got out of band (an
+    // invitation link), with the epoch's external commit key; the DS sees neither.
+    let invite = mls.external_invite(&alice);
+    let invite_key = random::<16>();
     let gi = SealedGroupInfo {
-        sealed: Bytes(b"sealed group info".to_vec()),
-        external_commit_key: Bytes(external.verifying_key().to_bytes().to_vec()),
+        sealed: Bytes(mls.seal(&invite_key, &invite.to_bytes())),
+        external_commit_key: Bytes(invite.commit_key.verifying_key().to_bytes().to_vec()),
     };
     assert_eq!(
         c.json("PUT", &path, &gi, Sign::Group(&k0, 0)).await.status,
         204
     );
     let got: GroupInfoResponse = c.empty("GET", &path, Sign::No).await.json();
-    assert_eq!(
-        (got.epoch, got.sealed.0),
-        (0, b"sealed group info".to_vec())
-    );
-    // A commit signed with the external key (whoever opened the bundle) is accepted for
-    // that epoch; the external key does not authorise reading.
-    let r = c.log(&gid, 1, &external, 0).await;
+    assert_eq!(got.epoch, 0);
+    let opened = ExternalInvite::from_bytes(&mls.open(&invite_key, &got.sealed.0));
+    // The external key does not authorise reading.
+    let r = c.log(&gid, 1, &opened.commit_key, 0).await;
     assert_eq!(r.status, 401);
-    let p = mls.commit_update(&mut alice);
-    let r = c.commit(&gid, &commit_request(&p, &[]), &external, 0).await;
+    // Bob joins by external commit: a PublicMessage, refused in the clear (it would show
+    // the DS his credential), whoever signs the request.
+    let (mut bob, proposed) = mls.join_external("bob", &opened);
+    let r = c
+        .commit(&gid, &commit_request(&proposed, &[]), &opened.commit_key, 0)
+        .await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::PublicMessageRefused));
+    let r = c
+        .commit(&gid, &commit_request(&proposed, &[]), &k0, 0)
+        .await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::PublicMessageRefused));
+    let r = c
+        .mls(
+            &format!("/v1/groups/{}/messages", b64(&gid)),
+            &proposed.commit,
+            Sign::Group(&k0, 0),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::PublicMessageRefused));
+    // Sealed for the members, it is accepted; an external commit carries no Welcome.
+    let mut sealed = commit_request(&proposed, &[]);
+    sealed.commit = Bytes(mls.seal(&opened.envelope_key, &proposed.commit));
+    let mut with_welcome = sealed.clone();
+    with_welcome.welcomes = vec![conclave_api::delivery::WelcomeDelivery {
+        welcome: Bytes(vec![1]),
+        mailboxes: vec![],
+    }];
+    let r = c.commit(&gid, &with_welcome, &opened.commit_key, 0).await;
+    assert_eq!((r.status, r.code()), (400, ErrorCode::BadRequest));
+    let r = c.commit(&gid, &sealed, &opened.commit_key, 0).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    mls.accepted(&mut alice);
     // The new epoch has no GroupInfo until one is published.
     let r = c.empty("GET", &path, Sign::No).await;
     assert_eq!(r.status, 404);
+    // Alice reads the sealed commit with epoch 0's key, opens it and is in sync with Bob.
+    let page: LogPage = c.log(&gid, 1, &k0, 0).await.json();
+    let entry = page.entries.last().expect("the external commit");
+    assert_eq!(entry.kind, LogEntryKind::ExternalCommit);
+    let commit = mls.open(&mls.envelope_key(&alice), &entry.message.0);
+    assert_eq!(
+        mls.process(&mut alice, &commit),
+        Processed::Commit { removed_us: false }
+    );
+    assert!(mls.in_sync(&alice, &bob));
+    // Epoch 0's external key cannot commit again; Bob, now a member, posts in epoch 1.
     let r = c
         .commit(
             &gid,
             &commit_request(&mls.commit_update(&mut alice), &[]),
-            &external,
+            &opened.commit_key,
             1,
         )
         .await;
     assert_eq!(r.status, 401);
+    mls.refused(&mut alice);
+    let k1 = mls.auth_key(&bob);
+    let hello = mls.encrypt(&mut bob, b"hello");
+    assert_eq!(c.post(&gid, &hello, &k1, 1).await.status, 201);
+    let page: LogPage = c.log(&gid, 1, &k1, 1).await.json();
+    let last = page.entries.last().expect("bob's message");
+    assert_eq!(
+        mls.process(&mut alice, &last.message.0),
+        Processed::Application(b"hello".to_vec())
+    );
 }
 
 async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
@@ -1174,6 +1221,7 @@ async fn failing_writes_do_not_affect_concurrent_ones(engine: Engine) {
                 let commit = NewCommit {
                     group_id: b"batch",
                     epoch: 0,
+                    kind: LogKind::Commit,
                     message: b"commit",
                     next_auth_key: &key,
                     welcomes: vec![(b"welcome".as_slice(), vec![vec![0x55; 16]])],

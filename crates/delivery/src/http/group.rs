@@ -27,6 +27,7 @@ pub fn log_entry(row: LogRow) -> LogEntry {
             LogKind::Application => LogEntryKind::Application,
             LogKind::Proposal => LogEntryKind::Proposal,
             LogKind::Commit => LogEntryKind::Commit,
+            LogKind::ExternalCommit => LogEntryKind::ExternalCommit,
         },
         message: B64(row.message),
     }
@@ -44,9 +45,18 @@ pub async fn epoch_key(state: &AppState, group: &[u8], epoch: u64) -> Result<Epo
     }
 }
 
+/// Which key of the epoch signed a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signer {
+    /// The group auth key: a member.
+    Member,
+    /// The external commit key: whoever opened the sealed GroupInfo.
+    External,
+}
+
 /// Verifies a request signed with the group auth key of the epoch in its headers (or, when
 /// `external` is allowed, with the epoch's external commit key). Returns the group id, the
-/// epoch and its key.
+/// epoch, its key and which key signed.
 async fn authorise(
     state: &AppState,
     group: &str,
@@ -55,7 +65,7 @@ async fn authorise(
     headers: &HeaderMap,
     body: &[u8],
     external: bool,
-) -> Result<(Vec<u8>, u64, EpochKey), ApiError> {
+) -> Result<(Vec<u8>, u64, EpochKey, Signer), ApiError> {
     let proof = Proof::from_headers(headers)?;
     let epoch = auth::epoch_header(headers)?;
     let group = id(group, ErrorCode::GroupNotFound)?;
@@ -64,7 +74,7 @@ async fn authorise(
     if let (true, Some(k)) = (external, key.external_commit_key.as_deref()) {
         keys.push(k);
     }
-    auth::authorise(
+    let index = auth::authorise(
         state.store.as_ref(),
         state.config.signature_window_secs,
         auth::now(),
@@ -76,13 +86,22 @@ async fn authorise(
         &proof,
     )
     .await?;
-    Ok((group, epoch, key))
+    let signer = if index == 0 {
+        Signer::Member
+    } else {
+        Signer::External
+    };
+    Ok((group, epoch, key, signer))
 }
 
 /// Checks an MLS message's framing header against the group and epoch of the request.
 fn check_header(message: &[u8], group: &[u8], epoch: u64) -> Result<Kind, ApiError> {
-    let header = mls::header(message)
-        .map_err(|e| ApiError::BadRequest(ErrorCode::InvalidMlsMessage, e.to_string()))?;
+    let header = mls::header(message).map_err(|e| match e {
+        mls::HeaderError::PublicMessage => {
+            ApiError::BadRequest(ErrorCode::PublicMessageRefused, e.to_string())
+        }
+        _ => ApiError::BadRequest(ErrorCode::InvalidMlsMessage, e.to_string()),
+    })?;
     if header.group_id != group || header.epoch != epoch {
         return Err(ApiError::BadRequest(
             ErrorCode::InvalidMlsMessage,
@@ -161,7 +180,8 @@ pub async fn append(
     if raw.len() > state.config.max_message_bytes {
         return Err(ApiError::TooLarge);
     }
-    let (group, epoch, _) = authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
+    let (group, epoch, _, _) =
+        authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
     let kind = match check_header(&raw, &group, epoch)? {
         Kind::Application => LogKind::Application,
         Kind::Proposal => LogKind::Proposal,
@@ -223,14 +243,36 @@ pub async fn commit(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Appended>), ApiError> {
     let raw = body(raw)?;
-    let (group, epoch, _) = authorise(&state, &group, &method, &uri, &headers, &raw, true).await?;
+    let (group, epoch, _, signer) =
+        authorise(&state, &group, &method, &uri, &headers, &raw, true).await?;
     let request: CommitRequest = json(&raw)?;
-    if check_header(&request.commit.0, &group, epoch)? != Kind::Commit {
-        return Err(ApiError::BadRequest(
-            ErrorCode::InvalidMlsMessage,
-            "not a commit".into(),
-        ));
-    }
+    let kind = match signer {
+        Signer::Member => {
+            if check_header(&request.commit.0, &group, epoch)? != Kind::Commit {
+                return Err(ApiError::BadRequest(
+                    ErrorCode::InvalidMlsMessage,
+                    "not a commit".into(),
+                ));
+            }
+            LogKind::Commit
+        }
+        // RFC 9420 §12.4.3.2 makes an external commit a PublicMessage; in the clear it would
+        // show the DS the joiner's credential, so it comes sealed for the members. The DS
+        // checks only that it is not an MLSMessage in the clear, and adds no Welcome: an
+        // external commit cannot add members (RFC 9420 §12.2).
+        Signer::External => {
+            if request.commit.0.is_empty() || mls::is_mls_message(&request.commit.0) {
+                return Err(ApiError::BadRequest(
+                    ErrorCode::PublicMessageRefused,
+                    "an external commit must come in a sealed envelope".into(),
+                ));
+            }
+            if !request.welcomes.is_empty() {
+                return Err(ApiError::bad("an external commit carries no Welcome"));
+            }
+            LogKind::ExternalCommit
+        }
+    };
     super::ed25519_key(&request.next_auth_key.0, "next_auth_key")?;
     if let Some(gi) = &request.group_info {
         super::ed25519_key(&gi.external_commit_key.0, "external_commit_key")?;
@@ -257,6 +299,7 @@ pub async fn commit(
         .commit(NewCommit {
             group_id: &group,
             epoch,
+            kind,
             message: &request.commit.0,
             next_auth_key: &request.next_auth_key.0,
             welcomes,
@@ -279,7 +322,7 @@ pub async fn commit(
             let row = LogRow {
                 seq,
                 epoch,
-                kind: LogKind::Commit,
+                kind,
                 message: request.commit.0,
             };
             publish(&state, &group, row, queued).await;
@@ -317,7 +360,7 @@ pub async fn read_log(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<LogPage>, ApiError> {
-    let (group, epoch, key) =
+    let (group, epoch, key, _) =
         authorise(&state, &group, &method, &uri, &headers, b"", false).await?;
     let from = q.from.unwrap_or(1).min(i64::MAX as u64);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -350,7 +393,8 @@ pub async fn put_group_info(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let raw = body(raw)?;
-    let (group, epoch, _) = authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
+    let (group, epoch, _, _) =
+        authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
     let request: SealedGroupInfo = json(&raw)?;
     super::ed25519_key(&request.external_commit_key.0, "external_commit_key")?;
     if state

@@ -43,8 +43,10 @@ pub enum LogKind {
     Application = 1,
     /// Proposal.
     Proposal = 2,
-    /// Commit.
+    /// Commit (a PrivateMessage).
     Commit = 3,
+    /// External commit, sealed by its joiner: ends an epoch like a commit.
+    ExternalCommit = 4,
 }
 
 impl LogKind {
@@ -54,6 +56,7 @@ impl LogKind {
             1 => Ok(LogKind::Application),
             2 => Ok(LogKind::Proposal),
             3 => Ok(LogKind::Commit),
+            4 => Ok(LogKind::ExternalCommit),
             _ => Err(StoreError::Corrupt("log kind")),
         }
     }
@@ -100,6 +103,8 @@ pub struct NewCommit<'a> {
     pub group_id: &'a [u8],
     /// The epoch the commit ends.
     pub epoch: u64,
+    /// [`LogKind::Commit`] or [`LogKind::ExternalCommit`].
+    pub kind: LogKind,
     /// The commit message.
     pub message: &'a [u8],
     /// The auth key of epoch + 1.
@@ -121,6 +126,8 @@ pub struct OwnedCommit {
     pub group_id: Vec<u8>,
     /// The epoch the commit ends.
     pub epoch: u64,
+    /// [`LogKind::Commit`] or [`LogKind::ExternalCommit`].
+    pub kind: LogKind,
     /// The commit message.
     pub message: Vec<u8>,
     /// The auth key of epoch + 1.
@@ -140,6 +147,7 @@ impl From<&NewCommit<'_>> for OwnedCommit {
         OwnedCommit {
             group_id: c.group_id.to_vec(),
             epoch: c.epoch,
+            kind: c.kind,
             message: c.message.to_vec(),
             next_auth_key: c.next_auth_key.to_vec(),
             welcomes: c

@@ -527,11 +527,12 @@ macro_rules! sql_store {
                     };
                     sqlx::query(
                         "INSERT INTO log_entries (group_ref, seq, epoch, kind, message, created_at) \
-                         VALUES ($1, $2, $3, 3, $4, $5)",
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(gref)
                     .bind(seq)
                     .bind(e)
+                    .bind(c.kind as i64)
                     .bind(c.message.as_slice())
                     .bind(c.now)
                     .execute(&mut *tx)
@@ -710,13 +711,13 @@ macro_rules! sql_store {
                 // period; application messages go sooner than commits.
                 p.log_entries += run(
                     "DELETE FROM log_entries WHERE (group_ref, seq) IN (SELECT group_ref, seq \
-                     FROM log_entries WHERE kind <> 3 AND created_at < $1 LIMIT $2)",
+                     FROM log_entries WHERE kind < 3 AND created_at < $1 LIMIT $2)",
                     Some(c.messages_before),
                 )
                 .await?;
                 p.log_entries += run(
                     "DELETE FROM log_entries WHERE (group_ref, seq) IN (SELECT group_ref, seq \
-                     FROM log_entries WHERE kind = 3 AND created_at < $1 LIMIT $2)",
+                     FROM log_entries WHERE kind >= 3 AND created_at < $1 LIMIT $2)",
                     Some(c.commits_before),
                 )
                 .await?;

@@ -5,14 +5,47 @@ use conclave_mls::group::HandshakeWireFormat;
 use conclave_mls::identity::BasicCredentialsOnly;
 use conclave_mls::messages::{Credential, Lifetime};
 use conclave_mls::{
-    CipherSuite, Group, GroupConfig, Identity, KeyPackageBundle, KeyPackageOptions, LeafIndex,
-    MlsMessage, Received, RustCrypto,
+    CipherSuite, CryptoProvider, Group, GroupConfig, Identity, KeyPackageBundle, KeyPackageOptions,
+    LeafIndex, MlsMessage, Received, RustCrypto,
 };
 use ed25519_dalek::SigningKey;
 use std::sync::Arc;
 
 /// The exporter label of the group auth key (the client's derivation, mirrored here).
 pub const AUTH_KEY_LABEL: &[u8] = b"conclave ds group auth key";
+
+/// The exporter label of the key that seals external commits for the members.
+pub const ENVELOPE_KEY_LABEL: &[u8] = b"conclave ds external commit envelope";
+
+/// What members hand an external joiner inside the sealed GroupInfo bundle.
+pub struct ExternalInvite {
+    /// The GroupInfo `MLSMessage`.
+    pub group_info: Vec<u8>,
+    /// The key that seals the joiner's external commit for the members.
+    pub envelope_key: Vec<u8>,
+    /// The external commit key of the epoch (signs the commit request to the DS).
+    pub commit_key: SigningKey,
+}
+
+impl ExternalInvite {
+    /// The bundle's plaintext: commit key, envelope key, GroupInfo.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = self.commit_key.to_bytes().to_vec();
+        b.extend_from_slice(&self.envelope_key);
+        b.extend_from_slice(&self.group_info);
+        b
+    }
+
+    /// Reads [`Self::to_bytes`].
+    pub fn from_bytes(b: &[u8]) -> Self {
+        let key: [u8; 32] = b[..32].try_into().expect("commit key");
+        ExternalInvite {
+            commit_key: SigningKey::from_bytes(&key),
+            envelope_key: b[32..48].to_vec(),
+            group_info: b[48..].to_vec(),
+        }
+    }
+}
 
 /// A client about to join: its identity, KeyPackage and the KeyPackage's private keys.
 pub struct Joiner {
@@ -195,6 +228,67 @@ impl Mls {
             Received::OwnCommit => Processed::OwnCommit,
             _ => Processed::Other,
         }
+    }
+
+    /// The key of the group's current epoch that seals external commits (AES-128-GCM).
+    pub fn envelope_key(&self, group: &Group) -> Vec<u8> {
+        group
+            .export_secret(&self.provider, ENVELOPE_KEY_LABEL, b"", 16)
+            .expect("exporter")
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// What a member puts in the sealed GroupInfo bundle for the current epoch.
+    pub fn external_invite(&self, group: &Group) -> ExternalInvite {
+        ExternalInvite {
+            group_info: group
+                .group_info(&self.provider)
+                .expect("group info")
+                .encode()
+                .expect("encode"),
+            envelope_key: self.envelope_key(group),
+            commit_key: SigningKey::from_bytes(&crate::support::random()),
+        }
+    }
+
+    /// AES-128-GCM under `key` with a random nonce, prefixed to the ciphertext.
+    pub fn seal(&self, key: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 12] = crate::support::random();
+        let mut out = nonce.to_vec();
+        out.extend(
+            self.provider
+                .aead_seal(self.suite, key, &nonce, b"", plaintext)
+                .expect("seal"),
+        );
+        out
+    }
+
+    /// Opens [`Self::seal`].
+    pub fn open(&self, key: &[u8], sealed: &[u8]) -> Vec<u8> {
+        self.provider
+            .aead_open(self.suite, key, &sealed[..12], b"", &sealed[12..])
+            .expect("open")
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// Joins by external commit from the invite: the group (in the new epoch) and the
+    /// commit in the clear, with the new epoch's auth key.
+    pub fn join_external(&self, name: &str, invite: &ExternalInvite) -> (Group, Proposed) {
+        let message = MlsMessage::decode(&invite.group_info).expect("decode");
+        let (group, commit) =
+            Group::join_external(message, &self.identity(name), self.policy.clone())
+                .config(config())
+                .build(&self.provider)
+                .expect("external join");
+        let next_key = self.auth_key(&group);
+        let proposed = Proposed {
+            commit: commit.encode().expect("encode"),
+            welcome: None,
+            next_key,
+        };
+        (group, proposed)
     }
 
     /// The group's epoch.
