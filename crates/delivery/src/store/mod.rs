@@ -3,8 +3,9 @@
 //! is durable, so a 2xx answer always means the write survives a crash.
 //!
 //! Schema (migrations under `crates/delivery/migrations/{sqlite,postgres}`): mailboxes
-//! (random id, public key), mailbox entries (blob or reference to a Welcome stored once),
-//! pools and sealed KeyPackages, groups (opaque id, epoch, sequence counter), epoch keys,
+//! (random id, public key, entry counter), mailbox entries (blob or reference to a Welcome
+//! stored once, deleted with its last entry), pools and
+//! sealed KeyPackages, groups (opaque id, epoch, sequence counter), epoch keys,
 //! the group log, and used nonces. Nothing in it names a person, a device or an address.
 
 pub mod postgres;
@@ -26,14 +27,16 @@ pub enum EntryKind {
 /// A mailbox entry as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxEntryRow {
-    /// Id (fetch cursor).
+    /// Its number in the mailbox, the fetch cursor. Numbers come from the mailbox's own
+    /// counter, taken in the inserting transaction, so a mailbox's entries become visible in
+    /// the order of their numbers: a reader whose cursor is past `id` never misses an entry
+    /// committed later.
     pub id: i64,
     /// Kind.
     pub kind: EntryKind,
-    /// The bytes.
+    /// The bytes (a Welcome's are stored once and shared by its entries). Nothing else is
+    /// kept: no group id or epoch links a joiner's mailbox to a group.
     pub data: Vec<u8>,
-    /// For a Welcome: group id and epoch of its commit.
-    pub welcome_of: Option<(Vec<u8>, u64)>,
 }
 
 /// Kind of a group log entry (stored as an integer).
@@ -205,7 +208,7 @@ pub struct Pruned {
     pub epoch_keys: u64,
     /// Mailbox entries.
     pub mailbox_entries: u64,
-    /// Welcomes no entry refers to any more.
+    /// Welcomes whose last entry expired.
     pub welcomes: u64,
     /// Expired KeyPackages.
     pub key_packages: u64,
@@ -260,7 +263,7 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: i64,
     ) -> Result<Vec<MailboxEntryRow>, StoreError>;
-    /// Deletes the listed entries of the mailbox.
+    /// Deletes the listed entries of the mailbox, and each Welcome whose last entry this was.
     async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError>;
 
     /// Creates a pool owned by a mailbox.
@@ -309,7 +312,8 @@ pub trait Store: Send + Sync + 'static {
         previous_since: i64,
     ) -> Result<AppendOutcome, StoreError>;
     /// Applies a commit: epoch compare-and-set, log append, next key, Welcomes, GroupInfo,
-    /// in one transaction (RFC 9420 §14, RFC 9750 §5.2).
+    /// in one transaction (RFC 9420 §14, RFC 9750 §5.2). Each Welcome is stored once and
+    /// each of its mailboxes gets an entry referring to it.
     async fn commit(&self, commit: NewCommit<'_>) -> Result<AppendOutcome, StoreError>;
     /// The log entries readable with `epoch`'s key from `from`: that epoch's entries, and
     /// the previous epoch's that were appended after the commit starting `epoch`.

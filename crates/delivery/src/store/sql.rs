@@ -3,6 +3,13 @@
 //! is a conditional UPDATE, no advisory locks, and every transaction is retried on a
 //! serialization failure or deadlock (SQLSTATE 40001, 40P01) or a busy SQLite file.
 //!
+//! Ordering comes from counters in rows, taken with `UPDATE … RETURNING` inside the
+//! transaction that uses them, never from insert-time sequences: the row lock of that UPDATE
+//! makes the transactions that take consecutive numbers commit one after the other, so
+//! numbers become visible in order and a reader paging by cursor never passes one that
+//! commits later. A group's log takes its sequence numbers from `groups.last_seq`, a
+//! mailbox's entries theirs from `mailboxes.last_seq`.
+//!
 //! The one difference is the claim of a KeyPackage: PostgreSQL picks its candidate row with
 //! `FOR UPDATE SKIP LOCKED` so concurrent claimers take different rows; SQLite, whose single
 //! writer serialises transactions, needs nothing. Either way the row is taken by
@@ -50,6 +57,51 @@ pub(crate) use retry;
 /// engine batches several writes in one transaction (SQLite's writer task).
 macro_rules! sql_store {
     ($store:ty, $conn:ty, claim_lock = $lock:literal) => {
+        impl $store {
+            /// Takes the next entry number of a mailbox; `None` if there is no such mailbox.
+            /// The row lock taken here is held until the transaction ends, so concurrent
+            /// inserters into one mailbox commit in the order of their numbers.
+            async fn next_entry_seq(
+                conn: &mut $conn,
+                mailbox: &[u8],
+            ) -> Result<Option<i64>, StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE mailboxes SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                )
+                .bind(mailbox)
+                .fetch_optional(&mut *conn)
+                .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            /// Drops `n` references to each Welcome (by ascending id, so transactions lock
+            /// shared Welcomes in one order) and deletes those no entry refers to any more;
+            /// returns how many were deleted.
+            async fn release_welcomes(
+                conn: &mut $conn,
+                released: &std::collections::BTreeMap<i64, i64>,
+            ) -> Result<u64, StoreError> {
+                let mut deleted = 0;
+                for (id, n) in released {
+                    let left: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE welcomes SET refs = refs - $2 WHERE id = $1 RETURNING refs",
+                    )
+                    .bind(id)
+                    .bind(n)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if matches!(left, Some((refs,)) if refs <= 0) {
+                        deleted += sqlx::query("DELETE FROM welcomes WHERE id = $1")
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                    }
+                }
+                Ok(deleted)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn use_nonce(
@@ -122,30 +174,25 @@ macro_rules! sql_store {
                     let (mailbox, data) = (mailbox.clone(), data.clone());
                     Box::pin(async move {
                     let mut tx = conn.begin().await?;
-                    let exists: Option<(i64,)> =
-                        sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
-                            .bind(&mailbox)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if exists.is_none() {
+                    let Some(seq) = Self::next_entry_seq(&mut tx, &mailbox).await? else {
                         return Ok(None);
-                    }
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO mailbox_entries (mailbox_id, kind, data, created_at, expires_at) \
-                         VALUES ($1, 2, $2, $3, $4) RETURNING id",
+                    };
+                    sqlx::query(
+                        "INSERT INTO mailbox_entries (mailbox_id, seq, kind, data, created_at, expires_at) \
+                         VALUES ($1, $2, 2, $3, $4, $5)",
                     )
                     .bind(&mailbox)
+                    .bind(seq)
                     .bind(&data)
                     .bind(now)
                     .bind(expires_at)
-                    .fetch_one(&mut *tx)
+                    .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
                     Ok(Some(MailboxEntryRow {
-                        id,
+                        id: seq,
                         kind: EntryKind::Blob,
                         data,
-                        welcome_of: None,
                     }))
                     })
                 })
@@ -158,11 +205,11 @@ macro_rules! sql_store {
                 after: i64,
                 limit: i64,
             ) -> Result<Vec<MailboxEntryRow>, StoreError> {
-                let rows: Vec<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>)> =
+                let rows: Vec<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>)> =
                     sqlx::query_as(
-                        "SELECT e.id, e.kind, e.data, w.data, w.group_id, w.epoch \
+                        "SELECT e.seq, e.kind, e.data, w.data \
                          FROM mailbox_entries e LEFT JOIN welcomes w ON w.id = e.welcome_id \
-                         WHERE e.mailbox_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3",
+                         WHERE e.mailbox_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
                     )
                     .bind(mailbox)
                     .bind(after)
@@ -170,18 +217,14 @@ macro_rules! sql_store {
                     .fetch_all(self.reader())
                     .await?;
                 rows.into_iter()
-                    .map(|(id, kind, data, welcome, group_id, epoch)| {
+                    .map(|(id, kind, data, welcome)| {
                         let kind = match kind {
                             1 => EntryKind::Welcome,
                             2 => EntryKind::Blob,
                             _ => return Err(StoreError::Corrupt("entry kind")),
                         };
                         let data = data.or(welcome).ok_or(StoreError::Corrupt("entry data"))?;
-                        let welcome_of = match (group_id, epoch) {
-                            (Some(g), Some(e)) => Some((g, to_u64(e)?)),
-                            _ => None,
-                        };
-                        Ok(MailboxEntryRow { id, kind, data, welcome_of })
+                        Ok(MailboxEntryRow { id, kind, data })
                     })
                     .collect()
             }
@@ -189,20 +232,32 @@ macro_rules! sql_store {
             async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError> {
                 let (mailbox, ids) = (mailbox.to_vec(), ids.to_vec());
                 self.write(move |conn: &mut $conn| {
-                    let (mailbox, ids) = (mailbox.clone(), ids.clone());
+                    let (mailbox, mut ids) = (mailbox.clone(), ids.clone());
+                    // In one order, so two transactions never wait for each other's rows.
+                    ids.sort_unstable();
+                    ids.dedup();
                     Box::pin(async move {
                         let mut tx = conn.begin().await?;
                         let mut deleted = 0;
+                        let mut released = std::collections::BTreeMap::<i64, i64>::new();
                         for id in ids {
-                            deleted += sqlx::query(
-                                "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND id = $2",
+                            let row: Option<(Option<i64>,)> = sqlx::query_as(
+                                "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND seq = $2 \
+                                 RETURNING welcome_id",
                             )
                             .bind(&mailbox)
                             .bind(id)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            if let Some((welcome,)) = row {
+                                deleted += 1;
+                                if let Some(w) = welcome {
+                                    *released.entry(w).or_default() += 1;
+                                }
+                            }
                         }
+                        // A Welcome goes with its last entry.
+                        Self::release_welcomes(&mut tx, &released).await?;
                         tx.commit().await?;
                         Ok(deleted)
                     })
@@ -549,51 +604,63 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                     // RFC 9420 §14: Welcomes are queued in the transaction that accepts the
-                    // commit, so a losing commit's Welcome never reaches a mailbox.
-                    let mut queued = Vec::new();
-                    for (welcome, mailboxes) in &c.welcomes {
-                        for m in mailboxes {
-                            let exists: Option<(i64,)> =
-                                sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
-                                    .bind(m.as_slice())
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                            if exists.is_none() {
-                                tx.rollback().await?;
-                                return Ok(AppendOutcome::NoMailbox);
-                            }
+                    // commit, so a losing commit's Welcome never reaches a mailbox. Each
+                    // Welcome is stored once, whatever the number of joiners, and nothing
+                    // ties it to the group; each mailbox gets an entry referring to it.
+                    // Mailbox counters are taken by ascending mailbox id, so two commits
+                    // sharing joiners lock their mailboxes in the same order.
+                    let mut targets: Vec<(&[u8], usize)> = c
+                        .welcomes
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, (_, mailboxes))| mailboxes.iter().map(move |m| (m.as_slice(), i)))
+                        .collect();
+                    targets.sort_unstable();
+                    targets.dedup();
+                    let mut welcome_ids = Vec::with_capacity(c.welcomes.len());
+                    for (i, (welcome, _)) in c.welcomes.iter().enumerate() {
+                        let refs = targets.iter().filter(|t| t.1 == i).count();
+                        if refs == 0 {
+                            welcome_ids.push(None);
+                            continue;
                         }
+                        let refs = i64::try_from(refs).map_err(|_| StoreError::Corrupt("too many joiners"))?;
                         let (wid,): (i64,) = sqlx::query_as(
-                            "INSERT INTO welcomes (data, group_id, epoch, created_at) \
-                             VALUES ($1, $2, $3, $4) RETURNING id",
+                            "INSERT INTO welcomes (data, refs, created_at) VALUES ($1, $2, $3) RETURNING id",
                         )
                         .bind(welcome.as_slice())
-                        .bind(c.group_id.as_slice())
-                        .bind(e + 1)
+                        .bind(refs)
                         .bind(c.now)
                         .fetch_one(&mut *tx)
                         .await?;
-                        for m in mailboxes {
-                            let (id,): (i64,) = sqlx::query_as(
-                                "INSERT INTO mailbox_entries (mailbox_id, kind, welcome_id, created_at, expires_at) \
-                                 VALUES ($1, 1, $2, $3, $4) RETURNING id",
-                            )
-                            .bind(m.as_slice())
-                            .bind(wid)
-                            .bind(c.now)
-                            .bind(c.welcome_expires_at)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            queued.push((
-                                m.clone(),
-                                MailboxEntryRow {
-                                    id,
-                                    kind: EntryKind::Welcome,
-                                    data: welcome.to_vec(),
-                                    welcome_of: Some((c.group_id.to_vec(), c.epoch + 1)),
-                                },
-                            ));
-                        }
+                        welcome_ids.push(Some(wid));
+                    }
+                    let mut queued = Vec::with_capacity(targets.len());
+                    for (m, i) in targets {
+                        let Some(wid) = welcome_ids[i] else { continue };
+                        let Some(entry) = Self::next_entry_seq(&mut tx, m).await? else {
+                            tx.rollback().await?;
+                            return Ok(AppendOutcome::NoMailbox);
+                        };
+                        sqlx::query(
+                            "INSERT INTO mailbox_entries (mailbox_id, seq, kind, welcome_id, created_at, expires_at) \
+                             VALUES ($1, $2, 1, $3, $4, $5)",
+                        )
+                        .bind(m)
+                        .bind(entry)
+                        .bind(wid)
+                        .bind(c.now)
+                        .bind(c.welcome_expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                        queued.push((
+                            m.to_vec(),
+                            MailboxEntryRow {
+                                id: entry,
+                                kind: EntryKind::Welcome,
+                                data: c.welcomes[i].0.clone(),
+                            },
+                        ));
                     }
                     tx.commit().await?;
                     Ok(AppendOutcome::Appended { seq: to_u64(seq)?, epoch: c.epoch + 1, queued })
@@ -731,19 +798,32 @@ macro_rules! sql_store {
                     None,
                 )
                 .await?;
-                p.mailbox_entries += run(
-                    "DELETE FROM mailbox_entries WHERE id IN (SELECT id FROM mailbox_entries \
-                     WHERE expires_at <= $1 LIMIT $2)",
-                    Some(c.now),
-                )
-                .await?;
-                p.welcomes += run(
-                    "DELETE FROM welcomes WHERE id IN (SELECT w.id FROM welcomes w \
-                     WHERE NOT EXISTS (SELECT 1 FROM mailbox_entries e WHERE e.welcome_id = w.id) \
-                     LIMIT $1)",
-                    None,
-                )
-                .await?;
+                // Expired mailbox entries, and each Welcome whose last entry this was.
+                let (entries, welcomes) = self
+                    .write(move |conn: &mut $conn| {
+                        Box::pin(async move {
+                            let mut tx = conn.begin().await?;
+                            let gone: Vec<(Option<i64>,)> = sqlx::query_as(
+                                "DELETE FROM mailbox_entries WHERE (mailbox_id, seq) IN \
+                                 (SELECT mailbox_id, seq FROM mailbox_entries WHERE expires_at <= $1 LIMIT $2) \
+                                 RETURNING welcome_id",
+                            )
+                            .bind(c.now)
+                            .bind(batch)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            let mut released = std::collections::BTreeMap::<i64, i64>::new();
+                            for w in gone.iter().filter_map(|g| g.0) {
+                                *released.entry(w).or_default() += 1;
+                            }
+                            let welcomes = Self::release_welcomes(&mut tx, &released).await?;
+                            tx.commit().await?;
+                            Ok((gone.len() as u64, welcomes))
+                        })
+                    })
+                    .await?;
+                p.mailbox_entries += entries;
+                p.welcomes += welcomes;
                 p.key_packages += run(
                     "DELETE FROM sealed_key_packages WHERE id IN (SELECT id FROM sealed_key_packages \
                      WHERE expires_at <= $1 LIMIT $2)",
