@@ -1,7 +1,7 @@
 //! Races on the DS storage, over real HTTP on loopback, with two DS nodes sharing one
 //! database (one SQLite file, or one PostgreSQL database): mailbox cursors under concurrent
-//! inserters, Welcomes shared by several mailboxes, and nodes migrating a fresh PostgreSQL
-//! database at the same time.
+//! inserters, the per-pool claim rate limit across nodes, claims of a pool's last
+//! KeyPackages, and nodes migrating a fresh PostgreSQL database at the same time.
 
 mod support;
 
@@ -10,7 +10,7 @@ use conclave_ds::store::Store;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::mls::Mls;
 use support::*;
 
@@ -37,6 +37,8 @@ macro_rules! engine_suite {
 
 engine_suite!(
     mailbox_cursor_never_skips_an_entry_committed_late,
+    claim_rate_limit_holds_across_nodes,
+    concurrent_claims_take_every_regular_key_package_before_the_last_resort,
     a_welcome_goes_with_its_last_entry,
 );
 
@@ -185,6 +187,194 @@ async fn mailbox_cursor_never_skips_an_entry_committed_late(engine: Engine) {
         GROUPS * COMMITS as usize,
         "one Welcome per commit"
     );
+}
+
+/// RFC 9420 §16.8: the claim rate of a pool is one budget, whichever node serves the claim;
+/// a claim with a wrong secret spends it too (guessing is limited as well).
+async fn claim_rate_limit_holds_across_nodes(engine: Engine) {
+    const PER_MINUTE: u32 = 4;
+    let env = Env::with(engine, |c| c.claims_per_minute = PER_MINUTE).await;
+    let (_node_b, b) = env.second_node(|c| c.claims_per_minute = PER_MINUTE).await;
+    let a = env.client.clone();
+    let (mailbox, key) = a.mailbox().await;
+    let secret = random::<16>();
+    let mut pools = Vec::new();
+    for _ in 0..4 {
+        let p = a.create_pool(&mailbox, &key, &secret).await;
+        let blobs: Vec<_> = (0..30u8).map(|i| (vec![i], false)).collect();
+        let r = a
+            .upload_key_packages(&mailbox, &key, &p, blobs, now() + 3600)
+            .await;
+        assert_eq!(r.status, 204);
+        pools.push(p);
+    }
+    // Alternating nodes: the budget is spent after PER_MINUTE claims in all.
+    for i in 0..PER_MINUTE {
+        let c = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(c.claim(&pools[0], &secret).await.status, 200, "claim {i}");
+    }
+    for c in [&a, &b] {
+        let r = c.claim(&pools[0], &secret).await;
+        assert_eq!((r.status, r.code()), (429, ErrorCode::RateLimited));
+    }
+    // Another pool has its own budget.
+    assert_eq!(b.claim(&pools[1], &secret).await.status, 200);
+    // Wrong secrets spend the budget too.
+    for i in 0..PER_MINUTE {
+        let c = if i % 2 == 0 { &a } else { &b };
+        let r = c.claim(&pools[2], b"a wrong secret!!").await;
+        assert_eq!((r.status, r.code()), (401, ErrorCode::BadClaimSecret));
+    }
+    let r = a.claim(&pools[2], &secret).await;
+    assert_eq!((r.status, r.code()), (429, ErrorCode::RateLimited));
+    // Many claims at once on both nodes: the budget, no more (plus what refilled meanwhile).
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let pool = pools[3].clone();
+        tasks.push(tokio::spawn(async move { c.claim(&pool, &secret).await }));
+    }
+    let mut granted = 0u64;
+    for t in tasks {
+        let r = t.await.expect("claim");
+        match r.status {
+            200 => granted += 1,
+            429 => assert_eq!(r.code(), ErrorCode::RateLimited),
+            s => panic!("status {s}"),
+        }
+    }
+    let refilled = started.elapsed().as_secs() * u64::from(PER_MINUTE) / 60;
+    assert!(
+        granted >= u64::from(PER_MINUTE) && granted <= u64::from(PER_MINUTE) + refilled + 1,
+        "{granted} claims granted at {PER_MINUTE} a minute"
+    );
+}
+
+/// RFC 9750 §5.1: the last-resort KeyPackage is handed out only when no other is left, and
+/// never deleted. Rounds of as many concurrent claims (on two nodes) as there are regular
+/// KeyPackages: each must get a regular one, every one exactly once.
+async fn concurrent_claims_take_every_regular_key_package_before_the_last_resort(engine: Engine) {
+    const ROUNDS: usize = 6;
+    const REGULAR: usize = 8;
+    let env = Env::new(engine).await;
+    let (_node_b, b) = env.second_node(|_| {}).await;
+    let a = env.client.clone();
+    let (mailbox, key) = a.mailbox().await;
+    let secret = random::<16>();
+    let pool = a.create_pool(&mailbox, &key, &secret).await;
+    let last = b"the last resort".to_vec();
+    let r = a
+        .upload_key_packages(
+            &mailbox,
+            &key,
+            &pool,
+            vec![(last.clone(), true)],
+            now() + 3600,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    for round in 0..ROUNDS {
+        let uploaded: BTreeSet<Vec<u8>> = (0..REGULAR)
+            .map(|i| format!("kp-{round}-{i}").into_bytes())
+            .collect();
+        let blobs = uploaded.iter().map(|k| (k.clone(), false)).collect();
+        let r = a
+            .upload_key_packages(&mailbox, &key, &pool, blobs, now() + 3600)
+            .await;
+        assert_eq!(r.status, 204);
+        let mut tasks = Vec::new();
+        for i in 0..REGULAR {
+            let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = c.claim(&pool, &secret).await;
+                assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                r.json::<ClaimResponse>()
+            }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            let claimed = t.await.expect("claim");
+            assert!(
+                !claimed.last_resort,
+                "round {round}: the last resort was handed out while regular KeyPackages were left"
+            );
+            got.push(claimed.sealed.0);
+        }
+        let distinct: BTreeSet<Vec<u8>> = got.iter().cloned().collect();
+        assert_eq!(
+            distinct.len(),
+            got.len(),
+            "a KeyPackage was handed out twice"
+        );
+        assert_eq!(distinct, uploaded);
+        let status = a.pool_status(&mailbox, &key, &pool).await;
+        assert_eq!((status.available, status.last_resort), (0, true));
+    }
+    // Now only the last resort is left: every claim gets it, and it stays.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            c.claim(&pool, &secret).await.json::<ClaimResponse>()
+        }));
+    }
+    for t in tasks {
+        let claimed = t.await.expect("claim");
+        assert!(claimed.last_resort);
+        assert_eq!(claimed.sealed.0, last);
+    }
+    let status = a.pool_status(&mailbox, &key, &pool).await;
+    assert_eq!((status.available, status.last_resort), (0, true));
+}
+
+/// A regular KeyPackage row locked by a concurrent transaction (a claimer on another node,
+/// in the middle of its transaction, which then fails) is still there: a claim must not
+/// fall through to the last resort, but wait and take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_claim_never_skips_to_the_last_resort_past_a_locked_key_package() {
+    use sqlx::Connection;
+    let env = Env::new(Engine::Postgres).await;
+    let (_node_b, b) = env.second_node(|_| {}).await;
+    let a = env.client.clone();
+    let (mailbox, key) = a.mailbox().await;
+    let secret = random::<16>();
+    let pool = a.create_pool(&mailbox, &key, &secret).await;
+    let blobs = vec![(b"regular".to_vec(), false), (b"last".to_vec(), true)];
+    let r = a
+        .upload_key_packages(&mailbox, &key, &pool, blobs, now() + 3600)
+        .await;
+    assert_eq!(r.status, 204);
+    let url = env.db.postgres_url().expect("PostgreSQL");
+    let mut other = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut tx = other.begin().await.expect("begin");
+    let locked: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM sealed_key_packages WHERE last_resort = FALSE FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("lock");
+    assert_eq!(locked.len(), 1);
+    let claim = {
+        let (b, pool) = (b.clone(), pool.clone());
+        tokio::spawn(async move { b.claim(&pool, &secret).await })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The concurrent claimer fails: the regular KeyPackage is still there.
+    tx.rollback().await.expect("rollback");
+    let r = claim.await.expect("claim");
+    assert_eq!(r.status, 200);
+    let claimed: ClaimResponse = r.json();
+    assert!(
+        !claimed.last_resort,
+        "the last resort was handed out while a regular KeyPackage was left"
+    );
+    assert_eq!(claimed.sealed.0, b"regular");
+    let claimed: ClaimResponse = a.claim(&pool, &secret).await.json();
+    assert!(claimed.last_resort);
+    let status = a.pool_status(&mailbox, &key, &pool).await;
+    assert_eq!((status.available, status.last_resort), (0, true));
 }
 
 /// Several nodes starting at once on a fresh PostgreSQL database (no advisory lock, which

@@ -34,6 +34,9 @@ CREATE TABLE pools (
     id BYTEA PRIMARY KEY,
     mailbox_id BYTEA NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
     claim_secret_hash BYTEA NOT NULL,
+    -- The claim rate limit (RFC 9420 §16.8) as a token bucket in GCRA form, shared by every
+    -- node: the theoretical arrival time of the next claim, in microseconds.
+    claim_tat BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL
 );
 CREATE TABLE sealed_key_packages (

@@ -4,7 +4,7 @@
 //!
 //! Schema (migrations under `crates/delivery/migrations/{sqlite,postgres}`): mailboxes
 //! (random id, public key, entry counter), mailbox entries (blob or reference to a Welcome
-//! stored once, deleted with its last entry), pools and
+//! stored once, deleted with its last entry), pools (with their claim budget),
 //! sealed KeyPackages, groups (opaque id, epoch, sequence counter), epoch keys,
 //! the group log, and used nonces. Nothing in it names a person, a device or an address.
 
@@ -186,6 +186,43 @@ pub struct PoolCount {
     pub last_resort: bool,
 }
 
+/// A KeyPackage claim (RFC 9750 §5.1) as the store runs it, in one transaction: the pool's
+/// rate limit, the claim secret, then one KeyPackage.
+#[derive(Debug, Clone, Copy)]
+pub struct NewClaim<'a> {
+    /// The pool.
+    pub pool: &'a [u8],
+    /// The hash of the claim secret presented (compared in constant time with the pool's).
+    pub secret_hash: &'a [u8],
+    /// The pool's claim budget per minute, with a burst of as many (RFC 9420 §16.8: a
+    /// drained pool keeps its owner out of new groups). At least 1 is used.
+    pub per_minute: u32,
+    /// Now, in microseconds since the Unix epoch (the node's clock; nodes are expected to
+    /// keep their clocks in step, a skew of `s` seconds lends at most `s × per_minute / 60`
+    /// extra claims).
+    pub now_micros: i64,
+}
+
+/// How a claim ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// One sealed KeyPackage, handed out once (a last-resort one is kept for later claims).
+    Claimed {
+        /// The sealed blob.
+        sealed: Vec<u8>,
+        /// Whether it is the last-resort one.
+        last_resort: bool,
+    },
+    /// No unexpired KeyPackage is left (a claim token was spent).
+    Empty,
+    /// The pool's claim budget is spent; nothing else was looked at.
+    RateLimited,
+    /// Wrong claim secret (a claim token was spent: guessing is limited too).
+    WrongSecret,
+    /// No such pool.
+    NoPool,
+}
+
 /// What the pruner removes; every age is a cut-off in Unix seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct PruneCutoffs {
@@ -285,9 +322,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// What is left.
     async fn pool_count(&self, pool: &[u8], now: i64) -> Result<PoolCount, StoreError>;
-    /// Takes one unexpired blob, atomically and once; the last-resort one only when no other
-    /// is left, and without deleting it.
-    async fn claim(&self, pool: &[u8], now: i64) -> Result<Option<(Vec<u8>, bool)>, StoreError>;
+    /// In one transaction: takes a token from the pool's claim budget (kept in the pool's
+    /// row, so it holds across nodes), checks the claim secret, then takes one unexpired
+    /// blob, atomically and once; the last-resort one only when no other is left, and
+    /// without deleting it.
+    async fn claim(&self, claim: NewClaim<'_>) -> Result<ClaimOutcome, StoreError>;
 
     /// Registers a group at epoch 0; false if the id is taken.
     async fn create_group(

@@ -1,8 +1,9 @@
 //! The scale-out engine: PostgreSQL (SQL kept within what CockroachDB accepts), shared by
 //! several stateless DS nodes that may start at once ([`migrate`]). Transactions run at the
 //! default isolation and are retried on serialization failure or deadlock; the epoch
-//! compare-and-set is a conditional UPDATE whose row lock serialises competing commits, and
-//! a KeyPackage claim locks its candidate with `FOR UPDATE SKIP LOCKED`.
+//! compare-and-set is a conditional UPDATE whose row lock serialises competing commits, a
+//! mailbox's entries are numbered from a counter in its row, and a KeyPackage claim takes a
+//! token from the pool's row, then locks its candidate with `FOR UPDATE SKIP LOCKED`.
 
 use super::sql::{retry, sql_store};
 use super::*;
@@ -51,7 +52,8 @@ impl PostgresStore {
 sql_store!(
     PostgresStore,
     PgConnection,
-    claim_lock = " FOR UPDATE SKIP LOCKED"
+    claim_lock = " FOR UPDATE SKIP LOCKED",
+    wait_lock = " FOR UPDATE"
 );
 
 /// The table of applied migrations: sqlx's own, so a database migrated by `sqlx migrate`

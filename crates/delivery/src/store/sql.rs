@@ -11,9 +11,11 @@
 //! mailbox's entries theirs from `mailboxes.last_seq`.
 //!
 //! The one difference is the claim of a KeyPackage: PostgreSQL picks its candidate row with
-//! `FOR UPDATE SKIP LOCKED` so concurrent claimers take different rows; SQLite, whose single
-//! writer serialises transactions, needs nothing. Either way the row is taken by
-//! `DELETE … RETURNING`, which only one transaction can do.
+//! `FOR UPDATE SKIP LOCKED`, and when that finds nothing, once more with a plain
+//! `FOR UPDATE` that waits for rows other transactions hold (they keep them only if they
+//! fail), so the last resort is never handed out while a regular KeyPackage is left. SQLite,
+//! whose single writer serialises transactions, needs neither. Either way the row is taken
+//! by `DELETE … RETURNING`, which only one transaction can do.
 
 /// Whether a database error is worth retrying the whole transaction for.
 pub fn is_retryable(e: &sqlx::Error) -> bool {
@@ -56,7 +58,7 @@ pub(crate) use retry;
 /// transaction: `f` opens its own transaction with `begin()`, which is a savepoint when the
 /// engine batches several writes in one transaction (SQLite's writer task).
 macro_rules! sql_store {
-    ($store:ty, $conn:ty, claim_lock = $lock:literal) => {
+    ($store:ty, $conn:ty, claim_lock = $lock:literal, wait_lock = $wait:literal) => {
         impl $store {
             /// Takes the next entry number of a mailbox; `None` if there is no such mailbox.
             /// The row lock taken here is held until the transaction ends, so concurrent
@@ -359,19 +361,52 @@ macro_rules! sql_store {
                 Ok(PoolCount { available: to_u64(available)?, last_resort: last > 0 })
             }
 
-            async fn claim(
-                &self,
-                pool: &[u8],
-                now: i64,
-            ) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
-                // RFC 9750 §5.1, RFC 9420 §16.8: each KeyPackage is handed out once.
-                for _ in 0..64 {
-                    let pool = pool.to_vec();
-                    let taken = self.write(move |conn: &mut $conn| {
-                        let pool = pool.clone();
-                        Box::pin(async move {
-                        let mut tx = conn.begin().await?;
-                        let candidate: Option<(i64,)> = sqlx::query_as(concat!(
+            async fn claim(&self, c: NewClaim<'_>) -> Result<ClaimOutcome, StoreError> {
+                let (pool, hash) = (c.pool.to_vec(), c.secret_hash.to_vec());
+                // The claim budget as a token bucket in GCRA form (one column): `claim_tat` is
+                // when the bucket would be full again; a claim is allowed while it is at most
+                // `burst - 1` intervals ahead of now, and moves it one interval on.
+                let per_minute = i64::from(c.per_minute.max(1));
+                let interval = (60_000_000 / per_minute).max(1);
+                let tolerance = interval.saturating_mul(per_minute - 1);
+                let now_us = c.now_micros;
+                let now = now_us.div_euclid(1_000_000);
+                self.write(move |conn: &mut $conn| {
+                    let (pool, hash) = (pool.clone(), hash.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    // RFC 9420 §16.8: the budget is one per pool, in its row, taken by a
+                    // conditional UPDATE whose row lock also serialises the pool's claims.
+                    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "UPDATE pools SET claim_tat = \
+                           CASE WHEN claim_tat > $2 THEN claim_tat ELSE $2 END + $3 \
+                         WHERE id = $1 AND claim_tat <= $2 + $4 RETURNING claim_secret_hash",
+                    )
+                    .bind(&pool)
+                    .bind(now_us)
+                    .bind(interval)
+                    .bind(tolerance)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((stored,)) = row else {
+                        let exists: Option<(i64,)> =
+                            sqlx::query_as("SELECT created_at FROM pools WHERE id = $1")
+                                .bind(&pool)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        return Ok(match exists {
+                            Some(_) => ClaimOutcome::RateLimited,
+                            None => ClaimOutcome::NoPool,
+                        });
+                    };
+                    if !$crate::auth::hashes_equal(&hash, &stored) {
+                        // The token stays spent.
+                        tx.commit().await?;
+                        return Ok(ClaimOutcome::WrongSecret);
+                    }
+                    // RFC 9750 §5.1, RFC 9420 §16.8: each KeyPackage is handed out once.
+                    for _ in 0..64 {
+                        let mut candidate: Option<(i64,)> = sqlx::query_as(concat!(
                             "SELECT id FROM sealed_key_packages \
                              WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2 \
                              ORDER BY id LIMIT 1",
@@ -381,6 +416,21 @@ macro_rules! sql_store {
                         .bind(now)
                         .fetch_optional(&mut *tx)
                         .await?;
+                        if candidate.is_none() {
+                            // Regular rows locked by other transactions were skipped; they
+                            // are still there if those fail. Wait for them rather than hand
+                            // out the last resort while a regular KeyPackage is left.
+                            candidate = sqlx::query_as(concat!(
+                                "SELECT id FROM sealed_key_packages \
+                                 WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2 \
+                                 ORDER BY id LIMIT 1",
+                                $wait
+                            ))
+                            .bind(&pool)
+                            .bind(now)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        }
                         let Some((id,)) = candidate else {
                             // Only the last resort may be left: handed out, never deleted.
                             let last: Option<(Vec<u8>,)> = sqlx::query_as(
@@ -393,7 +443,10 @@ macro_rules! sql_store {
                             .fetch_optional(&mut *tx)
                             .await?;
                             tx.commit().await?;
-                            return Ok(Some(last.map(|(s,)| (s, true))));
+                            return Ok(match last {
+                                Some((sealed,)) => ClaimOutcome::Claimed { sealed, last_resort: true },
+                                None => ClaimOutcome::Empty,
+                            });
                         };
                         let deleted: Option<(Vec<u8>,)> = sqlx::query_as(
                             "DELETE FROM sealed_key_packages WHERE id = $1 RETURNING sealed",
@@ -401,22 +454,16 @@ macro_rules! sql_store {
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                        match deleted {
-                            Some((sealed,)) => {
-                                tx.commit().await?;
-                                Ok(Some(Some((sealed, false))))
-                            }
-                            // Another claimer took it first: try the next one.
-                            None => Ok(None),
+                        if let Some((sealed,)) = deleted {
+                            tx.commit().await?;
+                            return Ok(ClaimOutcome::Claimed { sealed, last_resort: false });
                         }
-                        })
-                    })
-                    .await?;
-                    if let Some(result) = taken {
-                        return Ok(result);
+                        // Deleted by another transaction since we read it: the next one.
                     }
-                }
-                Err(StoreError::Corrupt("claim did not settle"))
+                    Err(StoreError::Corrupt("claim did not settle"))
+                    })
+                })
+                .await
             }
 
             async fn create_group(

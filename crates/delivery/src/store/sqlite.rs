@@ -137,4 +137,9 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, SqliteConnection, claim_lock = "");
+sql_store!(
+    SqliteStore,
+    SqliteConnection,
+    claim_lock = "",
+    wait_lock = ""
+);
