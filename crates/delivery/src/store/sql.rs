@@ -1,7 +1,8 @@
 //! The SQL both engines share. Placeholders are `$n`, which SQLite and PostgreSQL both
 //! accept; everything stays within what CockroachDB also accepts: the epoch compare-and-set
-//! is a conditional UPDATE, no advisory locks, and every transaction is retried on a
-//! serialization failure or deadlock (SQLSTATE 40001, 40P01) or a busy SQLite file.
+//! is a conditional UPDATE, no advisory locks, and every PostgreSQL transaction is retried
+//! on a serialization failure or deadlock (SQLSTATE 40001, 40P01). SQLite's single writer
+//! waits on a busy file up to its busy timeout instead.
 //!
 //! Ordering comes from counters in rows, taken with `UPDATE … RETURNING` inside the
 //! transaction that uses them, never from insert-time sequences: the row lock of that UPDATE
