@@ -185,18 +185,16 @@ pub enum MailboxEntryKind {
 /// One mailbox entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MailboxEntry {
-    /// Its id: increasing in the order entries were committed on one node; the fetch cursor.
+    /// Its number in the mailbox, the fetch cursor: numbers increase in the order entries
+    /// are committed, whichever DS node accepted them, so a reader that has seen `id` has
+    /// seen every entry with a smaller one.
     pub id: i64,
     /// What it holds.
     pub kind: MailboxEntryKind,
-    /// The bytes (for a Welcome, the `MLSMessage`).
+    /// The bytes (for a Welcome, the `MLSMessage`). Nothing else: the DS keeps no link from
+    /// a joiner's mailbox to the group that sent the Welcome (the joiner learns the group
+    /// from the Welcome itself, RFC 9420 §12.4.3.1).
     pub data: Bytes,
-    /// For a Welcome: the group id of the commit that queued it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<Bytes>,
-    /// For a Welcome: the epoch the commit started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<u64>,
 }
 
 /// `GET /v1/mailboxes/{id}/entries?after=&limit=`: entries not yet acknowledged.

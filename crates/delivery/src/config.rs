@@ -48,7 +48,7 @@ pub struct Config {
     /// Rows deleted per table per pruning batch.
     #[arg(long, env = "CONCLAVE_DS_PRUNE_BATCH", default_value_t = 1000)]
     pub prune_batch: i64,
-    /// KeyPackage claims per pool per minute, per node (RFC 9420 §16.8).
+    /// KeyPackage claims per pool per minute, across all nodes (RFC 9420 §16.8).
     #[arg(long, env = "CONCLAVE_DS_CLAIMS_PER_MINUTE", default_value_t = 60)]
     pub claims_per_minute: u32,
     /// Largest request body in bytes (a Welcome for a large group is megabytes).

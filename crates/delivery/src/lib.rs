@@ -42,7 +42,6 @@ pub mod error;
 pub mod http;
 pub mod mls;
 pub mod push;
-pub mod ratelimit;
 pub mod retention;
 pub mod store;
 
@@ -118,7 +117,6 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store: store.clone(),
         push,
         config: config.clone(),
-        claims: Arc::new(ratelimit::RateLimiter::new(config.claims_per_minute)),
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

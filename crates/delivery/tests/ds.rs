@@ -511,11 +511,6 @@ async fn real_mls_group_through_the_ds(engine: Engine) {
     let entries = c.entries(&bob_mailbox, &bob_key).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].kind, MailboxEntryKind::Welcome);
-    assert_eq!(entries[0].epoch, Some(1));
-    assert_eq!(
-        entries[0].group_id.as_ref().map(|g| g.0.clone()),
-        Some(gid.clone())
-    );
     let mut bob_group = mls.join(&bob, &entries[0].data.0);
     assert!(mls.in_sync(&alice, &bob_group));
     assert_eq!(
@@ -645,7 +640,6 @@ async fn racing_commits_exactly_one_wins(engine: Engine) {
     let entries = c.entries(&carol_mailbox, &carol_mkey).await;
     assert_eq!(entries.len(), 1);
     let expected_epoch = if alice_won { 2 } else { 3 };
-    assert_eq!(entries[0].epoch, Some(expected_epoch));
     let carol_group = mls.join(&carol, &entries[0].data.0);
     assert_eq!(mls.epoch(&carol_group), expected_epoch);
 }
@@ -777,32 +771,7 @@ async fn offline_reader_gets_everything_in_order(engine: Engine) {
 }
 
 async fn count_rows(db: &Db, table: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) FROM {table}");
-    match db.engine {
-        Engine::Sqlite => {
-            use sqlx::Connection;
-            let mut conn = sqlx::SqliteConnection::connect(&format!(
-                "sqlite://{}",
-                db.sqlite_path().display()
-            ))
-            .await
-            .expect("sqlite");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&mut conn)
-                .await
-                .expect("count")
-        }
-        Engine::Postgres => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&db.postgres_url().expect("url"))
-                .await
-                .expect("pg");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&mut conn)
-                .await
-                .expect("count")
-        }
-    }
+    db.count_rows(table).await
 }
 
 async fn one_welcome_for_many_joiners_is_stored_once(engine: Engine) {

@@ -25,8 +25,6 @@ pub fn entry(row: MailboxEntryRow) -> MailboxEntry {
             EntryKind::Blob => MailboxEntryKind::Blob,
         },
         data: B64(row.data),
-        group_id: row.welcome_of.as_ref().map(|(g, _)| B64(g.clone())),
-        epoch: row.welcome_of.map(|(_, e)| e),
     }
 }
 

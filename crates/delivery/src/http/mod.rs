@@ -9,7 +9,6 @@ pub mod ws;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::push::Push;
-use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Bytes;
@@ -30,8 +29,6 @@ pub struct AppState {
     pub push: Push,
     /// Configuration.
     pub config: Arc<Config>,
-    /// Claim rate limit.
-    pub claims: Arc<RateLimiter>,
 }
 
 /// The router of the whole API.

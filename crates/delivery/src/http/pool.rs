@@ -4,6 +4,7 @@
 use super::{AppState, body, id, json, now_i64, random_id};
 use crate::auth;
 use crate::error::ApiError;
+use crate::store::{ClaimOutcome, NewClaim};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -140,7 +141,8 @@ pub async fn status(
 }
 
 /// Claim one KeyPackage with the pool's claim secret: atomic and single-use; the last-resort
-/// one only when the rest are gone; never an expired one; rate-limited per pool.
+/// one only when the rest are gone; never an expired one; rate-limited per pool, across all
+/// nodes (the budget is kept in the pool's row).
 #[utoipa::path(post, path = "/v1/pools/{pool}/claim", request_body = ClaimRequest,
     responses((status = 200, body = ClaimResponse), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -151,30 +153,45 @@ pub async fn claim(
 ) -> Result<Json<ClaimResponse>, ApiError> {
     let request: ClaimRequest = json(&body(raw)?)?;
     let pool = id(&pool, ErrorCode::PoolNotFound)?;
-    let (_, hash) = state
+    // One transaction: a token from the pool's budget (shared by every node; spent before
+    // the secret is checked, so guessing secrets is limited too), the secret, one blob.
+    let outcome = state
         .store
-        .pool(&pool)
-        .await?
-        .ok_or(ApiError::NotFound(ErrorCode::PoolNotFound))?;
-    // Counted before the secret is checked, so guessing secrets is limited too.
-    if !state.claims.allow(&pool) {
-        metrics::counter!("ds_claims_rate_limited_total").increment(1);
-        return Err(ApiError::RateLimited);
-    }
-    if !auth::hashes_equal(&auth::secret_hash(&request.claim_secret.0), &hash) {
-        return Err(ApiError::Unauthorized(
+        .claim(NewClaim {
+            pool: &pool,
+            secret_hash: &auth::secret_hash(&request.claim_secret.0),
+            per_minute: state.config.claims_per_minute,
+            now_micros: now_micros(),
+        })
+        .await?;
+    match outcome {
+        ClaimOutcome::Claimed {
+            sealed,
+            last_resort,
+        } => {
+            metrics::counter!("ds_claims_total").increment(1);
+            Ok(Json(ClaimResponse {
+                sealed: B64(sealed),
+                last_resort,
+            }))
+        }
+        ClaimOutcome::Empty => Err(ApiError::NotFound(ErrorCode::PoolEmpty)),
+        ClaimOutcome::RateLimited => {
+            metrics::counter!("ds_claims_rate_limited_total").increment(1);
+            Err(ApiError::RateLimited)
+        }
+        ClaimOutcome::WrongSecret => Err(ApiError::Unauthorized(
             ErrorCode::BadClaimSecret,
             "wrong claim secret".into(),
-        ));
+        )),
+        ClaimOutcome::NoPool => Err(ApiError::NotFound(ErrorCode::PoolNotFound)),
     }
-    let (sealed, last_resort) = state
-        .store
-        .claim(&pool, now_i64())
-        .await?
-        .ok_or(ApiError::NotFound(ErrorCode::PoolEmpty))?;
-    metrics::counter!("ds_claims_total").increment(1);
-    Ok(Json(ClaimResponse {
-        sealed: B64(sealed),
-        last_resort,
-    }))
+}
+
+/// Now, in microseconds since the Unix epoch (0 if the clock is before it).
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

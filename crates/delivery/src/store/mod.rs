@@ -3,8 +3,9 @@
 //! is durable, so a 2xx answer always means the write survives a crash.
 //!
 //! Schema (migrations under `crates/delivery/migrations/{sqlite,postgres}`): mailboxes
-//! (random id, public key), mailbox entries (blob or reference to a Welcome stored once),
-//! pools and sealed KeyPackages, groups (opaque id, epoch, sequence counter), epoch keys,
+//! (random id, public key, entry counter), mailbox entries (blob or reference to a Welcome
+//! stored once, deleted with its last entry), pools (with their claim budget),
+//! sealed KeyPackages, groups (opaque id, epoch, sequence counter), epoch keys,
 //! the group log, and used nonces. Nothing in it names a person, a device or an address.
 
 pub mod postgres;
@@ -26,14 +27,16 @@ pub enum EntryKind {
 /// A mailbox entry as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxEntryRow {
-    /// Id (fetch cursor).
+    /// Its number in the mailbox, the fetch cursor. Numbers come from the mailbox's own
+    /// counter, taken in the inserting transaction, so a mailbox's entries become visible in
+    /// the order of their numbers: a reader whose cursor is past `id` never misses an entry
+    /// committed later.
     pub id: i64,
     /// Kind.
     pub kind: EntryKind,
-    /// The bytes.
+    /// The bytes (a Welcome's are stored once and shared by its entries). Nothing else is
+    /// kept: no group id or epoch links a joiner's mailbox to a group.
     pub data: Vec<u8>,
-    /// For a Welcome: group id and epoch of its commit.
-    pub welcome_of: Option<(Vec<u8>, u64)>,
 }
 
 /// Kind of a group log entry (stored as an integer).
@@ -191,6 +194,43 @@ pub struct PoolCount {
     pub last_resort: bool,
 }
 
+/// A KeyPackage claim (RFC 9750 §5.1) as the store runs it, in one transaction: the pool's
+/// rate limit, the claim secret, then one KeyPackage.
+#[derive(Debug, Clone, Copy)]
+pub struct NewClaim<'a> {
+    /// The pool.
+    pub pool: &'a [u8],
+    /// The hash of the claim secret presented (compared in constant time with the pool's).
+    pub secret_hash: &'a [u8],
+    /// The pool's claim budget per minute, with a burst of as many (RFC 9420 §16.8: a
+    /// drained pool keeps its owner out of new groups). At least 1 is used.
+    pub per_minute: u32,
+    /// Now, in microseconds since the Unix epoch (the node's clock; nodes are expected to
+    /// keep their clocks in step, a skew of `s` seconds lends at most `s × per_minute / 60`
+    /// extra claims).
+    pub now_micros: i64,
+}
+
+/// How a claim ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// One sealed KeyPackage, handed out once (a last-resort one is kept for later claims).
+    Claimed {
+        /// The sealed blob.
+        sealed: Vec<u8>,
+        /// Whether it is the last-resort one.
+        last_resort: bool,
+    },
+    /// No unexpired KeyPackage is left (a claim token was spent).
+    Empty,
+    /// The pool's claim budget is spent; nothing else was looked at.
+    RateLimited,
+    /// Wrong claim secret (a claim token was spent: guessing is limited too).
+    WrongSecret,
+    /// No such pool.
+    NoPool,
+}
+
 /// What the pruner removes; every age is a cut-off in Unix seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct PruneCutoffs {
@@ -213,7 +253,7 @@ pub struct Pruned {
     pub epoch_keys: u64,
     /// Mailbox entries.
     pub mailbox_entries: u64,
-    /// Welcomes no entry refers to any more.
+    /// Welcomes whose last entry expired.
     pub welcomes: u64,
     /// Expired KeyPackages.
     pub key_packages: u64,
@@ -268,7 +308,7 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: i64,
     ) -> Result<Vec<MailboxEntryRow>, StoreError>;
-    /// Deletes the listed entries of the mailbox.
+    /// Deletes the listed entries of the mailbox, and each Welcome whose last entry this was.
     async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError>;
 
     /// Creates a pool owned by a mailbox.
@@ -290,9 +330,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// What is left.
     async fn pool_count(&self, pool: &[u8], now: i64) -> Result<PoolCount, StoreError>;
-    /// Takes one unexpired blob, atomically and once; the last-resort one only when no other
-    /// is left, and without deleting it.
-    async fn claim(&self, pool: &[u8], now: i64) -> Result<Option<(Vec<u8>, bool)>, StoreError>;
+    /// In one transaction: takes a token from the pool's claim budget (kept in the pool's
+    /// row, so it holds across nodes), checks the claim secret, then takes one unexpired
+    /// blob, atomically and once; the last-resort one only when no other is left, and
+    /// without deleting it.
+    async fn claim(&self, claim: NewClaim<'_>) -> Result<ClaimOutcome, StoreError>;
 
     /// Registers a group at epoch 0; false if the id is taken.
     async fn create_group(
@@ -317,7 +359,8 @@ pub trait Store: Send + Sync + 'static {
         previous_since: i64,
     ) -> Result<AppendOutcome, StoreError>;
     /// Applies a commit: epoch compare-and-set, log append, next key, Welcomes, GroupInfo,
-    /// in one transaction (RFC 9420 §14, RFC 9750 §5.2).
+    /// in one transaction (RFC 9420 §14, RFC 9750 §5.2). Each Welcome is stored once and
+    /// each of its mailboxes gets an entry referring to it.
     async fn commit(&self, commit: NewCommit<'_>) -> Result<AppendOutcome, StoreError>;
     /// The log entries readable with `epoch`'s key from `from`: that epoch's entries, and
     /// the previous epoch's that were appended after the commit starting `epoch`.

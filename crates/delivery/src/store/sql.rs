@@ -1,12 +1,22 @@
 //! The SQL both engines share. Placeholders are `$n`, which SQLite and PostgreSQL both
 //! accept; everything stays within what CockroachDB also accepts: the epoch compare-and-set
-//! is a conditional UPDATE, no advisory locks, and every transaction is retried on a
-//! serialization failure or deadlock (SQLSTATE 40001, 40P01) or a busy SQLite file.
+//! is a conditional UPDATE, no advisory locks, and every PostgreSQL transaction is retried
+//! on a serialization failure or deadlock (SQLSTATE 40001, 40P01). SQLite's single writer
+//! waits on a busy file up to its busy timeout instead.
+//!
+//! Ordering comes from counters in rows, taken with `UPDATE … RETURNING` inside the
+//! transaction that uses them, never from insert-time sequences: the row lock of that UPDATE
+//! makes the transactions that take consecutive numbers commit one after the other, so
+//! numbers become visible in order and a reader paging by cursor never passes one that
+//! commits later. A group's log takes its sequence numbers from `groups.last_seq`, a
+//! mailbox's entries theirs from `mailboxes.last_seq`.
 //!
 //! The one difference is the claim of a KeyPackage: PostgreSQL picks its candidate row with
-//! `FOR UPDATE SKIP LOCKED` so concurrent claimers take different rows; SQLite, whose single
-//! writer serialises transactions, needs nothing. Either way the row is taken by
-//! `DELETE … RETURNING`, which only one transaction can do.
+//! `FOR UPDATE SKIP LOCKED`, and when that finds nothing, once more with a plain
+//! `FOR UPDATE` that waits for rows other transactions hold (they keep them only if they
+//! fail), so the last resort is never handed out while a regular KeyPackage is left. SQLite,
+//! whose single writer serialises transactions, needs neither. Either way the row is taken
+//! by `DELETE … RETURNING`, which only one transaction can do.
 
 /// Whether a database error is worth retrying the whole transaction for.
 pub fn is_retryable(e: &sqlx::Error) -> bool {
@@ -49,7 +59,52 @@ pub(crate) use retry;
 /// transaction: `f` opens its own transaction with `begin()`, which is a savepoint when the
 /// engine batches several writes in one transaction (SQLite's writer task).
 macro_rules! sql_store {
-    ($store:ty, $conn:ty, claim_lock = $lock:literal) => {
+    ($store:ty, $conn:ty, claim_lock = $lock:literal, wait_lock = $wait:literal) => {
+        impl $store {
+            /// Takes the next entry number of a mailbox; `None` if there is no such mailbox.
+            /// The row lock taken here is held until the transaction ends, so concurrent
+            /// inserters into one mailbox commit in the order of their numbers.
+            async fn next_entry_seq(
+                conn: &mut $conn,
+                mailbox: &[u8],
+            ) -> Result<Option<i64>, StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE mailboxes SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                )
+                .bind(mailbox)
+                .fetch_optional(&mut *conn)
+                .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            /// Drops `n` references to each Welcome (by ascending id, so transactions lock
+            /// shared Welcomes in one order) and deletes those no entry refers to any more;
+            /// returns how many were deleted.
+            async fn release_welcomes(
+                conn: &mut $conn,
+                released: &std::collections::BTreeMap<i64, i64>,
+            ) -> Result<u64, StoreError> {
+                let mut deleted = 0;
+                for (id, n) in released {
+                    let left: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE welcomes SET refs = refs - $2 WHERE id = $1 RETURNING refs",
+                    )
+                    .bind(id)
+                    .bind(n)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if matches!(left, Some((refs,)) if refs <= 0) {
+                        deleted += sqlx::query("DELETE FROM welcomes WHERE id = $1")
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                    }
+                }
+                Ok(deleted)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn use_nonce(
@@ -122,30 +177,25 @@ macro_rules! sql_store {
                     let (mailbox, data) = (mailbox.clone(), data.clone());
                     Box::pin(async move {
                     let mut tx = conn.begin().await?;
-                    let exists: Option<(i64,)> =
-                        sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
-                            .bind(&mailbox)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if exists.is_none() {
+                    let Some(seq) = Self::next_entry_seq(&mut tx, &mailbox).await? else {
                         return Ok(None);
-                    }
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO mailbox_entries (mailbox_id, kind, data, created_at, expires_at) \
-                         VALUES ($1, 2, $2, $3, $4) RETURNING id",
+                    };
+                    sqlx::query(
+                        "INSERT INTO mailbox_entries (mailbox_id, seq, kind, data, created_at, expires_at) \
+                         VALUES ($1, $2, 2, $3, $4, $5)",
                     )
                     .bind(&mailbox)
+                    .bind(seq)
                     .bind(&data)
                     .bind(now)
                     .bind(expires_at)
-                    .fetch_one(&mut *tx)
+                    .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
                     Ok(Some(MailboxEntryRow {
-                        id,
+                        id: seq,
                         kind: EntryKind::Blob,
                         data,
-                        welcome_of: None,
                     }))
                     })
                 })
@@ -158,11 +208,11 @@ macro_rules! sql_store {
                 after: i64,
                 limit: i64,
             ) -> Result<Vec<MailboxEntryRow>, StoreError> {
-                let rows: Vec<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>)> =
+                let rows: Vec<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>)> =
                     sqlx::query_as(
-                        "SELECT e.id, e.kind, e.data, w.data, w.group_id, w.epoch \
+                        "SELECT e.seq, e.kind, e.data, w.data \
                          FROM mailbox_entries e LEFT JOIN welcomes w ON w.id = e.welcome_id \
-                         WHERE e.mailbox_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3",
+                         WHERE e.mailbox_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
                     )
                     .bind(mailbox)
                     .bind(after)
@@ -170,18 +220,14 @@ macro_rules! sql_store {
                     .fetch_all(self.reader())
                     .await?;
                 rows.into_iter()
-                    .map(|(id, kind, data, welcome, group_id, epoch)| {
+                    .map(|(id, kind, data, welcome)| {
                         let kind = match kind {
                             1 => EntryKind::Welcome,
                             2 => EntryKind::Blob,
                             _ => return Err(StoreError::Corrupt("entry kind")),
                         };
                         let data = data.or(welcome).ok_or(StoreError::Corrupt("entry data"))?;
-                        let welcome_of = match (group_id, epoch) {
-                            (Some(g), Some(e)) => Some((g, to_u64(e)?)),
-                            _ => None,
-                        };
-                        Ok(MailboxEntryRow { id, kind, data, welcome_of })
+                        Ok(MailboxEntryRow { id, kind, data })
                     })
                     .collect()
             }
@@ -189,20 +235,32 @@ macro_rules! sql_store {
             async fn ack_entries(&self, mailbox: &[u8], ids: &[i64]) -> Result<u64, StoreError> {
                 let (mailbox, ids) = (mailbox.to_vec(), ids.to_vec());
                 self.write(move |conn: &mut $conn| {
-                    let (mailbox, ids) = (mailbox.clone(), ids.clone());
+                    let (mailbox, mut ids) = (mailbox.clone(), ids.clone());
+                    // In one order, so two transactions never wait for each other's rows.
+                    ids.sort_unstable();
+                    ids.dedup();
                     Box::pin(async move {
                         let mut tx = conn.begin().await?;
                         let mut deleted = 0;
+                        let mut released = std::collections::BTreeMap::<i64, i64>::new();
                         for id in ids {
-                            deleted += sqlx::query(
-                                "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND id = $2",
+                            let row: Option<(Option<i64>,)> = sqlx::query_as(
+                                "DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND seq = $2 \
+                                 RETURNING welcome_id",
                             )
                             .bind(&mailbox)
                             .bind(id)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            if let Some((welcome,)) = row {
+                                deleted += 1;
+                                if let Some(w) = welcome {
+                                    *released.entry(w).or_default() += 1;
+                                }
+                            }
                         }
+                        // A Welcome goes with its last entry.
+                        Self::release_welcomes(&mut tx, &released).await?;
                         tx.commit().await?;
                         Ok(deleted)
                     })
@@ -304,19 +362,52 @@ macro_rules! sql_store {
                 Ok(PoolCount { available: to_u64(available)?, last_resort: last > 0 })
             }
 
-            async fn claim(
-                &self,
-                pool: &[u8],
-                now: i64,
-            ) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
-                // RFC 9750 §5.1, RFC 9420 §16.8: each KeyPackage is handed out once.
-                for _ in 0..64 {
-                    let pool = pool.to_vec();
-                    let taken = self.write(move |conn: &mut $conn| {
-                        let pool = pool.clone();
-                        Box::pin(async move {
-                        let mut tx = conn.begin().await?;
-                        let candidate: Option<(i64,)> = sqlx::query_as(concat!(
+            async fn claim(&self, c: NewClaim<'_>) -> Result<ClaimOutcome, StoreError> {
+                let (pool, hash) = (c.pool.to_vec(), c.secret_hash.to_vec());
+                // The claim budget as a token bucket in GCRA form (one column): `claim_tat` is
+                // when the bucket would be full again; a claim is allowed while it is at most
+                // `burst - 1` intervals ahead of now, and moves it one interval on.
+                let per_minute = i64::from(c.per_minute.max(1));
+                let interval = (60_000_000 / per_minute).max(1);
+                let tolerance = interval.saturating_mul(per_minute - 1);
+                let now_us = c.now_micros;
+                let now = now_us.div_euclid(1_000_000);
+                self.write(move |conn: &mut $conn| {
+                    let (pool, hash) = (pool.clone(), hash.clone());
+                    Box::pin(async move {
+                    let mut tx = conn.begin().await?;
+                    // RFC 9420 §16.8: the budget is one per pool, in its row, taken by a
+                    // conditional UPDATE whose row lock also serialises the pool's claims.
+                    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "UPDATE pools SET claim_tat = \
+                           CASE WHEN claim_tat > $2 THEN claim_tat ELSE $2 END + $3 \
+                         WHERE id = $1 AND claim_tat <= $2 + $4 RETURNING claim_secret_hash",
+                    )
+                    .bind(&pool)
+                    .bind(now_us)
+                    .bind(interval)
+                    .bind(tolerance)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((stored,)) = row else {
+                        let exists: Option<(i64,)> =
+                            sqlx::query_as("SELECT created_at FROM pools WHERE id = $1")
+                                .bind(&pool)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        return Ok(match exists {
+                            Some(_) => ClaimOutcome::RateLimited,
+                            None => ClaimOutcome::NoPool,
+                        });
+                    };
+                    if !$crate::auth::hashes_equal(&hash, &stored) {
+                        // The token stays spent.
+                        tx.commit().await?;
+                        return Ok(ClaimOutcome::WrongSecret);
+                    }
+                    // RFC 9750 §5.1, RFC 9420 §16.8: each KeyPackage is handed out once.
+                    for _ in 0..64 {
+                        let mut candidate: Option<(i64,)> = sqlx::query_as(concat!(
                             "SELECT id FROM sealed_key_packages \
                              WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2 \
                              ORDER BY id LIMIT 1",
@@ -326,6 +417,21 @@ macro_rules! sql_store {
                         .bind(now)
                         .fetch_optional(&mut *tx)
                         .await?;
+                        if candidate.is_none() {
+                            // Regular rows locked by other transactions were skipped; they
+                            // are still there if those fail. Wait for them rather than hand
+                            // out the last resort while a regular KeyPackage is left.
+                            candidate = sqlx::query_as(concat!(
+                                "SELECT id FROM sealed_key_packages \
+                                 WHERE pool_id = $1 AND last_resort = FALSE AND expires_at > $2 \
+                                 ORDER BY id LIMIT 1",
+                                $wait
+                            ))
+                            .bind(&pool)
+                            .bind(now)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        }
                         let Some((id,)) = candidate else {
                             // Only the last resort may be left: handed out, never deleted.
                             let last: Option<(Vec<u8>,)> = sqlx::query_as(
@@ -338,7 +444,10 @@ macro_rules! sql_store {
                             .fetch_optional(&mut *tx)
                             .await?;
                             tx.commit().await?;
-                            return Ok(Some(last.map(|(s,)| (s, true))));
+                            return Ok(match last {
+                                Some((sealed,)) => ClaimOutcome::Claimed { sealed, last_resort: true },
+                                None => ClaimOutcome::Empty,
+                            });
                         };
                         let deleted: Option<(Vec<u8>,)> = sqlx::query_as(
                             "DELETE FROM sealed_key_packages WHERE id = $1 RETURNING sealed",
@@ -346,22 +455,16 @@ macro_rules! sql_store {
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                        match deleted {
-                            Some((sealed,)) => {
-                                tx.commit().await?;
-                                Ok(Some(Some((sealed, false))))
-                            }
-                            // Another claimer took it first: try the next one.
-                            None => Ok(None),
+                        if let Some((sealed,)) = deleted {
+                            tx.commit().await?;
+                            return Ok(ClaimOutcome::Claimed { sealed, last_resort: false });
                         }
-                        })
-                    })
-                    .await?;
-                    if let Some(result) = taken {
-                        return Ok(result);
+                        // Deleted by another transaction since we read it: the next one.
                     }
-                }
-                Err(StoreError::Corrupt("claim did not settle"))
+                    Err(StoreError::Corrupt("claim did not settle"))
+                    })
+                })
+                .await
             }
 
             async fn create_group(
@@ -550,51 +653,63 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                     // RFC 9420 §14: Welcomes are queued in the transaction that accepts the
-                    // commit, so a losing commit's Welcome never reaches a mailbox.
-                    let mut queued = Vec::new();
-                    for (welcome, mailboxes) in &c.welcomes {
-                        for m in mailboxes {
-                            let exists: Option<(i64,)> =
-                                sqlx::query_as("SELECT created_at FROM mailboxes WHERE id = $1")
-                                    .bind(m.as_slice())
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                            if exists.is_none() {
-                                tx.rollback().await?;
-                                return Ok(AppendOutcome::NoMailbox);
-                            }
+                    // commit, so a losing commit's Welcome never reaches a mailbox. Each
+                    // Welcome is stored once, whatever the number of joiners, and nothing
+                    // ties it to the group; each mailbox gets an entry referring to it.
+                    // Mailbox counters are taken by ascending mailbox id, so two commits
+                    // sharing joiners lock their mailboxes in the same order.
+                    let mut targets: Vec<(&[u8], usize)> = c
+                        .welcomes
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, (_, mailboxes))| mailboxes.iter().map(move |m| (m.as_slice(), i)))
+                        .collect();
+                    targets.sort_unstable();
+                    targets.dedup();
+                    let mut welcome_ids = Vec::with_capacity(c.welcomes.len());
+                    for (i, (welcome, _)) in c.welcomes.iter().enumerate() {
+                        let refs = targets.iter().filter(|t| t.1 == i).count();
+                        if refs == 0 {
+                            welcome_ids.push(None);
+                            continue;
                         }
+                        let refs = i64::try_from(refs).map_err(|_| StoreError::Corrupt("too many joiners"))?;
                         let (wid,): (i64,) = sqlx::query_as(
-                            "INSERT INTO welcomes (data, group_id, epoch, created_at) \
-                             VALUES ($1, $2, $3, $4) RETURNING id",
+                            "INSERT INTO welcomes (data, refs, created_at) VALUES ($1, $2, $3) RETURNING id",
                         )
                         .bind(welcome.as_slice())
-                        .bind(c.group_id.as_slice())
-                        .bind(e + 1)
+                        .bind(refs)
                         .bind(c.now)
                         .fetch_one(&mut *tx)
                         .await?;
-                        for m in mailboxes {
-                            let (id,): (i64,) = sqlx::query_as(
-                                "INSERT INTO mailbox_entries (mailbox_id, kind, welcome_id, created_at, expires_at) \
-                                 VALUES ($1, 1, $2, $3, $4) RETURNING id",
-                            )
-                            .bind(m.as_slice())
-                            .bind(wid)
-                            .bind(c.now)
-                            .bind(c.welcome_expires_at)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            queued.push((
-                                m.clone(),
-                                MailboxEntryRow {
-                                    id,
-                                    kind: EntryKind::Welcome,
-                                    data: welcome.to_vec(),
-                                    welcome_of: Some((c.group_id.to_vec(), c.epoch + 1)),
-                                },
-                            ));
-                        }
+                        welcome_ids.push(Some(wid));
+                    }
+                    let mut queued = Vec::with_capacity(targets.len());
+                    for (m, i) in targets {
+                        let Some(wid) = welcome_ids[i] else { continue };
+                        let Some(entry) = Self::next_entry_seq(&mut tx, m).await? else {
+                            tx.rollback().await?;
+                            return Ok(AppendOutcome::NoMailbox);
+                        };
+                        sqlx::query(
+                            "INSERT INTO mailbox_entries (mailbox_id, seq, kind, welcome_id, created_at, expires_at) \
+                             VALUES ($1, $2, 1, $3, $4, $5)",
+                        )
+                        .bind(m)
+                        .bind(entry)
+                        .bind(wid)
+                        .bind(c.now)
+                        .bind(c.welcome_expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                        queued.push((
+                            m.to_vec(),
+                            MailboxEntryRow {
+                                id: entry,
+                                kind: EntryKind::Welcome,
+                                data: c.welcomes[i].0.clone(),
+                            },
+                        ));
                     }
                     tx.commit().await?;
                     Ok(AppendOutcome::Appended { seq: to_u64(seq)?, epoch: c.epoch + 1, queued })
@@ -732,19 +847,32 @@ macro_rules! sql_store {
                     None,
                 )
                 .await?;
-                p.mailbox_entries += run(
-                    "DELETE FROM mailbox_entries WHERE id IN (SELECT id FROM mailbox_entries \
-                     WHERE expires_at <= $1 LIMIT $2)",
-                    Some(c.now),
-                )
-                .await?;
-                p.welcomes += run(
-                    "DELETE FROM welcomes WHERE id IN (SELECT w.id FROM welcomes w \
-                     WHERE NOT EXISTS (SELECT 1 FROM mailbox_entries e WHERE e.welcome_id = w.id) \
-                     LIMIT $1)",
-                    None,
-                )
-                .await?;
+                // Expired mailbox entries, and each Welcome whose last entry this was.
+                let (entries, welcomes) = self
+                    .write(move |conn: &mut $conn| {
+                        Box::pin(async move {
+                            let mut tx = conn.begin().await?;
+                            let gone: Vec<(Option<i64>,)> = sqlx::query_as(
+                                "DELETE FROM mailbox_entries WHERE (mailbox_id, seq) IN \
+                                 (SELECT mailbox_id, seq FROM mailbox_entries WHERE expires_at <= $1 LIMIT $2) \
+                                 RETURNING welcome_id",
+                            )
+                            .bind(c.now)
+                            .bind(batch)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            let mut released = std::collections::BTreeMap::<i64, i64>::new();
+                            for w in gone.iter().filter_map(|g| g.0) {
+                                *released.entry(w).or_default() += 1;
+                            }
+                            let welcomes = Self::release_welcomes(&mut tx, &released).await?;
+                            tx.commit().await?;
+                            Ok((gone.len() as u64, welcomes))
+                        })
+                    })
+                    .await?;
+                p.mailbox_entries += entries;
+                p.welcomes += welcomes;
                 p.key_packages += run(
                     "DELETE FROM sealed_key_packages WHERE id IN (SELECT id FROM sealed_key_packages \
                      WHERE expires_at <= $1 LIMIT $2)",

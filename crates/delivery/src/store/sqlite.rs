@@ -117,6 +117,29 @@ impl SqliteStore {
     fn reader(&self) -> &SqlitePool {
         &self.read
     }
+
+    /// How the writer's connection is set up, read back from SQLite itself: the journal
+    /// mode (`wal`) and the `synchronous` level (2, `FULL`: a commit is on disk, WAL
+    /// included, before it returns, so a write answered 2xx survives a crash or power loss).
+    pub async fn durability(&self) -> Result<(String, i64), StoreError> {
+        self.write(|conn: &mut SqliteConnection| {
+            Box::pin(async move {
+                let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok((mode, level))
+            })
+        })
+        .await
+    }
 }
 
-sql_store!(SqliteStore, SqliteConnection, claim_lock = "");
+sql_store!(
+    SqliteStore,
+    SqliteConnection,
+    claim_lock = "",
+    wait_lock = ""
+);

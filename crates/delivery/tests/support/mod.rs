@@ -93,6 +93,33 @@ impl Db {
         })
     }
 
+    /// The number of rows of a table.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self.engine {
+            Engine::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&format!(
+                    "sqlite://{}",
+                    self.sqlite_path().display()
+                ))
+                .await
+                .expect("sqlite");
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
+            }
+            Engine::Postgres => {
+                let url = self.postgres_url().expect("url");
+                let mut c = sqlx::PgConnection::connect(&url).await.expect("pg");
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
+            }
+        }
+    }
+
     /// A configuration of a node on this database, listening on a free loopback port.
     pub fn config(&self) -> Config {
         Config {
@@ -411,6 +438,104 @@ impl Client {
             Bytes(group_id.to_vec()).to_base64()
         );
         self.empty("GET", &path, Sign::Group(key, epoch)).await
+    }
+}
+
+impl Client {
+    /// Fetches a page of a mailbox's entries after a cursor.
+    pub async fn entries_after(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        after: i64,
+        limit: i64,
+    ) -> Vec<MailboxEntry> {
+        let path = format!("/v1/mailboxes/{mailbox}/entries?after={after}&limit={limit}");
+        let r = self.empty("GET", &path, Sign::Mailbox(key)).await;
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        r.json::<MailboxEntries>().entries
+    }
+
+    /// Posts a sealed blob to a mailbox (unsigned: anyone may).
+    pub async fn post_blob(&self, mailbox: &str, blob: &[u8]) -> Resp {
+        let p = self.prepare(
+            "POST",
+            &format!("/v1/mailboxes/{mailbox}/entries"),
+            blob.to_vec(),
+            "application/octet-stream",
+            Sign::No,
+            None,
+        );
+        self.send(&p).await
+    }
+
+    /// Creates a pool owned by the mailbox; returns its id.
+    pub async fn create_pool(&self, mailbox: &str, key: &SigningKey, secret: &[u8]) -> String {
+        let r = self
+            .json(
+                "POST",
+                &format!("/v1/mailboxes/{mailbox}/pools"),
+                &CreatePoolRequest {
+                    claim_secret: Bytes(secret.to_vec()),
+                },
+                Sign::Mailbox(key),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
+        r.json::<CreatePoolResponse>().pool_id
+    }
+
+    /// Uploads sealed KeyPackages (bytes, last resort) expiring at `expires_at`.
+    pub async fn upload_key_packages(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        pool: &str,
+        blobs: Vec<(Vec<u8>, bool)>,
+        expires_at: u64,
+    ) -> Resp {
+        self.json(
+            "POST",
+            &format!("/v1/mailboxes/{mailbox}/pools/{pool}/key-packages"),
+            &UploadKeyPackagesRequest {
+                key_packages: blobs
+                    .into_iter()
+                    .map(|(s, l)| SealedKeyPackage {
+                        sealed: Bytes(s),
+                        last_resort: l,
+                    })
+                    .collect(),
+                expires_at,
+            },
+            Sign::Mailbox(key),
+        )
+        .await
+    }
+
+    /// Claims one KeyPackage of a pool.
+    pub async fn claim(&self, pool: &str, secret: &[u8]) -> Resp {
+        self.json(
+            "POST",
+            &format!("/v1/pools/{pool}/claim"),
+            &ClaimRequest {
+                claim_secret: Bytes(secret.to_vec()),
+            },
+            Sign::No,
+        )
+        .await
+    }
+
+    /// What is left in a pool.
+    pub async fn pool_status(&self, mailbox: &str, key: &SigningKey, pool: &str) -> PoolStatus {
+        let r = self
+            .empty(
+                "GET",
+                &format!("/v1/mailboxes/{mailbox}/pools/{pool}"),
+                Sign::Mailbox(key),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        r.json()
     }
 }
 
