@@ -60,6 +60,15 @@ pub struct Config {
     /// Largest sealed blob posted to a mailbox, in bytes.
     #[arg(long, env = "CONCLAVE_DS_MAX_BLOB", default_value_t = 64 * 1024)]
     pub max_blob_bytes: usize,
+    /// Largest group message pushed inline over WebSocket (and NATS), in bytes; a larger
+    /// entry is announced by sequence number and read from the log. Keep it under NATS's
+    /// `max_payload` (1 MiB by default).
+    #[arg(long, env = "CONCLAVE_DS_PUSH_INLINE_LIMIT", default_value_t = crate::push::DEFAULT_INLINE_LIMIT)]
+    pub push_inline_limit: usize,
+    /// Pushes buffered per topic and per connection for a slow WebSocket client; past it
+    /// the client is told it lagged and re-reads from its cursor.
+    #[arg(long, env = "CONCLAVE_DS_PUSH_BUFFER", default_value_t = 1024)]
+    pub push_buffer: usize,
 }
 
 impl Default for Config {

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 429.
     #[error("rate limited")]
     RateLimited,
+    /// 500: the push transport (NATS) failed.
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     /// 500.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,11 +72,14 @@ impl ApiError {
                 None,
             ),
             ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, None),
-            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None),
+            ApiError::Store(_) | ApiError::Push(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None)
+            }
         };
         let message = match self {
             // Never echo database details to clients.
             ApiError::Store(_) => "internal error".to_string(),
+            ApiError::Push(_) => "push unavailable".to_string(),
             other => other.to_string(),
         };
         (
@@ -94,8 +100,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Store(e) = &self {
-            tracing::error!(error = %e, "store failure");
+        match &self {
+            ApiError::Store(e) => tracing::error!(error = %e, "store failure"),
+            ApiError::Push(e) => tracing::error!(error = %e, "push failure"),
+            _ => {}
         }
         let (status, body) = self.parts();
         (status, axum::Json(body)).into_response()

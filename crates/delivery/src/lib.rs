@@ -75,6 +75,8 @@ pub struct Server {
     pub pruner: Option<tokio::task::JoinHandle<()>>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Push (its counters tell what this node received from NATS).
+    pub push: push::Push,
 }
 
 impl std::fmt::Debug for Server {
@@ -111,12 +113,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let config = Arc::new(config);
     let store = open_store(&config).await?;
     let push = match &config.nats {
-        Some(url) => push::Push::nats(url).await?,
-        None => push::Push::local(),
+        Some(url) => push::Push::nats(url, config.push_buffer, config.push_inline_limit).await?,
+        None => push::Push::local(config.push_buffer, config.push_inline_limit),
     };
     let state = http::AppState {
         store: store.clone(),
-        push,
+        push: push.clone(),
         config: config.clone(),
         claims: Arc::new(ratelimit::RateLimiter::new(config.claims_per_minute)),
     };
@@ -131,5 +133,6 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         task,
         pruner,
         store,
+        push,
     })
 }
