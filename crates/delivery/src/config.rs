@@ -69,6 +69,12 @@ pub struct Config {
     /// the client is told it lagged and re-reads from its cursor.
     #[arg(long, env = "CONCLAVE_DS_PUSH_BUFFER", default_value_t = 1024)]
     pub push_buffer: usize,
+    /// TLS certificate chain (PEM); with --tls-key the DS serves HTTPS and WSS only.
+    #[arg(long, env = "CONCLAVE_DS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CONCLAVE_DS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -105,5 +111,12 @@ mod tests {
         assert_eq!(c.postgres.as_deref(), Some("postgres://h/db"));
         assert_eq!(c.nats.as_deref(), Some("nats://h:4222"));
         assert!(Config::try_parse_from(["conclave-ds", "--listen", "nowhere"]).is_err());
+        // A certificate needs its key, and the other way round.
+        assert!(Config::try_parse_from(["conclave-ds", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::try_parse_from(["conclave-ds", "--tls-key", "k.pem"]).is_err());
+        let c =
+            Config::try_parse_from(["conclave-ds", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+                .expect("parse");
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
     }
 }
