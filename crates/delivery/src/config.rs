@@ -51,15 +51,31 @@ pub struct Config {
     /// KeyPackage claims per pool per minute, per node (RFC 9420 §16.8).
     #[arg(long, env = "CONCLAVE_DS_CLAIMS_PER_MINUTE", default_value_t = 60)]
     pub claims_per_minute: u32,
-    /// Largest request body in bytes (a Welcome for a large group is megabytes).
+    /// Largest request body in bytes, for commits (with their Welcomes: a Welcome for a
+    /// large group is megabytes) and sealed GroupInfos.
     #[arg(long, env = "CONCLAVE_DS_MAX_BODY", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest JSON control body in bytes (mailbox and group creation, acknowledgements,
+    /// pools, claims).
+    #[arg(long, env = "CONCLAVE_DS_MAX_CONTROL_BODY", default_value_t = 64 * 1024)]
+    pub max_control_bytes: usize,
+    /// Largest KeyPackage upload (a batch of sealed KeyPackages) in bytes.
+    #[arg(long, env = "CONCLAVE_DS_MAX_UPLOAD", default_value_t = 4 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
     /// Largest group message (application or proposal) in bytes.
     #[arg(long, env = "CONCLAVE_DS_MAX_MESSAGE", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
     /// Largest sealed blob posted to a mailbox, in bytes.
     #[arg(long, env = "CONCLAVE_DS_MAX_BLOB", default_value_t = 64 * 1024)]
     pub max_blob_bytes: usize,
+    /// Anonymous creations (mailboxes and groups together) per minute on this node, with a
+    /// burst of as many. Node-wide, not per client: the DS keeps no IP address.
+    #[arg(
+        long,
+        env = "CONCLAVE_DS_ANONYMOUS_CREATIONS_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub anonymous_creations_per_minute: u32,
     /// Largest group message pushed inline over WebSocket (and NATS), in bytes; a larger
     /// entry is announced by sequence number and read from the log. Keep it under NATS's
     /// `max_payload` (1 MiB by default).

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 429.
     #[error("rate limited")]
     RateLimited,
+    /// 429 with a `Retry-After` header: a node-wide limit (anonymous creations) is spent.
+    #[error("too many requests on this node; retry in {0} s")]
+    Busy(u64),
     /// 500: the push transport (NATS) failed.
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
@@ -71,7 +74,9 @@ impl ApiError {
                 ErrorCode::PayloadTooLarge,
                 None,
             ),
-            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, None),
+            ApiError::RateLimited | ApiError::Busy(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, None)
+            }
             ApiError::Store(_) | ApiError::Push(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None)
             }
@@ -106,6 +111,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, body) = self.parts();
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::Busy(secs) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        response
     }
 }

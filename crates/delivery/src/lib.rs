@@ -33,7 +33,7 @@
 //! - [`store`]: the [`store::Store`] trait, SQLite and PostgreSQL engines, migrations;
 //! - [`http`]: the axum API; [`auth`]: request signatures; [`mls`]: the framing header;
 //! - [`push`]: WebSocket fan-out, across nodes through NATS; [`retention`]: the pruner;
-//! - [`tls`]: HTTPS and WSS with rustls;
+//! - [`tls`]: HTTPS and WSS with rustls; [`ratelimit`]: token buckets;
 //! - [`config`]: flags and environment.
 #![forbid(unsafe_code)]
 
@@ -134,6 +134,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         push: push.clone(),
         config: config.clone(),
         claims: Arc::new(ratelimit::RateLimiter::new(config.claims_per_minute)),
+        creations: Arc::new(ratelimit::NodeLimiter::new(
+            config.anonymous_creations_per_minute,
+        )),
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

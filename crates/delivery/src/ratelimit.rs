@@ -1,16 +1,52 @@
-//! Per-pool claim rate limit (RFC 9420 §16.8: draining a client's KeyPackages keeps it out
-//! of new groups). A token bucket per pool, kept in this node's memory: with several nodes
-//! the limit applies per node.
+//! Rate limits, as token buckets kept in this node's memory (with several nodes a limit
+//! applies per node).
+//!
+//! - [`RateLimiter`]: claims per KeyPackage pool (RFC 9420 §16.8: draining a client's
+//!   KeyPackages keeps it out of new groups).
+//! - [`NodeLimiter`]: anonymous creations of mailboxes and groups, node-wide. The DS keeps
+//!   no IP address (RFC 9750 §8: metadata minimisation), so there is no per-client limit:
+//!   a flood from one source spends the same budget as everybody's creations.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// One token bucket: `per_minute` tokens a minute, holding at most as many.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn full(per_minute: f64, now: Instant) -> Self {
+        Bucket {
+            tokens: per_minute,
+            last: now,
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self, per_minute: f64, now: Instant) -> Result<(), Duration> {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * per_minute / 60.0;
+        self.tokens = (self.tokens + refill).min(per_minute);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) * 60.0 / per_minute,
+            ))
+        }
+    }
+}
 
 /// Token buckets by key.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: f64,
-    buckets: Mutex<HashMap<Vec<u8>, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Vec<u8>, Bucket>>,
 }
 
 impl RateLimiter {
@@ -28,21 +64,39 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             // Forget buckets that have refilled completely: they hold no information.
-            let full = 60.0;
-            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < full);
+            buckets.retain(|_, b| now.duration_since(b.last) < Duration::from_secs(60));
         }
-        let (tokens, last) = buckets
+        buckets
             .entry(key.to_vec())
-            .or_insert((self.per_minute, now));
-        let refill = now.duration_since(*last).as_secs_f64() * self.per_minute / 60.0;
-        *tokens = (*tokens + refill).min(self.per_minute);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
+            .or_insert_with(|| Bucket::full(self.per_minute, now))
+            .take(self.per_minute, now)
+            .is_ok()
+    }
+}
+
+/// One token bucket for the whole node.
+#[derive(Debug)]
+pub struct NodeLimiter {
+    per_minute: f64,
+    bucket: Mutex<Bucket>,
+}
+
+impl NodeLimiter {
+    /// `per_minute` events per minute on this node, with a burst of as many.
+    pub fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute.max(1));
+        NodeLimiter {
+            per_minute,
+            bucket: Mutex::new(Bucket::full(per_minute, Instant::now())),
         }
+    }
+
+    /// Takes one token, or returns the whole seconds to wait for the next (at least 1).
+    pub fn allow(&self) -> Result<(), u64> {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        bucket
+            .take(self.per_minute, Instant::now())
+            .map_err(|wait| wait.as_secs_f64().ceil().max(1.0) as u64)
     }
 }
 
@@ -56,5 +110,32 @@ mod tests {
         assert!(l.allow(b"a") && l.allow(b"a") && l.allow(b"a"));
         assert!(!l.allow(b"a"));
         assert!(l.allow(b"b"));
+    }
+
+    #[test]
+    fn node_limit_says_when_to_retry() {
+        let l = NodeLimiter::new(2);
+        assert!(l.allow().is_ok() && l.allow().is_ok());
+        // Two a minute: the next token is about 30 s away.
+        let wait = l.allow().expect_err("spent");
+        assert!((29..=31).contains(&wait), "{wait}");
+    }
+
+    #[test]
+    fn bucket_refills_with_time() {
+        let t0 = Instant::now();
+        let mut b = Bucket::full(60.0, t0);
+        for _ in 0..60 {
+            assert!(b.take(60.0, t0).is_ok());
+        }
+        assert!(b.take(60.0, t0).is_err());
+        assert!(b.take(60.0, t0 + Duration::from_millis(1100)).is_ok());
+        // Never more than the burst.
+        let mut b = Bucket::full(60.0, t0);
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..60 {
+            assert!(b.take(60.0, later).is_ok());
+        }
+        assert!(b.take(60.0, later).is_err());
     }
 }
