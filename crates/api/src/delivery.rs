@@ -447,19 +447,47 @@ pub enum WsEvent {
         /// Why.
         error: ErrorBody,
     },
-    /// A new group log entry.
+    /// A new group log entry, with its message (entries up to the DS's inline push limit,
+    /// 256 KiB by default).
     GroupEntry {
         /// The group id (base64url).
         group_id: String,
         /// The entry.
         entry: LogEntry,
     },
-    /// A new mailbox entry.
+    /// A new group log entry too large to push inline: read it from the log
+    /// (`GET /v1/groups/{group}/log?from={seq}`).
+    GroupEntryNotice {
+        /// The group id (base64url).
+        group_id: String,
+        /// The entry's sequence number.
+        seq: u64,
+        /// The epoch it was sent in.
+        epoch: u64,
+        /// What it is.
+        kind: LogEntryKind,
+        /// The size of its message in bytes.
+        size: u64,
+    },
+    /// A new mailbox entry, announced without its bytes (a Welcome may be megabytes): the
+    /// owner fetches it from its cursor (`GET /v1/mailboxes/{id}/entries`).
     MailboxEntry {
         /// The mailbox id.
         mailbox_id: String,
-        /// The entry.
-        entry: MailboxEntry,
+        /// The entry's id (fetch it with `after` = any smaller id).
+        entry_id: i64,
+        /// What it holds.
+        kind: MailboxEntryKind,
+        /// The size of its data in bytes.
+        size: u64,
+    },
+    /// The connection fell behind and pushes of a subscription were dropped: re-read the
+    /// group log or the mailbox from the client's cursor. Later pushes follow as usual.
+    Lagged {
+        /// The group id or mailbox id of the subscription.
+        target: String,
+        /// How many pushes were dropped.
+        missed: u64,
     },
 }
 

@@ -51,15 +51,46 @@ pub struct Config {
     /// KeyPackage claims per pool per minute, across all nodes (RFC 9420 §16.8).
     #[arg(long, env = "CONCLAVE_DS_CLAIMS_PER_MINUTE", default_value_t = 60)]
     pub claims_per_minute: u32,
-    /// Largest request body in bytes (a Welcome for a large group is megabytes).
+    /// Largest request body in bytes, for commits (with their Welcomes: a Welcome for a
+    /// large group is megabytes) and sealed GroupInfos.
     #[arg(long, env = "CONCLAVE_DS_MAX_BODY", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest JSON control body in bytes (mailbox and group creation, acknowledgements,
+    /// pools, claims).
+    #[arg(long, env = "CONCLAVE_DS_MAX_CONTROL_BODY", default_value_t = 64 * 1024)]
+    pub max_control_bytes: usize,
+    /// Largest KeyPackage upload (a batch of sealed KeyPackages) in bytes.
+    #[arg(long, env = "CONCLAVE_DS_MAX_UPLOAD", default_value_t = 4 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
     /// Largest group message (application or proposal) in bytes.
     #[arg(long, env = "CONCLAVE_DS_MAX_MESSAGE", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
     /// Largest sealed blob posted to a mailbox, in bytes.
     #[arg(long, env = "CONCLAVE_DS_MAX_BLOB", default_value_t = 64 * 1024)]
     pub max_blob_bytes: usize,
+    /// Anonymous creations (mailboxes and groups together) per minute on this node, with a
+    /// burst of as many. Node-wide, not per client: the DS keeps no IP address.
+    #[arg(
+        long,
+        env = "CONCLAVE_DS_ANONYMOUS_CREATIONS_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub anonymous_creations_per_minute: u32,
+    /// Largest group message pushed inline over WebSocket (and NATS), in bytes; a larger
+    /// entry is announced by sequence number and read from the log. Keep it under NATS's
+    /// `max_payload` (1 MiB by default).
+    #[arg(long, env = "CONCLAVE_DS_PUSH_INLINE_LIMIT", default_value_t = crate::push::DEFAULT_INLINE_LIMIT)]
+    pub push_inline_limit: usize,
+    /// Pushes buffered per topic and per connection for a slow WebSocket client; past it
+    /// the client is told it lagged and re-reads from its cursor.
+    #[arg(long, env = "CONCLAVE_DS_PUSH_BUFFER", default_value_t = 1024)]
+    pub push_buffer: usize,
+    /// TLS certificate chain (PEM); with --tls-key the DS serves HTTPS and WSS only.
+    #[arg(long, env = "CONCLAVE_DS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CONCLAVE_DS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -96,5 +127,12 @@ mod tests {
         assert_eq!(c.postgres.as_deref(), Some("postgres://h/db"));
         assert_eq!(c.nats.as_deref(), Some("nats://h:4222"));
         assert!(Config::try_parse_from(["conclave-ds", "--listen", "nowhere"]).is_err());
+        // A certificate needs its key, and the other way round.
+        assert!(Config::try_parse_from(["conclave-ds", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::try_parse_from(["conclave-ds", "--tls-key", "k.pem"]).is_err());
+        let c =
+            Config::try_parse_from(["conclave-ds", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+                .expect("parse");
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
     }
 }

@@ -49,6 +49,12 @@ pub enum ApiError {
     /// 429.
     #[error("rate limited")]
     RateLimited,
+    /// 429 with a `Retry-After` header: a node-wide limit (anonymous creations) is spent.
+    #[error("too many requests on this node; retry in {0} s")]
+    Busy(u64),
+    /// 500: the push transport (NATS) failed.
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     /// 500.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -68,12 +74,17 @@ impl ApiError {
                 ErrorCode::PayloadTooLarge,
                 None,
             ),
-            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, None),
-            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None),
+            ApiError::RateLimited | ApiError::Busy(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, None)
+            }
+            ApiError::Store(_) | ApiError::Push(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None)
+            }
         };
         let message = match self {
             // Never echo database details to clients.
             ApiError::Store(_) => "internal error".to_string(),
+            ApiError::Push(_) => "push unavailable".to_string(),
             other => other.to_string(),
         };
         (
@@ -94,10 +105,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Store(e) = &self {
-            tracing::error!(error = %e, "store failure");
+        match &self {
+            ApiError::Store(e) => tracing::error!(error = %e, "store failure"),
+            ApiError::Push(e) => tracing::error!(error = %e, "push failure"),
+            _ => {}
         }
         let (status, body) = self.parts();
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::Busy(secs) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        response
     }
 }

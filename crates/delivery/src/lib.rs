@@ -33,6 +33,7 @@
 //! - [`store`]: the [`store::Store`] trait, SQLite and PostgreSQL engines, migrations;
 //! - [`http`]: the axum API; [`auth`]: request signatures; [`mls`]: the framing header;
 //! - [`push`]: WebSocket fan-out, across nodes through NATS; [`retention`]: the pruner;
+//! - [`tls`]: HTTPS and WSS with rustls; [`ratelimit`]: token buckets;
 //! - [`config`]: flags and environment.
 #![forbid(unsafe_code)]
 
@@ -44,6 +45,7 @@ pub mod mls;
 pub mod push;
 pub mod retention;
 pub mod store;
+pub mod tls;
 
 use config::Config;
 use std::net::SocketAddr;
@@ -62,6 +64,9 @@ pub enum StartError {
     /// The listening socket.
     #[error("listen: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A running DS.
@@ -74,6 +79,10 @@ pub struct Server {
     pub pruner: Option<tokio::task::JoinHandle<()>>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Push (its counters tell what this node received from NATS).
+    pub push: push::Push,
+    /// Whether it serves HTTPS (given a certificate and key).
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -104,30 +113,48 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, error::StoreE
     })
 }
 
-/// Opens the store and push, binds the listener and serves in a task.
+/// Opens the store and push, binds the listener (TLS when the configuration names a
+/// certificate and key) and serves in a task.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     http::ops::prometheus();
+    // Read the certificate first: a bad one fails the start before anything else opens.
+    let tls_config = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
     let config = Arc::new(config);
     let store = open_store(&config).await?;
     let push = match &config.nats {
-        Some(url) => push::Push::nats(url).await?,
-        None => push::Push::local(),
+        Some(url) => push::Push::nats(url, config.push_buffer, config.push_inline_limit).await?,
+        None => push::Push::local(config.push_buffer, config.push_inline_limit),
     };
     let state = http::AppState {
         store: store.clone(),
-        push,
+        push: push.clone(),
         config: config.clone(),
+        creations: Arc::new(ratelimit::NodeLimiter::new(
+            config.anonymous_creations_per_minute,
+        )),
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let app = http::router(state);
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let tls = tls_config.is_some();
+    let task = match tls_config {
+        Some(c) => {
+            let listener = tls::TlsListener::new(listener, c);
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, app).await }),
+    };
     let pruner = retention::spawn(store.clone(), config.clone());
-    tracing::info!(%addr, "conclave-ds listening");
+    tracing::info!(%addr, tls, "conclave-ds listening");
     Ok(Server {
         addr,
         task,
         pruner,
         store,
+        push,
+        tls,
     })
 }

@@ -1,6 +1,7 @@
 //! `kill -9` of the real `conclave-ds` binary in the middle of a write load loses no
 //! accepted (2xx) message and leaves no half-applied commit; checked after a restart on the
-//! same SQLite file and on the same PostgreSQL database.
+//! same SQLite file and on the same PostgreSQL database, which then takes the next commit
+//! of the current epoch and refuses a stale one.
 
 mod support;
 
@@ -53,6 +54,10 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
     // What the DS acknowledged: seq -> message.
     let acked: Arc<Mutex<BTreeMap<u64, Vec<u8>>>> = Arc::default();
     let mut accepted_commits = 0u64;
+    // Alice's commit sent but not acknowledged when the load stopped, if any.
+    let mut pending = false;
+    // The Welcome of the commit that starts each epoch.
+    let mut welcomes_of: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     // Kill -9 after a while, from another task, whatever is in flight.
     let pid = child.id().expect("pid");
     let killer = tokio::spawn(async move {
@@ -70,6 +75,8 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
         let joiner = mls.joiner(&format!("j{round}"));
         let proposed = mls.commit_add(&mut alice, &[&joiner]);
         keys.insert(e + 1, proposed.next_key.clone());
+        welcomes_of.insert(e + 1, proposed.welcome.clone().expect("welcome"));
+        pending = true;
         let mut tasks = Vec::new();
         for m in messages {
             let (c, key, gid, acked) = (c.clone(), key.clone(), gid.clone(), acked.clone());
@@ -131,6 +138,7 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
                 acked.lock().unwrap().insert(a.seq, proposed.commit.clone());
                 accepted_commits += 1;
                 mls.accepted(&mut alice);
+                pending = false;
             }
             _ => break 'load,
         }
@@ -187,13 +195,53 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
         .map(|v| v.0)
         .collect();
     assert_eq!(commits, (0..epoch).collect::<Vec<_>>());
-    // Each applied commit queued its Welcome, and no other Welcome exists.
-    let welcomes = c.entries(&mb, &mk).await;
-    assert_eq!(welcomes.len() as u64, epoch);
-    // And the DS takes the next commit where it left off.
-    let e = epoch;
-    let r = c.log(&gid, 1, &keys[&e], e).await;
-    assert_eq!(r.status, 200);
+    // Each applied commit queued its Welcome, whole, and no other Welcome exists.
+    let mut welcomes: Vec<Vec<u8>> = c
+        .entries(&mb, &mk)
+        .await
+        .into_iter()
+        .map(|w| w.data.0)
+        .collect();
+    welcomes.sort();
+    let mut expected: Vec<Vec<u8>> = (1..=epoch).map(|e| welcomes_of[&e].clone()).collect();
+    expected.sort();
+    assert!(
+        welcomes == expected,
+        "Welcomes differ from the applied commits'"
+    );
+
+    // The group moves on: Alice learns the fate of her commit in flight from the epoch…
+    if pending {
+        if epoch == accepted_commits + 1 {
+            mls.accepted(&mut alice);
+        } else {
+            mls.refused(&mut alice);
+        }
+    }
+    assert_eq!(mls.epoch(&alice), epoch);
+    // …the next commit for the current epoch is accepted, right after the last entry…
+    let last_seq = seqs.len() as u64;
+    let next = mls.commit_update(&mut alice);
+    let request = commit_request(&next, &[]);
+    let r = c.commit(&gid, &request, &keys[&epoch], epoch).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let a: Appended = r.json();
+    assert_eq!((a.seq, a.epoch), (last_seq + 1, epoch + 1));
+    mls.accepted(&mut alice);
+    keys.insert(epoch + 1, next.next_key.clone());
+    // …a stale commit for the epoch just ended is refused with the current epoch…
+    let r = c.commit(&gid, &request, &keys[&epoch], epoch).await;
+    assert_eq!(r.status, 409);
+    let refusal: ErrorBody = r.json();
+    assert_eq!(
+        (refusal.code, refusal.current_epoch),
+        (ErrorCode::WrongEpoch, Some(epoch + 1))
+    );
+    // …and the new epoch takes messages.
+    let m = mls.encrypt(&mut alice, b"after the restart");
+    let r = c.post(&gid, &m, &keys[&(epoch + 1)], epoch + 1).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json::<Appended>().seq, last_seq + 2);
 }
 
 fn headers(p: &Prepared) -> reqwest::header::HeaderMap {

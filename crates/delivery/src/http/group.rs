@@ -1,11 +1,11 @@
 //! Groups and their log (RFC 9750 §5.2, §6): one commit per epoch by compare-and-set,
 //! messages signed with the epoch's group auth key, reading authorised by that key.
 
-use super::mailbox::entry as mailbox_entry;
 use super::{AppState, body, id, json, now_i64, plus, signed_path};
 use crate::auth::{self, Proof};
 use crate::error::ApiError;
 use crate::mls::{self, Kind};
+use crate::push;
 use crate::store::{AppendOutcome, EpochKey, LogKind, LogRow, NewCommit};
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use conclave_api::delivery::{
     Appended, Bytes as B64, CommitRequest, CreateGroupRequest, ErrorBody, ErrorCode,
-    GroupInfoResponse, LogEntry, LogEntryKind, LogPage, SealedGroupInfo, WsEvent,
+    GroupInfoResponse, LogEntry, LogEntryKind, LogPage, MailboxEntryKind, SealedGroupInfo,
 };
 use serde::Deserialize;
 
@@ -135,28 +135,34 @@ pub async fn create(
     }
 }
 
-/// Publishes an accepted entry and its queued Welcomes.
+/// Publishes an accepted entry (its message inline only up to the push limit) and notices
+/// of its queued Welcomes (never their bytes: each owner fetches from its cursor).
 async fn publish(
     state: &AppState,
     group: &[u8],
     row: LogRow,
     queued: Vec<(Vec<u8>, crate::store::MailboxEntryRow)>,
 ) {
-    let group_id = B64(group.to_vec()).to_base64();
+    let entry = log_entry(row);
     state
         .push
-        .publish(WsEvent::GroupEntry {
-            group_id,
-            entry: log_entry(row),
+        .publish_group_entry(&push::GroupEntry {
+            group_id: group,
+            seq: entry.seq,
+            epoch: entry.epoch,
+            kind: entry.kind,
+            message: &entry.message.0,
         })
         .await;
     for (mailbox, row) in queued {
         state
             .push
-            .publish(WsEvent::MailboxEntry {
-                mailbox_id: B64(mailbox).to_base64(),
-                entry: mailbox_entry(row),
-            })
+            .publish(push::mailbox_event(
+                &mailbox,
+                row.id,
+                MailboxEntryKind::Welcome,
+                row.data.len(),
+            ))
             .await;
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use conclave_api::delivery::{
     AckRequest, AckResponse, Bytes as B64, CreateMailboxRequest, CreateMailboxResponse, ErrorBody,
-    ErrorCode, MailboxEntries, MailboxEntry, MailboxEntryKind, PostedEntry, WsEvent,
+    ErrorCode, MailboxEntries, MailboxEntry, MailboxEntryKind, PostedEntry,
 };
 use serde::Deserialize;
 
@@ -153,8 +153,7 @@ pub async fn post_blob(
     if raw.is_empty() {
         return Err(ApiError::bad("empty blob"));
     }
-    let mailbox_b64 = mailbox;
-    let mailbox = id(&mailbox_b64, ErrorCode::MailboxNotFound)?;
+    let mailbox = id(&mailbox, ErrorCode::MailboxNotFound)?;
     let now = now_i64();
     let row = state
         .store
@@ -169,10 +168,12 @@ pub async fn post_blob(
     let posted = PostedEntry { id: row.id };
     state
         .push
-        .publish(WsEvent::MailboxEntry {
-            mailbox_id: mailbox_b64,
-            entry: entry(row),
-        })
+        .publish(crate::push::mailbox_event(
+            &mailbox,
+            row.id,
+            MailboxEntryKind::Blob,
+            row.data.len(),
+        ))
         .await;
     Ok((StatusCode::CREATED, Json(posted)))
 }

@@ -9,12 +9,15 @@ pub mod ws;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::push::Push;
+use crate::ratelimit::NodeLimiter;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, Uri};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
 use axum::routing::{get, post};
 use conclave_api::delivery::{Bytes as B64, ErrorCode};
 use serde::de::DeserializeOwned;
@@ -29,39 +32,85 @@ pub struct AppState {
     pub push: Push,
     /// Configuration.
     pub config: Arc<Config>,
+    /// Node-wide limit of anonymous creations (mailboxes and groups).
+    pub creations: Arc<NodeLimiter>,
 }
 
-/// The router of the whole API.
+/// Refuses an anonymous creation with 429 and `Retry-After` when the node's budget is
+/// spent (before the body is read).
+async fn creation_limit(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Err(retry_after) = state.creations.allow() {
+        metrics::counter!("ds_creations_refused_total").increment(1);
+        return Err(ApiError::Busy(retry_after));
+    }
+    Ok(next.run(request).await)
+}
+
+/// The router of the whole API. Each route has its own body limit (an oversized body is
+/// refused with 413 `payload_too_large` before it is read whole): small JSON for control,
+/// `max_message_bytes` for group messages, `max_blob_bytes` for mailbox blobs,
+/// `max_upload_bytes` for KeyPackage batches, and `max_body_bytes` for commits (with their
+/// Welcomes) and sealed GroupInfos.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
+    let c = &state.config;
+    let control = DefaultBodyLimit::max(c.max_control_bytes);
+    let message = DefaultBodyLimit::max(c.max_message_bytes);
+    let blob = DefaultBodyLimit::max(c.max_blob_bytes);
+    let upload = DefaultBodyLimit::max(c.max_upload_bytes);
+    let large = DefaultBodyLimit::max(c.max_body_bytes);
+    let limited = from_fn_with_state(state.clone(), creation_limit);
     Router::new()
-        .route("/v1/mailboxes", post(mailbox::create))
+        .route(
+            "/v1/mailboxes",
+            post(mailbox::create).layer(control).layer(limited.clone()),
+        )
         .route(
             "/v1/mailboxes/{mailbox}/entries",
-            get(mailbox::fetch).post(mailbox::post_blob),
+            get(mailbox::fetch).post(mailbox::post_blob).layer(blob),
         )
-        .route("/v1/mailboxes/{mailbox}/ack", post(mailbox::ack))
-        .route("/v1/mailboxes/{mailbox}/pools", post(pool::create))
+        .route(
+            "/v1/mailboxes/{mailbox}/ack",
+            post(mailbox::ack).layer(control),
+        )
+        .route(
+            "/v1/mailboxes/{mailbox}/pools",
+            post(pool::create).layer(control),
+        )
         .route("/v1/mailboxes/{mailbox}/pools/{pool}", get(pool::status))
         .route(
             "/v1/mailboxes/{mailbox}/pools/{pool}/key-packages",
-            post(pool::upload),
+            post(pool::upload).layer(upload),
         )
-        .route("/v1/pools/{pool}/claim", post(pool::claim))
-        .route("/v1/groups", post(group::create))
-        .route("/v1/groups/{group}/messages", post(group::append))
-        .route("/v1/groups/{group}/commits", post(group::commit))
+        .route("/v1/pools/{pool}/claim", post(pool::claim).layer(control))
+        .route(
+            "/v1/groups",
+            post(group::create).layer(control).layer(limited),
+        )
+        .route(
+            "/v1/groups/{group}/messages",
+            post(group::append).layer(message),
+        )
+        .route(
+            "/v1/groups/{group}/commits",
+            post(group::commit).layer(large),
+        )
         .route("/v1/groups/{group}/log", get(group::read_log))
         .route(
             "/v1/groups/{group}/group-info",
-            get(group::get_group_info).put(group::put_group_info),
+            get(group::get_group_info)
+                .put(group::put_group_info)
+                .layer(large),
         )
         .route("/v1/ws", get(ws::upgrade))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(control)
         .with_state(state)
 }
 

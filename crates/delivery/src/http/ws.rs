@@ -5,7 +5,7 @@ use super::AppState;
 use super::group::epoch_key;
 use crate::auth::{self, Proof};
 use crate::error::ApiError;
-use crate::push::{Pushed, group_topic, mailbox_topic};
+use crate::push::{Pushed, Subscription, group_topic, mailbox_topic};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -43,35 +43,55 @@ enum Filter {
     All,
 }
 
+/// Whether an entry of `entry_epoch` at `seq` is readable with the key of `epoch`, which
+/// started at `start_seq` (see `Store::read_log`).
+fn readable(epoch: u64, start_seq: u64, entry_epoch: u64, seq: u64) -> bool {
+    entry_epoch == epoch || (entry_epoch + 1 == epoch && seq > start_seq)
+}
+
 impl Filter {
     fn admits(&self, event: &WsEvent) -> bool {
         match (self, event) {
             (Filter::All, _) => true,
             (Filter::Epoch { epoch, start_seq }, WsEvent::GroupEntry { entry, .. }) => {
-                entry.epoch == *epoch || (entry.epoch + 1 == *epoch && entry.seq > *start_seq)
+                readable(*epoch, *start_seq, entry.epoch, entry.seq)
             }
+            (
+                Filter::Epoch { epoch, start_seq },
+                WsEvent::GroupEntryNotice {
+                    epoch: e, seq: s, ..
+                },
+            ) => readable(*epoch, *start_seq, *e, *s),
             _ => false,
         }
     }
 }
 
+/// Forwards a subscription's events that pass the filter to the connection's queue. When
+/// the subscriber fell behind (its topic buffer overflowed), it says so with
+/// [`WsEvent::Lagged`] so the client re-reads from its cursor, then goes on.
 fn forward(
-    mut from: broadcast::Receiver<Arc<Pushed>>,
+    mut from: Subscription,
     to: mpsc::Sender<Arc<Pushed>>,
     filter: Filter,
+    target: String,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match from.recv().await {
-                Ok(p) if filter.admits(&p.event) => {
-                    if to.send(p).await.is_err() {
-                        break;
-                    }
+            let next = match from.recv().await {
+                Ok(p) if filter.admits(&p.event) => p,
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    metrics::counter!("ds_push_lagged_total").increment(1);
+                    Pushed::new(WsEvent::Lagged {
+                        target: target.clone(),
+                        missed,
+                    })
                 }
-                Ok(_) => {}
-                // A slow client missed events: it reads them from its cursor.
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
+            };
+            if to.send(next).await.is_err() {
+                break;
             }
         }
     })
@@ -145,7 +165,8 @@ async fn subscribe(
     if subs.len() >= 1024 && !subs.contains_key(&topic) {
         return Err(ApiError::RateLimited);
     }
-    let handle = forward(state.push.subscribe(&topic), out.clone(), filter);
+    let subscription = state.push.subscribe(&topic).await?;
+    let handle = forward(subscription, out.clone(), filter, target.clone());
     if let Some(old) = subs.insert(topic, handle) {
         old.abort();
     }
@@ -155,7 +176,7 @@ async fn subscribe(
 async fn session(state: AppState, socket: WebSocket) {
     metrics::gauge!("ds_ws_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Arc<Pushed>>(1024);
+    let (tx, mut rx) = mpsc::channel::<Arc<Pushed>>(state.config.push_buffer.max(1));
     let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
     loop {
         tokio::select! {

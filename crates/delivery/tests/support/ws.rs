@@ -15,7 +15,8 @@ pub struct Ws {
     >,
 }
 
-fn proof(key: &SigningKey, path: &str) -> WsProof {
+/// A subscription proof signed with `key` for `path`.
+pub fn proof(key: &SigningKey, path: &str) -> WsProof {
     let ts = conclave_ds::auth::now();
     let nonce = random::<16>();
     let hash: [u8; 32] = Sha256::digest(b"").into();
@@ -35,6 +36,30 @@ impl Ws {
             .await
             .expect("ws connect");
         Ws { stream }
+    }
+
+    /// Connects with a small kernel receive buffer on the client's socket, so a client that
+    /// does not read makes the server's queue overflow quickly.
+    pub async fn connect_slow(base: &str, recv_buffer: u32) -> Ws {
+        let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().expect("addr");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
+        let tcp = socket.connect(addr).await.expect("connect");
+        let url = format!("ws://{addr}/v1/ws");
+        let (stream, _) =
+            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+                .await
+                .expect("ws handshake");
+        Ws { stream }
+    }
+
+    /// Sends a subscription request without waiting for the answer.
+    pub async fn send_request(&mut self, r: &WsRequest) {
+        let text = serde_json::to_string(r).expect("json");
+        self.stream
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 
     async fn request(&mut self, r: &WsRequest) -> Result<(), ErrorBody> {
