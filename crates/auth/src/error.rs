@@ -43,7 +43,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BadRequest | ErrorCode::InvalidChallenge | ErrorCode::BadSignature => {
             StatusCode::BAD_REQUEST
         }
-        ErrorCode::Unauthenticated | ErrorCode::InvalidIdToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated | ErrorCode::ReplayedRequest | ErrorCode::InvalidIdToken => {
+            StatusCode::UNAUTHORIZED
+        }
         ErrorCode::Forbidden
         | ErrorCode::InvalidInvitation
         | ErrorCode::DeviceRevoked

@@ -51,6 +51,19 @@ pub(crate) fn verify_ed25519(key: &[u8], message: &[u8], signature: &[u8]) -> bo
     key.verify_strict(message, &signature).is_ok()
 }
 
+/// The authentication headers of a signed request, as received (`None` when absent).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SignedHeaders<'a> {
+    /// [`api::HEADER_DEVICE`].
+    pub device: Option<&'a str>,
+    /// [`api::HEADER_TIMESTAMP`].
+    pub timestamp: Option<&'a str>,
+    /// [`api::HEADER_NONCE`].
+    pub nonce: Option<&'a str>,
+    /// [`api::HEADER_SIGNATURE`].
+    pub signature: Option<&'a str>,
+}
+
 /// The AS.
 pub struct Service {
     store: Arc<dyn Store>,
@@ -285,16 +298,25 @@ impl Service {
         &self,
         method: &str,
         path_and_query: &str,
-        device_id: Option<&str>,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
+        headers: SignedHeaders<'_>,
         body: &[u8],
     ) -> Result<DeviceRecord, Error> {
         let unauthenticated = |m: &str| Error::new(ErrorCode::Unauthenticated, m);
-        let (Some(device_id), Some(timestamp), Some(signature)) = (device_id, timestamp, signature)
-        else {
-            return Err(unauthenticated("the request is not signed"));
+        let (Some(device_id), Some(timestamp), Some(nonce), Some(signature)) = (
+            headers.device,
+            headers.timestamp,
+            headers.nonce,
+            headers.signature,
+        ) else {
+            return Err(unauthenticated(
+                "the request is not signed (device, timestamp, nonce and signature headers)",
+            ));
         };
+        if !api::valid_nonce(nonce) {
+            return Err(unauthenticated(
+                "the nonce must be 16 to 64 base64url characters",
+            ));
+        }
         let now = self.now();
         let ts: u64 = timestamp
             .parse()
@@ -311,7 +333,8 @@ impl Service {
             .device(device_id)
             .await?
             .ok_or_else(|| unauthenticated("unknown device"))?;
-        let message = api::request_message(method, path_and_query, timestamp, device_id, body);
+        let message =
+            api::request_message(method, path_and_query, timestamp, nonce, device_id, body);
         if !verify_ed25519(&device.signature_key, &message, &signature) {
             return Err(unauthenticated("the request signature does not verify"));
         }
@@ -325,6 +348,22 @@ impl Service {
             return Err(Error::new(
                 ErrorCode::CertificateExpired,
                 "the device certificate has expired",
+            ));
+        }
+        // Last, once the request is known to be the device's own: record the nonce until the
+        // timestamp leaves the window (the request is accepted while now <= ts + skew; the
+        // row goes at ts + skew + 1), so a replay inside the window finds it.
+        let keep_until = ts
+            .saturating_add(self.config.request_skew)
+            .saturating_add(1);
+        if !self
+            .store
+            .use_request_nonce(device_id, nonce, keep_until)
+            .await?
+        {
+            return Err(Error::new(
+                ErrorCode::ReplayedRequest,
+                "this request was already received (nonce reused)",
             ));
         }
         Ok(device)

@@ -209,6 +209,54 @@ engine_tests! {
         // Malformed JSON gets a JSON error too.
         let reply: support::Reply = server.raw("POST", "/v1/register", &[], b"{").await.into();
         reply.assert_error(400, ErrorCode::BadRequest);
+        // No nonce, or a malformed one.
+        let headers = device.sign_headers("GET", path, server.now(), b"");
+        let without: Vec<_> = headers.iter().filter(|(n, _)| *n != api::HEADER_NONCE).cloned().collect();
+        let reply: support::Reply = server.raw("GET", path, &without, b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+        let headers = device.sign_headers_with_nonce("GET", path, server.now(), "short", b"");
+        let reply: support::Reply = server.raw("GET", path, &headers, b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+    }
+
+    async fn signed_requests_cannot_be_replayed(server) {
+        let alice = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        // A captured relay post, replayed byte for byte within the timestamp window.
+        let inbox = format!("/v1/devices/{}/inbox", bob.device_id);
+        let body = serde_json::to_vec(&api::RelayPost { sealed: api::Bytes(vec![7; 10]) }).unwrap();
+        let headers = alice.sign_headers_with_nonce("POST", &inbox, server.now(), "captured-nonce-0001", &body);
+        let first: support::Reply = server.raw("POST", &inbox, &headers, &body).await.into();
+        assert_eq!(first.status, 201, "{}", String::from_utf8_lossy(&first.body));
+        server.advance(60);
+        let replay: support::Reply = server.raw("POST", &inbox, &headers, &body).await.into();
+        replay.assert_error(401, ErrorCode::ReplayedRequest);
+        // Concurrent replays of a fresh request: exactly one is accepted.
+        let path = "/v1/users/bob@example.org/devices";
+        let headers = alice.sign_headers_with_nonce("GET", path, server.now(), "concurrent-nonce-01", b"");
+        let (a, b, c) = tokio::join!(
+            server.raw("GET", path, &headers, b""),
+            server.raw("GET", path, &headers, b""),
+            server.raw("GET", path, &headers, b""),
+        );
+        let statuses = [a.0, b.0, c.0];
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 2, "{statuses:?}");
+        // Only one message reached Bob.
+        let fetch = format!("/v1/devices/{}/inbox/fetch", bob.device_id);
+        let got: api::RelayMessages = server.signed(&bob, "POST", &fetch, None::<&()>).await.json();
+        assert_eq!(got.messages.len(), 1);
+        // Nonces are per device: Bob may use the nonce Alice used.
+        let headers = bob.sign_headers_with_nonce("GET", path, server.now(), "captured-nonce-0001", b"");
+        let reply: support::Reply = server.raw("GET", path, &headers, b"").await.into();
+        assert_eq!(reply.status, 200);
+        // Once the window has passed, the purge drops the record and the stale request is
+        // refused by its timestamp instead.
+        server.advance(200);
+        assert!(server.service.store().purge_expired(server.now()).await.unwrap() >= 1);
+        let headers = alice.sign_headers_with_nonce("POST", &inbox, server.now() - 260, "captured-nonce-0001", &body);
+        let late: support::Reply = server.raw("POST", &inbox, &headers, &body).await.into();
+        late.assert_error(401, ErrorCode::Unauthenticated);
     }
 
     async fn relay_is_sealed_and_deleted_on_fetch(server) {

@@ -1,9 +1,11 @@
 //! The handlers: decode, authenticate, call [`Service`](crate::service::Service), encode.
 
 use super::AppState;
-use crate::api::{self, ErrorCode, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::api::{
+    self, ErrorCode, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use crate::error::Error;
-use crate::service::Actor;
+use crate::service::{Actor, SignedHeaders};
 use crate::store::DeviceRecord;
 use axum::Json;
 use axum::body::Bytes;
@@ -40,9 +42,12 @@ async fn signed(
         .authenticate(
             method.as_str(),
             path,
-            header(HEADER_DEVICE),
-            header(HEADER_TIMESTAMP),
-            header(HEADER_SIGNATURE),
+            SignedHeaders {
+                device: header(HEADER_DEVICE),
+                timestamp: header(HEADER_TIMESTAMP),
+                nonce: header(HEADER_NONCE),
+                signature: header(HEADER_SIGNATURE),
+            },
             body,
         )
         .await

@@ -208,7 +208,18 @@ pub trait Store: Send + Sync + 'static {
     /// The logged roots of epochs `from..=to`, in order.
     async fn kt_roots(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
-    /// Deletes expired challenges, invitations and relayed requests; how many rows went.
+    /// Records that `device_id` used the request nonce `nonce`, kept until `expires_at`;
+    /// `false` if that device already used it (a replay). One insert: two concurrent uses
+    /// cannot both succeed.
+    async fn use_request_nonce(
+        &self,
+        device_id: &str,
+        nonce: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes expired challenges, invitations, relayed requests and request nonces; how
+    /// many rows went.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }
 

@@ -424,6 +424,25 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn use_request_nonce(
+                &self,
+                device_id: &str,
+                nonce: &str,
+                expires_at: u64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query::<$db>(
+                    "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (device_id, nonce) DO NOTHING",
+                )
+                .bind(device_id)
+                .bind(nonce)
+                .bind($crate::store::to_i64(expires_at))
+                .execute(&self.$writer)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
             async fn purge_expired(&self, now: u64) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::to_i64(now);
                 let mut total = 0;
@@ -431,6 +450,7 @@ macro_rules! impl_store {
                     "DELETE FROM challenges WHERE expires_at <= $1",
                     "DELETE FROM invitations WHERE expires_at <= $1",
                     "DELETE FROM relay WHERE expires_at <= $1",
+                    "DELETE FROM request_nonces WHERE expires_at <= $1",
                 ] {
                     total += sqlx::query::<$db>(sql)
                         .bind(now)

@@ -354,6 +354,7 @@ impl Device {
             .collect()
     }
 
+    /// Headers signing one request, with a fresh random nonce.
     pub fn sign_headers(
         &self,
         method: &str,
@@ -361,17 +362,32 @@ impl Device {
         now: u64,
         body: &[u8],
     ) -> Vec<(&'static str, String)> {
+        let nonce = api::encode_b64(&random32()[..16]);
+        self.sign_headers_with_nonce(method, path, now, &nonce, body)
+    }
+
+    /// Headers signing one request with the given nonce.
+    pub fn sign_headers_with_nonce(
+        &self,
+        method: &str,
+        path: &str,
+        now: u64,
+        nonce: &str,
+        body: &[u8],
+    ) -> Vec<(&'static str, String)> {
         let ts = now.to_string();
         let sig = self.key.sign(&api::request_message(
             method,
             path,
             &ts,
+            nonce,
             &self.device_id,
             body,
         ));
         vec![
             (api::HEADER_DEVICE, self.device_id.clone()),
             (api::HEADER_TIMESTAMP, ts),
+            (api::HEADER_NONCE, nonce.to_owned()),
             (api::HEADER_SIGNATURE, api::encode_b64(&sig.to_bytes())),
         ]
     }
