@@ -224,11 +224,16 @@ impl Service {
                 "the proof of possession does not verify with the signature key",
             ));
         }
-        // Authorisation last, so that a failed proof does not burn an invitation.
+        // Authorisation last, so that a failed proof does not burn an invitation. The
+        // invitation is only read here; the registration's transaction consumes it.
+        let code_hash = match &request.authorization {
+            api::Authorization::Invitation { code } => Some(Sha256::digest(code.as_bytes())),
+            api::Authorization::Oidc { .. } => None,
+        };
         let user = match &request.authorization {
-            api::Authorization::Invitation { code } => self
+            api::Authorization::Invitation { .. } => self
                 .store
-                .consume_invitation(&Sha256::digest(code.as_bytes()), now)
+                .invitation_user(code_hash.as_deref().unwrap_or_default(), now)
                 .await?
                 .ok_or_else(|| {
                     Error::new(
@@ -253,8 +258,15 @@ impl Service {
             created_at: now,
             revoked_at: None,
         };
-        match self.store.register_device(&record).await? {
+        let invitation = code_hash.as_ref().map(|h| (h.as_slice(), now));
+        match self.store.register_device(&record, invitation).await? {
             RegisterOutcome::Registered => {}
+            RegisterOutcome::InvalidInvitation => {
+                return Err(Error::new(
+                    ErrorCode::InvalidInvitation,
+                    "unknown, used or expired invitation",
+                ));
+            }
             RegisterOutcome::UserRevoked => {
                 return Err(Error::new(ErrorCode::UserRevoked, "the user is revoked"));
             }

@@ -219,6 +219,30 @@ engine_tests! {
         reply.assert_error(401, ErrorCode::Unauthenticated);
     }
 
+    async fn a_failed_registration_leaves_nothing_behind(server) {
+        let code = server.invite("alice@example.org").await;
+        // The database refuses the device row (a forced failure inside the transaction).
+        if server.postgres_url().is_some() {
+            server.sql("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'forced'; END $$ LANGUAGE plpgsql; \
+                        CREATE TRIGGER refuse_devices BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION refuse();").await;
+        } else {
+            server.sql("CREATE TRIGGER refuse_devices BEFORE INSERT ON devices BEGIN SELECT RAISE(ABORT, 'forced'); END;").await;
+        }
+        server.register(invitation(&code)).await.err().expect("forced failure")
+            .assert_error(500, ErrorCode::Internal);
+        if server.postgres_url().is_some() {
+            server.sql("DROP TRIGGER refuse_devices ON devices").await;
+        } else {
+            server.sql("DROP TRIGGER refuse_devices").await;
+        }
+        // The invitation was not consumed and no user row is left revoked or half-made:
+        // the same code registers once the database works again.
+        let device = server.register(invitation(&code)).await.expect("invitation still valid");
+        assert_eq!(device.user_id, "alice@example.org");
+        server.register(invitation(&code)).await.err().expect("now used")
+            .assert_error(403, ErrorCode::InvalidInvitation);
+    }
+
     async fn signed_requests_cannot_be_replayed(server) {
         let alice = device_for(&server, "alice@example.org").await;
         let bob = device_for(&server, "bob@example.org").await;
@@ -378,4 +402,72 @@ async fn sqlite_file_survives_a_restart() {
         Some("alice@example.org")
     );
     assert_eq!(store.consume_invitation(b"hash", 1).await.unwrap(), None);
+}
+
+/// A registration that has passed its user check when the user is revoked cannot leave a
+/// live device behind. Made deterministic on PostgreSQL: a transaction of the test's own
+/// holds the invitation's row, so the registration stops inside its transaction (after its
+/// user check, before inserting the device) while the revocation runs.
+#[tokio::test]
+async fn postgres_registration_racing_a_user_revocation_cannot_survive_it() {
+    use sqlx::Connection as _;
+    let server = TestServer::start(support::Engine::Postgres).await;
+    let first = device_for(&server, "alice@example.org").await;
+    let code = server.invite("alice@example.org").await;
+    let url = server.postgres_url().expect("postgres");
+    let mut blocker = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; UPDATE invitations SET expires_at = expires_at")
+        .execute(&mut blocker)
+        .await
+        .expect("lock the invitations");
+    let revoke_path = "/v1/users/alice@example.org/revoke";
+    let (registered, revoked, ()) = tokio::join!(
+        server.register(invitation(&code)),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            server
+                .signed(&first, "POST", revoke_path, None::<&()>)
+                .await
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut blocker)
+                .await
+                .expect("commit");
+        },
+    );
+    assert_eq!(
+        revoked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    match registered {
+        Ok(device) => {
+            // Registered first: the revocation waited for it and revoked it too.
+            let stored = server
+                .service
+                .store()
+                .device(&device.device_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                stored.revoked_at.is_some(),
+                "a device registered during the revocation survived it"
+            );
+        }
+        Err(reply) => reply.assert_error(403, ErrorCode::UserRevoked),
+    }
+    assert!(
+        server
+            .service
+            .store()
+            .user_devices("alice@example.org")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    server.finish().await;
 }

@@ -109,7 +109,7 @@ engine_tests! {
             created_at: server.now(),
             revoked_at: None,
         };
-        server.service.store().register_device(&record).await.unwrap();
+        server.service.store().register_device(&record, None).await.unwrap();
         let answer = lookup(&server, &bob, "alice@example.org").await;
         assert_eq!(answer.devices.len(), 2);
         assert!(check(&vrf, &answer).is_err(), "an unpublished device must be refused");

@@ -87,6 +87,8 @@ pub enum RegisterOutcome {
     UserRevoked,
     /// The signature key already belongs to a device.
     KeyInUse,
+    /// The invitation was used (or expired) before this registration could consume it.
+    InvalidInvitation,
 }
 
 /// What revoking a user or device did.
@@ -132,9 +134,25 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The user of an invitation that is unused and unexpired at `now` (it is not consumed:
+    /// [`Store::register_device`] consumes it in the registration's transaction).
+    async fn invitation_user(
+        &self,
+        code_hash: &[u8],
+        now: u64,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Stores a new device (creating its user if needed) unless the user is revoked or the
-    /// key is taken.
-    async fn register_device(&self, device: &DeviceRecord) -> Result<RegisterOutcome, StoreError>;
+    /// key is taken, consuming the invitation `(code_hash, now)` if given — all in one
+    /// transaction, so a failure leaves neither a device nor a used invitation. The user's
+    /// row is locked first (a conditional `UPDATE`), so a concurrent [`Store::revoke_user`]
+    /// either comes first (and the registration is refused) or waits for the device and
+    /// revokes it too.
+    async fn register_device(
+        &self,
+        device: &DeviceRecord,
+        invitation: Option<(&[u8], u64)>,
+    ) -> Result<RegisterOutcome, StoreError>;
 
     /// A device by id, revoked or not.
     async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;

@@ -77,11 +77,29 @@ macro_rules! impl_store {
                 }))
             }
 
+            async fn invitation_user(
+                &self,
+                code_hash: &[u8],
+                now: u64,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                let user: Option<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT user_id FROM invitations \
+                     WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(code_hash)
+                .bind($crate::store::to_i64(now))
+                .fetch_optional(&self.$reader)
+                .await?;
+                Ok(user)
+            }
+
             async fn register_device(
                 &self,
                 device: &$crate::store::DeviceRecord,
+                invitation: Option<(&[u8], u64)>,
             ) -> Result<$crate::store::RegisterOutcome, $crate::store::StoreError> {
                 use $crate::store::{RegisterOutcome, to_i64};
+                // Every early return drops `tx`, which rolls it back.
                 let mut tx = self.$writer.begin().await?;
                 sqlx::query::<$db>(
                     "INSERT INTO users (user_id, created_at) VALUES ($1, $2) \
@@ -91,14 +109,32 @@ macro_rules! impl_store {
                 .bind(to_i64(device.created_at))
                 .execute(&mut *tx)
                 .await?;
-                let revoked: Option<i64> = sqlx::query_scalar::<$db, Option<i64>>(
-                    "SELECT revoked_at FROM users WHERE user_id = $1",
+                // Locks the user's row until commit (PostgreSQL: a row lock, re-checked after
+                // waiting; SQLite: the single writer) and checks that the user is not revoked.
+                let unrevoked = sqlx::query::<$db>(
+                    "UPDATE users SET revoked_at = revoked_at \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
                 )
                 .bind(&device.user_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if revoked.is_some() {
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if unrevoked == 0 {
                     return Ok(RegisterOutcome::UserRevoked);
+                }
+                if let Some((code_hash, now)) = invitation {
+                    let consumed: Option<String> = sqlx::query_scalar::<$db, String>(
+                        "UPDATE invitations SET used_at = $2 \
+                         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                         RETURNING user_id",
+                    )
+                    .bind(code_hash)
+                    .bind(to_i64(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if consumed.as_deref() != Some(device.user_id.as_str()) {
+                        return Ok(RegisterOutcome::InvalidInvitation);
+                    }
                 }
                 let inserted = sqlx::query::<$db>(
                     "INSERT INTO devices (device_id, user_id, signature_key, chain, not_after, \

@@ -175,6 +175,41 @@ impl TestServer {
         self.now.fetch_add(seconds, Ordering::SeqCst);
     }
 
+    /// The URL of this server's PostgreSQL database (`None` on SQLite).
+    pub fn postgres_url(&self) -> Option<String> {
+        let name = self.postgres_db.as_ref()?;
+        let admin = postgres_admin_url();
+        let (base, _) = admin.rsplit_once('/')?;
+        Some(format!("{base}/{name}"))
+    }
+
+    /// Runs `statements` on this server's database through a connection of the test's own
+    /// (to play a failing or misbehaving database: triggers, direct writes).
+    pub async fn sql(&self, statements: &str) {
+        use sqlx::Connection as _;
+        match self.postgres_url() {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("postgres");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statements.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql");
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.dir.path().join("as.db"))
+                    .busy_timeout(std::time::Duration::from_secs(5));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("sqlite");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statements.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql");
+            }
+        }
+    }
+
     /// Stops the server and drops its PostgreSQL database.
     pub async fn finish(mut self) {
         if let Some(tx) = self.shutdown.take() {
