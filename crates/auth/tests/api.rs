@@ -471,3 +471,63 @@ async fn postgres_registration_racing_a_user_revocation_cannot_survive_it() {
     );
     server.finish().await;
 }
+
+/// A reader following the revocation feed's cursor never skips a revocation that commits
+/// after a later one was read. Made deterministic on PostgreSQL: a trigger of the test's own
+/// holds the first revocation's transaction open for 1.5 s after its feed row is written,
+/// while a second revocation runs and the reader reads.
+#[tokio::test]
+async fn postgres_feed_cursor_never_skips_a_late_commit() {
+    use std::time::Duration;
+    let server = TestServer::start(support::Engine::Postgres).await;
+    let slow = device_for(&server, "slow@example.org").await;
+    let fast = device_for(&server, "fast@example.org").await;
+    let reader = device_for(&server, "reader@example.org").await;
+    server
+        .sql(&format!(
+            "CREATE FUNCTION slow() RETURNS trigger AS $$ BEGIN \
+             IF NEW.device_id = '{}' THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END \
+             $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER slow AFTER INSERT ON revocations FOR EACH ROW EXECUTE FUNCTION slow();",
+            slow.device_id
+        ))
+        .await;
+    let revoke = |d: &Device| format!("/v1/devices/{}/revoke", d.device_id);
+    let (slow_path, fast_path) = (revoke(&slow), revoke(&fast));
+    let (a, b, mid) = tokio::join!(
+        server.signed(&slow, "POST", &slow_path, None::<&()>),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.signed(&fast, "POST", &fast_path, None::<&()>).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            server
+                .signed(&reader, "GET", "/v1/revocations?after=0", None::<&()>)
+                .await
+        },
+    );
+    assert_eq!((a.status, b.status), (200, 200));
+    let mid: api::RevocationFeed = mid.json();
+    let rest: api::RevocationFeed = server
+        .signed(
+            &reader,
+            "GET",
+            &format!("/v1/revocations?after={}", mid.next),
+            None::<&()>,
+        )
+        .await
+        .json();
+    let seen: Vec<&str> = mid
+        .revocations
+        .iter()
+        .chain(&rest.revocations)
+        .map(|r| r.device_id.as_str())
+        .collect();
+    assert!(
+        seen.contains(&slow.device_id.as_str()),
+        "the cursor skipped the late commit: {seen:?}"
+    );
+    assert!(seen.contains(&fast.device_id.as_str()), "{seen:?}");
+    server.finish().await;
+}

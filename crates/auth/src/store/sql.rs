@@ -528,16 +528,26 @@ macro_rules! impl_store {
             reason: Option<&str>,
             now: u64,
         ) -> Result<$crate::store::RevocationRecord, $crate::store::StoreError> {
+            // The feed position comes from the counter row, locked until commit: concurrent
+            // revocations commit in seq order, so a reader following `seq > cursor` never
+            // skips one that commits later.
             let seq: i64 = sqlx::query_scalar::<$db, i64>(
-                "INSERT INTO revocations (user_id, device_id, signature_key, revoked_at, reason) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                "UPDATE counters SET value = value + 1 WHERE name = 'revocation_seq' \
+                 RETURNING value",
             )
+            .fetch_one(&mut **tx)
+            .await?;
+            sqlx::query::<$db>(
+                "INSERT INTO revocations (seq, user_id, device_id, signature_key, revoked_at, \
+                 reason) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(seq)
             .bind(&user_id)
             .bind(&device_id)
             .bind(&signature_key)
             .bind($crate::store::to_i64(now))
             .bind(reason)
-            .fetch_one(&mut **tx)
+            .execute(&mut **tx)
             .await?;
             Ok($crate::store::RevocationRecord {
                 seq: $crate::store::to_u64(seq, "revocations.seq")?,
