@@ -416,6 +416,35 @@ pub fn directory_value<'a>(devices: impl IntoIterator<Item = (&'a str, &'a [u8],
     out
 }
 
+/// One device as the key directory holds it: id, signature key, certificate notAfter.
+pub type DirectoryEntry = (String, Vec<u8>, u64);
+
+/// Inverse of [`directory_value`]: the devices in a directory value, or `None` when the
+/// bytes are not one.
+pub fn parse_directory_value(mut bytes: &[u8]) -> Option<Vec<DirectoryEntry>> {
+    fn field<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        if rest.len() < len {
+            return None;
+        }
+        let (value, rest) = rest.split_at(len);
+        *bytes = rest;
+        Some(value)
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if field(&mut bytes)? != b"device" {
+            return None;
+        }
+        let id = std::str::from_utf8(field(&mut bytes)?).ok()?.to_owned();
+        let key = field(&mut bytes)?.to_vec();
+        let not_after = u64::from_be_bytes(field(&mut bytes)?.try_into().ok()?);
+        out.push((id, key, not_after));
+    }
+    Some(out)
+}
+
 /// `POST /v1/devices/{device}/inbox`: a sealed contact request for one device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RelayPost {
@@ -500,6 +529,21 @@ mod tests {
         assert_eq!(decode_b64("a"), None);
         assert_eq!(decode_b64("ab+/"), None, "standard alphabet refused");
         assert_eq!(decode_b64("ab=="), None);
+    }
+
+    #[test]
+    fn directory_values_parse_back() {
+        let value = directory_value([("b", &[2u8; 32][..], 7), ("a", &[1u8; 32][..], 9)]);
+        assert_eq!(
+            parse_directory_value(&value),
+            Some(vec![
+                ("a".to_owned(), vec![1; 32], 9),
+                ("b".to_owned(), vec![2; 32], 7)
+            ])
+        );
+        assert_eq!(parse_directory_value(&[]), Some(vec![]));
+        assert_eq!(parse_directory_value(&value[..value.len() - 1]), None);
+        assert_eq!(parse_directory_value(&[0, 0, 0, 9, 1]), None);
     }
 
     #[test]

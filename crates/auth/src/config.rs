@@ -1,5 +1,10 @@
 //! Service parameters (RFC 9750 §7: lifetimes and limits a deployment must choose).
 
+/// The default most epochs one append-only proof may span (`kt_audit_max_epochs`): an
+/// akd audit proof grows with the number of epochs, so longer ranges are audited in windows
+/// (see [`crate::auditor::audit`]).
+pub const MAX_AUDIT_EPOCHS: u64 = 10_000;
+
 /// Lifetimes and limits of the AS.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -19,6 +24,9 @@ pub struct Config {
     pub invitation_lifetime: u64,
     /// Most revocations returned by one feed request (1,000).
     pub feed_page: u32,
+    /// Most epochs one `GET /v1/kt/audit` may span ([`MAX_AUDIT_EPOCHS`]); a longer range is
+    /// refused with `bad_request` and must be audited in windows.
+    pub kt_audit_max_epochs: u64,
 }
 
 impl Default for Config {
@@ -32,6 +40,7 @@ impl Default for Config {
             relay_max_bytes: 64 * 1024,
             invitation_lifetime: 7 * 86_400,
             feed_page: 1_000,
+            kt_audit_max_epochs: MAX_AUDIT_EPOCHS,
         }
     }
 }

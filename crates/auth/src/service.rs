@@ -484,13 +484,18 @@ impl Service {
         })
     }
 
-    /// The append-only proof from epoch `from` to `to`.
+    /// The append-only proof from epoch `from` to `to`, at most
+    /// [`Config::kt_audit_max_epochs`] apart (longer ranges are audited in windows).
     pub async fn kt_audit(&self, from: u64, to: u64) -> Result<api::AuditProof, Error> {
         let (head, _) = self.kt.head().await.map_err(Error::internal)?;
-        if from >= to || to > head || to - from > 10_000 {
+        let max = self.config.kt_audit_max_epochs;
+        if from >= to || to > head || to - from > max {
             return Err(Error::new(
                 ErrorCode::BadRequest,
-                format!("need from < to <= {head}, at most 10,000 epochs apart"),
+                format!(
+                    "need from < to <= {head}, at most {max} epochs apart (audit longer ranges \
+                     in windows)"
+                ),
             ));
         }
         let proof = self.kt.audit(from, to).await.map_err(Error::internal)?;
