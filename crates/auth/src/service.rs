@@ -243,7 +243,7 @@ impl Service {
                 })?,
             api::Authorization::Oidc { id_token } => self
                 .oidc
-                .verify(id_token)
+                .verify(id_token, &nonce)
                 .map_err(|e| Error::new(ErrorCode::InvalidIdToken, e.to_string()))?,
         };
         let device_id = hex(&random::<16>()?);

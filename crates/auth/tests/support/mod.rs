@@ -262,7 +262,26 @@ impl TestServer {
         key: ed25519_dalek::SigningKey,
         authorization: api::Authorization,
     ) -> Result<Device, Reply> {
+        self.register_key_with(key, |_| authorization).await
+    }
+
+    /// Registers a new device with the authorization `authorize` makes from the challenge
+    /// nonce (an ID token must carry it).
+    pub async fn register_with(
+        &self,
+        authorize: impl FnOnce(&[u8]) -> api::Authorization,
+    ) -> Result<Device, Reply> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&random32());
+        self.register_key_with(key, authorize).await
+    }
+
+    pub async fn register_key_with(
+        &self,
+        key: ed25519_dalek::SigningKey,
+        authorize: impl FnOnce(&[u8]) -> api::Authorization,
+    ) -> Result<Device, Reply> {
         let challenge: api::Challenge = self.raw("POST", "/v1/challenges", &[], b"").await.ok();
+        let authorization = authorize(&challenge.nonce.0);
         let public = key.verifying_key().to_bytes().to_vec();
         let proof = key.sign(&api::register_proof_message(&challenge.nonce.0, &public));
         let request = api::RegisterRequest {
