@@ -232,6 +232,9 @@ pub enum ErrorCode {
     CertificateExpired,
     /// 429: the inbox holds as many requests as it may.
     InboxFull,
+    /// 429: too many requests of this kind from this user or device in the current window;
+    /// retry in the next one.
+    RateLimited,
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 500: a server-side failure.

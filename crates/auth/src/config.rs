@@ -27,6 +27,34 @@ pub struct Config {
     /// Most epochs one `GET /v1/kt/audit` may span ([`MAX_AUDIT_EPOCHS`]); a longer range is
     /// refused with `bad_request` and must be audited in windows.
     pub kt_audit_max_epochs: u64,
+    /// Request rate limits.
+    pub rate_limits: RateLimits,
+}
+
+/// Request rate limits, counted per fixed window of `window` seconds in the database, so
+/// they hold across every AS node sharing it (cluster-wide, not per node). A limit of 0
+/// disables that limit. Exceeding one is answered `429 rate_limited`.
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// Window length, seconds (60).
+    pub window: u64,
+    /// Registrations per user per window (10).
+    pub registrations_per_user: u64,
+    /// Look-ups (`GET /v1/users/{user}/devices`) per device per window (600).
+    pub lookups_per_device: u64,
+    /// Relay posts per sending device per window (120).
+    pub relay_posts_per_device: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            window: 60,
+            registrations_per_user: 10,
+            lookups_per_device: 600,
+            relay_posts_per_device: 120,
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +69,7 @@ impl Default for Config {
             invitation_lifetime: 7 * 86_400,
             feed_page: 1_000,
             kt_audit_max_epochs: MAX_AUDIT_EPOCHS,
+            rate_limits: RateLimits::default(),
         }
     }
 }

@@ -246,6 +246,12 @@ impl Service {
                 .verify(id_token, &nonce)
                 .map_err(|e| Error::new(ErrorCode::InvalidIdToken, e.to_string()))?,
         };
+        self.rate_limit(
+            "register",
+            &user,
+            self.config.rate_limits.registrations_per_user,
+        )
+        .await?;
         let device_id = hex(&random::<16>()?);
         let (chain, not_after) = self.issue(&user, &device_id, &key, now)?;
         let record = DeviceRecord {
@@ -302,6 +308,49 @@ impl Service {
         crate::mls::check_credential(self.ca.root_der(), &chain, key, user, device, now)
             .map_err(Error::internal)?;
         Ok((chain, not_after))
+    }
+
+    /// Counts one request of `kind` by `subject` (a user or device id) and refuses it with
+    /// `rate_limited` when the window's count exceeds `limit` (0: no limit).
+    async fn rate_limit(&self, kind: &str, subject: &str, limit: u64) -> Result<(), Error> {
+        let window = self.config.rate_limits.window.max(1);
+        if limit == 0 {
+            return Ok(());
+        }
+        let start = self.now() / window * window;
+        let hits = self
+            .store
+            .rate_hit(&format!("{kind}:{subject}"), start, start + window)
+            .await?;
+        if hits > limit {
+            metrics::counter!("conclave_as_rate_limited_total", "kind" => kind.to_owned())
+                .increment(1);
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                format!("at most {limit} {kind} requests per {window} s; retry later"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a look-up by `device` against its rate limit.
+    pub async fn limit_lookup(&self, device: &DeviceRecord) -> Result<(), Error> {
+        self.rate_limit(
+            "lookup",
+            &device.device_id,
+            self.config.rate_limits.lookups_per_device,
+        )
+        .await
+    }
+
+    /// Counts a relay post by `device` against its rate limit.
+    pub async fn limit_relay_post(&self, device: &DeviceRecord) -> Result<(), Error> {
+        self.rate_limit(
+            "relay",
+            &device.device_id,
+            self.config.rate_limits.relay_posts_per_device,
+        )
+        .await
     }
 
     /// Checks a signed request (see [`api::request_message`]) and returns the device that

@@ -531,3 +531,88 @@ async fn postgres_feed_cursor_never_skips_a_late_commit() {
     assert!(seen.contains(&fast.device_id.as_str()), "{seen:?}");
     server.finish().await;
 }
+
+/// Rate limits, counted in the shared database: look-ups and relay posts per device,
+/// registrations per user; 429 `rate_limited`, and a new window admits again.
+#[tokio::test]
+async fn rate_limits_answer_429_and_reset_with_the_window() {
+    use conclave_as::config::{Config, RateLimits};
+    for engine in [support::Engine::Sqlite, support::Engine::Postgres] {
+        let config = Config {
+            rate_limits: RateLimits {
+                window: 60,
+                registrations_per_user: 2,
+                lookups_per_device: 3,
+                relay_posts_per_device: 2,
+            },
+            ..Config::default()
+        };
+        let server =
+            TestServer::start_with(engine, conclave_as::oidc::Oidc::default(), config).await;
+        // The window is aligned to the clock; start at its beginning so the test does not
+        // straddle two windows.
+        server.advance(60 - server.now() % 60);
+        let alice = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        let path = "/v1/users/bob@example.org/devices";
+        for _ in 0..3 {
+            assert_eq!(
+                server.signed(&alice, "GET", path, None::<&()>).await.status,
+                200
+            );
+        }
+        server
+            .signed(&alice, "GET", path, None::<&()>)
+            .await
+            .assert_error(429, ErrorCode::RateLimited);
+        // Per device: Bob is not limited by Alice's count.
+        assert_eq!(
+            server.signed(&bob, "GET", path, None::<&()>).await.status,
+            200
+        );
+        let inbox = format!("/v1/devices/{}/inbox", bob.device_id);
+        let post = api::RelayPost {
+            sealed: api::Bytes(vec![1; 8]),
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                server
+                    .signed(&alice, "POST", &inbox, Some(&post))
+                    .await
+                    .status,
+                201
+            );
+        }
+        server
+            .signed(&alice, "POST", &inbox, Some(&post))
+            .await
+            .assert_error(429, ErrorCode::RateLimited);
+        // Registrations per user: Alice registered once; one more, then refused.
+        device_for(&server, "alice@example.org").await;
+        let code = server.invite("alice@example.org").await;
+        server
+            .register(invitation(&code))
+            .await
+            .err()
+            .expect("limited")
+            .assert_error(429, ErrorCode::RateLimited);
+        // The next window admits again.
+        server.advance(60);
+        assert_eq!(
+            server.signed(&alice, "GET", path, None::<&()>).await.status,
+            200
+        );
+        assert_eq!(
+            server
+                .signed(&alice, "POST", &inbox, Some(&post))
+                .await
+                .status,
+            201
+        );
+        server
+            .register(invitation(&code))
+            .await
+            .expect("new window");
+        server.finish().await;
+    }
+}

@@ -110,7 +110,7 @@ pub async fn challenge(State(state): State<AppState>) -> Result<Json<api::Challe
 }
 
 /// `POST /v1/register`.
-#[utoipa::path(post, path = "/v1/register", request_body = api::RegisterRequest, responses((status = 201, description = "registered", body = api::Registered), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 409, description = "key already registered", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/register", request_body = api::RegisterRequest, responses((status = 201, description = "registered", body = api::Registered), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 409, description = "key already registered", body = api::ErrorBody), (status = 429, description = "rate limited", body = api::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     body: RawBody,
@@ -153,7 +153,7 @@ pub async fn contact_key(
 }
 
 /// `GET /v1/users/{user}/devices` (signed by any registered device).
-#[utoipa::path(get, path = "/v1/users/{user}/devices", params(("user" = String, Path, description = "user@domain")), responses((status = 200, description = "current devices with a transparency proof", body = api::UserDevices), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such user", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users/{user}/devices", params(("user" = String, Path, description = "user@domain")), responses((status = 200, description = "current devices with a transparency proof", body = api::UserDevices), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such user", body = api::ErrorBody), (status = 429, description = "rate limited", body = api::ErrorBody)))]
 pub async fn user_devices(
     State(state): State<AppState>,
     Path(user): Path<String>,
@@ -162,12 +162,13 @@ pub async fn user_devices(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Json<api::UserDevices>, Error> {
-    signed(&state, &method, &uri, &headers, &body).await?;
+    let by = signed(&state, &method, &uri, &headers, &body).await?;
+    state.service.limit_lookup(&by).await?;
     Ok(Json(state.service.user_devices(&user).await?))
 }
 
 /// `POST /v1/devices/{device}/inbox` (signed by any registered device).
-#[utoipa::path(post, path = "/v1/devices/{device}/inbox", params(("device" = String, Path, description = "recipient device id")), request_body = api::RelayPost, responses((status = 201, description = "queued", body = api::RelayPosted), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such device", body = api::ErrorBody), (status = 413, description = "too large", body = api::ErrorBody), (status = 429, description = "inbox full", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/devices/{device}/inbox", params(("device" = String, Path, description = "recipient device id")), request_body = api::RelayPost, responses((status = 201, description = "queued", body = api::RelayPosted), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such device", body = api::ErrorBody), (status = 413, description = "too large", body = api::ErrorBody), (status = 429, description = "inbox full or rate limited", body = api::ErrorBody)))]
 pub async fn relay_post(
     State(state): State<AppState>,
     Path(device): Path<String>,
@@ -176,7 +177,8 @@ pub async fn relay_post(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<(StatusCode, Json<api::RelayPosted>), Error> {
-    signed(&state, &method, &uri, &headers, &body).await?;
+    let by = signed(&state, &method, &uri, &headers, &body).await?;
+    state.service.limit_relay_post(&by).await?;
     let post: api::RelayPost = json(&body)?;
     Ok((
         StatusCode::CREATED,

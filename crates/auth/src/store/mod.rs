@@ -236,8 +236,18 @@ pub trait Store: Send + Sync + 'static {
         expires_at: u64,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes expired challenges, invitations, relayed requests and request nonces; how
-    /// many rows went.
+    /// Counts one request against `key` (`kind:subject`) in the rate window starting at
+    /// `window_start` (kept until `expires_at`) and returns the window's count including it.
+    /// One upsert: concurrent requests on any node are all counted.
+    async fn rate_hit(
+        &self,
+        key: &str,
+        window_start: u64,
+        expires_at: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes expired challenges, invitations, relayed requests, request nonces and rate
+    /// windows; how many rows went.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }
 

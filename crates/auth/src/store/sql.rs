@@ -479,6 +479,26 @@ macro_rules! impl_store {
                 Ok(n == 1)
             }
 
+            async fn rate_hit(
+                &self,
+                key: &str,
+                window_start: u64,
+                expires_at: u64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let hits: i64 = sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO rate_windows (key, window_start, hits, expires_at) \
+                     VALUES ($1, $2, 1, $3) \
+                     ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1 \
+                     RETURNING hits",
+                )
+                .bind(key)
+                .bind($crate::store::to_i64(window_start))
+                .bind($crate::store::to_i64(expires_at))
+                .fetch_one(&self.$writer)
+                .await?;
+                $crate::store::to_u64(hits, "rate_windows.hits")
+            }
+
             async fn purge_expired(&self, now: u64) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::to_i64(now);
                 let mut total = 0;
@@ -487,6 +507,7 @@ macro_rules! impl_store {
                     "DELETE FROM invitations WHERE expires_at <= $1",
                     "DELETE FROM relay WHERE expires_at <= $1",
                     "DELETE FROM request_nonces WHERE expires_at <= $1",
+                    "DELETE FROM rate_windows WHERE expires_at <= $1",
                 ] {
                     total += sqlx::query::<$db>(sql)
                         .bind(now)
