@@ -616,3 +616,53 @@ async fn rate_limits_answer_429_and_reset_with_the_window() {
         server.finish().await;
     }
 }
+
+/// Several nodes migrating one fresh PostgreSQL database at once all succeed and apply
+/// each migration once (no advisory lock: the version row is the lock).
+#[tokio::test]
+async fn postgres_concurrent_migrations_apply_once() {
+    use conclave_as::store::postgres::PostgresStore;
+    use sqlx::Connection as _;
+    let admin = support::postgres_admin_url();
+    let name = format!(
+        "conclave_as_migrate_{}",
+        api::encode_b64(&random32()[..6])
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let url = format!("{}/{name}", admin.rsplit_once('/').expect("url").0);
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url),
+    );
+    let stores = [a.expect("node a"), b.expect("node b"), c.expect("node c")];
+    let again = PostgresStore::connect(&url).await.expect("restart");
+    let mut check = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let (versions, distinct): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT version) FROM as_migrations")
+            .fetch_one(&mut check)
+            .await
+            .expect("versions");
+    assert_eq!(versions, distinct);
+    assert!(versions >= 5, "{versions}");
+    // sqlx's own migrator (which takes an advisory lock) was not used.
+    let sqlx_table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::TEXT")
+            .fetch_one(&mut check)
+            .await
+            .expect("catalogue");
+    assert_eq!(sqlx_table, None);
+    drop((stores, again, check));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop database");
+}
