@@ -666,3 +666,32 @@ async fn postgres_concurrent_migrations_apply_once() {
     .await
     .expect("drop database");
 }
+
+/// A store transaction that fails with a serialization failure (SQLSTATE 40001, as
+/// CockroachDB raises under contention) is run again: a trigger of the test's own fails
+/// the first device insert with 40001 (a sequence, which a rollback does not undo, makes
+/// it fail once), and the registration still succeeds, once.
+#[tokio::test]
+async fn postgres_serialization_failures_are_retried() {
+    let server = TestServer::start(support::Engine::Postgres).await;
+    server
+        .sql(
+            "CREATE SEQUENCE fail_once; \
+             CREATE FUNCTION conflict() RETURNS trigger AS $$ BEGIN \
+             IF nextval('fail_once') = 1 THEN \
+             RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER conflict BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION conflict();",
+        )
+        .await;
+    let device = device_for(&server, "alice@example.org").await;
+    let devices = server
+        .service
+        .store()
+        .user_devices("alice@example.org")
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device_id, device.device_id);
+    server.finish().await;
+}

@@ -251,6 +251,39 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }
 
+/// Whether `e` is a transient conflict the whole transaction should be run again for: a
+/// serialization failure (SQLSTATE 40001, which CockroachDB's SERIALIZABLE transactions
+/// raise under contention) or a deadlock (40P01).
+pub(crate) fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(d)) => {
+            matches!(d.code().as_deref(), Some("40001" | "40P01"))
+        }
+        _ => false,
+    }
+}
+
+/// Runs the transaction `op`, again (at most 4 more times, after 10 to 80 ms) while it
+/// fails with a [`retryable`] conflict. `op` starts its own transaction each time, so a
+/// retried attempt sees none of the failed one's writes.
+pub(crate) async fn retry<T, F, Fut>(mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Err(e) if attempt < 4 && retryable(&e) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "store transaction retried");
+                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Encodes a chain as one blob: each certificate prefixed by its u32 big-endian length.
 pub(crate) fn encode_chain(chain: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -98,6 +98,7 @@ macro_rules! impl_store {
                 device: &$crate::store::DeviceRecord,
                 invitation: Option<(&[u8], u64)>,
             ) -> Result<$crate::store::RegisterOutcome, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::{RegisterOutcome, to_i64};
                 // Every early return drops `tx`, which rolls it back.
                 let mut tx = self.$writer.begin().await?;
@@ -155,6 +156,7 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(RegisterOutcome::Registered)
+                }).await
             }
 
             async fn device(
@@ -232,6 +234,7 @@ macro_rules! impl_store {
                 reason: Option<&str>,
                 now: u64,
             ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::{RevokeOutcome, to_i64};
                 let mut tx = self.$writer.begin().await?;
                 let revoked: Option<(String, Vec<u8>)> =
@@ -261,6 +264,7 @@ macro_rules! impl_store {
                         .await?;
                 tx.commit().await?;
                 Ok(RevokeOutcome::Revoked(vec![record]))
+                }).await
             }
 
             async fn revoke_user(
@@ -269,6 +273,7 @@ macro_rules! impl_store {
                 reason: Option<&str>,
                 now: u64,
             ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::{RevokeOutcome, to_i64};
                 let mut tx = self.$writer.begin().await?;
                 let users = sqlx::query::<$db>(
@@ -308,6 +313,7 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 records.sort_by_key(|r| r.seq);
                 Ok(RevokeOutcome::Revoked(records))
+                }).await
             }
 
             async fn revocations_after(
@@ -345,6 +351,7 @@ macro_rules! impl_store {
                 record: &$crate::store::RelayRecord,
                 max: u32,
             ) -> Result<bool, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::to_i64;
                 let mut tx = self.$writer.begin().await?;
                 let waiting: i64 = sqlx::query_scalar::<$db, i64>(
@@ -369,6 +376,7 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(true)
+                }).await
             }
 
             async fn relay_fetch(
@@ -407,6 +415,7 @@ macro_rules! impl_store {
                 entries: &[(String, Vec<u8>)],
                 root: &[u8],
             ) -> Result<(), $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::to_i64;
                 let mut tx = self.$writer.begin().await?;
                 for (label, value) in entries {
@@ -426,6 +435,7 @@ macro_rules! impl_store {
                     .await?;
                 tx.commit().await?;
                 Ok(())
+                }).await
             }
 
             async fn kt_log(
