@@ -10,8 +10,10 @@
 //! Registration is authorised by an invitation code or an OpenID Connect ID token, plus a
 //! proof of possession of the signature key ([`register_proof_message`]). Every later request
 //! is *signed* by a registered device with its signature key: the headers
-//! [`HEADER_DEVICE`], [`HEADER_TIMESTAMP`] and [`HEADER_SIGNATURE`] carry the device id, the
-//! Unix time and an Ed25519 signature over [`request_message`].
+//! [`HEADER_DEVICE`], [`HEADER_TIMESTAMP`], [`HEADER_NONCE`] and [`HEADER_SIGNATURE`] carry
+//! the device id, the Unix time, a fresh random nonce and an Ed25519 signature over
+//! [`request_message`]. The AS accepts each nonce once per device while the timestamp is
+//! within its window, so a captured request cannot be replayed.
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -24,13 +26,29 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 pub const HEADER_DEVICE: &str = "conclave-device";
 /// Header with the request's Unix time in seconds (decimal).
 pub const HEADER_TIMESTAMP: &str = "conclave-timestamp";
+/// Header with the request's single-use nonce: 16 to 64 characters of the base64url
+/// alphabet (for example 16 random bytes, base64url-encoded), never reused by a device.
+pub const HEADER_NONCE: &str = "conclave-nonce";
+/// Shortest accepted [`HEADER_NONCE`] value, characters.
+pub const NONCE_MIN_LEN: usize = 16;
+/// Longest accepted [`HEADER_NONCE`] value, characters.
+pub const NONCE_MAX_LEN: usize = 64;
+
+/// Whether `nonce` is a well-formed [`HEADER_NONCE`] value.
+pub fn valid_nonce(nonce: &str) -> bool {
+    (NONCE_MIN_LEN..=NONCE_MAX_LEN).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Header with the Ed25519 signature (base64url, no padding) over [`request_message`].
 pub const HEADER_SIGNATURE: &str = "conclave-signature";
 
 /// Domain-separation label of the proof of possession signed at registration.
 pub const REGISTER_LABEL: &[u8] = b"conclave-as/v1/register";
 /// Domain-separation label of a signed request.
-pub const REQUEST_LABEL: &[u8] = b"conclave-as/v1/request";
+pub const REQUEST_LABEL: &[u8] = b"conclave-as/v2/request";
 /// Domain-separation label of a contact key signed by its device.
 pub const CONTACT_KEY_LABEL: &[u8] = b"conclave-as/v1/contact-key";
 
@@ -55,12 +73,13 @@ pub fn register_proof_message(nonce: &[u8], signature_key: &[u8]) -> Vec<u8> {
 }
 
 /// The bytes a device signs to authenticate one request: its method (`GET`), its path with
-/// query (`/v1/users/a%40b/devices`), the timestamp header's value, the device id and the
-/// body bytes (empty for none).
+/// query (`/v1/users/a%40b/devices`), the timestamp header's value, the nonce header's
+/// value, the device id and the body bytes (empty for none).
 pub fn request_message(
     method: &str,
     path_and_query: &str,
     timestamp: &str,
+    nonce: &str,
     device_id: &str,
     body: &[u8],
 ) -> Vec<u8> {
@@ -70,6 +89,7 @@ pub fn request_message(
             method.as_bytes(),
             path_and_query.as_bytes(),
             timestamp.as_bytes(),
+            nonce.as_bytes(),
             device_id.as_bytes(),
             body,
         ],
@@ -194,6 +214,8 @@ pub enum ErrorCode {
     NotFound,
     /// 403: the invitation code is unknown, used or expired.
     InvalidInvitation,
+    /// 401: the signed request's nonce was already used by this device (a replay).
+    ReplayedRequest,
     /// 401: the OpenID Connect ID token is refused (signature, issuer, audience, expiry…).
     InvalidIdToken,
     /// 400: the registration challenge is unknown, used or expired.
@@ -210,6 +232,9 @@ pub enum ErrorCode {
     CertificateExpired,
     /// 429: the inbox holds as many requests as it may.
     InboxFull,
+    /// 429: too many requests of this kind from this user or device in the current window;
+    /// retry in the next one.
+    RateLimited,
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 500: a server-side failure.
@@ -394,6 +419,35 @@ pub fn directory_value<'a>(devices: impl IntoIterator<Item = (&'a str, &'a [u8],
     out
 }
 
+/// One device as the key directory holds it: id, signature key, certificate notAfter.
+pub type DirectoryEntry = (String, Vec<u8>, u64);
+
+/// Inverse of [`directory_value`]: the devices in a directory value, or `None` when the
+/// bytes are not one.
+pub fn parse_directory_value(mut bytes: &[u8]) -> Option<Vec<DirectoryEntry>> {
+    fn field<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        if rest.len() < len {
+            return None;
+        }
+        let (value, rest) = rest.split_at(len);
+        *bytes = rest;
+        Some(value)
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if field(&mut bytes)? != b"device" {
+            return None;
+        }
+        let id = std::str::from_utf8(field(&mut bytes)?).ok()?.to_owned();
+        let key = field(&mut bytes)?.to_vec();
+        let not_after = u64::from_be_bytes(field(&mut bytes)?.try_into().ok()?);
+        out.push((id, key, not_after));
+    }
+    Some(out)
+}
+
 /// `POST /v1/devices/{device}/inbox`: a sealed contact request for one device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RelayPost {
@@ -481,10 +535,25 @@ mod tests {
     }
 
     #[test]
+    fn directory_values_parse_back() {
+        let value = directory_value([("b", &[2u8; 32][..], 7), ("a", &[1u8; 32][..], 9)]);
+        assert_eq!(
+            parse_directory_value(&value),
+            Some(vec![
+                ("a".to_owned(), vec![1; 32], 9),
+                ("b".to_owned(), vec![2; 32], 7)
+            ])
+        );
+        assert_eq!(parse_directory_value(&[]), Some(vec![]));
+        assert_eq!(parse_directory_value(&value[..value.len() - 1]), None);
+        assert_eq!(parse_directory_value(&[0, 0, 0, 9, 1]), None);
+    }
+
+    #[test]
     fn framing_separates_fields() {
         assert_ne!(
-            request_message("GET", "/ab", "1", "d", b""),
-            request_message("GET", "/a", "b1", "d", b"")
+            request_message("GET", "/ab", "1", "n", "d", b""),
+            request_message("GET", "/a", "b1", "n", "d", b"")
         );
         assert_ne!(
             register_proof_message(b"ab", b"c"),

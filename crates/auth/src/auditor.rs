@@ -73,7 +73,23 @@ async fn get_json<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Res
 /// the first epoch) to its current epoch: the roots of epochs already verified must be
 /// unchanged, and the append-only proof must verify over the roots. On success `state`
 /// holds the new roots and the audited range is returned (`None` when nothing was new).
+///
+/// The append-only proof is fetched in windows of at most
+/// [`MAX_AUDIT_EPOCHS`](crate::config::MAX_AUDIT_EPOCHS) epochs (the AS's default limit),
+/// each verified over its own roots; consecutive windows share their end epoch, so the
+/// chain of proofs covers the whole range. See [`audit_windowed`] for another window.
 pub async fn audit(base: &str, state: &mut AuditState) -> Result<Option<(u64, u64)>, AuditError> {
+    audit_windowed(base, state, crate::config::MAX_AUDIT_EPOCHS).await
+}
+
+/// [`audit`] with append-only proofs of at most `window` epochs each (at least 1), for an
+/// AS configured with a smaller `kt_audit_max_epochs`.
+pub async fn audit_windowed(
+    base: &str,
+    state: &mut AuditState,
+    window: u64,
+) -> Result<Option<(u64, u64)>, AuditError> {
+    let window = window.max(1);
     let head: api::KtHead = get_json(base, "/v1/kt/head").await?;
     let from = state.roots.last().map_or(1, |r| r.epoch);
     if head.epoch <= from {
@@ -111,9 +127,19 @@ pub async fn audit(base: &str, state: &mut AuditState) -> Result<Option<(u64, u6
             head.epoch
         )));
     }
-    let proof: api::AuditProof =
-        get_json(base, &format!("/v1/kt/audit?from={from}&to={}", head.epoch)).await?;
-    verify_audit(&roots, &proof.proof.0).await?;
+    let mut start = from;
+    while start < head.epoch {
+        let end = head.epoch.min(start.saturating_add(window));
+        let proof: api::AuditProof =
+            get_json(base, &format!("/v1/kt/audit?from={start}&to={end}")).await?;
+        let first = usize::try_from(start - from).unwrap_or(usize::MAX);
+        let last = usize::try_from(end - from).unwrap_or(usize::MAX);
+        let window_roots = roots
+            .get(first..=last)
+            .ok_or_else(|| AuditError::Fetch(format!("no roots for epochs {start} to {end}")))?;
+        verify_audit(window_roots, &proof.proof.0).await?;
+        start = end;
+    }
     let known = state.roots.last().map(|r| r.epoch);
     state.roots.extend(
         roots

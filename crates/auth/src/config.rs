@@ -1,5 +1,10 @@
 //! Service parameters (RFC 9750 §7: lifetimes and limits a deployment must choose).
 
+/// The default most epochs one append-only proof may span (`kt_audit_max_epochs`): an
+/// akd audit proof grows with the number of epochs, so longer ranges are audited in windows
+/// (see [`crate::auditor::audit`]).
+pub const MAX_AUDIT_EPOCHS: u64 = 10_000;
+
 /// Lifetimes and limits of the AS.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -19,6 +24,37 @@ pub struct Config {
     pub invitation_lifetime: u64,
     /// Most revocations returned by one feed request (1,000).
     pub feed_page: u32,
+    /// Most epochs one `GET /v1/kt/audit` may span ([`MAX_AUDIT_EPOCHS`]); a longer range is
+    /// refused with `bad_request` and must be audited in windows.
+    pub kt_audit_max_epochs: u64,
+    /// Request rate limits.
+    pub rate_limits: RateLimits,
+}
+
+/// Request rate limits, counted per fixed window of `window` seconds in the database, so
+/// they hold across every AS node sharing it (cluster-wide, not per node). A limit of 0
+/// disables that limit. Exceeding one is answered `429 rate_limited`.
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// Window length, seconds (60).
+    pub window: u64,
+    /// Registrations per user per window (10).
+    pub registrations_per_user: u64,
+    /// Look-ups (`GET /v1/users/{user}/devices`) per device per window (600).
+    pub lookups_per_device: u64,
+    /// Relay posts per sending device per window (120).
+    pub relay_posts_per_device: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            window: 60,
+            registrations_per_user: 10,
+            lookups_per_device: 600,
+            relay_posts_per_device: 120,
+        }
+    }
 }
 
 impl Default for Config {
@@ -32,6 +68,8 @@ impl Default for Config {
             relay_max_bytes: 64 * 1024,
             invitation_lifetime: 7 * 86_400,
             feed_page: 1_000,
+            kt_audit_max_epochs: MAX_AUDIT_EPOCHS,
+            rate_limits: RateLimits::default(),
         }
     }
 }

@@ -43,7 +43,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BadRequest | ErrorCode::InvalidChallenge | ErrorCode::BadSignature => {
             StatusCode::BAD_REQUEST
         }
-        ErrorCode::Unauthenticated | ErrorCode::InvalidIdToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated | ErrorCode::ReplayedRequest | ErrorCode::InvalidIdToken => {
+            StatusCode::UNAUTHORIZED
+        }
         ErrorCode::Forbidden
         | ErrorCode::InvalidInvitation
         | ErrorCode::DeviceRevoked
@@ -51,7 +53,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::CertificateExpired => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::KeyInUse => StatusCode::CONFLICT,
-        ErrorCode::InboxFull => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::InboxFull | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -6,7 +6,10 @@
 //! key confusion are refused); `iss` equal to the issuer; `aud` containing a configured
 //! audience; `exp` in the future (`nbf`, when present, in the past), with a small leeway.
 //! The user id is a configured claim (`email`, `sub`…), suffixed `@domain` when configured
-//! so, and must be `local@domain`.
+//! so, and must be `local@domain`; when it is `email`, `email_verified` must be `true`; its
+//! domain must be one of the issuer's `allowed_domains` when those are configured. The
+//! token's `nonce` claim must be the registration challenge's nonce (base64url), binding
+//! the token to that one registration.
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -42,6 +45,11 @@ pub struct IssuerConfig {
     pub user_domain: Option<String>,
     /// The issuer's JWKS file (its published keys).
     pub jwks_file: String,
+    /// The user-id domains this issuer may vouch for (case-insensitive); empty: any. An
+    /// issuer for `example.org` accounts should list `["example.org"]`, so that it cannot
+    /// name users of another domain.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
 }
 
 fn default_claim() -> String {
@@ -204,8 +212,11 @@ impl Oidc {
         !self.issuers.is_empty()
     }
 
-    /// Verifies `token` and returns the user id it names.
-    pub fn verify(&self, token: &str) -> Result<String, OidcError> {
+    /// Verifies `token` and returns the user id it names. The token must carry the
+    /// registration challenge's nonce, base64url-encoded, in its `nonce` claim (OpenID
+    /// Connect Core §3.1.2.1: the client sends it in the authentication request), so that a
+    /// token is bound to one registration and a token captured elsewhere cannot be replayed.
+    pub fn verify(&self, token: &str, challenge_nonce: &[u8]) -> Result<String, OidcError> {
         let refused = |m: String| OidcError::Refused(m);
         // The header is read only to pick a key; `alg: none` or an unknown alg fails here.
         let header = jsonwebtoken::decode_header(token).map_err(|e| refused(e.to_string()))?;
@@ -229,7 +240,17 @@ impl Oidc {
                     &key.key,
                     &validation,
                 ) {
-                    Ok(data) => return user_id(&issuer.config, &data.claims),
+                    Ok(data) => {
+                        let expected = crate::api::encode_b64(challenge_nonce);
+                        if data.claims.get("nonce").and_then(|v| v.as_str())
+                            != Some(expected.as_str())
+                        {
+                            return Err(refused(
+                                "the token's nonce is not the registration challenge's".into(),
+                            ));
+                        }
+                        return user_id(&issuer.config, &data.claims);
+                    }
                     Err(e) => last = refused(e.to_string()),
                 }
             }
@@ -246,9 +267,10 @@ fn user_id(
         .get(&config.user_claim)
         .and_then(|v| v.as_str())
         .ok_or_else(|| OidcError::Refused(format!("no string claim {}", config.user_claim)))?;
-    // OpenID Connect Core §5.1: an address the provider has not verified names nobody.
+    // OpenID Connect Core §5.1: an address the provider has not verified names nobody;
+    // `email_verified` must be present and true.
     if config.user_claim == "email"
-        && claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false)
+        && claims.get("email_verified").and_then(|v| v.as_bool()) != Some(true)
     {
         return Err(OidcError::Refused(
             "the email address is not verified".into(),
@@ -258,10 +280,22 @@ fn user_id(
         (Some(domain), false) => format!("{value}@{domain}"),
         _ => value.to_owned(),
     };
-    crate::valid_user_id(&user).then_some(user).ok_or_else(|| {
-        OidcError::Refused(format!(
+    if !crate::valid_user_id(&user) {
+        return Err(OidcError::Refused(format!(
             "claim {} is not a user@domain id",
             config.user_claim
-        ))
-    })
+        )));
+    }
+    let domain = user.rsplit_once('@').map_or("", |(_, d)| d);
+    if !config.allowed_domains.is_empty()
+        && !config
+            .allowed_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    {
+        return Err(OidcError::Refused(format!(
+            "this issuer may not vouch for users of {domain}"
+        )));
+    }
+    Ok(user)
 }

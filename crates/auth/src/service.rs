@@ -51,6 +51,19 @@ pub(crate) fn verify_ed25519(key: &[u8], message: &[u8], signature: &[u8]) -> bo
     key.verify_strict(message, &signature).is_ok()
 }
 
+/// The authentication headers of a signed request, as received (`None` when absent).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SignedHeaders<'a> {
+    /// [`api::HEADER_DEVICE`].
+    pub device: Option<&'a str>,
+    /// [`api::HEADER_TIMESTAMP`].
+    pub timestamp: Option<&'a str>,
+    /// [`api::HEADER_NONCE`].
+    pub nonce: Option<&'a str>,
+    /// [`api::HEADER_SIGNATURE`].
+    pub signature: Option<&'a str>,
+}
+
 /// The AS.
 pub struct Service {
     store: Arc<dyn Store>,
@@ -211,11 +224,16 @@ impl Service {
                 "the proof of possession does not verify with the signature key",
             ));
         }
-        // Authorisation last, so that a failed proof does not burn an invitation.
+        // Authorisation last, so that a failed proof does not burn an invitation. The
+        // invitation is only read here; the registration's transaction consumes it.
+        let code_hash = match &request.authorization {
+            api::Authorization::Invitation { code } => Some(Sha256::digest(code.as_bytes())),
+            api::Authorization::Oidc { .. } => None,
+        };
         let user = match &request.authorization {
-            api::Authorization::Invitation { code } => self
+            api::Authorization::Invitation { .. } => self
                 .store
-                .consume_invitation(&Sha256::digest(code.as_bytes()), now)
+                .invitation_user(code_hash.as_deref().unwrap_or_default(), now)
                 .await?
                 .ok_or_else(|| {
                     Error::new(
@@ -225,9 +243,15 @@ impl Service {
                 })?,
             api::Authorization::Oidc { id_token } => self
                 .oidc
-                .verify(id_token)
+                .verify(id_token, &nonce)
                 .map_err(|e| Error::new(ErrorCode::InvalidIdToken, e.to_string()))?,
         };
+        self.rate_limit(
+            "register",
+            &user,
+            self.config.rate_limits.registrations_per_user,
+        )
+        .await?;
         let device_id = hex(&random::<16>()?);
         let (chain, not_after) = self.issue(&user, &device_id, &key, now)?;
         let record = DeviceRecord {
@@ -240,8 +264,15 @@ impl Service {
             created_at: now,
             revoked_at: None,
         };
-        match self.store.register_device(&record).await? {
+        let invitation = code_hash.as_ref().map(|h| (h.as_slice(), now));
+        match self.store.register_device(&record, invitation).await? {
             RegisterOutcome::Registered => {}
+            RegisterOutcome::InvalidInvitation => {
+                return Err(Error::new(
+                    ErrorCode::InvalidInvitation,
+                    "unknown, used or expired invitation",
+                ));
+            }
             RegisterOutcome::UserRevoked => {
                 return Err(Error::new(ErrorCode::UserRevoked, "the user is revoked"));
             }
@@ -279,22 +310,74 @@ impl Service {
         Ok((chain, not_after))
     }
 
+    /// Counts one request of `kind` by `subject` (a user or device id) and refuses it with
+    /// `rate_limited` when the window's count exceeds `limit` (0: no limit).
+    async fn rate_limit(&self, kind: &str, subject: &str, limit: u64) -> Result<(), Error> {
+        let window = self.config.rate_limits.window.max(1);
+        if limit == 0 {
+            return Ok(());
+        }
+        let start = self.now() / window * window;
+        let hits = self
+            .store
+            .rate_hit(&format!("{kind}:{subject}"), start, start + window)
+            .await?;
+        if hits > limit {
+            metrics::counter!("conclave_as_rate_limited_total", "kind" => kind.to_owned())
+                .increment(1);
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                format!("at most {limit} {kind} requests per {window} s; retry later"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a look-up by `device` against its rate limit.
+    pub async fn limit_lookup(&self, device: &DeviceRecord) -> Result<(), Error> {
+        self.rate_limit(
+            "lookup",
+            &device.device_id,
+            self.config.rate_limits.lookups_per_device,
+        )
+        .await
+    }
+
+    /// Counts a relay post by `device` against its rate limit.
+    pub async fn limit_relay_post(&self, device: &DeviceRecord) -> Result<(), Error> {
+        self.rate_limit(
+            "relay",
+            &device.device_id,
+            self.config.rate_limits.relay_posts_per_device,
+        )
+        .await
+    }
+
     /// Checks a signed request (see [`api::request_message`]) and returns the device that
     /// signed it: it must exist, be unrevoked and hold an unexpired certificate.
     pub async fn authenticate(
         &self,
         method: &str,
         path_and_query: &str,
-        device_id: Option<&str>,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
+        headers: SignedHeaders<'_>,
         body: &[u8],
     ) -> Result<DeviceRecord, Error> {
         let unauthenticated = |m: &str| Error::new(ErrorCode::Unauthenticated, m);
-        let (Some(device_id), Some(timestamp), Some(signature)) = (device_id, timestamp, signature)
-        else {
-            return Err(unauthenticated("the request is not signed"));
+        let (Some(device_id), Some(timestamp), Some(nonce), Some(signature)) = (
+            headers.device,
+            headers.timestamp,
+            headers.nonce,
+            headers.signature,
+        ) else {
+            return Err(unauthenticated(
+                "the request is not signed (device, timestamp, nonce and signature headers)",
+            ));
         };
+        if !api::valid_nonce(nonce) {
+            return Err(unauthenticated(
+                "the nonce must be 16 to 64 base64url characters",
+            ));
+        }
         let now = self.now();
         let ts: u64 = timestamp
             .parse()
@@ -311,7 +394,8 @@ impl Service {
             .device(device_id)
             .await?
             .ok_or_else(|| unauthenticated("unknown device"))?;
-        let message = api::request_message(method, path_and_query, timestamp, device_id, body);
+        let message =
+            api::request_message(method, path_and_query, timestamp, nonce, device_id, body);
         if !verify_ed25519(&device.signature_key, &message, &signature) {
             return Err(unauthenticated("the request signature does not verify"));
         }
@@ -325,6 +409,22 @@ impl Service {
             return Err(Error::new(
                 ErrorCode::CertificateExpired,
                 "the device certificate has expired",
+            ));
+        }
+        // Last, once the request is known to be the device's own: record the nonce until the
+        // timestamp leaves the window (the request is accepted while now <= ts + skew; the
+        // row goes at ts + skew + 1), so a replay inside the window finds it.
+        let keep_until = ts
+            .saturating_add(self.config.request_skew)
+            .saturating_add(1);
+        if !self
+            .store
+            .use_request_nonce(device_id, nonce, keep_until)
+            .await?
+        {
+            return Err(Error::new(
+                ErrorCode::ReplayedRequest,
+                "this request was already received (nonce reused)",
             ));
         }
         Ok(device)
@@ -433,13 +533,18 @@ impl Service {
         })
     }
 
-    /// The append-only proof from epoch `from` to `to`.
+    /// The append-only proof from epoch `from` to `to`, at most
+    /// [`Config::kt_audit_max_epochs`] apart (longer ranges are audited in windows).
     pub async fn kt_audit(&self, from: u64, to: u64) -> Result<api::AuditProof, Error> {
         let (head, _) = self.kt.head().await.map_err(Error::internal)?;
-        if from >= to || to > head || to - from > 10_000 {
+        let max = self.config.kt_audit_max_epochs;
+        if from >= to || to > head || to - from > max {
             return Err(Error::new(
                 ErrorCode::BadRequest,
-                format!("need from < to <= {head}, at most 10,000 epochs apart"),
+                format!(
+                    "need from < to <= {head}, at most {max} epochs apart (audit longer ranges \
+                     in windows)"
+                ),
             ));
         }
         let proof = self.kt.audit(from, to).await.map_err(Error::internal)?;

@@ -199,23 +199,46 @@ impl Transparency {
         Ok(epoch)
     }
 
-    /// The user's current devices with a lookup proof of them at the current epoch.
+    /// The user's devices as proven at the current epoch, with the lookup proof.
+    ///
+    /// The devices served are the ones in the proven directory value (id, signature key,
+    /// notAfter), completed from the store (certificate chain, contact key) — never the
+    /// store's current rows as such, so an answer never carries a device the proof does not
+    /// cover (one whose row is written but not yet published). A proven device whose row no
+    /// longer matches (renewed or gone without a publish) is an error, not a silent change.
     pub async fn lookup(
         &self,
         store: &dyn Store,
         user: &str,
     ) -> Result<Option<(Vec<crate::store::DeviceRecord>, api::LookupProof)>, KtError> {
         let _guard = self.lock.read().await;
-        let devices = store.user_devices(user).await?;
         let (proof, EpochHash(epoch, root)) = match self
             .directory
             .lookup(AkdLabel(user.as_bytes().to_vec()))
             .await
         {
             Ok(found) => found,
-            Err(_) if devices.is_empty() => return Ok(None),
+            Err(_) if store.user_devices(user).await?.is_empty() => return Ok(None),
             Err(e) => return Err(akd_err(e)),
         };
+        let proven = api::parse_directory_value(&proof.value.0)
+            .ok_or_else(|| KtError::Akd("a directory value does not parse".into()))?;
+        let mut devices = Vec::with_capacity(proven.len());
+        for (id, key, not_after) in proven {
+            match store.device(&id).await? {
+                Some(d)
+                    if d.user_id == user && d.signature_key == key && d.not_after == not_after =>
+                {
+                    devices.push(d)
+                }
+                _ => {
+                    return Err(KtError::Akd(format!(
+                        "the store's row of device {id} differs from the published one"
+                    )));
+                }
+            }
+        }
+        devices.sort_by(|a, b| (a.created_at, &a.device_id).cmp(&(b.created_at, &b.device_id)));
         let proof = akd::proto::specs::types::LookupProof::from(&proof)
             .write_to_bytes()
             .map_err(akd_err)?;

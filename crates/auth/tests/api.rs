@@ -209,6 +209,78 @@ engine_tests! {
         // Malformed JSON gets a JSON error too.
         let reply: support::Reply = server.raw("POST", "/v1/register", &[], b"{").await.into();
         reply.assert_error(400, ErrorCode::BadRequest);
+        // No nonce, or a malformed one.
+        let headers = device.sign_headers("GET", path, server.now(), b"");
+        let without: Vec<_> = headers.iter().filter(|(n, _)| *n != api::HEADER_NONCE).cloned().collect();
+        let reply: support::Reply = server.raw("GET", path, &without, b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+        let headers = device.sign_headers_with_nonce("GET", path, server.now(), "short", b"");
+        let reply: support::Reply = server.raw("GET", path, &headers, b"").await.into();
+        reply.assert_error(401, ErrorCode::Unauthenticated);
+    }
+
+    async fn a_failed_registration_leaves_nothing_behind(server) {
+        let code = server.invite("alice@example.org").await;
+        // The database refuses the device row (a forced failure inside the transaction).
+        if server.postgres_url().is_some() {
+            server.sql("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'forced'; END $$ LANGUAGE plpgsql; \
+                        CREATE TRIGGER refuse_devices BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION refuse();").await;
+        } else {
+            server.sql("CREATE TRIGGER refuse_devices BEFORE INSERT ON devices BEGIN SELECT RAISE(ABORT, 'forced'); END;").await;
+        }
+        server.register(invitation(&code)).await.err().expect("forced failure")
+            .assert_error(500, ErrorCode::Internal);
+        if server.postgres_url().is_some() {
+            server.sql("DROP TRIGGER refuse_devices ON devices").await;
+        } else {
+            server.sql("DROP TRIGGER refuse_devices").await;
+        }
+        // The invitation was not consumed and no user row is left revoked or half-made:
+        // the same code registers once the database works again.
+        let device = server.register(invitation(&code)).await.expect("invitation still valid");
+        assert_eq!(device.user_id, "alice@example.org");
+        server.register(invitation(&code)).await.err().expect("now used")
+            .assert_error(403, ErrorCode::InvalidInvitation);
+    }
+
+    async fn signed_requests_cannot_be_replayed(server) {
+        let alice = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        // A captured relay post, replayed byte for byte within the timestamp window.
+        let inbox = format!("/v1/devices/{}/inbox", bob.device_id);
+        let body = serde_json::to_vec(&api::RelayPost { sealed: api::Bytes(vec![7; 10]) }).unwrap();
+        let headers = alice.sign_headers_with_nonce("POST", &inbox, server.now(), "captured-nonce-0001", &body);
+        let first: support::Reply = server.raw("POST", &inbox, &headers, &body).await.into();
+        assert_eq!(first.status, 201, "{}", String::from_utf8_lossy(&first.body));
+        server.advance(60);
+        let replay: support::Reply = server.raw("POST", &inbox, &headers, &body).await.into();
+        replay.assert_error(401, ErrorCode::ReplayedRequest);
+        // Concurrent replays of a fresh request: exactly one is accepted.
+        let path = "/v1/users/bob@example.org/devices";
+        let headers = alice.sign_headers_with_nonce("GET", path, server.now(), "concurrent-nonce-01", b"");
+        let (a, b, c) = tokio::join!(
+            server.raw("GET", path, &headers, b""),
+            server.raw("GET", path, &headers, b""),
+            server.raw("GET", path, &headers, b""),
+        );
+        let statuses = [a.0, b.0, c.0];
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 2, "{statuses:?}");
+        // Only one message reached Bob.
+        let fetch = format!("/v1/devices/{}/inbox/fetch", bob.device_id);
+        let got: api::RelayMessages = server.signed(&bob, "POST", &fetch, None::<&()>).await.json();
+        assert_eq!(got.messages.len(), 1);
+        // Nonces are per device: Bob may use the nonce Alice used.
+        let headers = bob.sign_headers_with_nonce("GET", path, server.now(), "captured-nonce-0001", b"");
+        let reply: support::Reply = server.raw("GET", path, &headers, b"").await.into();
+        assert_eq!(reply.status, 200);
+        // Once the window has passed, the purge drops the record and the stale request is
+        // refused by its timestamp instead.
+        server.advance(200);
+        assert!(server.service.store().purge_expired(server.now()).await.unwrap() >= 1);
+        let headers = alice.sign_headers_with_nonce("POST", &inbox, server.now() - 260, "captured-nonce-0001", &body);
+        let late: support::Reply = server.raw("POST", &inbox, &headers, &body).await.into();
+        late.assert_error(401, ErrorCode::Unauthenticated);
     }
 
     async fn relay_is_sealed_and_deleted_on_fetch(server) {
@@ -330,4 +402,296 @@ async fn sqlite_file_survives_a_restart() {
         Some("alice@example.org")
     );
     assert_eq!(store.consume_invitation(b"hash", 1).await.unwrap(), None);
+}
+
+/// A registration that has passed its user check when the user is revoked cannot leave a
+/// live device behind. Made deterministic on PostgreSQL: a transaction of the test's own
+/// holds the invitation's row, so the registration stops inside its transaction (after its
+/// user check, before inserting the device) while the revocation runs.
+#[tokio::test]
+async fn postgres_registration_racing_a_user_revocation_cannot_survive_it() {
+    use sqlx::Connection as _;
+    let server = TestServer::start(support::Engine::Postgres).await;
+    let first = device_for(&server, "alice@example.org").await;
+    let code = server.invite("alice@example.org").await;
+    let url = server.postgres_url().expect("postgres");
+    let mut blocker = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; UPDATE invitations SET expires_at = expires_at")
+        .execute(&mut blocker)
+        .await
+        .expect("lock the invitations");
+    let revoke_path = "/v1/users/alice@example.org/revoke";
+    let (registered, revoked, ()) = tokio::join!(
+        server.register(invitation(&code)),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            server
+                .signed(&first, "POST", revoke_path, None::<&()>)
+                .await
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut blocker)
+                .await
+                .expect("commit");
+        },
+    );
+    assert_eq!(
+        revoked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    match registered {
+        Ok(device) => {
+            // Registered first: the revocation waited for it and revoked it too.
+            let stored = server
+                .service
+                .store()
+                .device(&device.device_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                stored.revoked_at.is_some(),
+                "a device registered during the revocation survived it"
+            );
+        }
+        Err(reply) => reply.assert_error(403, ErrorCode::UserRevoked),
+    }
+    assert!(
+        server
+            .service
+            .store()
+            .user_devices("alice@example.org")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    server.finish().await;
+}
+
+/// A reader following the revocation feed's cursor never skips a revocation that commits
+/// after a later one was read. Made deterministic on PostgreSQL: a trigger of the test's own
+/// holds the first revocation's transaction open for 1.5 s after its feed row is written,
+/// while a second revocation runs and the reader reads.
+#[tokio::test]
+async fn postgres_feed_cursor_never_skips_a_late_commit() {
+    use std::time::Duration;
+    let server = TestServer::start(support::Engine::Postgres).await;
+    let slow = device_for(&server, "slow@example.org").await;
+    let fast = device_for(&server, "fast@example.org").await;
+    let reader = device_for(&server, "reader@example.org").await;
+    server
+        .sql(&format!(
+            "CREATE FUNCTION slow() RETURNS trigger AS $$ BEGIN \
+             IF NEW.device_id = '{}' THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END \
+             $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER slow AFTER INSERT ON revocations FOR EACH ROW EXECUTE FUNCTION slow();",
+            slow.device_id
+        ))
+        .await;
+    let revoke = |d: &Device| format!("/v1/devices/{}/revoke", d.device_id);
+    let (slow_path, fast_path) = (revoke(&slow), revoke(&fast));
+    let (a, b, mid) = tokio::join!(
+        server.signed(&slow, "POST", &slow_path, None::<&()>),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.signed(&fast, "POST", &fast_path, None::<&()>).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            server
+                .signed(&reader, "GET", "/v1/revocations?after=0", None::<&()>)
+                .await
+        },
+    );
+    assert_eq!((a.status, b.status), (200, 200));
+    let mid: api::RevocationFeed = mid.json();
+    let rest: api::RevocationFeed = server
+        .signed(
+            &reader,
+            "GET",
+            &format!("/v1/revocations?after={}", mid.next),
+            None::<&()>,
+        )
+        .await
+        .json();
+    let seen: Vec<&str> = mid
+        .revocations
+        .iter()
+        .chain(&rest.revocations)
+        .map(|r| r.device_id.as_str())
+        .collect();
+    assert!(
+        seen.contains(&slow.device_id.as_str()),
+        "the cursor skipped the late commit: {seen:?}"
+    );
+    assert!(seen.contains(&fast.device_id.as_str()), "{seen:?}");
+    server.finish().await;
+}
+
+/// Rate limits, counted in the shared database: look-ups and relay posts per device,
+/// registrations per user; 429 `rate_limited`, and a new window admits again.
+#[tokio::test]
+async fn rate_limits_answer_429_and_reset_with_the_window() {
+    use conclave_as::config::{Config, RateLimits};
+    for engine in [support::Engine::Sqlite, support::Engine::Postgres] {
+        let config = Config {
+            rate_limits: RateLimits {
+                window: 60,
+                registrations_per_user: 2,
+                lookups_per_device: 3,
+                relay_posts_per_device: 2,
+            },
+            ..Config::default()
+        };
+        let server =
+            TestServer::start_with(engine, conclave_as::oidc::Oidc::default(), config).await;
+        // The window is aligned to the clock; start at its beginning so the test does not
+        // straddle two windows.
+        server.advance(60 - server.now() % 60);
+        let alice = device_for(&server, "alice@example.org").await;
+        let bob = device_for(&server, "bob@example.org").await;
+        let path = "/v1/users/bob@example.org/devices";
+        for _ in 0..3 {
+            assert_eq!(
+                server.signed(&alice, "GET", path, None::<&()>).await.status,
+                200
+            );
+        }
+        server
+            .signed(&alice, "GET", path, None::<&()>)
+            .await
+            .assert_error(429, ErrorCode::RateLimited);
+        // Per device: Bob is not limited by Alice's count.
+        assert_eq!(
+            server.signed(&bob, "GET", path, None::<&()>).await.status,
+            200
+        );
+        let inbox = format!("/v1/devices/{}/inbox", bob.device_id);
+        let post = api::RelayPost {
+            sealed: api::Bytes(vec![1; 8]),
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                server
+                    .signed(&alice, "POST", &inbox, Some(&post))
+                    .await
+                    .status,
+                201
+            );
+        }
+        server
+            .signed(&alice, "POST", &inbox, Some(&post))
+            .await
+            .assert_error(429, ErrorCode::RateLimited);
+        // Registrations per user: Alice registered once; one more, then refused.
+        device_for(&server, "alice@example.org").await;
+        let code = server.invite("alice@example.org").await;
+        server
+            .register(invitation(&code))
+            .await
+            .err()
+            .expect("limited")
+            .assert_error(429, ErrorCode::RateLimited);
+        // The next window admits again.
+        server.advance(60);
+        assert_eq!(
+            server.signed(&alice, "GET", path, None::<&()>).await.status,
+            200
+        );
+        assert_eq!(
+            server
+                .signed(&alice, "POST", &inbox, Some(&post))
+                .await
+                .status,
+            201
+        );
+        server
+            .register(invitation(&code))
+            .await
+            .expect("new window");
+        server.finish().await;
+    }
+}
+
+/// Several nodes migrating one fresh PostgreSQL database at once all succeed and apply
+/// each migration once (no advisory lock: the version row is the lock).
+#[tokio::test]
+async fn postgres_concurrent_migrations_apply_once() {
+    use conclave_as::store::postgres::PostgresStore;
+    use sqlx::Connection as _;
+    let admin = support::postgres_admin_url();
+    let name = format!(
+        "conclave_as_migrate_{}",
+        api::encode_b64(&random32()[..6])
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let url = format!("{}/{name}", admin.rsplit_once('/').expect("url").0);
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url),
+        PostgresStore::connect(&url),
+    );
+    let stores = [a.expect("node a"), b.expect("node b"), c.expect("node c")];
+    let again = PostgresStore::connect(&url).await.expect("restart");
+    let mut check = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let (versions, distinct): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT version) FROM as_migrations")
+            .fetch_one(&mut check)
+            .await
+            .expect("versions");
+    assert_eq!(versions, distinct);
+    assert!(versions >= 5, "{versions}");
+    // sqlx's own migrator (which takes an advisory lock) was not used.
+    let sqlx_table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::TEXT")
+            .fetch_one(&mut check)
+            .await
+            .expect("catalogue");
+    assert_eq!(sqlx_table, None);
+    drop((stores, again, check));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop database");
+}
+
+/// A store transaction that fails with a serialization failure (SQLSTATE 40001, as
+/// CockroachDB raises under contention) is run again: a trigger of the test's own fails
+/// the first device insert with 40001 (a sequence, which a rollback does not undo, makes
+/// it fail once), and the registration still succeeds, once.
+#[tokio::test]
+async fn postgres_serialization_failures_are_retried() {
+    let server = TestServer::start(support::Engine::Postgres).await;
+    server
+        .sql(
+            "CREATE SEQUENCE fail_once; \
+             CREATE FUNCTION conflict() RETURNS trigger AS $$ BEGIN \
+             IF nextval('fail_once') = 1 THEN \
+             RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER conflict BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION conflict();",
+        )
+        .await;
+    let device = device_for(&server, "alice@example.org").await;
+    let devices = server
+        .service
+        .store()
+        .user_devices("alice@example.org")
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device_id, device.device_id);
+    server.finish().await;
 }

@@ -42,7 +42,13 @@ impl TestIssuer {
 }
 
 fn claims(iss: &str, aud: &str, exp: u64, email: &str) -> serde_json::Value {
-    serde_json::json!({"iss": iss, "aud": aud, "exp": exp, "iat": unix_now(), "sub": "1234", "email": email})
+    serde_json::json!({"iss": iss, "aud": aud, "exp": exp, "iat": unix_now(), "sub": "1234", "email": email, "email_verified": true})
+}
+
+/// `claims` bound to the registration challenge `nonce`.
+fn bound(mut claims: serde_json::Value, nonce: &[u8]) -> serde_json::Value {
+    claims["nonce"] = serde_json::json!(api::encode_b64(nonce));
+    claims
 }
 
 async fn server(engine: Engine, issuer: &TestIssuer) -> TestServer {
@@ -52,6 +58,7 @@ async fn server(engine: Engine, issuer: &TestIssuer) -> TestServer {
         user_claim: "email".into(),
         user_domain: None,
         jwks_file: String::new(),
+        allowed_domains: vec!["example.org".into()],
     };
     let oidc = Oidc::new(vec![Issuer::new(config, &issuer.jwks()).unwrap()]);
     TestServer::start_with(engine, oidc, Config::default()).await
@@ -68,12 +75,9 @@ async fn oidc_suite(engine: Engine) {
 
     // Valid.
     let device = server
-        .register(oidc(issuer.token(claims(
-            ISSUER,
-            AUDIENCE,
-            exp,
-            "alice@example.org",
-        ))))
+        .register_with(|n| {
+            oidc(issuer.token(bound(claims(ISSUER, AUDIENCE, exp, "alice@example.org"), n)))
+        })
         .await
         .expect("valid token");
     assert_eq!(device.user_id, "alice@example.org");
@@ -94,46 +98,43 @@ async fn oidc_suite(engine: Engine) {
     // Expired.
     refused(
         server
-            .register(oidc(issuer.token(claims(
-                ISSUER,
-                AUDIENCE,
-                unix_now() - 3600,
-                "alice@example.org",
-            ))))
+            .register_with(|n| {
+                oidc(issuer.token(bound(
+                    claims(ISSUER, AUDIENCE, unix_now() - 3600, "alice@example.org"),
+                    n,
+                )))
+            })
             .await,
     );
     // Wrong issuer.
     refused(
         server
-            .register(oidc(issuer.token(claims(
-                "https://evil.example",
-                AUDIENCE,
-                exp,
-                "alice@example.org",
-            ))))
+            .register_with(|n| {
+                oidc(issuer.token(bound(
+                    claims("https://evil.example", AUDIENCE, exp, "alice@example.org"),
+                    n,
+                )))
+            })
             .await,
     );
     // Wrong audience.
     refused(
         server
-            .register(oidc(issuer.token(claims(
-                ISSUER,
-                "another-app",
-                exp,
-                "alice@example.org",
-            ))))
+            .register_with(|n| {
+                oidc(issuer.token(bound(
+                    claims(ISSUER, "another-app", exp, "alice@example.org"),
+                    n,
+                )))
+            })
             .await,
     );
     // Forged: signed by another key under the same kid.
     let forger = TestIssuer::new();
     refused(
         server
-            .register(oidc(forger.token(claims(
-                ISSUER,
-                AUDIENCE,
-                exp,
-                "alice@example.org",
-            ))))
+            .register_with(|n| {
+                oidc(forger.token(bound(claims(ISSUER, AUDIENCE, exp, "alice@example.org"), n)))
+            })
             .await,
     );
     // alg: none, unsigned.
@@ -157,18 +158,54 @@ async fn oidc_suite(engine: Engine) {
     // A valid token whose claim is not a user@domain id.
     refused(
         server
-            .register(oidc(issuer.token(claims(
-                ISSUER,
-                AUDIENCE,
-                exp,
-                "not-an-address",
-            ))))
+            .register_with(|n| {
+                oidc(issuer.token(bound(claims(ISSUER, AUDIENCE, exp, "not-an-address"), n)))
+            })
             .await,
     );
     // An unverified email address.
     let mut unverified = claims(ISSUER, AUDIENCE, exp, "alice@example.org");
     unverified["email_verified"] = serde_json::json!(false);
-    refused(server.register(oidc(issuer.token(unverified))).await);
+    refused(
+        server
+            .register_with(|n| oidc(issuer.token(bound(unverified.clone(), n))))
+            .await,
+    );
+    // An email whose verification the provider does not state.
+    let mut unstated = claims(ISSUER, AUDIENCE, exp, "alice@example.org");
+    unstated.as_object_mut().unwrap().remove("email_verified");
+    refused(
+        server
+            .register_with(|n| oidc(issuer.token(bound(unstated.clone(), n))))
+            .await,
+    );
+    // A domain this issuer may not vouch for.
+    refused(
+        server
+            .register_with(|n| {
+                oidc(issuer.token(bound(claims(ISSUER, AUDIENCE, exp, "alice@evil.org"), n)))
+            })
+            .await,
+    );
+    // Not bound to the registration: no nonce, or another challenge's nonce (a token
+    // captured from one registration cannot serve for another).
+    refused(
+        server
+            .register(oidc(issuer.token(claims(
+                ISSUER,
+                AUDIENCE,
+                exp,
+                "alice@example.org",
+            ))))
+            .await,
+    );
+    let (_, body) = server.raw("POST", "/v1/challenges", &[], b"").await;
+    let other: api::Challenge = serde_json::from_slice(&body).unwrap();
+    let captured = issuer.token(bound(
+        claims(ISSUER, AUDIENCE, exp, "alice@example.org"),
+        &other.nonce.0,
+    ));
+    refused(server.register(oidc(captured)).await);
     // Garbage.
     refused(server.register(oidc("a.b.c".into())).await);
     server.finish().await;
@@ -196,6 +233,7 @@ fn symmetric_keys_are_refused_in_a_jwks() {
         user_claim: "email".into(),
         user_domain: None,
         jwks_file: String::new(),
+        allowed_domains: Vec::new(),
     };
     assert!(Issuer::new(config, &jwks).is_err());
 }

@@ -109,10 +109,13 @@ engine_tests! {
             created_at: server.now(),
             revoked_at: None,
         };
-        server.service.store().register_device(&record).await.unwrap();
+        server.service.store().register_device(&record, None).await.unwrap();
+        // The AS serves what the directory proves, not the unpublished row: the answer
+        // still verifies and does not carry the ghost.
         let answer = lookup(&server, &bob, "alice@example.org").await;
-        assert_eq!(answer.devices.len(), 2);
-        assert!(check(&vrf, &answer).is_err(), "an unpublished device must be refused");
+        assert_eq!(answer.devices.len(), 1);
+        assert_eq!(answer.devices[0].device_id, alice.device_id);
+        check(&vrf, &answer).expect("the served devices are the proven ones");
     }
 
     async fn audits_verify_and_history_survives_a_restart(server) {
@@ -250,5 +253,48 @@ async fn the_auditor_detects_a_changed_root() {
         Err(AuditError::Rewritten(2)) => {}
         other => panic!("expected a rewrite of epoch 2, got {other:?}"),
     }
+    server.finish().await;
+}
+
+/// Audits longer than the AS's window are refused with a typed error, and the auditor
+/// covers them in windows that chain (SQLite; the window is made small to keep the test
+/// short — the default is 10,000 epochs).
+#[tokio::test]
+async fn long_audits_are_windowed() {
+    let config = conclave_as::config::Config {
+        kt_audit_max_epochs: 3,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(
+        support::Engine::Sqlite,
+        conclave_as::oidc::Oidc::default(),
+        config,
+    )
+    .await;
+    for i in 0..8 {
+        device_for(&server, &format!("user{i}@x.org")).await;
+    }
+    assert_eq!(head(&server).await.epoch, 8);
+    let (status, body) = server
+        .raw("GET", "/v1/kt/audit?from=1&to=8", &[], b"")
+        .await;
+    let error: api::ErrorBody = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, error.code), (400, api::ErrorCode::BadRequest));
+    let url = format!("http://{}", server.addr);
+    // One proof over the whole range is refused by this AS...
+    assert!(
+        auditor::audit(&url, &mut AuditState::default())
+            .await
+            .is_err()
+    );
+    // ...the windowed audit verifies it.
+    let mut state = AuditState::default();
+    assert_eq!(
+        auditor::audit_windowed(&url, &mut state, 3)
+            .await
+            .expect("windowed audit"),
+        Some((1, 8))
+    );
+    assert_eq!(state.roots.len(), 8);
     server.finish().await;
 }

@@ -1,9 +1,11 @@
 //! The handlers: decode, authenticate, call [`Service`](crate::service::Service), encode.
 
 use super::AppState;
-use crate::api::{self, ErrorCode, HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::api::{
+    self, ErrorCode, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use crate::error::Error;
-use crate::service::Actor;
+use crate::service::{Actor, SignedHeaders};
 use crate::store::DeviceRecord;
 use axum::Json;
 use axum::body::Bytes;
@@ -40,9 +42,12 @@ async fn signed(
         .authenticate(
             method.as_str(),
             path,
-            header(HEADER_DEVICE),
-            header(HEADER_TIMESTAMP),
-            header(HEADER_SIGNATURE),
+            SignedHeaders {
+                device: header(HEADER_DEVICE),
+                timestamp: header(HEADER_TIMESTAMP),
+                nonce: header(HEADER_NONCE),
+                signature: header(HEADER_SIGNATURE),
+            },
             body,
         )
         .await
@@ -105,7 +110,7 @@ pub async fn challenge(State(state): State<AppState>) -> Result<Json<api::Challe
 }
 
 /// `POST /v1/register`.
-#[utoipa::path(post, path = "/v1/register", request_body = api::RegisterRequest, responses((status = 201, description = "registered", body = api::Registered), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 409, description = "key already registered", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/register", request_body = api::RegisterRequest, responses((status = 201, description = "registered", body = api::Registered), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 409, description = "key already registered", body = api::ErrorBody), (status = 429, description = "rate limited", body = api::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     body: RawBody,
@@ -148,7 +153,7 @@ pub async fn contact_key(
 }
 
 /// `GET /v1/users/{user}/devices` (signed by any registered device).
-#[utoipa::path(get, path = "/v1/users/{user}/devices", params(("user" = String, Path, description = "user@domain")), responses((status = 200, description = "current devices with a transparency proof", body = api::UserDevices), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such user", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users/{user}/devices", params(("user" = String, Path, description = "user@domain")), responses((status = 200, description = "current devices with a transparency proof", body = api::UserDevices), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such user", body = api::ErrorBody), (status = 429, description = "rate limited", body = api::ErrorBody)))]
 pub async fn user_devices(
     State(state): State<AppState>,
     Path(user): Path<String>,
@@ -157,12 +162,13 @@ pub async fn user_devices(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Json<api::UserDevices>, Error> {
-    signed(&state, &method, &uri, &headers, &body).await?;
+    let by = signed(&state, &method, &uri, &headers, &body).await?;
+    state.service.limit_lookup(&by).await?;
     Ok(Json(state.service.user_devices(&user).await?))
 }
 
 /// `POST /v1/devices/{device}/inbox` (signed by any registered device).
-#[utoipa::path(post, path = "/v1/devices/{device}/inbox", params(("device" = String, Path, description = "recipient device id")), request_body = api::RelayPost, responses((status = 201, description = "queued", body = api::RelayPosted), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such device", body = api::ErrorBody), (status = 413, description = "too large", body = api::ErrorBody), (status = 429, description = "inbox full", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/devices/{device}/inbox", params(("device" = String, Path, description = "recipient device id")), request_body = api::RelayPost, responses((status = 201, description = "queued", body = api::RelayPosted), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such device", body = api::ErrorBody), (status = 413, description = "too large", body = api::ErrorBody), (status = 429, description = "inbox full or rate limited", body = api::ErrorBody)))]
 pub async fn relay_post(
     State(state): State<AppState>,
     Path(device): Path<String>,
@@ -171,7 +177,8 @@ pub async fn relay_post(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<(StatusCode, Json<api::RelayPosted>), Error> {
-    signed(&state, &method, &uri, &headers, &body).await?;
+    let by = signed(&state, &method, &uri, &headers, &body).await?;
+    state.service.limit_relay_post(&by).await?;
     let post: api::RelayPost = json(&body)?;
     Ok((
         StatusCode::CREATED,

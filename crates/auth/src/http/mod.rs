@@ -3,14 +3,17 @@
 //! # Sessions: signed requests, not tokens
 //!
 //! After registration a device authenticates every request by signing it with its MLS
-//! signature key (headers `conclave-device`, `conclave-timestamp`, `conclave-signature`;
-//! [`crate::api::request_message`] covers method, path, timestamp, device id and body).
+//! signature key (headers `conclave-device`, `conclave-timestamp`, `conclave-nonce`,
+//! `conclave-signature`; [`crate::api::request_message`] covers method, path, timestamp,
+//! nonce, device id and body).
 //! Chosen over bearer tokens because: the key is already proven and certified, so there is
 //! no second secret to issue, store (even hashed) or leak; the AS keeps no session state,
 //! so any AS node can check any request; a revocation takes effect on the very next request;
-//! a captured request cannot be altered, and its replay is bounded by the timestamp window
-//! (`request_skew`) and by TLS. The cost is one Ed25519 verification and one device look-up
-//! per request.
+//! a captured request cannot be altered, and cannot be replayed: the AS records each
+//! (device, nonce) in its database until the timestamp leaves the window (`request_skew`),
+//! and refuses a second use with `replayed_request` (401) — on any node, since the record is
+//! in the shared database. The cost is one Ed25519 verification, one device look-up and one
+//! insert per request.
 
 mod handlers;
 pub mod openapi;

@@ -10,8 +10,10 @@ use utoipa::OpenApi;
     info(
         title = "Conclave Authentication Service",
         description = "RFC 9750 §4 AS. Requests marked 'signed' carry the headers conclave-device, \
-                       conclave-timestamp and conclave-signature (Ed25519 by the device's MLS \
-                       signature key over conclave_api::auth::request_message)."
+                       conclave-timestamp, conclave-nonce (single use per device) and \
+                       conclave-signature (Ed25519 by the device's MLS signature key over \
+                       conclave_api::auth::request_message); a replayed nonce is refused with \
+                       401 replayed_request."
     ),
     paths(
         handlers::health,

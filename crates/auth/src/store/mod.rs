@@ -87,6 +87,8 @@ pub enum RegisterOutcome {
     UserRevoked,
     /// The signature key already belongs to a device.
     KeyInUse,
+    /// The invitation was used (or expired) before this registration could consume it.
+    InvalidInvitation,
 }
 
 /// What revoking a user or device did.
@@ -132,9 +134,25 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The user of an invitation that is unused and unexpired at `now` (it is not consumed:
+    /// [`Store::register_device`] consumes it in the registration's transaction).
+    async fn invitation_user(
+        &self,
+        code_hash: &[u8],
+        now: u64,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Stores a new device (creating its user if needed) unless the user is revoked or the
-    /// key is taken.
-    async fn register_device(&self, device: &DeviceRecord) -> Result<RegisterOutcome, StoreError>;
+    /// key is taken, consuming the invitation `(code_hash, now)` if given — all in one
+    /// transaction, so a failure leaves neither a device nor a used invitation. The user's
+    /// row is locked first (a conditional `UPDATE`), so a concurrent [`Store::revoke_user`]
+    /// either comes first (and the registration is refused) or waits for the device and
+    /// revokes it too.
+    async fn register_device(
+        &self,
+        device: &DeviceRecord,
+        invitation: Option<(&[u8], u64)>,
+    ) -> Result<RegisterOutcome, StoreError>;
 
     /// A device by id, revoked or not.
     async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
@@ -208,8 +226,62 @@ pub trait Store: Send + Sync + 'static {
     /// The logged roots of epochs `from..=to`, in order.
     async fn kt_roots(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
-    /// Deletes expired challenges, invitations and relayed requests; how many rows went.
+    /// Records that `device_id` used the request nonce `nonce`, kept until `expires_at`;
+    /// `false` if that device already used it (a replay). One insert: two concurrent uses
+    /// cannot both succeed.
+    async fn use_request_nonce(
+        &self,
+        device_id: &str,
+        nonce: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts one request against `key` (`kind:subject`) in the rate window starting at
+    /// `window_start` (kept until `expires_at`) and returns the window's count including it.
+    /// One upsert: concurrent requests on any node are all counted.
+    async fn rate_hit(
+        &self,
+        key: &str,
+        window_start: u64,
+        expires_at: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes expired challenges, invitations, relayed requests, request nonces and rate
+    /// windows; how many rows went.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
+}
+
+/// Whether `e` is a transient conflict the whole transaction should be run again for: a
+/// serialization failure (SQLSTATE 40001, which CockroachDB's SERIALIZABLE transactions
+/// raise under contention) or a deadlock (40P01).
+pub(crate) fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(d)) => {
+            matches!(d.code().as_deref(), Some("40001" | "40P01"))
+        }
+        _ => false,
+    }
+}
+
+/// Runs the transaction `op`, again (at most 4 more times, after 10 to 80 ms) while it
+/// fails with a [`retryable`] conflict. `op` starts its own transaction each time, so a
+/// retried attempt sees none of the failed one's writes.
+pub(crate) async fn retry<T, F, Fut>(mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Err(e) if attempt < 4 && retryable(&e) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "store transaction retried");
+                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Encodes a chain as one blob: each certificate prefixed by its u32 big-endian length.

@@ -77,11 +77,30 @@ macro_rules! impl_store {
                 }))
             }
 
+            async fn invitation_user(
+                &self,
+                code_hash: &[u8],
+                now: u64,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                let user: Option<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT user_id FROM invitations \
+                     WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(code_hash)
+                .bind($crate::store::to_i64(now))
+                .fetch_optional(&self.$reader)
+                .await?;
+                Ok(user)
+            }
+
             async fn register_device(
                 &self,
                 device: &$crate::store::DeviceRecord,
+                invitation: Option<(&[u8], u64)>,
             ) -> Result<$crate::store::RegisterOutcome, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::{RegisterOutcome, to_i64};
+                // Every early return drops `tx`, which rolls it back.
                 let mut tx = self.$writer.begin().await?;
                 sqlx::query::<$db>(
                     "INSERT INTO users (user_id, created_at) VALUES ($1, $2) \
@@ -91,14 +110,32 @@ macro_rules! impl_store {
                 .bind(to_i64(device.created_at))
                 .execute(&mut *tx)
                 .await?;
-                let revoked: Option<i64> = sqlx::query_scalar::<$db, Option<i64>>(
-                    "SELECT revoked_at FROM users WHERE user_id = $1",
+                // Locks the user's row until commit (PostgreSQL: a row lock, re-checked after
+                // waiting; SQLite: the single writer) and checks that the user is not revoked.
+                let unrevoked = sqlx::query::<$db>(
+                    "UPDATE users SET revoked_at = revoked_at \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
                 )
                 .bind(&device.user_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if revoked.is_some() {
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if unrevoked == 0 {
                     return Ok(RegisterOutcome::UserRevoked);
+                }
+                if let Some((code_hash, now)) = invitation {
+                    let consumed: Option<String> = sqlx::query_scalar::<$db, String>(
+                        "UPDATE invitations SET used_at = $2 \
+                         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                         RETURNING user_id",
+                    )
+                    .bind(code_hash)
+                    .bind(to_i64(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if consumed.as_deref() != Some(device.user_id.as_str()) {
+                        return Ok(RegisterOutcome::InvalidInvitation);
+                    }
                 }
                 let inserted = sqlx::query::<$db>(
                     "INSERT INTO devices (device_id, user_id, signature_key, chain, not_after, \
@@ -119,6 +156,7 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(RegisterOutcome::Registered)
+                }).await
             }
 
             async fn device(
@@ -196,6 +234,7 @@ macro_rules! impl_store {
                 reason: Option<&str>,
                 now: u64,
             ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::{RevokeOutcome, to_i64};
                 let mut tx = self.$writer.begin().await?;
                 let revoked: Option<(String, Vec<u8>)> =
@@ -225,6 +264,7 @@ macro_rules! impl_store {
                         .await?;
                 tx.commit().await?;
                 Ok(RevokeOutcome::Revoked(vec![record]))
+                }).await
             }
 
             async fn revoke_user(
@@ -233,6 +273,7 @@ macro_rules! impl_store {
                 reason: Option<&str>,
                 now: u64,
             ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::{RevokeOutcome, to_i64};
                 let mut tx = self.$writer.begin().await?;
                 let users = sqlx::query::<$db>(
@@ -272,6 +313,7 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 records.sort_by_key(|r| r.seq);
                 Ok(RevokeOutcome::Revoked(records))
+                }).await
             }
 
             async fn revocations_after(
@@ -309,6 +351,7 @@ macro_rules! impl_store {
                 record: &$crate::store::RelayRecord,
                 max: u32,
             ) -> Result<bool, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::to_i64;
                 let mut tx = self.$writer.begin().await?;
                 let waiting: i64 = sqlx::query_scalar::<$db, i64>(
@@ -333,6 +376,7 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(true)
+                }).await
             }
 
             async fn relay_fetch(
@@ -371,6 +415,7 @@ macro_rules! impl_store {
                 entries: &[(String, Vec<u8>)],
                 root: &[u8],
             ) -> Result<(), $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
                 use $crate::store::to_i64;
                 let mut tx = self.$writer.begin().await?;
                 for (label, value) in entries {
@@ -390,6 +435,7 @@ macro_rules! impl_store {
                     .await?;
                 tx.commit().await?;
                 Ok(())
+                }).await
             }
 
             async fn kt_log(
@@ -424,6 +470,45 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn use_request_nonce(
+                &self,
+                device_id: &str,
+                nonce: &str,
+                expires_at: u64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query::<$db>(
+                    "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (device_id, nonce) DO NOTHING",
+                )
+                .bind(device_id)
+                .bind(nonce)
+                .bind($crate::store::to_i64(expires_at))
+                .execute(&self.$writer)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn rate_hit(
+                &self,
+                key: &str,
+                window_start: u64,
+                expires_at: u64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let hits: i64 = sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO rate_windows (key, window_start, hits, expires_at) \
+                     VALUES ($1, $2, 1, $3) \
+                     ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1 \
+                     RETURNING hits",
+                )
+                .bind(key)
+                .bind($crate::store::to_i64(window_start))
+                .bind($crate::store::to_i64(expires_at))
+                .fetch_one(&self.$writer)
+                .await?;
+                $crate::store::to_u64(hits, "rate_windows.hits")
+            }
+
             async fn purge_expired(&self, now: u64) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::to_i64(now);
                 let mut total = 0;
@@ -431,6 +516,8 @@ macro_rules! impl_store {
                     "DELETE FROM challenges WHERE expires_at <= $1",
                     "DELETE FROM invitations WHERE expires_at <= $1",
                     "DELETE FROM relay WHERE expires_at <= $1",
+                    "DELETE FROM request_nonces WHERE expires_at <= $1",
+                    "DELETE FROM rate_windows WHERE expires_at <= $1",
                 ] {
                     total += sqlx::query::<$db>(sql)
                         .bind(now)
@@ -472,16 +559,26 @@ macro_rules! impl_store {
             reason: Option<&str>,
             now: u64,
         ) -> Result<$crate::store::RevocationRecord, $crate::store::StoreError> {
+            // The feed position comes from the counter row, locked until commit: concurrent
+            // revocations commit in seq order, so a reader following `seq > cursor` never
+            // skips one that commits later.
             let seq: i64 = sqlx::query_scalar::<$db, i64>(
-                "INSERT INTO revocations (user_id, device_id, signature_key, revoked_at, reason) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                "UPDATE counters SET value = value + 1 WHERE name = 'revocation_seq' \
+                 RETURNING value",
             )
+            .fetch_one(&mut **tx)
+            .await?;
+            sqlx::query::<$db>(
+                "INSERT INTO revocations (seq, user_id, device_id, signature_key, revoked_at, \
+                 reason) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(seq)
             .bind(&user_id)
             .bind(&device_id)
             .bind(&signature_key)
             .bind($crate::store::to_i64(now))
             .bind(reason)
-            .fetch_one(&mut **tx)
+            .execute(&mut **tx)
             .await?;
             Ok($crate::store::RevocationRecord {
                 seq: $crate::store::to_u64(seq, "revocations.seq")?,

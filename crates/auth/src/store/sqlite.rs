@@ -1,5 +1,7 @@
 //! The SQLite backend: one file, WAL, one writing connection (SQLite serialises writers
 //! anyway; one connection avoids `SQLITE_BUSY` on lock upgrades) and a few readers.
+//! `synchronous=FULL`: every commit is on disk before the AS answers 2xx (with `NORMAL`
+//! in WAL mode a power loss can drop the last commits after their answers went out).
 //! Migrations in `migrations/sqlite` are applied at open.
 
 use super::StoreError;
@@ -23,7 +25,7 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()

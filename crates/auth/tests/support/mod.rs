@@ -175,6 +175,41 @@ impl TestServer {
         self.now.fetch_add(seconds, Ordering::SeqCst);
     }
 
+    /// The URL of this server's PostgreSQL database (`None` on SQLite).
+    pub fn postgres_url(&self) -> Option<String> {
+        let name = self.postgres_db.as_ref()?;
+        let admin = postgres_admin_url();
+        let (base, _) = admin.rsplit_once('/')?;
+        Some(format!("{base}/{name}"))
+    }
+
+    /// Runs `statements` on this server's database through a connection of the test's own
+    /// (to play a failing or misbehaving database: triggers, direct writes).
+    pub async fn sql(&self, statements: &str) {
+        use sqlx::Connection as _;
+        match self.postgres_url() {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("postgres");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statements.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql");
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.dir.path().join("as.db"))
+                    .busy_timeout(std::time::Duration::from_secs(5));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("sqlite");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statements.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql");
+            }
+        }
+    }
+
     /// Stops the server and drops its PostgreSQL database.
     pub async fn finish(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -227,7 +262,26 @@ impl TestServer {
         key: ed25519_dalek::SigningKey,
         authorization: api::Authorization,
     ) -> Result<Device, Reply> {
+        self.register_key_with(key, |_| authorization).await
+    }
+
+    /// Registers a new device with the authorization `authorize` makes from the challenge
+    /// nonce (an ID token must carry it).
+    pub async fn register_with(
+        &self,
+        authorize: impl FnOnce(&[u8]) -> api::Authorization,
+    ) -> Result<Device, Reply> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&random32());
+        self.register_key_with(key, authorize).await
+    }
+
+    pub async fn register_key_with(
+        &self,
+        key: ed25519_dalek::SigningKey,
+        authorize: impl FnOnce(&[u8]) -> api::Authorization,
+    ) -> Result<Device, Reply> {
         let challenge: api::Challenge = self.raw("POST", "/v1/challenges", &[], b"").await.ok();
+        let authorization = authorize(&challenge.nonce.0);
         let public = key.verifying_key().to_bytes().to_vec();
         let proof = key.sign(&api::register_proof_message(&challenge.nonce.0, &public));
         let request = api::RegisterRequest {
@@ -354,6 +408,7 @@ impl Device {
             .collect()
     }
 
+    /// Headers signing one request, with a fresh random nonce.
     pub fn sign_headers(
         &self,
         method: &str,
@@ -361,17 +416,32 @@ impl Device {
         now: u64,
         body: &[u8],
     ) -> Vec<(&'static str, String)> {
+        let nonce = api::encode_b64(&random32()[..16]);
+        self.sign_headers_with_nonce(method, path, now, &nonce, body)
+    }
+
+    /// Headers signing one request with the given nonce.
+    pub fn sign_headers_with_nonce(
+        &self,
+        method: &str,
+        path: &str,
+        now: u64,
+        nonce: &str,
+        body: &[u8],
+    ) -> Vec<(&'static str, String)> {
         let ts = now.to_string();
         let sig = self.key.sign(&api::request_message(
             method,
             path,
             &ts,
+            nonce,
             &self.device_id,
             body,
         ));
         vec![
             (api::HEADER_DEVICE, self.device_id.clone()),
             (api::HEADER_TIMESTAMP, ts),
+            (api::HEADER_NONCE, nonce.to_owned()),
             (api::HEADER_SIGNATURE, api::encode_b64(&sig.to_bytes())),
         ]
     }

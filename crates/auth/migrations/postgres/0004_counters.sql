@@ -1,0 +1,9 @@
+-- Counters taken by an UPDATE inside the writing transaction: the row lock serialises the
+-- writers until commit, so the numbers commit in order and a reader's cursor can never
+-- pass a number that commits later (which an identity/sequence column allows).
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) SELECT 'revocation_seq', COALESCE(MAX(seq), 0) FROM revocations;
+ALTER TABLE revocations ALTER COLUMN seq DROP IDENTITY;
