@@ -43,6 +43,7 @@ pub mod error;
 pub mod http;
 pub mod mls;
 pub mod push;
+pub mod ratelimit;
 pub mod retention;
 pub mod store;
 pub mod tls;

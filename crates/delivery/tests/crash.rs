@@ -207,7 +207,10 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
     expected.sort();
     assert!(
         welcomes == expected,
-        "Welcomes differ from the applied commits'"
+        "Welcomes differ from the applied commits': {} stored, {} expected, epoch {epoch}, \
+         accepted {accepted_commits}",
+        welcomes.len(),
+        expected.len()
     );
 
     // The group moves on: Alice learns the fate of her commit in flight from the epoch…
