@@ -196,12 +196,15 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
         .collect();
     assert_eq!(commits, (0..epoch).collect::<Vec<_>>());
     // Each applied commit queued its Welcome, whole, and no other Welcome exists.
-    let mut welcomes: Vec<Vec<u8>> = c
-        .entries(&mb, &mk)
-        .await
-        .into_iter()
-        .map(|w| w.data.0)
-        .collect();
+    // Paged: a run can pass the default page of 100 entries.
+    let mut welcomes: Vec<Vec<u8>> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = c.entries_after(&mb, &mk, after, 1000).await;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        welcomes.extend(page.into_iter().map(|w| w.data.0));
+    }
     welcomes.sort();
     let mut expected: Vec<Vec<u8>> = (1..=epoch).map(|e| welcomes_of[&e].clone()).collect();
     expected.sort();
