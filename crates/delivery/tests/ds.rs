@@ -56,59 +56,6 @@ fn now() -> u64 {
     conclave_ds::auth::now()
 }
 
-async fn pool(c: &Client, mailbox: &str, key: &ed25519_dalek::SigningKey, secret: &[u8]) -> String {
-    let r = c
-        .json(
-            "POST",
-            &format!("/v1/mailboxes/{mailbox}/pools"),
-            &CreatePoolRequest {
-                claim_secret: Bytes(secret.to_vec()),
-            },
-            Sign::Mailbox(key),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    r.json::<CreatePoolResponse>().pool_id
-}
-
-async fn upload(
-    c: &Client,
-    mailbox: &str,
-    key: &ed25519_dalek::SigningKey,
-    pool: &str,
-    blobs: Vec<(Vec<u8>, bool)>,
-    expires_at: u64,
-) -> Resp {
-    c.json(
-        "POST",
-        &format!("/v1/mailboxes/{mailbox}/pools/{pool}/key-packages"),
-        &UploadKeyPackagesRequest {
-            key_packages: blobs
-                .into_iter()
-                .map(|(s, l)| SealedKeyPackage {
-                    sealed: Bytes(s),
-                    last_resort: l,
-                })
-                .collect(),
-            expires_at,
-        },
-        Sign::Mailbox(key),
-    )
-    .await
-}
-
-async fn claim(c: &Client, pool: &str, secret: &[u8]) -> Resp {
-    c.json(
-        "POST",
-        &format!("/v1/pools/{pool}/claim"),
-        &ClaimRequest {
-            claim_secret: Bytes(secret.to_vec()),
-        },
-        Sign::No,
-    )
-    .await
-}
-
 async fn count(
     c: &Client,
     mailbox: &str,
@@ -258,7 +205,7 @@ async fn pool_upload_count_claim_last_resort(engine: Engine) {
     let c = &env.client;
     let (mailbox, key) = c.mailbox().await;
     let secret = random::<32>();
-    let pool = pool(c, &mailbox, &key, &secret).await;
+    let pool = c.create_pool(&mailbox, &key, &secret).await;
     let blobs = vec![
         (b"kp-1".to_vec(), false),
         (b"kp-2".to_vec(), false),
@@ -266,7 +213,7 @@ async fn pool_upload_count_claim_last_resort(engine: Engine) {
         (b"kp-3".to_vec(), false),
     ];
     assert_eq!(
-        upload(c, &mailbox, &key, &pool, blobs, now() + 3600)
+        c.upload_key_packages(&mailbox, &key, &pool, blobs, now() + 3600)
             .await
             .status,
         204
@@ -279,11 +226,11 @@ async fn pool_upload_count_claim_last_resort(engine: Engine) {
         }
     );
     // A wrong secret gets nothing and takes nothing.
-    let r = claim(c, &pool, b"wrong secret, 16+ bytes").await;
+    let r = c.claim(&pool, b"wrong secret, 16+ bytes").await;
     assert_eq!((r.status, r.code()), (401, ErrorCode::BadClaimSecret));
     let mut got = Vec::new();
     for _ in 0..3 {
-        let r = claim(c, &pool, &secret).await;
+        let r = c.claim(&pool, &secret).await;
         assert_eq!(r.status, 200);
         let cr: ClaimResponse = r.json();
         assert!(!cr.last_resort);
@@ -296,7 +243,7 @@ async fn pool_upload_count_claim_last_resort(engine: Engine) {
     );
     // Only the last resort is left: handed out again and again, never deleted.
     for _ in 0..2 {
-        let cr: ClaimResponse = claim(c, &pool, &secret).await.json();
+        let cr: ClaimResponse = c.claim(&pool, &secret).await.json();
         assert!(cr.last_resort);
         assert_eq!(cr.sealed.0, b"kp-last");
     }
@@ -309,8 +256,7 @@ async fn pool_upload_count_claim_last_resort(engine: Engine) {
     );
     // A new last resort replaces the old.
     assert_eq!(
-        upload(
-            c,
+        c.upload_key_packages(
             &mailbox,
             &key,
             &pool,
@@ -322,7 +268,7 @@ async fn pool_upload_count_claim_last_resort(engine: Engine) {
         204
     );
     assert_eq!(
-        claim(c, &pool, &secret)
+        c.claim(&pool, &secret)
             .await
             .json::<ClaimResponse>()
             .sealed
@@ -346,16 +292,17 @@ async fn expired_key_packages_are_never_served(engine: Engine) {
     let c = &env.client;
     let (mailbox, key) = c.mailbox().await;
     let secret = random::<16>();
-    let pool = pool(c, &mailbox, &key, &secret).await;
+    let pool = c.create_pool(&mailbox, &key, &secret).await;
     let soon = now() + 2;
     let blobs = vec![(b"short-1".to_vec(), false), (b"short-last".to_vec(), true)];
     assert_eq!(
-        upload(c, &mailbox, &key, &pool, blobs, soon).await.status,
+        c.upload_key_packages(&mailbox, &key, &pool, blobs, soon)
+            .await
+            .status,
         204
     );
     assert_eq!(
-        upload(
-            c,
+        c.upload_key_packages(
             &mailbox,
             &key,
             &pool,
@@ -367,15 +314,15 @@ async fn expired_key_packages_are_never_served(engine: Engine) {
         204
     );
     // An expiry in the past is refused at upload.
-    let r = upload(
-        c,
-        &mailbox,
-        &key,
-        &pool,
-        vec![(b"old".to_vec(), false)],
-        now() - 10,
-    )
-    .await;
+    let r = c
+        .upload_key_packages(
+            &mailbox,
+            &key,
+            &pool,
+            vec![(b"old".to_vec(), false)],
+            now() - 10,
+        )
+        .await;
     assert_eq!(r.status, 400);
     while now() <= soon {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -388,7 +335,7 @@ async fn expired_key_packages_are_never_served(engine: Engine) {
         }
     );
     assert_eq!(
-        claim(c, &pool, &secret)
+        c.claim(&pool, &secret)
             .await
             .json::<ClaimResponse>()
             .sealed
@@ -396,7 +343,7 @@ async fn expired_key_packages_are_never_served(engine: Engine) {
         b"long"
     );
     // The expired normal and last-resort blobs are never served.
-    let r = claim(c, &pool, &secret).await;
+    let r = c.claim(&pool, &secret).await;
     assert_eq!((r.status, r.code()), (404, ErrorCode::PoolEmpty));
 }
 
@@ -405,18 +352,20 @@ async fn claims_are_rate_limited_per_pool(engine: Engine) {
     let c = &env.client;
     let (mailbox, key) = c.mailbox().await;
     let secret = random::<16>();
-    let p1 = pool(c, &mailbox, &key, &secret).await;
-    let p2 = pool(c, &mailbox, &key, &secret).await;
+    let p1 = c.create_pool(&mailbox, &key, &secret).await;
+    let p2 = c.create_pool(&mailbox, &key, &secret).await;
     let blobs: Vec<_> = (0..10).map(|i| (vec![i], false)).collect();
-    upload(c, &mailbox, &key, &p1, blobs.clone(), now() + 3600).await;
-    upload(c, &mailbox, &key, &p2, blobs, now() + 3600).await;
+    c.upload_key_packages(&mailbox, &key, &p1, blobs.clone(), now() + 3600)
+        .await;
+    c.upload_key_packages(&mailbox, &key, &p2, blobs, now() + 3600)
+        .await;
     for _ in 0..3 {
-        assert_eq!(claim(c, &p1, &secret).await.status, 200);
+        assert_eq!(c.claim(&p1, &secret).await.status, 200);
     }
-    let r = claim(c, &p1, &secret).await;
+    let r = c.claim(&p1, &secret).await;
     assert_eq!((r.status, r.code()), (429, ErrorCode::RateLimited));
     // Per pool: the other pool is not affected.
-    assert_eq!(claim(c, &p2, &secret).await.status, 200);
+    assert_eq!(c.claim(&p2, &secret).await.status, 200);
 }
 
 async fn concurrent_claims_on_two_nodes_never_share_a_blob(engine: Engine) {
@@ -425,14 +374,14 @@ async fn concurrent_claims_on_two_nodes_never_share_a_blob(engine: Engine) {
     let c = &env.client;
     let (mailbox, key) = c.mailbox().await;
     let secret = random::<16>();
-    let pool = pool(c, &mailbox, &key, &secret).await;
+    let pool = c.create_pool(&mailbox, &key, &secret).await;
     const N: usize = 120;
     let mut blobs: Vec<_> = (0..N)
         .map(|i| (format!("kp-{i}").into_bytes(), false))
         .collect();
     blobs.push((b"last".to_vec(), true));
     assert_eq!(
-        upload(c, &mailbox, &key, &pool, blobs, now() + 3600)
+        c.upload_key_packages(&mailbox, &key, &pool, blobs, now() + 3600)
             .await
             .status,
         204
@@ -446,7 +395,7 @@ async fn concurrent_claims_on_two_nodes_never_share_a_blob(engine: Engine) {
         };
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
-            claim(&client, &pool, &secret).await.json::<ClaimResponse>()
+            client.claim(&pool, &secret).await.json::<ClaimResponse>()
         }));
     }
     let mut normal = Vec::new();
@@ -474,10 +423,9 @@ async fn real_mls_group_through_the_ds(engine: Engine) {
     // Bob opens a mailbox and a pool, and uploads his KeyPackage (sealed: opaque to the DS).
     let (bob_mailbox, bob_key) = c.mailbox().await;
     let secret = random::<16>();
-    let bob_pool = pool(c, &bob_mailbox, &bob_key, &secret).await;
+    let bob_pool = c.create_pool(&bob_mailbox, &bob_key, &secret).await;
     let bob = mls.joiner("bob");
-    upload(
-        c,
+    c.upload_key_packages(
         &bob_mailbox,
         &bob_key,
         &bob_pool,
@@ -493,7 +441,7 @@ async fn real_mls_group_through_the_ds(engine: Engine) {
         201
     );
     // Alice claims Bob's KeyPackage and commits his Add with the Welcome to his mailbox.
-    let claimed: ClaimResponse = claim(c, &bob_pool, &secret).await.json();
+    let claimed: ClaimResponse = c.claim(&bob_pool, &secret).await.json();
     assert_eq!(claimed.sealed.0, bob.bytes);
     let p = mls.commit_add(&mut alice, &[&bob]);
     let r = c
@@ -867,7 +815,7 @@ async fn errors_have_codes_and_statuses(engine: Engine) {
         ))
         .await;
     assert_eq!((r.status, r.code()), (400, ErrorCode::BadRequest));
-    let r = claim(c, "AAAAAAAAAAAAAAAAAAAAAA", &[0; 16]).await;
+    let r = c.claim("AAAAAAAAAAAAAAAAAAAAAA", &[0; 16]).await;
     assert_eq!((r.status, r.code()), (404, ErrorCode::PoolNotFound));
     // Over the request body limit: 413 with a JSON error, whatever the route.
     let big = CommitRequest {
@@ -1018,9 +966,8 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
     let (mb, mk) = c.mailbox().await;
     let (secret, pool_id) = (random::<16>(), String::new());
     let _ = pool_id;
-    let pool = pool(c, &mb, &mk, &secret).await;
-    upload(
-        c,
+    let pool = c.create_pool(&mb, &mk, &secret).await;
+    c.upload_key_packages(
         &mb,
         &mk,
         &pool,
