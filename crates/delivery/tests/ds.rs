@@ -1,32 +1,12 @@
 //! The DS integration suite, over real HTTP on loopback, run against SQLite and PostgreSQL
 //! alike (`engine_suite!` instantiates every test once per engine).
 
+#[macro_use]
 mod support;
 
 use conclave_api::delivery::*;
 use support::mls::{ExternalInvite, Mls, Processed};
 use support::*;
-
-macro_rules! engine_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Engine::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Engine::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 engine_suite!(
     mailbox_create_fetch_ack,

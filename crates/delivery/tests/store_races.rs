@@ -3,6 +3,7 @@
 //! inserters, the per-pool claim rate limit across nodes, claims of a pool's last
 //! KeyPackages, and nodes migrating a fresh PostgreSQL database at the same time.
 
+#[macro_use]
 mod support;
 
 use conclave_api::delivery::*;
@@ -13,27 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::mls::Mls;
 use support::*;
-
-macro_rules! engine_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Engine::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Engine::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 engine_suite!(
     mailbox_cursor_never_skips_an_entry_committed_late,

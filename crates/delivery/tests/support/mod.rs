@@ -1,6 +1,30 @@
 //! Shared test support: servers on each engine, and a signing HTTP client.
 #![allow(dead_code)]
 
+/// One async test per engine for each named `async fn(Engine)`: `mod sqlite` and
+/// `mod postgres`, so the same suite runs on both stores.
+#[allow(unused_macros)]
+macro_rules! engine_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Engine::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Engine::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 pub mod mls;
 pub mod ws;
 
