@@ -15,12 +15,8 @@
 //! [`request_message`]. The AS accepts each nonce once per device while the timestamp is
 //! within its window, so a captured request cannot be replayed.
 
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// Header naming the device that signed a request.
 pub const HEADER_DEVICE: &str = "conclave-device";
@@ -51,6 +47,9 @@ pub const REGISTER_LABEL: &[u8] = b"conclave-as/v1/register";
 pub const REQUEST_LABEL: &[u8] = b"conclave-as/v2/request";
 /// Domain-separation label of a contact key signed by its device.
 pub const CONTACT_KEY_LABEL: &[u8] = b"conclave-as/v1/contact-key";
+/// Domain-separation label of the key-transparency directory's hashes (akd's
+/// `DomainLabel`), shared by the AS and every client that checks its proofs.
+pub const KT_DOMAIN_LABEL: &[u8] = b"conclave-as/kt/v1";
 
 /// Concatenates `label` and each field, every one prefixed by its length (u32, big endian),
 /// so that no two different field lists give the same bytes.
@@ -105,100 +104,7 @@ pub fn contact_key_message(user_id: &str, device_id: &str, contact_key: &[u8]) -
     )
 }
 
-/// Bytes carried as base64url without padding in JSON.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Bytes(pub Vec<u8>);
-
-impl fmt::Debug for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Bytes({})", encode_b64(&self.0))
-    }
-}
-
-impl From<Vec<u8>> for Bytes {
-    fn from(v: Vec<u8>) -> Self {
-        Self(v)
-    }
-}
-
-impl AsRef<[u8]> for Bytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl utoipa::PartialSchema for Bytes {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("bytes, base64url without padding (RFC 4648 §5)"))
-            .pattern(Some("^[A-Za-z0-9_-]*$"))
-            .into()
-    }
-}
-
-impl ToSchema for Bytes {}
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&encode_b64(&self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        decode_b64(&s)
-            .map(Bytes)
-            .ok_or_else(|| D::Error::custom("invalid base64url (no padding)"))
-    }
-}
-
-const B64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Encodes `bytes` as base64url without padding (RFC 4648 §5).
-pub fn encode_b64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            let index = (n >> (18 - 6 * i)) & 63;
-            out.push(char::from(B64_ALPHABET[index as usize]));
-        }
-    }
-    out
-}
-
-/// Decodes base64url without padding; `None` if `s` is not canonical base64url.
-pub fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            let v = B64_ALPHABET.iter().position(|&a| a == c)? as u32;
-            n |= v << (18 - 6 * i);
-        }
-        let produced = chunk.len() - 1;
-        let all = n.to_be_bytes();
-        out.extend_from_slice(&all[1..1 + produced]);
-        // Canonical: the unused low bits are zero.
-        let unused_bits = 24 - 6 * chunk.len();
-        if unused_bits > 0 && n & ((1 << (24 - 8 * produced)) - 1) != 0 {
-            return None;
-        }
-    }
-    Some(out)
-}
+pub use crate::bytes::{Bytes, decode_b64, encode_b64};
 
 /// A stable, machine-readable error code; the HTTP status goes with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -6,9 +6,7 @@
 //! Every request on a mailbox, or on a group, is signed: see [`signing_input`] for the
 //! bytes that are signed and [`headers`] for where the signature goes.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The media type of an MLS message body (RFC 9420 §17.10).
@@ -54,46 +52,7 @@ pub fn signing_input(
     out
 }
 
-/// Opaque bytes, carried in JSON as an unpadded base64url string.
-#[derive(Clone, PartialEq, Eq, Hash, Default, ToSchema)]
-#[schema(value_type = String, format = Byte)]
-pub struct Bytes(pub Vec<u8>);
-
-impl Bytes {
-    /// The base64url text of these bytes (also used for ids in paths).
-    pub fn to_base64(&self) -> String {
-        URL_SAFE_NO_PAD.encode(&self.0)
-    }
-    /// Parses unpadded base64url text.
-    pub fn from_base64(text: &str) -> Option<Self> {
-        URL_SAFE_NO_PAD.decode(text).ok().map(Bytes)
-    }
-}
-
-impl std::fmt::Debug for Bytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Bytes({})", self.to_base64())
-    }
-}
-
-impl From<Vec<u8>> for Bytes {
-    fn from(v: Vec<u8>) -> Self {
-        Bytes(v)
-    }
-}
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_base64())
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Bytes::from_base64(&text).ok_or_else(|| serde::de::Error::custom("invalid base64url"))
-    }
-}
+pub use crate::bytes::Bytes;
 
 // ---------------------------------------------------------------------------------------
 // Errors

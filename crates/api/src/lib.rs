@@ -8,4 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod bytes;
 pub mod delivery;
+
+pub use bytes::{Bytes, decode_b64, encode_b64};

@@ -35,7 +35,7 @@ pub struct ConclaveDomain;
 
 impl akd::DomainLabel for ConclaveDomain {
     fn domain_label() -> &'static [u8] {
-        b"conclave-as/kt/v1"
+        api::KT_DOMAIN_LABEL
     }
 }
 
