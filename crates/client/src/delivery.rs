@@ -1,0 +1,292 @@
+//! The Delivery Service client: mailboxes, KeyPackage pools, group logs (RFC 9750 §5–6).
+//!
+//! Mailbox requests are signed with the mailbox key; group requests with the group auth key
+//! of an epoch, which every member derives from that epoch's exporter secret
+//! ([`crate::group`]). Nothing sent here carries a byte the AS issued.
+
+use crate::error::{Error, Service};
+use crate::net::{Answer, Http, now, random};
+use conclave_api::delivery::*;
+use ed25519_dalek::{Signer as _, SigningKey};
+use sha2::{Digest, Sha256};
+
+/// A client of one DS node.
+#[derive(Clone, Debug)]
+pub(crate) struct DeliveryClient {
+    http: Http,
+}
+
+/// What signs a request.
+#[derive(Clone, Copy)]
+pub(crate) enum Sign<'a> {
+    /// Nobody (anonymous calls).
+    No,
+    /// A mailbox key.
+    Mailbox(&'a SigningKey),
+    /// A group auth key, with its epoch.
+    Group(&'a SigningKey, u64),
+}
+
+/// The outcome of a commit submission.
+pub(crate) enum CommitOutcome {
+    /// The commit won its epoch: its sequence number in the log.
+    Accepted(u64),
+    /// Another commit won; the group is now at this epoch.
+    Lost(u64),
+}
+
+impl DeliveryClient {
+    pub(crate) fn new(base: &str) -> Result<Self, Error> {
+        Ok(Self {
+            http: Http::new(Service::Delivery, base)?,
+        })
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        sign: Sign<'_>,
+    ) -> Result<Answer, Error> {
+        let mut headers = Vec::new();
+        let key = match sign {
+            Sign::No => None,
+            Sign::Mailbox(key) => Some(key),
+            Sign::Group(key, epoch) => {
+                headers.push((headers::EPOCH, epoch.to_string()));
+                Some(key)
+            }
+        };
+        if let Some(key) = key {
+            let timestamp = now();
+            let nonce = random::<16>()?;
+            let hash: [u8; 32] = Sha256::digest(&body).into();
+            let input = signing_input(method, path, &hash, timestamp, &nonce);
+            headers.push((headers::TIMESTAMP, timestamp.to_string()));
+            headers.push((headers::NONCE, Bytes(nonce.to_vec()).to_base64()));
+            headers.push((
+                headers::SIGNATURE,
+                Bytes(key.sign(&input).to_bytes().to_vec()).to_base64(),
+            ));
+        }
+        self.http
+            .send(method, path, body, content_type, &headers)
+            .await
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &impl serde::Serialize,
+        sign: Sign<'_>,
+    ) -> Result<T, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let answer = self
+            .request(method, path, body, "application/json", sign)
+            .await?;
+        self.http.json(answer)
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        sign: Sign<'_>,
+    ) -> Result<T, Error> {
+        let answer = self
+            .request("GET", path, Vec::new(), "application/json", sign)
+            .await?;
+        self.http.json(answer)
+    }
+
+    // ---- mailboxes and pools ----
+
+    pub(crate) async fn create_mailbox(&self, key: &SigningKey) -> Result<String, Error> {
+        let request = CreateMailboxRequest {
+            public_key: Bytes(key.verifying_key().to_bytes().to_vec()),
+        };
+        let created: CreateMailboxResponse = self
+            .json("POST", "/v1/mailboxes", &request, Sign::No)
+            .await?;
+        Ok(created.mailbox_id)
+    }
+
+    pub(crate) async fn entries(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        after: i64,
+    ) -> Result<Vec<MailboxEntry>, Error> {
+        let path = format!("/v1/mailboxes/{mailbox}/entries?after={after}&limit=100");
+        let page: MailboxEntries = self.get(&path, Sign::Mailbox(key)).await?;
+        Ok(page.entries)
+    }
+
+    pub(crate) async fn ack(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        ids: Vec<i64>,
+    ) -> Result<(), Error> {
+        let path = format!("/v1/mailboxes/{mailbox}/ack");
+        let _: AckResponse = self
+            .json("POST", &path, &AckRequest { ids }, Sign::Mailbox(key))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn create_pool(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        claim_secret: &[u8],
+    ) -> Result<String, Error> {
+        let path = format!("/v1/mailboxes/{mailbox}/pools");
+        let request = CreatePoolRequest {
+            claim_secret: Bytes(claim_secret.to_vec()),
+        };
+        let created: CreatePoolResponse = self
+            .json("POST", &path, &request, Sign::Mailbox(key))
+            .await?;
+        Ok(created.pool_id)
+    }
+
+    pub(crate) async fn upload(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        pool: &str,
+        key_packages: Vec<SealedKeyPackage>,
+        expires_at: u64,
+    ) -> Result<(), Error> {
+        let path = format!("/v1/mailboxes/{mailbox}/pools/{pool}/key-packages");
+        let body = serde_json::to_vec(&UploadKeyPackagesRequest {
+            key_packages,
+            expires_at,
+        })
+        .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let answer = self
+            .request("POST", &path, body, "application/json", Sign::Mailbox(key))
+            .await?;
+        self.http.ok(answer).map(|_| ())
+    }
+
+    pub(crate) async fn pool_status(
+        &self,
+        mailbox: &str,
+        key: &SigningKey,
+        pool: &str,
+    ) -> Result<PoolStatus, Error> {
+        let path = format!("/v1/mailboxes/{mailbox}/pools/{pool}");
+        self.get(&path, Sign::Mailbox(key)).await
+    }
+
+    /// Claims one sealed KeyPackage; `None` when the pool is empty.
+    pub(crate) async fn claim(
+        &self,
+        pool: &str,
+        claim_secret: &[u8],
+    ) -> Result<Option<ClaimResponse>, Error> {
+        let path = format!("/v1/pools/{pool}/claim");
+        let request = ClaimRequest {
+            claim_secret: Bytes(claim_secret.to_vec()),
+        };
+        match self.json("POST", &path, &request, Sign::No).await {
+            Ok(claimed) => Ok(Some(claimed)),
+            Err(e) if e.code() == Some("pool_empty") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- groups ----
+
+    pub(crate) async fn create_group(
+        &self,
+        group_id: &[u8],
+        key: &SigningKey,
+    ) -> Result<(), Error> {
+        let request = CreateGroupRequest {
+            group_id: Bytes(group_id.to_vec()),
+            auth_key: Bytes(key.verifying_key().to_bytes().to_vec()),
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let answer = self
+            .request("POST", "/v1/groups", body, "application/json", Sign::No)
+            .await?;
+        self.http.ok(answer).map(|_| ())
+    }
+
+    /// Appends a message of the epoch `epoch`.
+    pub(crate) async fn post(
+        &self,
+        group_id: &[u8],
+        message: Vec<u8>,
+        key: &SigningKey,
+        epoch: u64,
+    ) -> Result<Appended, Error> {
+        let path = format!(
+            "/v1/groups/{}/messages",
+            Bytes(group_id.to_vec()).to_base64()
+        );
+        let answer = self
+            .request(
+                "POST",
+                &path,
+                message,
+                MLS_MESSAGE_MEDIA_TYPE,
+                Sign::Group(key, epoch),
+            )
+            .await?;
+        self.http.json(answer)
+    }
+
+    /// Submits the commit that ends `epoch`.
+    pub(crate) async fn commit(
+        &self,
+        group_id: &[u8],
+        request: &CommitRequest,
+        key: &SigningKey,
+        epoch: u64,
+    ) -> Result<CommitOutcome, Error> {
+        let path = format!(
+            "/v1/groups/{}/commits",
+            Bytes(group_id.to_vec()).to_base64()
+        );
+        let body = serde_json::to_vec(request).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let answer = self
+            .request(
+                "POST",
+                &path,
+                body,
+                "application/json",
+                Sign::Group(key, epoch),
+            )
+            .await?;
+        if answer.status == 409 {
+            if let Ok(body) = serde_json::from_slice::<ErrorBody>(&answer.body) {
+                if body.code == ErrorCode::WrongEpoch {
+                    return Ok(CommitOutcome::Lost(body.current_epoch.unwrap_or(epoch)));
+                }
+            }
+        }
+        let appended: Appended = self.http.json(answer)?;
+        Ok(CommitOutcome::Accepted(appended.seq))
+    }
+
+    /// Reads the log from `from` with the key of `epoch`.
+    pub(crate) async fn log(
+        &self,
+        group_id: &[u8],
+        from: u64,
+        key: &SigningKey,
+        epoch: u64,
+    ) -> Result<LogPage, Error> {
+        let path = format!(
+            "/v1/groups/{}/log?from={from}&limit=200",
+            Bytes(group_id.to_vec()).to_base64()
+        );
+        self.get(&path, Sign::Group(key, epoch)).await
+    }
+}

@@ -1,0 +1,272 @@
+//! End to end through the SDK alone: the real AS and DS on loopback, real devices with
+//! their encrypted stores, each scenario on SQLite (one DS node) and on PostgreSQL + NATS
+//! (two DS nodes, devices spread over both).
+
+mod support;
+
+use conclave_client::{ContactState, Device, Event, GroupId};
+use support::{Engine, Servers, drain, messages, settle};
+
+macro_rules! engine_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Engine::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Engine::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+engine_suite!(
+    three_users_with_two_devices_talk,
+    race_is_rebuilt_and_lands,
+    restart_of_both_servers_loses_nothing,
+);
+
+/// A user's two devices: the first registers, the second registers and is added to the
+/// self group by the first.
+async fn user(servers: &Servers, user: &str, name: &str) -> (Device, Device) {
+    let first = servers.register(user, &format!("{name}1"), 0).await;
+    let second = servers.register(user, &format!("{name}2"), 1).await;
+    settle(&[&first, &second], 3).await;
+    assert_eq!(
+        first.siblings().await.unwrap(),
+        vec![second.device_id().to_owned()]
+    );
+    assert_eq!(
+        second.siblings().await.unwrap(),
+        vec![first.device_id().to_owned()]
+    );
+    (first, second)
+}
+
+/// Makes `a` and `b` contacts (a asks, b accepts) and lets every device catch up.
+async fn befriend(a: &Device, b: &Device, everyone: &[&Device]) {
+    a.request_contact(b.user_id()).await.expect("request");
+    b.sync().await.expect("sync");
+    let events = b.events(100).await.expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::ContactRequest { user } if user == a.user_id())),
+        "{events:?}"
+    );
+    b.accept_contact(a.user_id()).await.expect("accept");
+    settle(everyone, 2).await;
+    for d in everyone {
+        let contacts = d.contacts().await.unwrap();
+        let other = if d.user_id() == a.user_id() {
+            b.user_id()
+        } else if d.user_id() == b.user_id() {
+            a.user_id()
+        } else {
+            continue;
+        };
+        let c = contacts
+            .iter()
+            .find(|c| c.user == other)
+            .unwrap_or_else(|| panic!("{} has no contact {other}: {contacts:?}", d.device_id()));
+        assert_eq!(c.state, ContactState::Accepted, "{}", d.device_id());
+        let count = everyone.iter().filter(|x| x.user_id() == other).count();
+        assert_eq!(
+            c.devices.len(),
+            count,
+            "{} sees {other}'s devices",
+            d.device_id()
+        );
+    }
+}
+
+async fn three_users_with_two_devices_talk(engine: Engine) {
+    let servers = Servers::start(engine).await;
+    let (a1, a2) = user(&servers, "alice@example.org", "alice").await;
+    let (b1, b2) = user(&servers, "bob@example.org", "bob").await;
+    let (c1, c2) = user(&servers, "carol@example.org", "carol").await;
+    let all = [&a1, &a2, &b1, &b2, &c1, &c2];
+    befriend(&a1, &b1, &all).await;
+    befriend(&a2, &c2, &all).await;
+    for d in all {
+        drain(d).await;
+    }
+
+    let group = a1.create_group().await.expect("create");
+    a1.add_user(&group, "bob@example.org")
+        .await
+        .expect("add bob");
+    a1.add_user(&group, "carol@example.org")
+        .await
+        .expect("add carol");
+    settle(&all, 1).await;
+    for d in all {
+        let members = d.members(&group).await.expect("member");
+        assert_eq!(members.len(), 6, "{}: {members:?}", d.device_id());
+    }
+    for d in all {
+        let events = drain(d).await;
+        if d.device_id() != a1.device_id() {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| matches!(e, Event::GroupJoined { group: g, .. } if *g == group)),
+                "{}: {events:?}",
+                d.device_id()
+            );
+        }
+    }
+
+    a1.send(&group, b"hello from alice").await.expect("send");
+    b2.send(&group, b"hello from bob").await.expect("send");
+    c1.send(&group, b"hello from carol").await.expect("send");
+    settle(&all, 1).await;
+    for d in all {
+        let got = messages(&drain(d).await);
+        let mut expected = vec![
+            (
+                "alice@example.org".to_owned(),
+                "hello from alice".to_owned(),
+            ),
+            ("bob@example.org".to_owned(), "hello from bob".to_owned()),
+            (
+                "carol@example.org".to_owned(),
+                "hello from carol".to_owned(),
+            ),
+        ];
+        // A device does not read its own messages back.
+        let own = match d.device_id() {
+            x if x == a1.device_id() => Some(0),
+            x if x == b2.device_id() => Some(1),
+            x if x == c1.device_id() => Some(2),
+            _ => None,
+        };
+        if let Some(i) = own {
+            expected.remove(i);
+        }
+        assert_eq!(got, expected, "{}", d.device_id());
+    }
+
+    // Carol is removed: both her devices, in one commit; she cannot read what follows.
+    b1.remove_user(&group, "carol@example.org")
+        .await
+        .expect("remove");
+    settle(&all, 1).await;
+    for d in [&c1, &c2] {
+        let events = drain(d).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::RemovedFromGroup { group: g } if *g == group)),
+            "{}: {events:?}",
+            d.device_id()
+        );
+        assert!(d.send(&group, b"still here?").await.is_err());
+    }
+    a2.send(&group, b"carol is gone").await.expect("send");
+    settle(&all, 1).await;
+    for d in [&c1, &c2] {
+        assert!(messages(&drain(d).await).is_empty());
+    }
+    for d in [&a1, &b1, &b2] {
+        assert_eq!(
+            messages(&drain(d).await),
+            vec![("alice@example.org".to_owned(), "carol is gone".to_owned())],
+            "{}",
+            d.device_id()
+        );
+        assert_eq!(d.members(&group).await.unwrap().len(), 4);
+    }
+
+    // The operator holding both databases finds nothing of the AS's in the DS's: no
+    // certificate, signature key, contact key, user or device id (RFC 9750 §8.4.1).
+    for d in all {
+        (*d).clone().close().await;
+    }
+    let shared = support::shared_values(&servers).await;
+    assert!(
+        shared.is_empty(),
+        "the DS stores values from the AS: {:?}",
+        shared
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+    );
+    servers.finish().await;
+}
+
+/// Two members commit in the same epoch: one wins; the other's commit is rebuilt on the
+/// winner and lands; everyone ends in the same epoch with both changes.
+async fn race_is_rebuilt_and_lands(engine: Engine) {
+    let servers = Servers::start(engine).await;
+    let a = servers.register("alice@example.org", "alice", 0).await;
+    let b = servers.register("bob@example.org", "bob", 1).await;
+    let c = servers.register("carol@example.org", "carol", 0).await;
+    let d = servers.register("dave@example.org", "dave", 1).await;
+    let all = [&a, &b, &c, &d];
+    befriend(&a, &b, &all).await;
+    befriend(&a, &c, &all).await;
+    befriend(&b, &d, &all).await;
+    let group = a.create_group().await.unwrap();
+    a.add_user(&group, b.user_id()).await.unwrap();
+    b.sync().await.unwrap();
+    // Both commit at the same epoch: a adds Carol, b adds Dave.
+    let (ra, rb) = tokio::join!(
+        a.add_user(&group, c.user_id()),
+        b.add_user(&group, d.user_id())
+    );
+    ra.expect("alice's add lands");
+    rb.expect("bob's add lands");
+    settle(&all, 2).await;
+    let epoch = a.epoch(&group).await.unwrap();
+    for x in all {
+        assert_eq!(
+            x.members(&group).await.unwrap().len(),
+            4,
+            "{}",
+            x.device_id()
+        );
+        assert_eq!(x.epoch(&group).await.unwrap(), epoch, "{}", x.device_id());
+    }
+    d.send(&group, b"dave here").await.unwrap();
+    settle(&all, 1).await;
+    for x in [&a, &b, &c] {
+        assert!(messages(&drain(x).await).contains(&(d.user_id().to_owned(), "dave here".into())));
+    }
+    servers.finish().await;
+}
+
+/// Both servers stop and start again mid-session: the devices go on where they were.
+async fn restart_of_both_servers_loses_nothing(engine: Engine) {
+    let mut servers = Servers::start(engine).await;
+    let a = servers.register("alice@example.org", "alice", 0).await;
+    let b = servers.register("bob@example.org", "bob", 1).await;
+    befriend(&a, &b, &[&a, &b]).await;
+    let group = a.create_group().await.unwrap();
+    a.add_user(&group, b.user_id()).await.unwrap();
+    a.send(&group, b"before").await.unwrap();
+    servers.restart().await;
+    a.send(&group, b"after").await.unwrap();
+    b.sync().await.unwrap();
+    let got: Vec<String> = messages(&drain(&b).await)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(got, vec!["before", "after"]);
+    b.send(&group, b"reply").await.unwrap();
+    a.sync().await.unwrap();
+    assert_eq!(
+        messages(&drain(&a).await),
+        vec![(b.user_id().to_owned(), "reply".to_owned())]
+    );
+    let _ = GroupId(Vec::new());
+    servers.finish().await;
+}
