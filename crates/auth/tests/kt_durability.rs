@@ -323,3 +323,31 @@ async fn a_dead_lease_holder_is_taken_over_after_expiry() {
     );
     survivor.finish().await;
 }
+
+/// An outbox row whose user's value is already published (as migration 0006 queues every
+/// existing user) is deleted without a new epoch.
+#[tokio::test]
+async fn an_already_published_value_makes_no_epoch() {
+    let server =
+        TestServer::start_with(Engine::Sqlite, Default::default(), no_background_drain()).await;
+    let alice = device_for(&server, "alice@example.org").await;
+    let head = server.service.kt_head().await.unwrap();
+    server
+        .sql("INSERT INTO kt_pending (user_id, version) VALUES ('alice@example.org', 7)")
+        .await;
+    assert!(server.service.kt_drain().await.unwrap());
+    assert!(
+        server
+            .service
+            .store()
+            .kt_pending(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after = server.service.kt_head().await.unwrap();
+    assert_eq!((after.epoch, after.root_hash), (head.epoch, head.root_hash));
+    let answer = verified_lookup(&server, &alice, "alice@example.org").await;
+    assert_eq!(ids(&answer), vec![alice.device_id.clone()]);
+    server.finish().await;
+}
