@@ -27,6 +27,17 @@ pub struct Config {
     /// Most epochs one `GET /v1/kt/audit` may span ([`MAX_AUDIT_EPOCHS`]); a longer range is
     /// refused with `bad_request` and must be audited in windows.
     pub kt_audit_max_epochs: u64,
+    /// How often each node drains the key-transparency outbox (if it holds the publisher
+    /// lease, or can take it because it expired) and catches its directory up with epochs
+    /// other nodes logged, milliseconds (500).
+    pub kt_publish_interval_ms: u64,
+    /// Lifetime of the key-transparency publisher lease, seconds (10): a node that stops
+    /// renewing it (it died) is taken over this long after its last publish or renewal.
+    pub kt_lease_ttl: u64,
+    /// How long a change made on a node that does not hold the lease waits for the holder to
+    /// publish it before the request is answered anyway (the change stays queued),
+    /// milliseconds (5,000).
+    pub kt_publish_wait_ms: u64,
     /// Request rate limits.
     pub rate_limits: RateLimits,
 }
@@ -69,6 +80,9 @@ impl Default for Config {
             invitation_lifetime: 7 * 86_400,
             feed_page: 1_000,
             kt_audit_max_epochs: MAX_AUDIT_EPOCHS,
+            kt_publish_interval_ms: 500,
+            kt_lease_ttl: 10,
+            kt_publish_wait_ms: 5_000,
             rate_limits: RateLimits::default(),
         }
     }

@@ -69,6 +69,12 @@ struct Cli {
         global = true
     )]
     tls_key: Option<PathBuf>,
+    /// This node's name in the key-transparency publisher lease, unique per node. Default:
+    /// `sqlite` with SQLite (one file, one node: a restarted server takes its lease back at
+    /// once), a random name with PostgreSQL (give each node a stable one, such as its host
+    /// name, so that a restarted node need not wait for its old lease to expire).
+    #[arg(long, env = "CONCLAVE_AS_NODE_ID", global = true)]
+    node_id: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -143,12 +149,19 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let vrf = VrfKey::load_or_create(&cli.keys.join("vrf.key"))?;
-    let kt = Transparency::open(store.as_ref(), vrf).await?;
+    let kt = match (&cli.node_id, &cli.postgres) {
+        (Some(node), _) => Transparency::open_as(store.as_ref(), vrf, node.clone()).await?,
+        (None, None) => Transparency::open_as(store.as_ref(), vrf, "sqlite".into()).await?,
+        (None, Some(_)) => Transparency::open(store.as_ref(), vrf).await?,
+    };
     let service = Arc::new(Service::new(store, ca, oidc, config, clock, kt));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(cli.listen).await?;
             tracing::info!(address = %listener.local_addr()?, "conclave-as listening");
+            // Publishes what a crash left in the key-transparency outbox, then keeps
+            // draining it (or catching up with the lease holder) in the background.
+            let publisher = service.start_kt_publisher().await;
             let purger = Arc::clone(&service);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -162,13 +175,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
+            let serving = Arc::clone(&service);
             match (&cli.tls_cert, &cli.tls_key) {
                 (Some(cert), Some(key)) => {
                     let config = conclave_as::tls::server_config(cert, key)?;
                     let listener = conclave_as::tls::TlsListener::new(listener, config)?;
-                    conclave_as::serve(listener, service, shutdown).await?;
+                    conclave_as::serve(listener, serving, shutdown).await?;
                 }
-                _ => conclave_as::serve(listener, service, shutdown).await?,
+                _ => conclave_as::serve(listener, serving, shutdown).await?,
+            }
+            publisher.abort();
+            if let Err(e) = service.release_kt_lease().await {
+                tracing::warn!(error = %e, "could not release the key-transparency lease");
             }
         }
         Command::Invite { user, lifetime } => {

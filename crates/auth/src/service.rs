@@ -9,7 +9,7 @@ use crate::oidc::Oidc;
 use crate::store::{
     DeviceRecord, RegisterOutcome, RelayRecord, RevocationRecord, RevokeOutcome, Store,
 };
-use crate::transparency::Transparency;
+use crate::transparency::{Published, Transparency};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -117,15 +117,99 @@ impl Service {
         &self.kt
     }
 
-    /// Publishes the current devices of `users` in the key directory.
-    async fn publish(&self, users: &[&str]) -> Result<(), Error> {
+    /// Publishes the changes of `users` just committed (and queued in the outbox by the same
+    /// transaction), so that their look-up proofs are current when the request returns. On
+    /// the lease holder this publishes the outbox; elsewhere it waits (at most
+    /// [`Config::kt_publish_wait_ms`]) for the holder to publish them, then catches up.
+    /// Never an error: the change is committed and queued, and the outbox drain
+    /// ([`Service::kt_drain`]) publishes it whatever happens here.
+    async fn publish(&self, users: &[&str]) {
         if users.is_empty() {
-            return Ok(());
+            return;
         }
+        if let Err(e) = self.publish_now(users).await {
+            tracing::warn!(error = %e, "key-transparency publish deferred to the outbox drain");
+        }
+    }
+
+    async fn publish_now(&self, users: &[&str]) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(self.config.kt_publish_wait_ms);
+        loop {
+            // The holder publishes the outbox (these users' rows were committed before);
+            // another node catches up with what the holder published.
+            self.publish_once().await?;
+            let mut pending = false;
+            for user in users {
+                pending |= self.store.kt_is_pending(user).await?;
+            }
+            if !pending {
+                return self
+                    .kt
+                    .catch_up(self.store.as_ref())
+                    .await
+                    .map_err(Error::internal);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::internal(
+                    "the lease holder has not published the change yet",
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn publish_once(&self) -> Result<Published, Error> {
         self.kt
-            .publish(self.store.as_ref(), users)
+            .publish_pending(self.store.as_ref(), self.now(), self.config.kt_lease_ttl)
             .await
-            .map(drop)
+            .map_err(Error::internal)
+    }
+
+    /// Drains the key-transparency outbox if this node holds (or can take) the publisher
+    /// lease, else catches this node's directory up with the log: what the AS does at start
+    /// and every [`Config::kt_publish_interval_ms`], so that a change committed but not
+    /// published (a crash or a failure between the two) is published, and a dead holder's
+    /// lease is taken over once it expires. Returns whether this node holds the lease.
+    pub async fn kt_drain(&self) -> Result<bool, Error> {
+        loop {
+            match self.publish_once().await? {
+                Published::Epoch(_) | Published::Unchanged => {}
+                Published::Nothing => return Ok(true),
+                Published::NotHolder => return Ok(false),
+            }
+        }
+    }
+
+    /// Drains the outbox once now ([`Service::kt_drain`]), then spawns the task that does it
+    /// every [`Config::kt_publish_interval_ms`]; the task ends when the service is dropped.
+    pub async fn start_kt_publisher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        if let Err(e) = self.kt_drain().await {
+            tracing::warn!(error = %e, "key-transparency outbox drain failed at start");
+        }
+        let weak = Arc::downgrade(self);
+        let period = std::time::Duration::from_millis(self.config.kt_publish_interval_ms.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(service) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = service.kt_drain().await {
+                    tracing::warn!(error = %e, "key-transparency outbox drain failed");
+                }
+            }
+        })
+    }
+
+    /// Gives this node's publisher lease up (at shutdown), so another node publishes at once.
+    pub async fn release_kt_lease(&self) -> Result<(), Error> {
+        self.kt
+            .release(self.store.as_ref())
+            .await
             .map_err(Error::internal)
     }
 
@@ -283,7 +367,7 @@ impl Service {
                 ));
             }
         }
-        self.publish(&[&user]).await?;
+        self.publish(&[&user]).await;
         metrics::counter!("conclave_as_registrations_total").increment(1);
         tracing::info!(user = %user, device = %device_id, "device registered");
         Ok(api::Registered {
@@ -450,7 +534,7 @@ impl Service {
                 "the device is revoked",
             ));
         }
-        self.publish(&[&device.user_id]).await?;
+        self.publish(&[&device.user_id]).await;
         metrics::counter!("conclave_as_renewals_total").increment(1);
         Ok(chain_of(chain, not_after))
     }
@@ -508,6 +592,10 @@ impl Service {
 
     /// The directory's VRF key and current epoch.
     pub async fn kt_head(&self) -> Result<api::KtHead, Error> {
+        self.kt
+            .catch_up(self.store.as_ref())
+            .await
+            .map_err(Error::internal)?;
         let (epoch, root) = self.kt.head().await.map_err(Error::internal)?;
         Ok(api::KtHead {
             vrf_public_key: self.kt.vrf_public_key().to_vec().into(),
@@ -536,6 +624,10 @@ impl Service {
     /// The append-only proof from epoch `from` to `to`, at most
     /// [`Config::kt_audit_max_epochs`] apart (longer ranges are audited in windows).
     pub async fn kt_audit(&self, from: u64, to: u64) -> Result<api::AuditProof, Error> {
+        self.kt
+            .catch_up(self.store.as_ref())
+            .await
+            .map_err(Error::internal)?;
         let (head, _) = self.kt.head().await.map_err(Error::internal)?;
         let max = self.config.kt_audit_max_epochs;
         if from >= to || to > head || to - from > max {
@@ -662,7 +754,7 @@ impl Service {
         let mut users: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
         users.sort_unstable();
         users.dedup();
-        self.publish(&users).await?;
+        self.publish(&users).await;
         metrics::counter!("conclave_as_revocations_total").increment(records.len() as u64);
         Ok(records.into_iter().map(revocation_of).collect())
     }

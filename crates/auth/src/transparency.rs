@@ -14,12 +14,38 @@
 //! AS's own database, which logs every published epoch (`kt_log`: epoch, label, value) and
 //! its root (`kt_roots`). At start the directory is rebuilt by replaying the log (the VRF key
 //! is kept in the keys directory, so labels, commitments and roots come out identical) and
-//! every recomputed root is compared with the stored one. Publishing is serialised in one
-//! process: with PostgreSQL and several AS nodes, one node must own the directory (not
-//! enforced here).
+//! every recomputed root is compared with the stored one.
+//!
+//! **What is guaranteed** (RFC 9750 §8.4.3.1 asks that the AS's issued credentials be
+//! checkable; a directory that silently misses a device, or two forked histories, would
+//! defeat that):
+//!
+//! - *No change is lost.* Every device change (registration, renewal, revocation) writes a
+//!   `kt_pending` row for its user in the change's own transaction (a transactional outbox).
+//!   A publish reads the outbox, publishes those users' current device sets as one epoch,
+//!   and deletes the rows it published in the same transaction that appends `kt_log` and
+//!   `kt_roots`. The request path publishes at once, so a look-up proof covers a new device
+//!   when its registration returns; if that fails or the process dies first, the outbox is
+//!   drained at the next start and every few hundred milliseconds
+//!   ([`Service::kt_drain`](crate::service::Service::kt_drain)), so the directory value is
+//!   never left stale.
+//! - *One history, whatever the number of nodes.* Only the holder of the publisher lease
+//!   (`kt_lease`: holder, expiry; taken and renewed by compare-and-set) publishes, and its
+//!   commit fails unless it still holds the lease (whose row it locks until commit) and its
+//!   epoch directly follows the logged one — so epochs are logged once each, in order, even
+//!   if clocks disagree about expiry. A node whose commit fails rebuilds its in-memory
+//!   directory from the log. A dead holder's lease expires and another node takes it.
+//! - *Every node serves the logged directory.* A node that is not the holder (or is behind
+//!   for any reason) replays the epochs it has not applied before it serves a look-up, the
+//!   head or an audit, checking each root; a change made on such a node waits (bounded) for
+//!   the holder to publish it before the request returns.
+//!
+//! Not guaranteed: a look-up of a user whose change is committed but not yet published
+//! (milliseconds normally; up to the lease lifetime after a holder dies) serves the last
+//! published devices, and fails if a served device's row has already changed (a renewal).
 
 use crate::api;
-use crate::store::{Store, StoreError};
+use crate::store::{KtEpoch, Store, StoreError};
 use akd::directory::Directory;
 use akd::ecvrf::{VRFKeyStorage, VrfError};
 use akd::storage::StorageManager;
@@ -88,77 +114,155 @@ impl VRFKeyStorage for VrfKey {
 
 type Akd = Directory<KtConfig, AsyncInMemoryDatabase, VrfKey>;
 
+/// Most users one epoch publishes from the outbox (more wait for the next epoch).
+const BATCH: u32 = 1_000;
+
+/// What [`Transparency::publish_pending`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// Published the outbox's changes as this new epoch.
+    Epoch(u64),
+    /// This node holds the lease and the outbox was empty.
+    Nothing,
+    /// This node holds the lease and published outbox rows whose values the directory
+    /// already held (no new epoch).
+    Unchanged,
+    /// Another node holds the publisher lease: it publishes the outbox.
+    NotHolder,
+}
+
+/// The in-memory directory and how far into the stored log it is.
+struct State {
+    directory: Akd,
+    /// The last logged epoch applied to `directory`.
+    epoch: u64,
+    /// `directory` went past the log (an epoch published in memory whose commit failed):
+    /// it is rebuilt from the log before it is used again.
+    diverged: bool,
+    /// Until when this node last renewed the publisher lease (0: it does not hold it).
+    lease_until: u64,
+}
+
 /// The AS's key directory.
 pub struct Transparency {
-    directory: Akd,
-    /// Taken for writing by a publish, for reading by a look-up, so that the devices read
-    /// from the store and the proof come from the same epoch.
-    lock: RwLock<()>,
+    /// Taken for writing by a publish or a catch-up, for reading by a look-up, so that the
+    /// devices read from the store and the proof come from the same epoch.
+    state: RwLock<State>,
+    vrf: VrfKey,
     vrf_public_key: Vec<u8>,
+    /// This node's name in the publisher lease.
+    node: String,
 }
 
 impl std::fmt::Debug for Transparency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transparency").finish_non_exhaustive()
+        f.debug_struct("Transparency")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
     }
 }
 
+/// A fresh, empty in-memory directory.
+async fn empty_directory(vrf: VrfKey) -> Result<Akd, KtError> {
+    Akd::new(
+        StorageManager::new_no_cache(AsyncInMemoryDatabase::new()),
+        vrf,
+        AzksParallelismConfig::default(),
+    )
+    .await
+    .map_err(akd_err)
+}
+
+/// Publishes the logged epochs `after + 1 ..= to` into `directory` (which is at `after`) and
+/// checks that each comes out with its logged number and root.
+async fn replay(directory: &Akd, store: &dyn Store, after: u64, to: u64) -> Result<(), KtError> {
+    if to <= after {
+        return Ok(());
+    }
+    // Roots first, then the log bounded by them: an epoch committed in between is not read
+    // half (its entries and root commit in one transaction anyway).
+    let roots = store.kt_roots(after + 1, to).await?;
+    let log = store.kt_log_range(after + 1, to).await?;
+    let mut expected = after + 1;
+    let mut i = 0;
+    for (epoch, stored) in roots {
+        if epoch != expected {
+            return Err(KtError::Replay(expected));
+        }
+        let mut batch = Vec::new();
+        while i < log.len() && log[i].0 == epoch {
+            batch.push((
+                AkdLabel(log[i].1.clone().into_bytes()),
+                AkdValue(log[i].2.clone()),
+            ));
+            i += 1;
+        }
+        let EpochHash(got, root) = directory.publish(batch).await.map_err(akd_err)?;
+        if got != epoch || stored.as_slice() != root.as_slice() {
+            return Err(KtError::Replay(epoch));
+        }
+        expected += 1;
+    }
+    match log.get(i) {
+        Some((epoch, _, _)) => Err(KtError::Replay(*epoch)),
+        None if expected != to + 1 => Err(KtError::Replay(expected)),
+        None => Ok(()),
+    }
+}
+
+fn random_node() -> String {
+    let mut bytes = [0u8; 8];
+    // Without entropy the name is still unique enough per process for a lease holder.
+    let _ = getrandom::fill(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("as-{}-{hex}", std::process::id())
+}
+
 impl Transparency {
-    /// Opens the directory: replays `store`'s log into a fresh in-memory akd and checks the
-    /// roots.
+    /// Opens the directory as a node with a random name (see [`Transparency::open_as`]).
     pub async fn open(store: &dyn Store, vrf: VrfKey) -> Result<Self, KtError> {
-        let directory = Akd::new(
-            StorageManager::new_no_cache(AsyncInMemoryDatabase::new()),
-            vrf,
-            AzksParallelismConfig::default(),
-        )
-        .await
-        .map_err(akd_err)?;
+        Self::open_as(store, vrf, random_node()).await
+    }
+
+    /// Opens the directory as node `node` (its name in the publisher lease: a restarted
+    /// process with the same name holds the lease it held before at once; with another name
+    /// it waits for that lease to expire). Replays `store`'s log into a fresh in-memory akd
+    /// and checks every root.
+    pub async fn open_as(store: &dyn Store, vrf: VrfKey, node: String) -> Result<Self, KtError> {
+        let directory = empty_directory(vrf.clone()).await?;
         let vrf_public_key = directory
             .get_public_key()
             .await
             .map_err(akd_err)?
             .as_bytes()
             .to_vec();
-        let log = store.kt_log().await?;
-        let mut roots = store.kt_roots(0, u64::MAX).await?;
         let EpochHash(zero, zero_root) = directory.get_epoch_hash().await.map_err(akd_err)?;
-        match roots.first() {
-            Some((0, root)) if root.as_slice() != zero_root.as_slice() => {
-                return Err(KtError::Replay(0));
-            }
-            Some((0, _)) => {}
-            _ => {
-                // A new directory: log the empty tree's root as epoch 0.
-                store.kt_append(zero, &[], &zero_root).await?;
-                roots.insert(0, (zero, zero_root.to_vec()));
-            }
+        // A new directory logs the empty tree's root as epoch 0 (once, whichever node is
+        // first); an existing one must have the same.
+        if store.kt_init(&zero_root).await?.as_slice() != zero_root.as_slice() {
+            return Err(KtError::Replay(zero));
         }
-        let mut i = 0;
-        while i < log.len() {
-            let epoch = log[i].0;
-            let mut batch = Vec::new();
-            while i < log.len() && log[i].0 == epoch {
-                batch.push((
-                    AkdLabel(log[i].1.clone().into_bytes()),
-                    AkdValue(log[i].2.clone()),
-                ));
-                i += 1;
-            }
-            let EpochHash(got, root) = directory.publish(batch).await.map_err(akd_err)?;
-            let stored = roots
-                .iter()
-                .find(|(e, _)| *e == epoch)
-                .map(|(_, r)| r.as_slice());
-            if got != epoch || stored != Some(root.as_slice()) {
-                return Err(KtError::Replay(epoch));
-            }
-        }
-        Ok(Self {
-            directory,
-            lock: RwLock::new(()),
+        let this = Self {
+            state: RwLock::new(State {
+                directory,
+                epoch: zero,
+                diverged: false,
+                lease_until: 0,
+            }),
+            vrf,
             vrf_public_key,
-        })
+            node,
+        };
+        {
+            let mut state = this.state.write().await;
+            this.catch_up_locked(store, &mut state).await?;
+        }
+        Ok(this)
+    }
+
+    /// This node's name in the publisher lease.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The VRF public key clients verify lookup proofs with.
@@ -166,17 +270,84 @@ impl Transparency {
         &self.vrf_public_key
     }
 
-    /// The current epoch and root.
+    /// The current epoch and root of this node's directory.
     pub async fn head(&self) -> Result<(u64, Vec<u8>), KtError> {
-        let EpochHash(epoch, root) = self.directory.get_epoch_hash().await.map_err(akd_err)?;
+        let state = self.state.read().await;
+        let EpochHash(epoch, root) = state.directory.get_epoch_hash().await.map_err(akd_err)?;
         Ok((epoch, root.to_vec()))
     }
 
-    /// Publishes the current device sets of `users` as one new epoch and logs it.
-    pub async fn publish(&self, store: &dyn Store, users: &[&str]) -> Result<u64, KtError> {
-        let _guard = self.lock.write().await;
-        let mut entries = Vec::with_capacity(users.len());
-        for user in users {
+    /// Brings this node's directory up to the latest logged epoch (epochs another node
+    /// published, or a rebuild after a failed commit); a no-op when it is there.
+    pub async fn catch_up(&self, store: &dyn Store) -> Result<(), KtError> {
+        let head = store.kt_head().await?.unwrap_or(0);
+        {
+            let state = self.state.read().await;
+            if !state.diverged && state.epoch >= head {
+                return Ok(());
+            }
+        }
+        let mut state = self.state.write().await;
+        self.catch_up_locked(store, &mut state).await
+    }
+
+    async fn catch_up_locked(&self, store: &dyn Store, state: &mut State) -> Result<(), KtError> {
+        if state.diverged {
+            let directory = empty_directory(self.vrf.clone()).await?;
+            let head = store.kt_head().await?.unwrap_or(0);
+            replay(&directory, store, 0, head).await?;
+            state.directory = directory;
+            state.epoch = head;
+            state.diverged = false;
+            return Ok(());
+        }
+        let head = store.kt_head().await?.unwrap_or(0);
+        if head > state.epoch {
+            if let Err(e) = replay(&state.directory, store, state.epoch, head).await {
+                // Part of the range may be applied: start over from the log next time.
+                state.diverged = true;
+                return Err(e);
+            }
+            state.epoch = head;
+        }
+        Ok(())
+    }
+
+    /// Publishes the outbox (users whose device set changed, written in the change's own
+    /// transaction) as one new epoch, if this node holds the publisher lease (taking it if
+    /// it is free or expired at `now`; it lasts `lease_ttl` seconds and is renewed by every
+    /// publish). Catches up with the log first, and logs the epoch, renews the lease and
+    /// deletes the published outbox rows in one transaction that fails unless this node
+    /// still holds the lease and the epoch directly follows the logged head — so there is
+    /// one append-only history whatever the number of nodes (RFC 9750 §8.4.3.1).
+    pub async fn publish_pending(
+        &self,
+        store: &dyn Store,
+        now: u64,
+        lease_ttl: u64,
+    ) -> Result<Published, KtError> {
+        let mut state = self.state.write().await;
+        let lease_until = now.saturating_add(lease_ttl);
+        // Renewed when half of it is left; the commit below checks it anyway.
+        if state.lease_until <= now.saturating_add(lease_ttl / 2) {
+            state.lease_until = 0;
+            let (holder, expires_at) = store.kt_lease().await?;
+            let free = holder == self.node || expires_at <= now;
+            if !free || !store.kt_acquire_lease(&self.node, now, lease_until).await? {
+                drop(state);
+                self.catch_up(store).await?;
+                return Ok(Published::NotHolder);
+            }
+            state.lease_until = lease_until;
+        }
+        self.catch_up_locked(store, &mut state).await?;
+        let pending = store.kt_pending(BATCH).await?;
+        if pending.is_empty() {
+            return Ok(Published::Nothing);
+        }
+        // Each user's devices are read after the outbox row: they include that change.
+        let mut entries = Vec::with_capacity(pending.len());
+        for (user, _) in &pending {
             let devices = store.user_devices(user).await?;
             let value = api::directory_value(devices.iter().map(|d| {
                 (
@@ -185,18 +356,60 @@ impl Transparency {
                     d.not_after,
                 )
             }));
-            entries.push((user.to_string(), value));
+            entries.push((user.clone(), value));
         }
-        entries.sort();
-        entries.dedup_by(|a, b| a.0 == b.0);
         let updates = entries
             .iter()
             .map(|(l, v)| (AkdLabel(l.clone().into_bytes()), AkdValue(v.clone())))
             .collect();
-        let EpochHash(epoch, root) = self.directory.publish(updates).await.map_err(akd_err)?;
-        store.kt_append(epoch, &entries, &root).await?;
-        metrics::gauge!("conclave_as_kt_epoch").set(epoch as f64);
-        Ok(epoch)
+        let before = state.epoch;
+        let published = match state.directory.publish(updates).await {
+            Ok(EpochHash(epoch, root)) => (epoch, root),
+            Err(e) => {
+                state.diverged = true;
+                return Err(akd_err(e));
+            }
+        };
+        let (epoch, root) = published;
+        // akd skips values it already holds: no change, no epoch (the rows still go).
+        let logged = (epoch != before).then_some(KtEpoch {
+            epoch,
+            entries: &entries,
+            root: root.as_slice(),
+        });
+        match store
+            .kt_commit(&self.node, lease_until, logged, &pending)
+            .await
+        {
+            Ok(true) => {
+                state.epoch = epoch;
+                state.lease_until = lease_until;
+                metrics::gauge!("conclave_as_kt_epoch").set(epoch as f64);
+                Ok(if epoch == before {
+                    Published::Unchanged
+                } else {
+                    Published::Epoch(epoch)
+                })
+            }
+            outcome => {
+                // The lease was lost (or the log moved): the in-memory epoch is not the
+                // logged one; rebuild from the log.
+                state.lease_until = 0;
+                if epoch != before {
+                    state.diverged = true;
+                }
+                let _ = self.catch_up_locked(store, &mut state).await;
+                outcome.map(|_| Published::NotHolder).map_err(KtError::from)
+            }
+        }
+    }
+
+    /// Gives the publisher lease up (at shutdown), so another node takes it at once.
+    pub async fn release(&self, store: &dyn Store) -> Result<(), KtError> {
+        let mut state = self.state.write().await;
+        state.lease_until = 0;
+        store.kt_release_lease(&self.node).await?;
+        Ok(())
     }
 
     /// The user's devices as proven at the current epoch, with the lookup proof.
@@ -211,8 +424,9 @@ impl Transparency {
         store: &dyn Store,
         user: &str,
     ) -> Result<Option<(Vec<crate::store::DeviceRecord>, api::LookupProof)>, KtError> {
-        let _guard = self.lock.read().await;
-        let (proof, EpochHash(epoch, root)) = match self
+        self.catch_up(store).await?;
+        let state = self.state.read().await;
+        let (proof, EpochHash(epoch, root)) = match state
             .directory
             .lookup(AkdLabel(user.as_bytes().to_vec()))
             .await
@@ -272,7 +486,8 @@ impl Transparency {
 
     /// The append-only proof from epoch `from` to epoch `to` (protobuf bytes).
     pub async fn audit(&self, from: u64, to: u64) -> Result<Vec<u8>, KtError> {
-        let proof = self.directory.audit(from, to).await.map_err(akd_err)?;
+        let state = self.state.read().await;
+        let proof = state.directory.audit(from, to).await.map_err(akd_err)?;
         akd::proto::specs::types::AppendOnlyProof::from(&proof)
             .write_to_bytes()
             .map_err(akd_err)

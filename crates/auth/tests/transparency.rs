@@ -97,19 +97,28 @@ engine_tests! {
         answer.devices.push(api::Device { device_id: "ghost".into(), ..ghost });
         let err = check(&vrf, &answer).unwrap_err();
         assert!(err.contains("not the ones in the directory"), "{err}");
-        // The same through the database: a device row written without publishing it.
+        // The same through the database: a device row written behind the AS's back (not
+        // through its store, so neither published nor queued for publishing).
         let key = ed25519_dalek::SigningKey::from_bytes(&support::random32());
-        let record = conclave_as::store::DeviceRecord {
-            device_id: "ghost-device".into(),
-            user_id: "alice@example.org".into(),
-            signature_key: key.verifying_key().to_bytes().to_vec(),
-            chain: alice.chain(),
-            not_after: alice.certificate.not_after,
-            contact_key: None,
-            created_at: server.now(),
-            revoked_at: None,
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let blob = |b: &[u8]| match server.postgres_url() {
+            Some(_) => format!("'\\x{}'::bytea", hex(b)),
+            None => format!("X'{}'", hex(b)),
         };
-        server.service.store().register_device(&record, None).await.unwrap();
+        let mut chain = Vec::new();
+        for cert in alice.chain() {
+            chain.extend_from_slice(&(cert.len() as u32).to_be_bytes());
+            chain.extend_from_slice(&cert);
+        }
+        server.sql(&format!(
+            "INSERT INTO devices (device_id, user_id, signature_key, chain, not_after, created_at) \
+             VALUES ('ghost-device', 'alice@example.org', {}, {}, {}, {})",
+            blob(&key.verifying_key().to_bytes()),
+            blob(&chain),
+            alice.certificate.not_after,
+            server.now(),
+        )).await;
+        assert_eq!(server.service.store().user_devices("alice@example.org").await.unwrap().len(), 2);
         // The AS serves what the directory proves, not the unpublished row: the answer
         // still verifies and does not carry the ghost.
         let answer = lookup(&server, &bob, "alice@example.org").await;

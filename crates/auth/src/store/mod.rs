@@ -100,6 +100,17 @@ pub enum RevokeOutcome {
     NotFound,
 }
 
+/// One key-transparency epoch to log: what it published and its root.
+#[derive(Clone, Copy, Debug)]
+pub struct KtEpoch<'a> {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its `(label, value)` entries, in label order.
+    pub entries: &'a [(String, Vec<u8>)],
+    /// The directory root after it.
+    pub root: &'a [u8],
+}
+
 /// The AS's storage. Implementations: [`sqlite::SqliteStore`], [`postgres::PostgresStore`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -143,8 +154,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<String>, StoreError>;
 
     /// Stores a new device (creating its user if needed) unless the user is revoked or the
-    /// key is taken, consuming the invitation `(code_hash, now)` if given — all in one
-    /// transaction, so a failure leaves neither a device nor a used invitation. The user's
+    /// key is taken, consuming the invitation `(code_hash, now)` if given and queuing the
+    /// user in the key-transparency outbox — all in one transaction, so a failure leaves
+    /// neither a device nor a used invitation, and a stored device is always either
+    /// published or queued for publishing. The user's
     /// row is locked first (a conditional `UPDATE`), so a concurrent [`Store::revoke_user`]
     /// either comes first (and the registration is refused) or waits for the device and
     /// revokes it too.
@@ -160,7 +173,8 @@ pub trait Store: Send + Sync + 'static {
     /// The unrevoked devices of a user, oldest first.
     async fn user_devices(&self, user_id: &str) -> Result<Vec<DeviceRecord>, StoreError>;
 
-    /// Replaces an unrevoked device's certificate chain; `false` if there is none.
+    /// Replaces an unrevoked device's certificate chain (and queues its user in the
+    /// key-transparency outbox, in the same transaction); `false` if there is none.
     async fn update_certificate(
         &self,
         device_id: &str,
@@ -176,7 +190,8 @@ pub trait Store: Send + Sync + 'static {
         signature: &[u8],
     ) -> Result<bool, StoreError>;
 
-    /// Revokes one device and appends it to the feed.
+    /// Revokes one device and appends it to the feed (queuing its user in the
+    /// key-transparency outbox, in the same transaction).
     async fn revoke_device(
         &self,
         device_id: &str,
@@ -184,7 +199,9 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
     ) -> Result<RevokeOutcome, StoreError>;
 
-    /// Revokes a user (no new devices) and all their devices, appending each to the feed.
+    /// Revokes a user (no new devices) and all their devices, appending each to the feed
+    /// (queuing the user in the key-transparency outbox if a device was revoked, in the same
+    /// transaction).
     async fn revoke_user(
         &self,
         user_id: &str,
@@ -212,19 +229,62 @@ pub trait Store: Send + Sync + 'static {
     /// (expired ones are deleted too), oldest first.
     async fn relay_fetch(&self, device_id: &str, now: u64) -> Result<Vec<RelayRecord>, StoreError>;
 
-    /// Logs one published key-transparency epoch: its `(label, value)` entries and root.
-    async fn kt_append(
-        &self,
-        epoch: u64,
-        entries: &[(String, Vec<u8>)],
-        root: &[u8],
-    ) -> Result<(), StoreError>;
+    /// Logs the root of the empty directory as epoch 0 unless an epoch 0 is logged already,
+    /// and returns the logged epoch-0 root.
+    async fn kt_init(&self, root: &[u8]) -> Result<Vec<u8>, StoreError>;
 
-    /// The whole key-transparency log, `(epoch, label, value)` in epoch then label order.
-    async fn kt_log(&self) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError>;
+    /// The latest logged key-transparency epoch (`None` before [`Store::kt_init`]).
+    async fn kt_head(&self) -> Result<Option<u64>, StoreError>;
+
+    /// The key-transparency log of epochs `from..=to`, `(epoch, label, value)` in epoch
+    /// then label order.
+    async fn kt_log_range(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError>;
 
     /// The logged roots of epochs `from..=to`, in order.
     async fn kt_roots(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// At most `limit` users of the key-transparency outbox (users whose device set changed
+    /// since it was last published), with the version of their pending change. Every
+    /// operation that changes a user's published devices ([`Store::register_device`],
+    /// [`Store::update_certificate`], [`Store::revoke_device`], [`Store::revoke_user`])
+    /// queues the user in its own transaction.
+    async fn kt_pending(&self, limit: u32) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Whether `user_id` has a change waiting in the key-transparency outbox.
+    async fn kt_is_pending(&self, user_id: &str) -> Result<bool, StoreError>;
+
+    /// The publisher lease: its holder and when it expires (Unix seconds).
+    async fn kt_lease(&self) -> Result<(String, u64), StoreError>;
+
+    /// Takes or renews the publisher lease for `node` until `expires_at`: one
+    /// compare-and-set that succeeds only if `node` holds it or it expired at `now`.
+    async fn kt_acquire_lease(
+        &self,
+        node: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the publisher lease up (lets it expire now) if `node` holds it.
+    async fn kt_release_lease(&self, node: &str) -> Result<(), StoreError>;
+
+    /// Commits one publish in one transaction, only if `node` still holds the lease (whose
+    /// row stays locked until commit, so publishers are serialised) and, when `epoch` is
+    /// given, only if it directly follows the latest logged epoch: renews the lease until
+    /// `lease_expires_at`, logs `epoch` (its entries and root) and deletes the outbox rows
+    /// `published` (user, version) that are still at that version. `false` (and nothing
+    /// written) when the lease or the epoch check fails.
+    async fn kt_commit(
+        &self,
+        node: &str,
+        lease_expires_at: u64,
+        epoch: Option<KtEpoch<'_>>,
+        published: &[(String, u64)],
+    ) -> Result<bool, StoreError>;
 
     /// Records that `device_id` used the request nonce `nonce`, kept until `expires_at`;
     /// `false` if that device already used it (a replay). One insert: two concurrent uses

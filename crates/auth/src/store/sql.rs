@@ -154,6 +154,7 @@ macro_rules! impl_store {
                 if inserted == 0 {
                     return Ok(RegisterOutcome::KeyInUse);
                 }
+                queue_kt(&mut tx, &device.user_id).await?;
                 tx.commit().await?;
                 Ok(RegisterOutcome::Registered)
                 }).await
@@ -196,17 +197,24 @@ macro_rules! impl_store {
                 chain: &[Vec<u8>],
                 not_after: u64,
             ) -> Result<bool, $crate::store::StoreError> {
-                let n = sqlx::query::<$db>(
+                $crate::store::retry(move || async move {
+                let mut tx = self.$writer.begin().await?;
+                let user: Option<String> = sqlx::query_scalar::<$db, String>(
                     "UPDATE devices SET chain = $2, not_after = $3 \
-                     WHERE device_id = $1 AND revoked_at IS NULL",
+                     WHERE device_id = $1 AND revoked_at IS NULL RETURNING user_id",
                 )
                 .bind(device_id)
                 .bind($crate::store::encode_chain(chain))
                 .bind($crate::store::to_i64(not_after))
-                .execute(&self.$writer)
-                .await?
-                .rows_affected();
-                Ok(n == 1)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(user) = user else {
+                    return Ok(false);
+                };
+                queue_kt(&mut tx, &user).await?;
+                tx.commit().await?;
+                Ok(true)
+                }).await
             }
 
             async fn set_contact_key(
@@ -259,6 +267,7 @@ macro_rules! impl_store {
                         None => RevokeOutcome::NotFound,
                     });
                 };
+                queue_kt(&mut tx, &user_id).await?;
                 let record =
                     append_revocation(&mut tx, user_id, device_id.to_owned(), signature_key, reason, now)
                         .await?;
@@ -296,6 +305,9 @@ macro_rules! impl_store {
                 .bind(to_i64(now))
                 .fetch_all(&mut *tx)
                 .await?;
+                if !devices.is_empty() {
+                    queue_kt(&mut tx, user_id).await?;
+                }
                 let mut records = Vec::with_capacity(devices.len());
                 for (device_id, signature_key) in devices {
                     records.push(
@@ -409,42 +421,39 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn kt_append(
-                &self,
-                epoch: u64,
-                entries: &[(String, Vec<u8>)],
-                root: &[u8],
-            ) -> Result<(), $crate::store::StoreError> {
-                $crate::store::retry(move || async move {
-                use $crate::store::to_i64;
-                let mut tx = self.$writer.begin().await?;
-                for (label, value) in entries {
-                    sqlx::query::<$db>(
-                        "INSERT INTO kt_log (epoch, label, value) VALUES ($1, $2, $3)",
-                    )
-                    .bind(to_i64(epoch))
-                    .bind(label)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                sqlx::query::<$db>("INSERT INTO kt_roots (epoch, root) VALUES ($1, $2)")
-                    .bind(to_i64(epoch))
-                    .bind(root)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-                }).await
+            async fn kt_init(&self, root: &[u8]) -> Result<Vec<u8>, $crate::store::StoreError> {
+                sqlx::query::<$db>(
+                    "INSERT INTO kt_roots (epoch, root) VALUES (0, $1) \
+                     ON CONFLICT (epoch) DO NOTHING",
+                )
+                .bind(root)
+                .execute(&self.$writer)
+                .await?;
+                Ok(sqlx::query_scalar::<$db, Vec<u8>>("SELECT root FROM kt_roots WHERE epoch = 0")
+                    .fetch_one(&self.$writer)
+                    .await?)
             }
 
-            async fn kt_log(
+            async fn kt_head(&self) -> Result<Option<u64>, $crate::store::StoreError> {
+                let head: Option<i64> =
+                    sqlx::query_scalar::<$db, Option<i64>>("SELECT MAX(epoch) FROM kt_roots")
+                        .fetch_one(&self.$reader)
+                        .await?;
+                head.map(|e| $crate::store::to_u64(e, "kt_roots.epoch")).transpose()
+            }
+
+            async fn kt_log_range(
                 &self,
+                from: u64,
+                to: u64,
             ) -> Result<Vec<(u64, String, Vec<u8>)>, $crate::store::StoreError> {
                 let rows: Vec<(i64, String, Vec<u8>)> =
                     sqlx::query_as::<$db, (i64, String, Vec<u8>)>(
-                        "SELECT epoch, label, value FROM kt_log ORDER BY epoch, label",
+                        "SELECT epoch, label, value FROM kt_log \
+                         WHERE epoch >= $1 AND epoch <= $2 ORDER BY epoch, label",
                     )
+                    .bind($crate::store::to_i64(from))
+                    .bind($crate::store::to_i64(to))
                     .fetch_all(&self.$reader)
                     .await?;
                 rows.into_iter()
@@ -468,6 +477,133 @@ macro_rules! impl_store {
                 rows.into_iter()
                     .map(|(e, r)| Ok(($crate::store::to_u64(e, "kt_roots.epoch")?, r)))
                     .collect()
+            }
+
+            async fn kt_pending(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<(String, u64)>, $crate::store::StoreError> {
+                let rows: Vec<(String, i64)> = sqlx::query_as::<$db, (String, i64)>(
+                    "SELECT user_id, version FROM kt_pending ORDER BY user_id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.$reader)
+                .await?;
+                rows.into_iter()
+                    .map(|(u, v)| Ok((u, $crate::store::to_u64(v, "kt_pending.version")?)))
+                    .collect()
+            }
+
+            async fn kt_is_pending(&self, user_id: &str) -> Result<bool, $crate::store::StoreError> {
+                let row: Option<i64> = sqlx::query_scalar::<$db, i64>(
+                    "SELECT version FROM kt_pending WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.$reader)
+                .await?;
+                Ok(row.is_some())
+            }
+
+            async fn kt_lease(&self) -> Result<(String, u64), $crate::store::StoreError> {
+                let (holder, expires_at): (String, i64) = sqlx::query_as::<$db, (String, i64)>(
+                    "SELECT holder, expires_at FROM kt_lease WHERE name = 'publisher'",
+                )
+                .fetch_one(&self.$reader)
+                .await?;
+                Ok((holder, $crate::store::to_u64(expires_at, "kt_lease.expires_at")?))
+            }
+
+            async fn kt_acquire_lease(
+                &self,
+                node: &str,
+                now: u64,
+                expires_at: u64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // Compare-and-set: the row changes only if this node holds the lease or it
+                // expired; two nodes racing for an expired lease cannot both see it expired
+                // (the second's UPDATE re-checks the row after the first commits).
+                let n = sqlx::query::<$db>(
+                    "UPDATE kt_lease SET holder = $1, expires_at = $3 \
+                     WHERE name = 'publisher' AND (holder = $1 OR expires_at <= $2)",
+                )
+                .bind(node)
+                .bind($crate::store::to_i64(now))
+                .bind($crate::store::to_i64(expires_at))
+                .execute(&self.$writer)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn kt_release_lease(&self, node: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query::<$db>(
+                    "UPDATE kt_lease SET expires_at = 0 WHERE name = 'publisher' AND holder = $1",
+                )
+                .bind(node)
+                .execute(&self.$writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn kt_commit(
+                &self,
+                node: &str,
+                lease_expires_at: u64,
+                epoch: Option<$crate::store::KtEpoch<'_>>,
+                published: &[(String, u64)],
+            ) -> Result<bool, $crate::store::StoreError> {
+                $crate::store::retry(move || async move {
+                use $crate::store::to_i64;
+                let mut tx = self.$writer.begin().await?;
+                // The fence: the lease row is locked until commit, so no other publisher
+                // commits between the checks below and this commit.
+                let held = sqlx::query::<$db>(
+                    "UPDATE kt_lease SET expires_at = $2 WHERE name = 'publisher' AND holder = $1",
+                )
+                .bind(node)
+                .bind(to_i64(lease_expires_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if held != 1 {
+                    return Ok(false);
+                }
+                if let Some(e) = epoch {
+                    let head: Option<i64> =
+                        sqlx::query_scalar::<$db, Option<i64>>("SELECT MAX(epoch) FROM kt_roots")
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if e.epoch == 0 || head != Some(to_i64(e.epoch - 1)) {
+                        return Ok(false);
+                    }
+                    for (label, value) in e.entries {
+                        sqlx::query::<$db>(
+                            "INSERT INTO kt_log (epoch, label, value) VALUES ($1, $2, $3)",
+                        )
+                        .bind(to_i64(e.epoch))
+                        .bind(label)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query::<$db>("INSERT INTO kt_roots (epoch, root) VALUES ($1, $2)")
+                        .bind(to_i64(e.epoch))
+                        .bind(e.root)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (user, version) in published {
+                    sqlx::query::<$db>(
+                        "DELETE FROM kt_pending WHERE user_id = $1 AND version = $2",
+                    )
+                    .bind(user)
+                    .bind(to_i64(*version))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+                }).await
             }
 
             async fn use_request_nonce(
@@ -549,6 +685,22 @@ macro_rules! impl_store {
                     .map(|t| to_u64(t, "devices.revoked_at"))
                     .transpose()?,
             })
+        }
+
+        /// Queues `user_id` in the key-transparency outbox inside `tx` (a new row, or the
+        /// next version of its pending change).
+        async fn queue_kt(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            user_id: &str,
+        ) -> Result<(), $crate::store::StoreError> {
+            sqlx::query::<$db>(
+                "INSERT INTO kt_pending (user_id, version) VALUES ($1, 1) \
+                 ON CONFLICT (user_id) DO UPDATE SET version = kt_pending.version + 1",
+            )
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
         }
 
         async fn append_revocation(

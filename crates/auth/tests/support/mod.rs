@@ -72,6 +72,15 @@ fn random_hex(n: usize) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where a test AS keeps its data.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database URL.
+    Postgres(String),
+}
+
 /// A running AS.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -79,8 +88,15 @@ pub struct TestServer {
     pub root_der: Vec<u8>,
     pub now: Arc<AtomicU64>,
     pub dir: tempfile::TempDir,
+    /// This node's name in the key-transparency publisher lease.
+    pub node: String,
+    /// The database (shared by the nodes [`TestServer::join`] starts).
+    pub db: Db,
+    config: Config,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    publisher: Option<tokio::task::JoinHandle<()>>,
+    /// The PostgreSQL database this server created (and drops at finish).
     postgres_db: Option<String>,
 }
 
@@ -98,15 +114,8 @@ impl TestServer {
 
     pub async fn start_with(engine: Engine, oidc: Oidc, config: Config) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, postgres_db): (Arc<dyn Store>, _) = match engine {
-            Engine::Sqlite => (
-                Arc::new(
-                    SqliteStore::open(&dir.path().join("as.db"))
-                        .await
-                        .expect("sqlite"),
-                ),
-                None,
-            ),
+        let (db, postgres_db) = match engine {
+            Engine::Sqlite => (Db::Sqlite(dir.path().join("as.db")), None),
             Engine::Postgres => {
                 let name = format!("conclave_as_test_{}", random_hex(8));
                 let admin = postgres_admin_url();
@@ -123,22 +132,38 @@ impl TestServer {
                     Some((base, _)) => format!("{base}/{name}"),
                     None => panic!("bad PostgreSQL URL {admin}"),
                 };
-                (
-                    Arc::new(PostgresStore::connect(&url).await.expect("postgres")),
-                    Some(name),
-                )
+                (Db::Postgres(url), Some(name))
             }
         };
+        let node = format!("node-{}", random_hex(4));
         let now = Arc::new(AtomicU64::new(unix_now()));
+        Self::launch(dir, db, postgres_db, node, now, oidc, config).await
+    }
+
+    /// Starts an AS on `db` with the keys in `dir/keys` (created if absent).
+    async fn launch(
+        dir: tempfile::TempDir,
+        db: Db,
+        postgres_db: Option<String>,
+        node: String,
+        now: Arc<AtomicU64>,
+        oidc: Oidc,
+        config: Config,
+    ) -> Self {
+        let store: Arc<dyn Store> = match &db {
+            Db::Sqlite(path) => Arc::new(SqliteStore::open(path).await.expect("sqlite")),
+            Db::Postgres(url) => Arc::new(PostgresStore::connect(url).await.expect("postgres")),
+        };
         let clock_now = Arc::clone(&now);
         let clock: Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
         let ca = Ca::load_or_create(&dir.path().join("keys"), clock()).expect("ca");
         let root_der = ca.root_der().to_vec();
         let vrf = VrfKey::load_or_create(&dir.path().join("keys/vrf.key")).expect("vrf key");
-        let kt = Transparency::open(store.as_ref(), vrf)
+        let kt = Transparency::open_as(store.as_ref(), vrf, node.clone())
             .await
             .expect("transparency");
-        let service = Arc::new(Service::new(store, ca, oidc, config, clock, kt));
+        let service = Arc::new(Service::new(store, ca, oidc, config.clone(), clock, kt));
+        let publisher = service.start_kt_publisher().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -160,10 +185,77 @@ impl TestServer {
             root_der,
             now,
             dir,
+            node,
+            db,
+            config,
             shutdown: Some(tx),
             task: Some(task),
+            publisher: Some(publisher),
             postgres_db,
         }
+    }
+
+    /// Another AS node on this server's database, with copies of its keys (CA and VRF: a
+    /// deployment's nodes share them), its own clock (starting at this one's time), lease
+    /// name and `config`.
+    pub async fn join(&self, config: Config) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = dir.path().join("keys");
+        std::fs::create_dir_all(&keys).expect("keys dir");
+        for entry in std::fs::read_dir(self.dir.path().join("keys")).expect("keys") {
+            let entry = entry.expect("key file");
+            if entry.file_type().expect("file type").is_file() {
+                std::fs::copy(entry.path(), keys.join(entry.file_name())).expect("copy key");
+            }
+        }
+        let node = format!("node-{}", random_hex(4));
+        let now = Arc::new(AtomicU64::new(self.now()));
+        Self::launch(
+            dir,
+            self.db.clone(),
+            None,
+            node,
+            now,
+            Oidc::default(),
+            config,
+        )
+        .await
+    }
+
+    /// Stops the HTTP server and the key-transparency publisher task.
+    async fn stop(&mut self) {
+        if let Some(publisher) = self.publisher.take() {
+            publisher.abort();
+            let _ = publisher.await;
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops this node as a crash would: nothing more is published and nothing is released
+    /// (its publisher lease stays until it expires). The database stays; the server's
+    /// directory and its PostgreSQL database (if it made one) are handed back.
+    pub async fn kill(mut self) -> (tempfile::TempDir, Option<String>) {
+        self.stop().await;
+        drop(self.service);
+        (self.dir, self.postgres_db)
+    }
+
+    /// Kills this node ([`TestServer::kill`]) and starts it again on the same database,
+    /// keys, lease name, clock and config, as a restarted process would.
+    pub async fn restart(self) -> Self {
+        let (db, node, now, config) = (
+            self.db.clone(),
+            self.node.clone(),
+            Arc::clone(&self.now),
+            self.config.clone(),
+        );
+        let (dir, postgres_db) = self.kill().await;
+        Self::launch(dir, db, postgres_db, node, now, Oidc::default(), config).await
     }
 
     /// The AS clock (and the devices' clock).
@@ -177,10 +269,10 @@ impl TestServer {
 
     /// The URL of this server's PostgreSQL database (`None` on SQLite).
     pub fn postgres_url(&self) -> Option<String> {
-        let name = self.postgres_db.as_ref()?;
-        let admin = postgres_admin_url();
-        let (base, _) = admin.rsplit_once('/')?;
-        Some(format!("{base}/{name}"))
+        match &self.db {
+            Db::Postgres(url) => Some(url.clone()),
+            Db::Sqlite(_) => None,
+        }
     }
 
     /// Runs `statements` on this server's database through a connection of the test's own
@@ -196,8 +288,11 @@ impl TestServer {
                     .expect("sql");
             }
             None => {
+                let Db::Sqlite(path) = &self.db else {
+                    unreachable!("not SQLite")
+                };
                 let options = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(self.dir.path().join("as.db"))
+                    .filename(path)
                     .busy_timeout(std::time::Duration::from_secs(5));
                 let mut conn = sqlx::SqliteConnection::connect_with(&options)
                     .await
@@ -210,14 +305,9 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and drops its PostgreSQL database.
+    /// Stops the server and drops its PostgreSQL database (if it made one).
     pub async fn finish(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+        self.stop().await;
         // Close the pools before dropping the database.
         drop(self.service);
         if let Some(name) = self.postgres_db.take() {
