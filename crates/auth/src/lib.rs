@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod mls;
 pub mod oidc;
+pub mod server;
 pub mod service;
 pub mod signer;
 pub mod store;

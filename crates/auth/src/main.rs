@@ -4,17 +4,11 @@
 
 use clap::{Parser, Subcommand};
 use conclave_as::auditor::{self, AuditState};
-use conclave_as::ca::Ca;
 use conclave_as::config::Config;
-use conclave_as::oidc::Oidc;
-use conclave_as::service::{Actor, Service, system_clock};
-use conclave_as::store::Store;
-use conclave_as::store::postgres::PostgresStore;
-use conclave_as::store::sqlite::SqliteStore;
-use conclave_as::transparency::{Transparency, VrfKey};
+use conclave_as::server;
+use conclave_as::service::Actor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The Conclave Authentication Service.
 #[derive(Debug, Parser)]
@@ -130,72 +124,44 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(Command::Audit { url, state }) = &cli.command {
-        return audit(url, state).await;
-    }
-    let store: Arc<dyn Store> = match &cli.postgres {
-        Some(url) => Arc::new(PostgresStore::connect(url).await?),
-        None => Arc::new(SqliteStore::open(&cli.db).await?),
-    };
-    let clock = system_clock();
-    let ca = Ca::load_or_create(&cli.keys, clock())?;
-    let oidc = match &cli.oidc {
-        Some(path) => Oidc::from_file(path)?,
-        None => Oidc::default(),
-    };
+async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config {
         certificate_lifetime: cli.certificate_lifetime,
         ..Config::default()
     };
-    let vrf = VrfKey::load_or_create(&cli.keys.join("vrf.key"))?;
-    let kt = match (&cli.node_id, &cli.postgres) {
-        (Some(node), _) => Transparency::open_as(store.as_ref(), vrf, node.clone()).await?,
-        (None, None) => Transparency::open_as(store.as_ref(), vrf, "sqlite".into()).await?,
-        (None, Some(_)) => Transparency::open(store.as_ref(), vrf).await?,
+    let options = server::Options {
+        listen: cli.listen,
+        db: cli.db.clone(),
+        postgres: cli.postgres.clone(),
+        keys: cli.keys.clone(),
+        oidc: cli.oidc.clone(),
+        config,
+        tls: cli.tls_cert.clone().zip(cli.tls_key.clone()),
+        node_id: cli.node_id.clone(),
     };
-    let service = Arc::new(Service::new(store, ca, oidc, config, clock, kt));
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.take().unwrap_or(Command::Serve);
+    match command {
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(cli.listen).await?;
-            tracing::info!(address = %listener.local_addr()?, "conclave-as listening");
-            // Publishes what a crash left in the key-transparency outbox, then keeps
-            // draining it (or catching up with the lease holder) in the background.
-            let publisher = service.start_kt_publisher().await;
-            let purger = Arc::clone(&service);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = purger.store().purge_expired(purger.now()).await {
-                        tracing::warn!(error = %e, "purge failed");
-                    }
-                }
-            });
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            let serving = Arc::clone(&service);
-            match (&cli.tls_cert, &cli.tls_key) {
-                (Some(cert), Some(key)) => {
-                    let config = conclave_as::tls::server_config(cert, key)?;
-                    let listener = conclave_as::tls::TlsListener::new(listener, config)?;
-                    conclave_as::serve(listener, serving, shutdown).await?;
-                }
-                _ => conclave_as::serve(listener, serving, shutdown).await?,
-            }
-            publisher.abort();
-            if let Err(e) = service.release_kt_lease().await {
-                tracing::warn!(error = %e, "could not release the key-transparency lease");
-            }
+            let server = server::start(options).await?;
+            server
+                .wait(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            return Ok(());
         }
+        Command::Audit { url, state } => return audit(&url, &state).await,
+        _ => {}
+    }
+    // Operator tasks: the service on the same database, without serving.
+    let service = server::open(&options).await?;
+    match command {
         Command::Invite { user, lifetime } => {
             println!(
                 "{}",
                 service.create_invitation(&user, Some(lifetime)).await?
             );
         }
-        Command::Audit { url, state } => audit(&url, &state).await?,
         Command::Revoke {
             device,
             user,
@@ -218,6 +184,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("revoked {} {} (seq {})", r.user_id, r.device_id, r.seq);
             }
         }
+        Command::Serve | Command::Audit { .. } => {}
     }
     Ok(())
 }

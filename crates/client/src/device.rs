@@ -463,8 +463,18 @@ impl Inner {
             device_id: &self.record.device_id,
             key: &key,
         };
-        let answer = self.auth.user_devices(&signer, user).await?;
-        directory::verify_user(&self.record.anchors, user, &answer)
+        let answer = match self.auth.user_devices(&signer, user).await {
+            Err(Error::Refused { status: 404, .. }) => {
+                return Err(Error::UnknownUser(user.to_owned()));
+            }
+            other => other?,
+        };
+        let devices = directory::verify_user(&self.record.anchors, user, &answer)?;
+        if devices.is_empty() {
+            // Registered once, every device since revoked: nobody to talk to.
+            return Err(Error::UnknownUser(user.to_owned()));
+        }
+        Ok(devices)
     }
 
     /// Seals and relays one contact message to `to`.

@@ -77,6 +77,9 @@ pub enum Error {
     /// This device is not registered yet.
     #[error("the device is not registered")]
     NotRegistered,
+    /// The AS knows no such user, or none of the user's devices is current.
+    #[error("{0} is not a user of this Authentication Service (or has no current device)")]
+    UnknownUser(String),
     /// No contact by that user id.
     #[error("{0} is not a contact")]
     NotAContact(String),

@@ -114,6 +114,18 @@ pub enum Event {
     },
 }
 
+/// A message of a group's history, as this device keeps it (sealed in its store) — the
+/// messages it received and the ones it sent, in the order it saw them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who sent it.
+    pub sender: DeviceName,
+    /// The message.
+    pub body: Vec<u8>,
+    /// When this device received (or sent) it, Unix seconds.
+    pub at: u64,
+}
+
 /// The position of an event in the device's queue, for [`crate::Device::ack`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId(pub(crate) i64);

@@ -7,7 +7,7 @@ use crate::delivery::CommitOutcome;
 use crate::device::{Device, Inner, open_key_package};
 use crate::directory::{self, VerifiedDevice};
 use crate::error::Error;
-use crate::event::{DeviceName, Event, GroupId};
+use crate::event::{DeviceName, Event, GroupId, Message};
 use crate::state::*;
 use crate::store::{Batch, Kind};
 use conclave_api::delivery::{Bytes, CommitRequest, LogEntry, LogEntryKind, WelcomeDelivery};
@@ -163,11 +163,66 @@ impl Device {
             .collect())
     }
 
+    /// Refreshes this device's keys in the group: a commit with a fresh leaf and path, so
+    /// that a past compromise of this device's group secrets no longer reads what follows
+    /// (post-compromise security, RFC 9420 §12.4). Rebuilt if another commit wins the epoch.
+    pub async fn update(&self, group: &GroupId) -> Result<(), Error> {
+        let mut inner = self.inner.lock().await;
+        inner.run_commit(group, Intent::Update).await
+    }
+
+    /// A code for comparing the group's state with another member out of band (read aloud
+    /// or shown side by side): 30 digits in six groups, from the epoch authenticator (RFC
+    /// 9420 §8.7). Two members holding the same code share the same epoch and secrets; it
+    /// changes with every epoch.
+    pub async fn verification_code(&self, group: &GroupId) -> Result<(u64, String), Error> {
+        let inner = self.inner.lock().await;
+        let (_, g) = inner.load_group(group).await?;
+        Ok((g.epoch(), verification_code(g.epoch_authenticator())))
+    }
+
+    /// The groups this device was removed from (kept so their history stays readable).
+    pub async fn former_groups(&self) -> Result<Vec<GroupId>, Error> {
+        let inner = self.inner.lock().await;
+        let mut ids: Vec<GroupId> = inner
+            .store
+            .list::<GroupRecord>(Kind::Group)
+            .await?
+            .into_iter()
+            .filter(|g| g.removed)
+            .map(|g| GroupId(g.group_id.0))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The last `limit` messages of the group, oldest first: those this device received
+    /// and those it sent (kept sealed in its store, also after their events are
+    /// acknowledged).
+    pub async fn history(&self, group: &GroupId, limit: u32) -> Result<Vec<Message>, Error> {
+        let inner = self.inner.lock().await;
+        inner.store.history(&group.0, limit).await
+    }
+
     /// The group's epoch as this device holds it.
     pub async fn epoch(&self, group: &GroupId) -> Result<u64, Error> {
         let inner = self.inner.lock().await;
         Ok(inner.load_group(group).await?.1.epoch())
     }
+}
+
+/// Six groups of five decimal digits, each from 32 bits of `authenticator` reduced mod
+/// 10^5 (bias below 2^-15 per group: irrelevant for a human comparison).
+fn verification_code(authenticator: &[u8]) -> String {
+    authenticator
+        .chunks_exact(4)
+        .take(6)
+        .map(|c| {
+            let n = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+            format!("{:05}", n % 100_000)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Each verified device with its card (devices without a card cannot be added).
@@ -450,11 +505,10 @@ impl Inner {
                     Vec::new(),
                 )
             }
-            Intent::Proposals => (
-                g.commit().build(&self.provider)?,
-                Intent::Proposals,
-                Vec::new(),
-            ),
+            // A commit without proposals carries a path: it is the update (§12.4).
+            Intent::Proposals | Intent::Update => {
+                (g.commit().build(&self.provider)?, intent, Vec::new())
+            }
         };
         let next = g.pending_export_secret(&self.provider, AUTH_KEY_LABEL, b"", 32)?;
         let next_seed = seed(next.as_bytes());
@@ -523,7 +577,24 @@ impl Inner {
             // must never make us encrypt twice under one key and nonce (RFC 9420 §9.1).
             self.save_group(record, &g).await?;
             match self.ds.post(&group.0, message, &key, epoch).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Payload::Chat { body } = payload {
+                        let mut batch = Batch::default();
+                        batch.history(
+                            &group.0,
+                            &Message {
+                                sender: DeviceName {
+                                    user: self.record.user_id.clone(),
+                                    device: self.record.device_id.clone(),
+                                },
+                                body: body.0.clone(),
+                                at: crate::net::now(),
+                            },
+                        )?;
+                        self.store.apply(batch).await?;
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.code() == Some("wrong_epoch") => {
                     self.sync_group(group).await?;
                     self.finish_pending(group).await?;
@@ -619,11 +690,21 @@ impl Inner {
                     return Ok(());
                 };
                 match serde_json::from_slice::<Payload>(&data) {
-                    Ok(Payload::Chat { body }) => batch.event(&Event::Message {
-                        group: group.clone(),
-                        sender: who,
-                        body: body.0,
-                    })?,
+                    Ok(Payload::Chat { body }) => {
+                        batch.history(
+                            &group.0,
+                            &Message {
+                                sender: who.clone(),
+                                body: body.0.clone(),
+                                at: crate::net::now(),
+                            },
+                        )?;
+                        batch.event(&Event::Message {
+                            group: group.clone(),
+                            sender: who,
+                            body: body.0,
+                        })?;
+                    }
                     Ok(Payload::SelfSync { siblings, contacts }) => {
                         let own_user = self.record.user_id.clone();
                         let all_ours = members_of(g)

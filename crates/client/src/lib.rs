@@ -67,6 +67,6 @@ pub use conclave_api::auth::Authorization;
 pub use device::{Config, Contact, Device, PoolPolicy};
 pub use directory::VerifiedDevice;
 pub use error::{Error, Result, Service};
-pub use event::{DeviceName, Event, EventId, GroupId};
+pub use event::{DeviceName, Event, EventId, GroupId, Message};
 pub use seal::{KdfParams, StoreKey};
 pub use state::ContactState;

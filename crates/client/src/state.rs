@@ -85,6 +85,9 @@ pub(crate) enum Intent {
     Remove(Vec<Bytes>),
     /// Commit the proposals received (e.g. a member's request to leave), and refresh our path.
     Proposals,
+    /// Refresh this device's leaf and path for post-compromise security (RFC 9420 §12.4):
+    /// unlike [`Intent::Proposals`], still wanted when another commit wins the epoch.
+    Update,
 }
 
 /// A commit built and recorded before it was submitted (write-ahead).

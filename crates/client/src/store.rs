@@ -48,6 +48,7 @@ pub(crate) struct Batch {
     puts: Vec<(Kind, Vec<u8>, Vec<u8>)>,
     deletes: Vec<(Kind, Vec<u8>)>,
     events: Vec<Vec<u8>>,
+    history: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Batch {
@@ -75,9 +76,19 @@ impl Batch {
         Ok(())
     }
 
+    /// Appends a message to `group`'s history.
+    pub(crate) fn history<T: Serialize>(&mut self, group: &[u8], message: &T) -> Result<(), Error> {
+        let json = serde_json::to_vec(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.history.push((group.to_vec(), json));
+        Ok(())
+    }
+
     /// Whether the batch changes nothing.
     pub(crate) fn is_empty(&self) -> bool {
-        self.puts.is_empty() && self.deletes.is_empty() && self.events.is_empty()
+        self.puts.is_empty()
+            && self.deletes.is_empty()
+            && self.events.is_empty()
+            && self.history.is_empty()
     }
 }
 
@@ -112,7 +123,12 @@ impl Store {
                  kind TEXT NOT NULL, name BLOB NOT NULL, sealed BLOB NOT NULL,
                  PRIMARY KEY (kind, name));
              CREATE TABLE IF NOT EXISTS events (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL);",
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL);
+             -- Messages of each group, kept after they are acknowledged as events; the
+             -- group column is the keyed name of the group id, not the id.
+             CREATE TABLE IF NOT EXISTS history (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sealed BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS history_by_group ON history (grp, id);",
         )
         .execute(&pool)
         .await?;
@@ -233,8 +249,39 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        for (group, json) in batch.history {
+            let name = self.sealer.name("history", &group)?;
+            let sealed = self.sealer.seal(&Self::slot(Kind::Group, &name), &json)?;
+            sqlx::query("INSERT INTO history (grp, sealed) VALUES (?, ?)")
+                .bind(name)
+                .bind(sealed)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The last `limit` messages of `group`'s history, oldest first.
+    pub(crate) async fn history<T: DeserializeOwned>(
+        &self,
+        group: &[u8],
+        limit: u32,
+    ) -> Result<Vec<T>, Error> {
+        let name = self.sealer.name("history", group)?;
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT sealed FROM history WHERE grp = ? ORDER BY id DESC LIMIT ?")
+                .bind(&name)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for sealed in rows.into_iter().rev() {
+            // Sealed to the group's slot: a row moved to another group does not open.
+            let json = self.sealer.open(&Self::slot(Kind::Group, &name), &sealed)?;
+            out.push(serde_json::from_slice(&json).map_err(|e| Error::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
     }
 
     /// The oldest `limit` events not yet acknowledged, with their ids.

@@ -32,6 +32,10 @@ engine_suite!(
     three_users_with_two_devices_talk,
     race_is_rebuilt_and_lands,
     restart_of_both_servers_loses_nothing,
+    device_added_later_reads_from_then_on,
+    revoked_device_is_removed_by_the_others,
+    device_that_lost_its_state_comes_back,
+    concurrent_updates_both_land_and_codes_agree,
 );
 
 /// A user's two devices: the first registers, the second registers and is added to the
@@ -267,6 +271,174 @@ async fn restart_of_both_servers_loses_nothing(engine: Engine) {
         messages(&drain(&a).await),
         vec![(b.user_id().to_owned(), "reply".to_owned())]
     );
+    // The history keeps what was received and what was sent, after the events are gone.
+    let history: Vec<(String, String)> = b
+        .history(&group, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.sender.user, String::from_utf8_lossy(&m.body).into_owned()))
+        .collect();
+    let alice = a.user_id().to_owned();
+    let bob = b.user_id().to_owned();
+    assert_eq!(
+        history,
+        vec![
+            (alice.clone(), "before".into()),
+            (alice, "after".into()),
+            (bob, "reply".into())
+        ]
+    );
+    assert_eq!(b.history(&group, 1).await.unwrap().len(), 1);
     let _ = GroupId(Vec::new());
+    servers.finish().await;
+}
+
+/// A group of Alice (one device) and Bob (one device) that has talked.
+async fn alice_and_bob(servers: &Servers) -> (Device, Device, GroupId) {
+    let a = servers.register("alice@example.org", "alice1", 0).await;
+    let b = servers.register("bob@example.org", "bob", 1).await;
+    befriend(&a, &b, &[&a, &b]).await;
+    let group = a.create_group().await.unwrap();
+    a.add_user(&group, b.user_id()).await.unwrap();
+    a.send(&group, b"before").await.unwrap();
+    settle(&[&a, &b], 1).await;
+    drain(&a).await;
+    drain(&b).await;
+    (a, b, group)
+}
+
+/// A user's new device joins every group of the user (added by a sibling) and reads what
+/// is sent from then on — never what was sent before it joined.
+async fn device_added_later_reads_from_then_on(engine: Engine) {
+    let servers = Servers::start(engine).await;
+    let (a1, b, group) = alice_and_bob(&servers).await;
+    let a2 = servers.register("alice@example.org", "alice2", 1).await;
+    settle(&[&a1, &a2, &b], 3).await;
+    assert!(a2.groups().await.unwrap().contains(&group));
+    assert_eq!(b.members(&group).await.unwrap().len(), 3);
+    let events = drain(&b).await;
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::MemberAdded { member, .. } if member.device == a2.device_id())
+        ),
+        "{events:?}"
+    );
+    b.send(&group, b"after").await.unwrap();
+    settle(&[&a1, &a2, &b], 1).await;
+    let got: Vec<String> = messages(&drain(&a2).await)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        got,
+        vec!["after"],
+        "the new device reads only what follows its join"
+    );
+    // And it can post.
+    a2.send(&group, b"from the new device").await.unwrap();
+    b.sync().await.unwrap();
+    assert!(
+        messages(&drain(&b).await)
+            .contains(&("alice@example.org".into(), "from the new device".into()))
+    );
+    servers.finish().await;
+}
+
+/// A device revoked at the AS (by its own user, from another device) is removed from its
+/// groups by the others and reads nothing after.
+async fn revoked_device_is_removed_by_the_others(engine: Engine) {
+    let servers = Servers::start(engine).await;
+    let (a1, b, group) = alice_and_bob(&servers).await;
+    let a2 = servers.register("alice@example.org", "alice2", 1).await;
+    settle(&[&a1, &a2, &b], 3).await;
+    assert_eq!(b.members(&group).await.unwrap().len(), 3);
+    a1.revoke_device(a2.device_id()).await.unwrap();
+    let mut removed = false;
+    for _ in 0..20 {
+        settle(&[&a1, &b], 1).await;
+        if !b
+            .members(&group)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.device == a2.device_id())
+        {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(removed, "the revoked device is still a member");
+    let events = drain(&b).await;
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::DeviceRevoked { device } if device.device == a2.device_id())
+        ),
+        "{events:?}"
+    );
+    b.send(&group, b"after the revocation").await.unwrap();
+    let _ = a2.sync().await;
+    assert!(messages(&drain(&a2).await).is_empty());
+    assert!(a2.send(&group, b"still here?").await.is_err());
+    servers.finish().await;
+}
+
+/// A device that lost its store registers again as a new device; its sibling adds it to
+/// the user's groups, and the old device — revoked — is removed.
+async fn device_that_lost_its_state_comes_back(engine: Engine) {
+    let servers = Servers::start(engine).await;
+    let (a1, b, group) = alice_and_bob(&servers).await;
+    let lost = servers.register("alice@example.org", "alice2", 1).await;
+    settle(&[&a1, &lost, &b], 3).await;
+    let lost_id = lost.device_id().to_owned();
+    lost.close().await;
+    std::fs::remove_file(servers.dir.path().join("alice2.db")).unwrap();
+    // The same person, a fresh store: a new registration, a new device.
+    let back = servers.register("alice@example.org", "alice2", 1).await;
+    assert_ne!(back.device_id(), lost_id);
+    a1.revoke_device(&lost_id).await.unwrap();
+    let mut ok = false;
+    for _ in 0..20 {
+        settle(&[&a1, &back, &b], 1).await;
+        let members = b.members(&group).await.unwrap();
+        if members.iter().any(|m| m.device == back.device_id())
+            && !members.iter().any(|m| m.device == lost_id)
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ok, "{:?}", b.members(&group).await.unwrap());
+    b.send(&group, b"welcome back").await.unwrap();
+    back.sync().await.unwrap();
+    let got: Vec<String> = messages(&drain(&back).await)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(got, vec!["welcome back"]);
+    servers.finish().await;
+}
+
+/// Two members refresh their keys in the same epoch: both updates land (the loser is
+/// rebuilt, not dropped), and every member shows the same verification code.
+async fn concurrent_updates_both_land_and_codes_agree(engine: Engine) {
+    let servers = Servers::start(engine).await;
+    let (a, b, group) = alice_and_bob(&servers).await;
+    let before = a.epoch(&group).await.unwrap();
+    let (ra, rb) = tokio::join!(a.update(&group), b.update(&group));
+    ra.unwrap();
+    rb.unwrap();
+    settle(&[&a, &b], 1).await;
+    assert_eq!(a.epoch(&group).await.unwrap(), before + 2);
+    let (ea, ca) = a.verification_code(&group).await.unwrap();
+    let (eb, cb) = b.verification_code(&group).await.unwrap();
+    assert_eq!((ea, &ca), (eb, &cb));
+    assert_eq!(ca.split(' ').count(), 6);
+    assert!(
+        ca.split(' ')
+            .all(|g| g.len() == 5 && g.bytes().all(|x| x.is_ascii_digit()))
+    );
     servers.finish().await;
 }

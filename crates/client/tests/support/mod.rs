@@ -3,11 +3,7 @@
 //! between DS nodes), restartable on the same database and port.
 #![allow(dead_code)]
 
-use conclave_as::ca::Ca;
-use conclave_as::oidc::Oidc;
-use conclave_as::service::{Service, system_clock};
-use conclave_as::store::Store as AsStore;
-use conclave_as::transparency::{Transparency, VrfKey};
+use conclave_as::service::Service;
 use conclave_client::{Authorization, Config, Device, Event, EventId, KdfParams, StoreKey};
 use sqlx::Connection as _;
 use std::net::SocketAddr;
@@ -56,19 +52,11 @@ async fn create_db(prefix: &str) -> (String, String) {
     (name, url)
 }
 
-/// A running AS.
-struct AuthServer {
-    addr: SocketAddr,
-    service: Arc<Service>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
 /// Both servers and their databases.
 pub struct Servers {
     pub engine: Engine,
     pub dir: tempfile::TempDir,
-    auth: Option<AuthServer>,
+    auth: Option<conclave_as::server::Server>,
     auth_addr: Option<SocketAddr>,
     auth_pg: Option<(String, String)>,
     ds: Vec<conclave_ds::Server>,
@@ -118,64 +106,22 @@ impl Servers {
     }
 
     async fn start_auth(&mut self) {
-        let store: Arc<dyn AsStore> = match &self.auth_pg {
-            Some((_, url)) => Arc::new(
-                conclave_as::store::postgres::PostgresStore::connect(url)
-                    .await
-                    .expect("AS postgres"),
-            ),
-            None => Arc::new(
-                conclave_as::store::sqlite::SqliteStore::open(&self.dir.path().join("as.db"))
-                    .await
-                    .expect("AS sqlite"),
-            ),
-        };
-        let clock = system_clock();
-        let keys = self.dir.path().join("as-keys");
-        let ca = Ca::load_or_create(&keys, clock()).expect("ca");
-        let vrf = VrfKey::load_or_create(&keys.join("vrf.key")).expect("vrf");
-        let kt = Transparency::open(store.as_ref(), vrf).await.expect("kt");
-        let service = Arc::new(Service::new(
-            store,
-            ca,
-            Oidc::default(),
-            conclave_as::config::Config::default(),
-            clock,
-            kt,
-        ));
-        let listen = self
-            .auth_addr
-            .unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr"));
-        let listener = bind(listen).await;
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn({
-            let service = service.clone();
-            async move {
-                let _ = conclave_as::serve(listener, service, async {
-                    let _ = rx.await;
-                })
-                .await;
-            }
-        });
-        self.auth_addr = Some(addr);
-        self.auth = Some(AuthServer {
-            addr,
-            service,
-            shutdown: Some(tx),
-            task: Some(task),
-        });
+        let mut options = conclave_as::server::Options::sqlite(
+            self.dir.path().join("as.db"),
+            self.dir.path().join("as-keys"),
+        );
+        options.postgres = self.auth_pg.as_ref().map(|(_, url)| url.clone());
+        if let Some(addr) = self.auth_addr {
+            options.listen = addr;
+        }
+        let server = conclave_as::server::start(options).await.expect("AS start");
+        self.auth_addr = Some(server.addr);
+        self.auth = Some(server);
     }
 
     async fn stop_auth(&mut self) {
-        if let Some(mut auth) = self.auth.take() {
-            if let Some(tx) = auth.shutdown.take() {
-                let _ = tx.send(());
-            }
-            if let Some(task) = auth.task.take() {
-                task.abort();
-                let _ = task.await;
-            }
+        if let Some(server) = self.auth.take() {
+            server.stop().await;
         }
     }
 
@@ -224,7 +170,7 @@ impl Servers {
 
     /// The AS service (for operator tasks: invitations, revocations).
     pub fn auth_service(&self) -> Arc<Service> {
-        self.auth.as_ref().expect("AS running").service.clone()
+        Arc::clone(&self.auth.as_ref().expect("AS running").service)
     }
 
     /// An invitation code for `user`.
@@ -286,16 +232,6 @@ impl Servers {
             }
         }
     }
-}
-
-async fn bind(addr: SocketAddr) -> tokio::net::TcpListener {
-    for _ in 0..50 {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => return l,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    tokio::net::TcpListener::bind(addr).await.expect("bind")
 }
 
 /// Where a server's database is.

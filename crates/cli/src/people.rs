@@ -1,0 +1,539 @@
+//! The commands a person runs on their device: `init`, `whoami`, `contacts`, `group`,
+//! `send`, `listen`, `revoke`. Each opens the profile's device, does one thing and prints
+//! it — as text, or as one JSON object per line with `--json`.
+
+use crate::error::CliError;
+use crate::profile::Profile;
+use conclave_client::{Authorization, ContactState, Device, Event, GroupId};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+/// Where results go: text for people, JSON lines for scripts.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints `text`, or `value` as one JSON line.
+    pub fn print(&self, text: &str, value: Value) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+/// `conclave init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The Authentication Service's URL.
+    #[arg(long = "as", default_value = "http://127.0.0.1:8443")]
+    auth_url: String,
+    /// The Delivery Service's URL.
+    #[arg(long = "ds", default_value = "http://127.0.0.1:8444")]
+    delivery_url: String,
+    /// An invitation code from the operator.
+    #[arg(
+        long,
+        conflicts_with = "id_token",
+        required_unless_present = "id_token"
+    )]
+    code: Option<String>,
+    /// An OpenID Connect ID token from an issuer the AS trusts.
+    #[arg(long)]
+    id_token: Option<String>,
+}
+
+/// `conclave contacts …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ContactsCommand {
+    /// Ask a user to become a contact.
+    Add {
+        /// The user, user@domain.
+        user: String,
+    },
+    /// Accept a user's request.
+    Accept {
+        /// The user.
+        user: String,
+    },
+    /// Decline a user's request.
+    Decline {
+        /// The user.
+        user: String,
+    },
+    /// List the contacts and where each stands.
+    List,
+}
+
+/// `conclave group …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum GroupCommand {
+    /// Create a group (with your other devices in it); prints its id.
+    Create,
+    /// Add users (accepted contacts, all their devices) to a group.
+    Add {
+        /// The group (id or unique prefix).
+        group: String,
+        /// The users.
+        #[arg(required = true, num_args = 1..)]
+        users: Vec<String>,
+    },
+    /// Remove a user (all their devices) from a group.
+    Remove {
+        /// The group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// Leave a group.
+    Leave {
+        /// The group.
+        group: String,
+    },
+    /// List your groups.
+    List,
+    /// List a group's members.
+    Members {
+        /// The group.
+        group: String,
+    },
+    /// Show the group's verification code: compare it with another member out of band
+    /// (equal codes: you share the same group state; RFC 9750 §8.4.3.1).
+    Verify {
+        /// The group.
+        group: String,
+    },
+    /// Refresh your keys in the group (post-compromise security).
+    Update {
+        /// The group.
+        group: String,
+    },
+}
+
+async fn open(dir: &Path) -> Result<Device, CliError> {
+    let profile = Profile::load(dir)?;
+    Ok(Device::open(profile.config()?).await?)
+}
+
+/// `conclave init`.
+pub async fn init(dir: &Path, args: InitArgs, out: &Output) -> Result<(), CliError> {
+    let authorization = match (args.code, args.id_token) {
+        (Some(code), _) => Authorization::Invitation { code },
+        (None, Some(id_token)) => Authorization::Oidc { id_token },
+        (None, None) => {
+            return Err(CliError::new(
+                "invalid",
+                "no authorization",
+                "give --code or --id-token",
+            ));
+        }
+    };
+    let profile = Profile::create(dir, &args.auth_url, &args.delivery_url)?;
+    let spinner = spinner("registering: keys, certificate, mailbox, KeyPackages…");
+    let registered = Device::register(profile.config()?, authorization).await;
+    spinner.finish_and_clear();
+    match registered {
+        Ok(device) => {
+            out.print(
+                &format!(
+                    "registered {} as device {} (profile {})",
+                    device.user_id(),
+                    device.device_id(),
+                    dir.display()
+                ),
+                json!({ "user": device.user_id(), "device": device.device_id() }),
+            );
+            device.close().await;
+            Ok(())
+        }
+        Err(e) => {
+            // Nothing was registered: leave no half profile behind, so `init` can be
+            // run again with a good code.
+            for file in [
+                "settings.json",
+                "store.key",
+                "device.db",
+                "device.db-wal",
+                "device.db-shm",
+            ] {
+                let _ = std::fs::remove_file(dir.join(file));
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// A spinner on stderr for work that takes seconds; draws nothing when stderr is not a
+/// terminal (scripts, `--json` pipelines).
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `conclave whoami`.
+pub async fn whoami(dir: &Path, out: &Output) -> Result<(), CliError> {
+    let profile = Profile::load(dir)?;
+    let device = Device::open(profile.config()?).await?;
+    let siblings = device.siblings().await?;
+    out.print(
+        &format!(
+            "{} — device {}\nAS {}\nDS {}\nother devices: {}",
+            device.user_id(),
+            device.device_id(),
+            profile.settings.auth_url,
+            profile.settings.delivery_url,
+            if siblings.is_empty() {
+                "none".to_owned()
+            } else {
+                siblings.join(", ")
+            }
+        ),
+        json!({
+            "user": device.user_id(),
+            "device": device.device_id(),
+            "auth_url": profile.settings.auth_url,
+            "delivery_url": profile.settings.delivery_url,
+            "other_devices": siblings,
+        }),
+    );
+    Ok(())
+}
+
+fn state_name(state: ContactState) -> &'static str {
+    match state {
+        ContactState::Requested => "requested",
+        ContactState::Pending => "wants to be your contact",
+        ContactState::Accepted => "accepted",
+        ContactState::Declined => "declined",
+    }
+}
+
+/// `conclave contacts …`.
+pub async fn contacts(dir: &Path, command: ContactsCommand, out: &Output) -> Result<(), CliError> {
+    let device = open(dir).await?;
+    device.sync().await?;
+    match command {
+        ContactsCommand::Add { user } => {
+            device.request_contact(&user).await?;
+            out.print(
+                &format!("asked {user}; they appear as accepted once they agree"),
+                json!({ "user": user, "state": "requested" }),
+            );
+        }
+        ContactsCommand::Accept { user } => {
+            require_pending(&device, &user).await?;
+            device.accept_contact(&user).await?;
+            out.print(
+                &format!("{user} is now a contact"),
+                json!({ "user": user, "state": "accepted" }),
+            );
+        }
+        ContactsCommand::Decline { user } => {
+            require_pending(&device, &user).await?;
+            device.decline_contact(&user).await?;
+            out.print(
+                &format!("declined {user}"),
+                json!({ "user": user, "state": "declined" }),
+            );
+        }
+        ContactsCommand::List => {
+            let contacts = device.contacts().await?;
+            if !out.json && contacts.is_empty() {
+                println!("no contacts yet — `conclave contacts add USER`");
+            }
+            for c in contacts {
+                out.print(
+                    &format!("{:<32} {}", c.user, state_name(c.state)),
+                    json!({ "user": c.user, "state": format!("{:?}", c.state).to_lowercase(), "devices": c.devices }),
+                );
+            }
+        }
+    }
+    device.close().await;
+    Ok(())
+}
+
+async fn require_pending(device: &Device, user: &str) -> Result<(), CliError> {
+    let pending = device
+        .contacts()
+        .await?
+        .into_iter()
+        .any(|c| c.user == user && c.state == ContactState::Pending);
+    if pending {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            "no_request",
+            format!("{user} has not asked to be your contact"),
+            "`conclave contacts list` shows the requests waiting",
+        ))
+    }
+}
+
+/// Finds a group by its id or a unique prefix of it.
+pub async fn resolve_group(device: &Device, text: &str) -> Result<GroupId, CliError> {
+    let text = text.trim().to_ascii_lowercase();
+    let find = |groups: Vec<GroupId>| -> Vec<GroupId> {
+        groups
+            .into_iter()
+            .filter(|g| g.to_string().starts_with(&text))
+            .collect()
+    };
+    if text.is_empty() {
+        return Err(CliError::new(
+            "unknown_group",
+            "no group given",
+            "`conclave group list` shows the groups",
+        ));
+    }
+    let mut found = find(device.groups().await?);
+    match found.len() {
+        1 => return Ok(found.remove(0)),
+        0 => {}
+        _ => {
+            return Err(CliError::new(
+                "ambiguous_group",
+                format!("{text} names {} groups", found.len()),
+                "give more of the group id",
+            ));
+        }
+    }
+    if !find(device.former_groups().await?).is_empty() {
+        return Err(CliError::from(conclave_client::Error::NotAMember));
+    }
+    Err(CliError::new(
+        "unknown_group",
+        format!("no group {text} on this device"),
+        "`conclave group list` shows the groups",
+    ))
+}
+
+/// `conclave group …`.
+pub async fn group(dir: &Path, command: GroupCommand, out: &Output) -> Result<(), CliError> {
+    let device = open(dir).await?;
+    device.sync().await?;
+    match command {
+        GroupCommand::Create => {
+            let group = device.create_group().await?;
+            out.print(&group.to_string(), json!({ "group": group.to_string() }));
+        }
+        GroupCommand::Add { group, users } => {
+            let group = resolve_group(&device, &group).await?;
+            for user in users {
+                device.add_user(&group, &user).await?;
+                out.print(
+                    &format!("added {user}"),
+                    json!({ "group": group.to_string(), "added": user }),
+                );
+            }
+        }
+        GroupCommand::Remove { group, user } => {
+            let group = resolve_group(&device, &group).await?;
+            device
+                .remove_user(&group, &user)
+                .await
+                .map_err(|e| match e {
+                    // remove_user reports a user with no device in the group this way.
+                    conclave_client::Error::NotAContact(user) => CliError::new(
+                        "not_in_group",
+                        format!("{user} is not in this group"),
+                        "`conclave group members GROUP` shows who is",
+                    ),
+                    e => e.into(),
+                })?;
+            out.print(
+                &format!("removed {user}"),
+                json!({ "group": group.to_string(), "removed": user }),
+            );
+        }
+        GroupCommand::Leave { group } => {
+            let group = resolve_group(&device, &group).await?;
+            device.leave(&group).await?;
+            out.print(
+                "asked to leave; the next member to commit removes this device",
+                json!({ "group": group.to_string(), "leaving": true }),
+            );
+        }
+        GroupCommand::List => {
+            let groups = device.groups().await?;
+            if !out.json && groups.is_empty() {
+                println!("no groups yet — `conclave group create`");
+            }
+            for g in groups {
+                let members = device.members(&g).await?;
+                let mut users: Vec<String> = members.iter().map(|m| m.user.clone()).collect();
+                users.dedup();
+                out.print(
+                    &format!("{g}  {}", users.join(", ")),
+                    json!({ "group": g.to_string(), "users": users }),
+                );
+            }
+        }
+        GroupCommand::Members { group } => {
+            let group = resolve_group(&device, &group).await?;
+            for m in device.members(&group).await? {
+                out.print(
+                    &m.to_string(),
+                    json!({ "user": m.user, "device": m.device }),
+                );
+            }
+        }
+        GroupCommand::Verify { group } => {
+            let group = resolve_group(&device, &group).await?;
+            let (epoch, code) = device.verification_code(&group).await?;
+            out.print(
+                &format!("epoch {epoch}: {code}"),
+                json!({ "group": group.to_string(), "epoch": epoch, "code": code }),
+            );
+        }
+        GroupCommand::Update { group } => {
+            let group = resolve_group(&device, &group).await?;
+            device.update(&group).await?;
+            let epoch = device.epoch(&group).await?;
+            out.print(
+                &format!("keys refreshed; the group is at epoch {epoch}"),
+                json!({ "group": group.to_string(), "epoch": epoch }),
+            );
+        }
+    }
+    device.close().await;
+    Ok(())
+}
+
+/// `conclave send`.
+pub async fn send(dir: &Path, group: &str, text: &str, out: &Output) -> Result<(), CliError> {
+    let device = open(dir).await?;
+    device.sync().await?;
+    let group = resolve_group(&device, group).await?;
+    device.send(&group, text.as_bytes()).await?;
+    out.print("sent", json!({ "group": group.to_string(), "sent": text }));
+    device.close().await;
+    Ok(())
+}
+
+/// `conclave revoke`.
+pub async fn revoke(dir: &Path, device_id: &str, out: &Output) -> Result<(), CliError> {
+    let device = open(dir).await?;
+    device.revoke_device(device_id).await?;
+    out.print(
+        &format!("revoked device {device_id}; its groups remove it as their members sync"),
+        json!({ "revoked": device_id }),
+    );
+    device.close().await;
+    Ok(())
+}
+
+/// `conclave listen`: syncs, prints and acknowledges events; again every second unless
+/// `once`.
+pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError> {
+    let device = open(dir).await?;
+    loop {
+        device.sync().await?;
+        loop {
+            let events = device.events(100).await?;
+            let Some((last, _)) = events.last().cloned() else {
+                break;
+            };
+            for (_, event) in &events {
+                out.print(&event_line(event), event_json(event));
+            }
+            // Acknowledged once printed: a crash before this prints them again rather
+            // than losing them.
+            device.ack(last).await?;
+        }
+        if once {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    device.close().await;
+    Ok(())
+}
+
+/// A group id as people see it: its first 8 hex digits.
+pub fn short(group: &GroupId) -> String {
+    group.to_string().chars().take(8).collect()
+}
+
+/// One event as a line of text.
+pub fn event_line(event: &Event) -> String {
+    match event {
+        Event::Message {
+            group,
+            sender,
+            body,
+        } => format!(
+            "[{}] {sender}: {}",
+            short(group),
+            String::from_utf8_lossy(body)
+        ),
+        Event::GroupJoined { group, added_by } => match added_by {
+            Some(by) => format!("[{}] you were added by {by}", short(group)),
+            None => format!("[{}] you joined", short(group)),
+        },
+        Event::MemberAdded { group, member } => format!("[{}] {member} joined", short(group)),
+        Event::MemberRemoved { group, member } => format!("[{}] {member} left", short(group)),
+        Event::RemovedFromGroup { group } => {
+            format!("[{}] you were removed from the group", short(group))
+        }
+        Event::ContactRequest { user } => {
+            format!("{user} wants to be your contact — `conclave contacts accept {user}`")
+        }
+        Event::ContactAccepted { user } => format!("{user} accepted you as a contact"),
+        Event::ContactDeclined { user } => format!("{user} declined your contact request"),
+        Event::DeviceAdded { device } => format!("new device {device}"),
+        Event::DeviceRevoked { device } => format!("device {device} was revoked"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One event as a JSON object with a `type`.
+pub fn event_json(event: &Event) -> Value {
+    match event {
+        Event::Message {
+            group,
+            sender,
+            body,
+        } => json!({
+            "type": "message",
+            "group": group.to_string(),
+            "user": sender.user,
+            "device": sender.device,
+            "text": String::from_utf8_lossy(body),
+        }),
+        Event::GroupJoined { group, added_by } => json!({
+            "type": "group_joined",
+            "group": group.to_string(),
+            "added_by": added_by.as_ref().map(|d| d.to_string()),
+        }),
+        Event::MemberAdded { group, member } => json!({
+            "type": "member_added", "group": group.to_string(), "user": member.user, "device": member.device,
+        }),
+        Event::MemberRemoved { group, member } => json!({
+            "type": "member_removed", "group": group.to_string(), "user": member.user, "device": member.device,
+        }),
+        Event::RemovedFromGroup { group } => {
+            json!({ "type": "removed_from_group", "group": group.to_string() })
+        }
+        Event::ContactRequest { user } => json!({ "type": "contact_request", "user": user }),
+        Event::ContactAccepted { user } => json!({ "type": "contact_accepted", "user": user }),
+        Event::ContactDeclined { user } => json!({ "type": "contact_declined", "user": user }),
+        Event::DeviceAdded { device } => json!({
+            "type": "device_added", "user": device.user, "device": device.device,
+        }),
+        Event::DeviceRevoked { device } => json!({
+            "type": "device_revoked", "user": device.user, "device": device.device,
+        }),
+        other => json!({ "type": "other", "debug": format!("{other:?}") }),
+    }
+}
