@@ -153,13 +153,13 @@ async fn receive(device: &Device, group: &GroupId) -> Result<(), conclave_client
     device.sync().await?;
     loop {
         let events = device.events(100).await?;
-        let Some((last, _)) = events.last().cloned() else {
+        if events.is_empty() {
             return Ok(());
-        };
-        for (_, event) in &events {
-            say(&chat_line(group, event));
         }
-        device.ack(last).await?;
+        for (id, event) in events {
+            say(&chat_line(group, &event));
+            device.ack(id).await?;
+        }
     }
 }
 

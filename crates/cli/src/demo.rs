@@ -346,9 +346,9 @@ async fn story(
 
     // ── 5 ──────────────────────────────────────────────────────────────────────────────
     c.step(5, "Everyone talks");
-    for i in 0..people.len() {
-        let text = format!("hello from {}", people[i].name);
-        people[i].device.send(&group, text.as_bytes()).await?;
+    for p in &people {
+        let text = format!("hello from {}", p.name);
+        p.device.send(&group, text.as_bytes()).await?;
     }
     sync_all(&mut people, 1).await?;
     for p in &people {

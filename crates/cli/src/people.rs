@@ -438,15 +438,15 @@ pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError
         device.sync().await?;
         loop {
             let events = device.events(100).await?;
-            let Some((last, _)) = events.last().cloned() else {
+            if events.is_empty() {
                 break;
-            };
-            for (_, event) in &events {
-                out.print(&event_line(event), event_json(event));
             }
-            // Acknowledged once printed: a crash before this prints them again rather
-            // than losing them.
-            device.ack(last).await?;
+            for (id, event) in events {
+                out.print(&event_line(&event), event_json(&event));
+                // Acknowledged once printed, one by one: a kill before the
+                // acknowledgement prints that one event again, never loses it.
+                device.ack(id).await?;
+            }
         }
         if once {
             break;
