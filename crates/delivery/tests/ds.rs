@@ -11,6 +11,8 @@ use support::*;
 engine_suite!(
     mailbox_create_fetch_ack,
     bad_signatures_and_replays_are_refused,
+    replayed_writes_are_refused_and_write_nothing,
+    a_write_replayed_on_two_nodes_is_accepted_once,
     pool_upload_count_claim_last_resort,
     expired_key_packages_are_never_served,
     claims_are_rate_limited_per_pool,
@@ -30,6 +32,15 @@ engine_suite!(
 
 fn b64(b: &[u8]) -> String {
     Bytes(b.to_vec()).to_base64()
+}
+
+/// A nonce of a request nobody sent before.
+fn fresh_nonce() -> conclave_ds::store::UsedNonce {
+    conclave_ds::store::UsedNonce {
+        scope: b"g\0batch".to_vec(),
+        nonce: random::<16>().to_vec(),
+        expires_at: i64::MAX,
+    }
 }
 
 fn now() -> u64 {
@@ -178,6 +189,136 @@ async fn bad_signatures_and_replays_are_refused(engine: Engine) {
     );
     assert_eq!(c.send(&p).await.status, 200);
     assert_eq!(c.send(&p).await.code(), ErrorCode::Replay);
+}
+
+/// An append and a commit, each sent twice: the second is refused as a replay (401
+/// `replay`, the same answer as for any other replayed request) and writes nothing — the
+/// nonce is recorded in the transaction of the write. A request refused for its epoch
+/// spends its nonce too.
+async fn replayed_writes_are_refused_and_write_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"replayed-writes".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    assert_eq!(c.create_group(&gid, &k0).await.status, 201);
+    let messages = format!("/v1/groups/{}/messages", b64(&gid));
+    let commits = format!("/v1/groups/{}/commits", b64(&gid));
+
+    let m = mls.encrypt(&mut alice, b"once");
+    let p = c.prepare(
+        "POST",
+        &messages,
+        m.clone(),
+        MLS_MESSAGE_MEDIA_TYPE,
+        Sign::Group(&k0, 0),
+        None,
+    );
+    assert_eq!(c.send(&p).await.status, 201);
+    let r = c.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+    assert_eq!(env.db.count_rows("log_entries").await, 1);
+
+    let proposed = mls.commit_update(&mut alice);
+    let commit = c.prepare(
+        "POST",
+        &commits,
+        serde_json::to_vec(&commit_request(&proposed, &[])).unwrap(),
+        "application/json",
+        Sign::Group(&k0, 0),
+        None,
+    );
+    assert_eq!(c.send(&commit).await.status, 201);
+    mls.accepted(&mut alice);
+    // Replayed, it is a replay (not a 409): nothing more is logged, no key added.
+    let r = c.send(&commit).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+    assert_eq!(env.db.count_rows("log_entries").await, 2);
+    assert_eq!(env.db.count_rows("epoch_keys").await, 2);
+
+    // A message of epoch 0 sent now is refused for its epoch (the grace is over: 409 says
+    // the group is at 1), and sent again it is a replay: the refusal spent the nonce.
+    let env2 = Env::with(engine, |c| c.previous_epoch_grace_secs = 0).await;
+    let c2 = &env2.client;
+    let mut bob = mls.create_group("bob", b"late");
+    let b0 = mls.auth_key(&bob);
+    assert_eq!(c2.create_group(b"late", &b0).await.status, 201);
+    let late = mls.encrypt(&mut bob, b"late");
+    let p = mls.commit_update(&mut bob);
+    assert_eq!(
+        c2.commit(b"late", &commit_request(&p, &[]), &b0, 0)
+            .await
+            .status,
+        201
+    );
+    mls.accepted(&mut bob);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let p = c2.prepare(
+        "POST",
+        &format!("/v1/groups/{}/messages", b64(b"late")),
+        late,
+        MLS_MESSAGE_MEDIA_TYPE,
+        Sign::Group(&b0, 0),
+        None,
+    );
+    let r = c2.send(&p).await;
+    assert_eq!((r.status, r.code()), (409, ErrorCode::WrongEpoch));
+    let r = c2.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+}
+
+/// One signed append and one signed commit, each sent many times at once to two DS nodes
+/// on one database: each is accepted exactly once, every other copy is refused as a replay,
+/// and the log holds each once.
+async fn a_write_replayed_on_two_nodes_is_accepted_once(engine: Engine) {
+    let env = Env::new(engine).await;
+    let (_b, b) = env.second_node(|_| {}).await;
+    let a = &env.client;
+    let mls = Mls::new();
+    let gid = format!("replay-{}", hex(&random::<8>())).into_bytes();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    assert_eq!(a.create_group(&gid, &k0).await.status, 201);
+    let m = mls.encrypt(&mut alice, b"sent many times");
+    let append = a.prepare(
+        "POST",
+        &format!("/v1/groups/{}/messages", b64(&gid)),
+        m,
+        MLS_MESSAGE_MEDIA_TYPE,
+        Sign::Group(&k0, 0),
+        None,
+    );
+    let proposed = mls.commit_update(&mut alice);
+    mls.accepted(&mut alice);
+    let commit = a.prepare(
+        "POST",
+        &format!("/v1/groups/{}/commits", b64(&gid)),
+        serde_json::to_vec(&commit_request(&proposed, &[])).unwrap(),
+        "application/json",
+        Sign::Group(&k0, 0),
+        None,
+    );
+    for request in [append, commit] {
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let request = request.clone();
+            tasks.push(tokio::spawn(async move { node.send(&request).await }));
+        }
+        let mut accepted = 0;
+        for t in tasks {
+            let r = t.await.expect("task");
+            match r.status {
+                201 => accepted += 1,
+                _ => assert_eq!((r.status, r.code()), (401, ErrorCode::Replay)),
+            }
+        }
+        assert_eq!(accepted, 1);
+    }
+    assert_eq!(env.db.count_rows("log_entries").await, 2);
+    let page: LogPage = b.log(&gid, 1, &k0, 0).await.json();
+    assert_eq!((page.entries.len(), page.current_epoch), (2, 1));
 }
 
 async fn pool_upload_count_claim_last_resort(engine: Engine) {
@@ -1125,12 +1266,21 @@ async fn failing_writes_do_not_affect_concurrent_ones(engine: Engine) {
                     group_info: None,
                     now: 1,
                     welcome_expires_at: 2,
+                    nonce: &fresh_nonce(),
                 };
                 store.commit(commit).await.expect("commit") == AppendOutcome::NoMailbox
             } else {
                 matches!(
                     store
-                        .append(b"batch", 0, LogKind::Application, b"m", 1, 0)
+                        .append(
+                            b"batch",
+                            0,
+                            LogKind::Application,
+                            b"m",
+                            1,
+                            0,
+                            &fresh_nonce(),
+                        )
                         .await
                         .expect("append"),
                     AppendOutcome::Appended { .. }

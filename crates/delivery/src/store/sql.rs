@@ -77,6 +77,23 @@ macro_rules! sql_store {
                 Ok(row.map(|r| r.0))
             }
 
+            /// Records a request's nonce in the caller's transaction; false if it was there
+            /// already (a replay). On PostgreSQL a concurrent transaction inserting the same
+            /// nonce makes this wait for it, then find the nonce if that one commits: two
+            /// nodes never both accept one request.
+            async fn insert_nonce(conn: &mut $conn, n: &UsedNonce) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(n.scope.as_slice())
+                .bind(n.nonce.as_slice())
+                .bind(n.expires_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             /// Drops `n` references to each Welcome (by ascending id, so transactions lock
             /// shared Welcomes in one order) and deletes those no entry refers to any more;
             /// returns how many were deleted.
@@ -113,21 +130,14 @@ macro_rules! sql_store {
                 nonce: &[u8],
                 expires_at: i64,
             ) -> Result<bool, StoreError> {
-                let (scope, nonce) = (scope.to_vec(), nonce.to_vec());
+                let used = std::sync::Arc::new(UsedNonce {
+                    scope: scope.to_vec(),
+                    nonce: nonce.to_vec(),
+                    expires_at,
+                });
                 self.write(move |conn: &mut $conn| {
-                    let (scope, nonce) = (scope.clone(), nonce.clone());
-                    Box::pin(async move {
-                        let r = sqlx::query(
-                            "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(scope)
-                        .bind(nonce)
-                        .bind(expires_at)
-                        .execute(&mut *conn)
-                        .await?;
-                        Ok(r.rows_affected() == 1)
-                    })
+                    let used = used.clone();
+                    Box::pin(async move { Self::insert_nonce(conn, &used).await })
                 })
                 .await
             }
@@ -543,13 +553,21 @@ macro_rules! sql_store {
                 message: &[u8],
                 now: i64,
                 previous_since: i64,
+                nonce: &UsedNonce,
             ) -> Result<AppendOutcome, StoreError> {
                 let e = to_i64(epoch)?;
                 let (group_id, message) = (group_id.to_vec(), std::sync::Arc::new(message.to_vec()));
+                let nonce = std::sync::Arc::new(nonce.clone());
                 self.write(move |conn: &mut $conn| {
-                    let (group_id, message) = (group_id.clone(), message.clone());
+                    let (group_id, message, nonce) = (group_id.clone(), message.clone(), nonce.clone());
                     Box::pin(async move {
                     let mut tx = conn.begin().await?;
+                    // The nonce first, in this transaction: a replay writes nothing, and a
+                    // request is accepted once whichever node it reaches.
+                    if !Self::insert_nonce(&mut tx, &nonce).await? {
+                        tx.rollback().await?;
+                        return Ok(AppendOutcome::Replay);
+                    }
                     // The row lock taken here orders the group's appends: sequence numbers
                     // are committed in order, so a reader never skips one.
                     let row: Option<(i64, i64, i64)> = sqlx::query_as(
@@ -569,6 +587,8 @@ macro_rules! sql_store {
                                 .bind(&group_id)
                                 .fetch_optional(&mut *tx)
                                 .await?;
+                        // Refused, but the nonce stays spent.
+                        tx.commit().await?;
                         return Ok(match current {
                             Some((c,)) => AppendOutcome::WrongEpoch(to_u64(c)?),
                             None => AppendOutcome::NoGroup,
@@ -603,7 +623,14 @@ macro_rules! sql_store {
                 self.write(move |conn: &mut $conn| {
                     let c = owned.clone();
                     Box::pin(async move {
-                    let mut tx = conn.begin().await?;
+                    let mut outer = conn.begin().await?;
+                    // The nonce first: a replay applies nothing. The commit itself runs in a
+                    // savepoint, so a refused commit is undone and its nonce stays spent.
+                    if !Self::insert_nonce(&mut outer, &c.nonce).await? {
+                        outer.rollback().await?;
+                        return Ok(AppendOutcome::Replay);
+                    }
+                    let mut tx = outer.begin().await?;
                     // The compare-and-set (RFC 9750 §5.2): only one commit moves epoch e.
                     let row: Option<(i64, i64)> = sqlx::query_as(
                         "UPDATE groups SET epoch = epoch + 1, last_seq = last_seq + 1, \
@@ -623,6 +650,8 @@ macro_rules! sql_store {
                                 .bind(c.group_id.as_slice())
                                 .fetch_optional(&mut *tx)
                                 .await?;
+                        tx.rollback().await?;
+                        outer.commit().await?;
                         return Ok(match current {
                             Some((cur,)) => AppendOutcome::WrongEpoch(to_u64(cur)?),
                             None => AppendOutcome::NoGroup,
@@ -689,6 +718,7 @@ macro_rules! sql_store {
                         let Some(wid) = welcome_ids[i] else { continue };
                         let Some(entry) = Self::next_entry_seq(&mut tx, m).await? else {
                             tx.rollback().await?;
+                            outer.commit().await?;
                             return Ok(AppendOutcome::NoMailbox);
                         };
                         sqlx::query(
@@ -712,6 +742,7 @@ macro_rules! sql_store {
                         ));
                     }
                     tx.commit().await?;
+                    outer.commit().await?;
                     Ok(AppendOutcome::Appended { seq: to_u64(seq)?, epoch: c.epoch + 1, queued })
                     })
                 })
