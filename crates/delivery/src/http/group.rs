@@ -133,7 +133,10 @@ fn check_header(message: &[u8], group: &[u8], epoch: u64) -> Result<Kind, ApiErr
 
 /// Register a group with epoch 0's group auth key.
 #[utoipa::path(post, path = "/v1/groups", request_body = CreateGroupRequest,
-    responses((status = 201), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "The node's budget of anonymous creations is spent (`rate_limited`)",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create(
     State(state): State<AppState>,
     raw: Result<Bytes, BytesRejection>,
