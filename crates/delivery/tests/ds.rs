@@ -22,6 +22,7 @@ engine_suite!(
     removed_member_can_no_longer_post_or_read,
     offline_reader_gets_everything_in_order,
     one_welcome_for_many_joiners_is_stored_once,
+    welcome_fan_out_in_chunks_numbers_every_mailbox,
     errors_have_codes_and_statuses,
     group_info_and_external_commit_key,
     retention_deletes_what_it_should_and_nothing_else,
@@ -886,6 +887,132 @@ async fn one_welcome_for_many_joiners_is_stored_once(engine: Engine) {
     assert_eq!(count_rows(&env.db, "welcomes").await, 1);
     let page: LogPage = c.log(&gid, 1, &mls.auth_key(&alice), 1).await.json();
     assert_eq!(page.current_epoch, 1);
+}
+
+/// A commit's Welcome entries are written a chunk of mailboxes at a time (one UPDATE and one
+/// multi-row INSERT per chunk): with more mailboxes than a chunk holds, one of them named by
+/// two Welcomes and one holding an entry already, every mailbox gets its entries numbered
+/// after what it had; an unknown mailbox in a later chunk undoes the whole commit.
+async fn welcome_fan_out_in_chunks_numbers_every_mailbox(engine: Engine) {
+    use conclave_ds::store::{AppendOutcome, EntryKind, LogKind, NewCommit};
+    let env = Env::new(engine).await;
+    let store = env.server.store.clone();
+    let key = new_key().verifying_key().to_bytes().to_vec();
+    let n = conclave_ds::store::sql::FANOUT_ROWS * 2 + 201;
+    let ids: Vec<Vec<u8>> = (0..n as u32)
+        .map(|i| {
+            let mut id = vec![0x42; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for chunk in ids.chunks(100) {
+        let (store, chunk, key) = (store.clone(), chunk.to_vec(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            for id in chunk {
+                store.create_mailbox(&id, &key, 1).await.expect("mailbox");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    store
+        .post_blob(&ids[0], b"earlier", 1, i64::MAX)
+        .await
+        .expect("blob")
+        .expect("mailbox");
+    assert!(
+        store
+            .create_group(b"fan-out", &key, 1)
+            .await
+            .expect("group")
+    );
+    let commit = |epoch: u64, welcomes: Vec<(&'static [u8], Vec<Vec<u8>>)>| {
+        let key = key.clone();
+        let store = store.clone();
+        async move {
+            store
+                .commit(NewCommit {
+                    group_id: b"fan-out",
+                    epoch,
+                    kind: LogKind::Commit,
+                    message: b"commit",
+                    next_auth_key: &key,
+                    welcomes,
+                    group_info: None,
+                    now: 1,
+                    welcome_expires_at: i64::MAX,
+                    nonce: &fresh_nonce(),
+                })
+                .await
+                .expect("commit")
+        }
+    };
+    let outcome = commit(
+        0,
+        vec![
+            (b"welcome-1", ids.clone()),
+            (b"welcome-2", vec![ids[1].clone(), ids[0].clone()]),
+        ],
+    )
+    .await;
+    let AppendOutcome::Appended { queued, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(queued.len(), n + 2);
+    assert_eq!(count_rows(&env.db, "mailbox_entries").await, n as i64 + 3);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 2);
+    let read = |id: Vec<u8>| {
+        let store = store.clone();
+        async move {
+            store
+                .fetch_entries(&id, 0, 10)
+                .await
+                .expect("fetch")
+                .into_iter()
+                .map(|e| (e.id, e.kind, e.data))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        read(ids[0].clone()).await,
+        vec![
+            (1, EntryKind::Blob, b"earlier".to_vec()),
+            (2, EntryKind::Welcome, b"welcome-1".to_vec()),
+            (3, EntryKind::Welcome, b"welcome-2".to_vec()),
+        ]
+    );
+    assert_eq!(
+        read(ids[1].clone()).await,
+        vec![
+            (1, EntryKind::Welcome, b"welcome-1".to_vec()),
+            (2, EntryKind::Welcome, b"welcome-2".to_vec()),
+        ]
+    );
+    for id in [&ids[499], &ids[500], &ids[1000], &ids[n - 1]] {
+        assert_eq!(
+            read(id.clone()).await,
+            vec![(1, EntryKind::Welcome, b"welcome-1".to_vec())]
+        );
+    }
+    // An unknown mailbox in the last chunk: nothing of the commit stays.
+    let mut named = ids.clone();
+    named.push(vec![0xFF; 16]);
+    assert_eq!(
+        commit(1, vec![(b"welcome-3", named)]).await,
+        AppendOutcome::NoMailbox
+    );
+    assert_eq!(count_rows(&env.db, "mailbox_entries").await, n as i64 + 3);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 2);
+    assert_eq!(count_rows(&env.db, "log_entries").await, 1);
+    let state = store
+        .group_state(b"fan-out")
+        .await
+        .expect("state")
+        .expect("group");
+    assert_eq!((state.epoch, state.last_seq), (1, 1));
 }
 
 async fn errors_have_codes_and_statuses(engine: Engine) {
