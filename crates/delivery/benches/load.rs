@@ -2,8 +2,10 @@
 //! over WebSocket, subscribed to groups; measures appends accepted/s, pushed deliveries/s,
 //! commit compare-and-set latency (p50/p99) and claims/s.
 //!
-//! `LOAD_CLIENTS=1000 LOAD_ENGINE=sqlite cargo bench --profile dev -p conclave-ds --bench load`
+//! `LOAD_CLIENTS=1000 LOAD_ENGINE=sqlite cargo bench -p conclave-ds --bench load`
 //! (`LOAD_ENGINE=postgres LOAD_NODES=2` for two nodes on one PostgreSQL database + NATS).
+//! `cargo bench` builds with the `bench` profile, which is the release profile; the figures
+//! of a debug build say nothing about the DS, so one refuses to run.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -32,6 +34,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "the load benchmark measures release builds only: \
+             run `cargo bench -p conclave-ds --bench load` (no `--profile dev`)"
+        );
+        std::process::exit(2);
+    }
     let clients = env("LOAD_CLIENTS", 1000);
     let nodes = env("LOAD_NODES", 1).max(1);
     let engine = match std::env::var("LOAD_ENGINE").as_deref() {

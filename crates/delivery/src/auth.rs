@@ -6,10 +6,13 @@
 //! query, SHA-256 of the body, timestamp and nonce. A request is accepted only if its
 //! timestamp is within the window around the DS's clock and its nonce was not seen before in
 //! that scope; nonces are kept until the window has passed, so a captured request cannot be
-//! replayed, on this node or another sharing the database.
+//! replayed, on this node or another sharing the database. An append or a commit records
+//! its nonce in the transaction of the write itself ([`verify`], then the store), so the
+//! write and the spent nonce commit together; other requests record it on its own
+//! ([`authorise`]).
 
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Store, UsedNonce};
 use axum::http::HeaderMap;
 use conclave_api::delivery::{Bytes, ErrorCode, headers, signing_input};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -109,6 +112,10 @@ pub fn signature_valid(
 /// Checks a request against one or more acceptable keys, then its freshness: the timestamp
 /// window, and the nonce (recorded in `scope` only after the signature verified, so nobody
 /// else can burn a client's nonces). Returns the index of the key that verified.
+///
+/// For a request whose effect is a write, use [`verify`] instead and hand the nonce to the
+/// store with the write ([`crate::store::Store::append`], [`crate::store::NewCommit`]), so
+/// the nonce and the write commit together.
 #[allow(clippy::too_many_arguments)]
 pub async fn authorise(
     store: &dyn Store,
@@ -121,6 +128,34 @@ pub async fn authorise(
     body: &[u8],
     proof: &Proof,
 ) -> Result<usize, ApiError> {
+    let (index, nonce) = verify(
+        window_secs,
+        now,
+        scope,
+        keys,
+        method,
+        path_and_query,
+        body,
+        proof,
+    )?;
+    record_nonce(store, &nonce).await?;
+    Ok(index)
+}
+
+/// Checks a request's timestamp window and its signature against one or more acceptable
+/// keys, without recording its nonce. Returns the index of the key that verified and the
+/// nonce to record, in `scope`, in the transaction of the write the request asks for.
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    window_secs: u64,
+    now: u64,
+    scope: &[u8],
+    keys: &[&[u8]],
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    proof: &Proof,
+) -> Result<(usize, UsedNonce), ApiError> {
     if proof.timestamp.abs_diff(now) > window_secs {
         return Err(ApiError::Unauthorized(
             ErrorCode::StaleTimestamp,
@@ -136,20 +171,40 @@ pub async fn authorise(
             "signature does not verify".into(),
         ));
     };
-    let expires = i64::try_from(
+    // Kept until the timestamp can no longer pass the window.
+    let expires_at = i64::try_from(
         proof
             .timestamp
             .saturating_add(window_secs)
             .saturating_add(1),
     )
     .unwrap_or(i64::MAX);
-    if !store.use_nonce(scope, &proof.nonce, expires).await? {
-        return Err(ApiError::Unauthorized(
-            ErrorCode::Replay,
-            "nonce already used".into(),
-        ));
+    Ok((
+        index,
+        UsedNonce {
+            scope: scope.to_vec(),
+            nonce: proof.nonce.clone(),
+            expires_at,
+        },
+    ))
+}
+
+/// Records a verified request's nonce in a transaction of its own (for requests that
+/// write nothing else); a nonce seen before is refused as a replay.
+pub async fn record_nonce(store: &dyn Store, nonce: &UsedNonce) -> Result<(), ApiError> {
+    if store
+        .use_nonce(&nonce.scope, &nonce.nonce, nonce.expires_at)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(replay())
     }
-    Ok(index)
+}
+
+/// The refusal of a replayed request: 401 `replay`.
+pub fn replay() -> ApiError {
+    ApiError::Unauthorized(ErrorCode::Replay, "nonce already used".into())
 }
 
 /// A scope of nonces: the key's kind and id, so two mailboxes or groups never collide.

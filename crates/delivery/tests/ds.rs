@@ -11,6 +11,8 @@ use support::*;
 engine_suite!(
     mailbox_create_fetch_ack,
     bad_signatures_and_replays_are_refused,
+    replayed_writes_are_refused_and_write_nothing,
+    a_write_replayed_on_two_nodes_is_accepted_once,
     pool_upload_count_claim_last_resort,
     expired_key_packages_are_never_served,
     claims_are_rate_limited_per_pool,
@@ -20,6 +22,7 @@ engine_suite!(
     removed_member_can_no_longer_post_or_read,
     offline_reader_gets_everything_in_order,
     one_welcome_for_many_joiners_is_stored_once,
+    welcome_fan_out_in_chunks_numbers_every_mailbox,
     errors_have_codes_and_statuses,
     group_info_and_external_commit_key,
     retention_deletes_what_it_should_and_nothing_else,
@@ -30,6 +33,15 @@ engine_suite!(
 
 fn b64(b: &[u8]) -> String {
     Bytes(b.to_vec()).to_base64()
+}
+
+/// A nonce of a request nobody sent before.
+fn fresh_nonce() -> conclave_ds::store::UsedNonce {
+    conclave_ds::store::UsedNonce {
+        scope: b"g\0batch".to_vec(),
+        nonce: random::<16>().to_vec(),
+        expires_at: i64::MAX,
+    }
 }
 
 fn now() -> u64 {
@@ -178,6 +190,136 @@ async fn bad_signatures_and_replays_are_refused(engine: Engine) {
     );
     assert_eq!(c.send(&p).await.status, 200);
     assert_eq!(c.send(&p).await.code(), ErrorCode::Replay);
+}
+
+/// An append and a commit, each sent twice: the second is refused as a replay (401
+/// `replay`, the same answer as for any other replayed request) and writes nothing — the
+/// nonce is recorded in the transaction of the write. A request refused for its epoch
+/// spends its nonce too.
+async fn replayed_writes_are_refused_and_write_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"replayed-writes".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    assert_eq!(c.create_group(&gid, &k0).await.status, 201);
+    let messages = format!("/v1/groups/{}/messages", b64(&gid));
+    let commits = format!("/v1/groups/{}/commits", b64(&gid));
+
+    let m = mls.encrypt(&mut alice, b"once");
+    let p = c.prepare(
+        "POST",
+        &messages,
+        m.clone(),
+        MLS_MESSAGE_MEDIA_TYPE,
+        Sign::Group(&k0, 0),
+        None,
+    );
+    assert_eq!(c.send(&p).await.status, 201);
+    let r = c.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+    assert_eq!(env.db.count_rows("log_entries").await, 1);
+
+    let proposed = mls.commit_update(&mut alice);
+    let commit = c.prepare(
+        "POST",
+        &commits,
+        serde_json::to_vec(&commit_request(&proposed, &[])).unwrap(),
+        "application/json",
+        Sign::Group(&k0, 0),
+        None,
+    );
+    assert_eq!(c.send(&commit).await.status, 201);
+    mls.accepted(&mut alice);
+    // Replayed, it is a replay (not a 409): nothing more is logged, no key added.
+    let r = c.send(&commit).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+    assert_eq!(env.db.count_rows("log_entries").await, 2);
+    assert_eq!(env.db.count_rows("epoch_keys").await, 2);
+
+    // A message of epoch 0 sent now is refused for its epoch (the grace is over: 409 says
+    // the group is at 1), and sent again it is a replay: the refusal spent the nonce.
+    let env2 = Env::with(engine, |c| c.previous_epoch_grace_secs = 0).await;
+    let c2 = &env2.client;
+    let mut bob = mls.create_group("bob", b"late");
+    let b0 = mls.auth_key(&bob);
+    assert_eq!(c2.create_group(b"late", &b0).await.status, 201);
+    let late = mls.encrypt(&mut bob, b"late");
+    let p = mls.commit_update(&mut bob);
+    assert_eq!(
+        c2.commit(b"late", &commit_request(&p, &[]), &b0, 0)
+            .await
+            .status,
+        201
+    );
+    mls.accepted(&mut bob);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let p = c2.prepare(
+        "POST",
+        &format!("/v1/groups/{}/messages", b64(b"late")),
+        late,
+        MLS_MESSAGE_MEDIA_TYPE,
+        Sign::Group(&b0, 0),
+        None,
+    );
+    let r = c2.send(&p).await;
+    assert_eq!((r.status, r.code()), (409, ErrorCode::WrongEpoch));
+    let r = c2.send(&p).await;
+    assert_eq!((r.status, r.code()), (401, ErrorCode::Replay));
+}
+
+/// One signed append and one signed commit, each sent many times at once to two DS nodes
+/// on one database: each is accepted exactly once, every other copy is refused as a replay,
+/// and the log holds each once.
+async fn a_write_replayed_on_two_nodes_is_accepted_once(engine: Engine) {
+    let env = Env::new(engine).await;
+    let (_b, b) = env.second_node(|_| {}).await;
+    let a = &env.client;
+    let mls = Mls::new();
+    let gid = format!("replay-{}", hex(&random::<8>())).into_bytes();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    assert_eq!(a.create_group(&gid, &k0).await.status, 201);
+    let m = mls.encrypt(&mut alice, b"sent many times");
+    let append = a.prepare(
+        "POST",
+        &format!("/v1/groups/{}/messages", b64(&gid)),
+        m,
+        MLS_MESSAGE_MEDIA_TYPE,
+        Sign::Group(&k0, 0),
+        None,
+    );
+    let proposed = mls.commit_update(&mut alice);
+    mls.accepted(&mut alice);
+    let commit = a.prepare(
+        "POST",
+        &format!("/v1/groups/{}/commits", b64(&gid)),
+        serde_json::to_vec(&commit_request(&proposed, &[])).unwrap(),
+        "application/json",
+        Sign::Group(&k0, 0),
+        None,
+    );
+    for request in [append, commit] {
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let request = request.clone();
+            tasks.push(tokio::spawn(async move { node.send(&request).await }));
+        }
+        let mut accepted = 0;
+        for t in tasks {
+            let r = t.await.expect("task");
+            match r.status {
+                201 => accepted += 1,
+                _ => assert_eq!((r.status, r.code()), (401, ErrorCode::Replay)),
+            }
+        }
+        assert_eq!(accepted, 1);
+    }
+    assert_eq!(env.db.count_rows("log_entries").await, 2);
+    let page: LogPage = b.log(&gid, 1, &k0, 0).await.json();
+    assert_eq!((page.entries.len(), page.current_epoch), (2, 1));
 }
 
 async fn pool_upload_count_claim_last_resort(engine: Engine) {
@@ -747,6 +889,132 @@ async fn one_welcome_for_many_joiners_is_stored_once(engine: Engine) {
     assert_eq!(page.current_epoch, 1);
 }
 
+/// A commit's Welcome entries are written a chunk of mailboxes at a time (one UPDATE and one
+/// multi-row INSERT per chunk): with more mailboxes than a chunk holds, one of them named by
+/// two Welcomes and one holding an entry already, every mailbox gets its entries numbered
+/// after what it had; an unknown mailbox in a later chunk undoes the whole commit.
+async fn welcome_fan_out_in_chunks_numbers_every_mailbox(engine: Engine) {
+    use conclave_ds::store::{AppendOutcome, EntryKind, LogKind, NewCommit};
+    let env = Env::new(engine).await;
+    let store = env.server.store.clone();
+    let key = new_key().verifying_key().to_bytes().to_vec();
+    let n = conclave_ds::store::sql::FANOUT_ROWS * 2 + 201;
+    let ids: Vec<Vec<u8>> = (0..n as u32)
+        .map(|i| {
+            let mut id = vec![0x42; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for chunk in ids.chunks(100) {
+        let (store, chunk, key) = (store.clone(), chunk.to_vec(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            for id in chunk {
+                store.create_mailbox(&id, &key, 1).await.expect("mailbox");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    store
+        .post_blob(&ids[0], b"earlier", 1, i64::MAX)
+        .await
+        .expect("blob")
+        .expect("mailbox");
+    assert!(
+        store
+            .create_group(b"fan-out", &key, 1)
+            .await
+            .expect("group")
+    );
+    let commit = |epoch: u64, welcomes: Vec<(&'static [u8], Vec<Vec<u8>>)>| {
+        let key = key.clone();
+        let store = store.clone();
+        async move {
+            store
+                .commit(NewCommit {
+                    group_id: b"fan-out",
+                    epoch,
+                    kind: LogKind::Commit,
+                    message: b"commit",
+                    next_auth_key: &key,
+                    welcomes,
+                    group_info: None,
+                    now: 1,
+                    welcome_expires_at: i64::MAX,
+                    nonce: &fresh_nonce(),
+                })
+                .await
+                .expect("commit")
+        }
+    };
+    let outcome = commit(
+        0,
+        vec![
+            (b"welcome-1", ids.clone()),
+            (b"welcome-2", vec![ids[1].clone(), ids[0].clone()]),
+        ],
+    )
+    .await;
+    let AppendOutcome::Appended { queued, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(queued.len(), n + 2);
+    assert_eq!(count_rows(&env.db, "mailbox_entries").await, n as i64 + 3);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 2);
+    let read = |id: Vec<u8>| {
+        let store = store.clone();
+        async move {
+            store
+                .fetch_entries(&id, 0, 10)
+                .await
+                .expect("fetch")
+                .into_iter()
+                .map(|e| (e.id, e.kind, e.data))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        read(ids[0].clone()).await,
+        vec![
+            (1, EntryKind::Blob, b"earlier".to_vec()),
+            (2, EntryKind::Welcome, b"welcome-1".to_vec()),
+            (3, EntryKind::Welcome, b"welcome-2".to_vec()),
+        ]
+    );
+    assert_eq!(
+        read(ids[1].clone()).await,
+        vec![
+            (1, EntryKind::Welcome, b"welcome-1".to_vec()),
+            (2, EntryKind::Welcome, b"welcome-2".to_vec()),
+        ]
+    );
+    for id in [&ids[499], &ids[500], &ids[1000], &ids[n - 1]] {
+        assert_eq!(
+            read(id.clone()).await,
+            vec![(1, EntryKind::Welcome, b"welcome-1".to_vec())]
+        );
+    }
+    // An unknown mailbox in the last chunk: nothing of the commit stays.
+    let mut named = ids.clone();
+    named.push(vec![0xFF; 16]);
+    assert_eq!(
+        commit(1, vec![(b"welcome-3", named)]).await,
+        AppendOutcome::NoMailbox
+    );
+    assert_eq!(count_rows(&env.db, "mailbox_entries").await, n as i64 + 3);
+    assert_eq!(count_rows(&env.db, "welcomes").await, 2);
+    assert_eq!(count_rows(&env.db, "log_entries").await, 1);
+    let state = store
+        .group_state(b"fan-out")
+        .await
+        .expect("state")
+        .expect("group");
+    assert_eq!((state.epoch, state.last_seq), (1, 1));
+}
+
 async fn errors_have_codes_and_statuses(engine: Engine) {
     let env = Env::with(engine, |c| {
         c.max_message_bytes = 4096;
@@ -1125,12 +1393,21 @@ async fn failing_writes_do_not_affect_concurrent_ones(engine: Engine) {
                     group_info: None,
                     now: 1,
                     welcome_expires_at: 2,
+                    nonce: &fresh_nonce(),
                 };
                 store.commit(commit).await.expect("commit") == AppendOutcome::NoMailbox
             } else {
                 matches!(
                     store
-                        .append(b"batch", 0, LogKind::Application, b"m", 1, 0)
+                        .append(
+                            b"batch",
+                            0,
+                            LogKind::Application,
+                            b"m",
+                            1,
+                            0,
+                            &fresh_nonce(),
+                        )
                         .await
                         .expect("append"),
                     AppendOutcome::Appended { .. }

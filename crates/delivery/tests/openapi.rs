@@ -23,4 +23,13 @@ fn checked_in_openapi_is_current() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+    // Anonymous creations share a node-wide budget: past it, 429 with Retry-After.
+    for path in ["/v1/mailboxes", "/v1/groups"] {
+        let limited = &doc["paths"][path]["post"]["responses"]["429"];
+        assert!(limited.is_object(), "POST {path} lacks its 429");
+        assert!(
+            limited["headers"]["Retry-After"].is_object(),
+            "POST {path}: 429 without Retry-After"
+        );
+    }
 }

@@ -304,3 +304,85 @@ async fn sqlite_lagging_client_is_told() {
 async fn postgres_lagging_client_is_told() {
     lagging_client_is_told(Engine::Postgres).await;
 }
+
+/// One connection polls all its subscriptions itself: subscribing again to a group with the
+/// next epoch's key replaces the old subscription (each entry arrives once, the node holds
+/// one topic), a burst of entries arrives whole and in order (written in batches), and
+/// closing the connection drops its subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_polls_its_subscriptions_and_replaces_them() {
+    let env = Env::new(Engine::Sqlite).await;
+    let c = &env.client;
+    let mls = Mls::new();
+    let gid = b"resubscribe".to_vec();
+    let mut alice = mls.create_group("alice", &gid);
+    let k0 = mls.auth_key(&alice);
+    assert_eq!(c.create_group(&gid, &k0).await.status, 201);
+    let (mb, mk) = c.mailbox().await;
+    let mut ws = support::ws::Ws::connect(&c.base).await;
+    ws.subscribe_group(&gid, 0, &k0).await.expect("epoch 0");
+    ws.subscribe_mailbox(&mb, &mk).await.expect("mailbox");
+    assert_eq!(env.server.push.topics(), 2);
+    // Subscribing again replaces the subscription: an entry arrives once, not twice.
+    ws.subscribe_group(&gid, 0, &k0)
+        .await
+        .expect("epoch 0 again");
+    let m0 = mls.encrypt(&mut alice, b"once");
+    assert_eq!(c.post(&gid, &m0, &k0, 0).await.status, 201);
+    match ws.next_event().await {
+        WsEvent::GroupEntry { entry, .. } => assert_eq!(entry.message.0, m0),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        ws.quiet_for(Duration::from_millis(300)).await,
+        "pushed twice"
+    );
+
+    let p = mls.commit_update(&mut alice);
+    assert_eq!(
+        c.commit(&gid, &commit_request(&p, &[]), &k0, 0)
+            .await
+            .status,
+        201
+    );
+    mls.accepted(&mut alice);
+    match ws.next_event().await {
+        WsEvent::GroupEntry { entry, .. } => assert_eq!(entry.kind, LogEntryKind::Commit),
+        other => panic!("{other:?}"),
+    }
+    let k1 = mls.auth_key(&alice);
+    ws.subscribe_group(&gid, 1, &k1).await.expect("epoch 1");
+    assert_eq!(env.server.push.topics(), 2);
+
+    // A burst: every entry once, in order, with a blob to the mailbox in the middle.
+    let messages: Vec<Vec<u8>> = (0..200)
+        .map(|i| mls.encrypt(&mut alice, format!("burst {i}").as_bytes()))
+        .collect();
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!(c.post(&gid, m, &k1, 1).await.status, 201);
+        if i == 100 {
+            assert_eq!(c.post_blob(&mb, b"blob").await.status, 201);
+        }
+    }
+    let (mut got, mut blobs) = (Vec::new(), 0);
+    while got.len() < messages.len() || blobs == 0 {
+        match ws.next_event().await {
+            WsEvent::GroupEntry { entry, .. } => got.push(entry.message.0),
+            WsEvent::MailboxEntry { .. } => blobs += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, messages);
+    assert_eq!(blobs, 1);
+    assert!(
+        ws.quiet_for(Duration::from_millis(300)).await,
+        "an entry came twice"
+    );
+
+    drop(ws);
+    let push = env.server.push.clone();
+    eventually("the closed connection's subscriptions are dropped", || {
+        push.topics() == 0
+    })
+    .await;
+}

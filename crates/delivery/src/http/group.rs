@@ -6,7 +6,7 @@ use crate::auth::{self, Proof};
 use crate::error::ApiError;
 use crate::mls::{self, Kind};
 use crate::push;
-use crate::store::{AppendOutcome, EpochKey, LogKind, LogRow, NewCommit};
+use crate::store::{AppendOutcome, EpochKey, LogKind, LogRow, NewCommit, UsedNonce};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -54,9 +54,25 @@ enum Signer {
     External,
 }
 
+/// A group request whose signature verified.
+struct Authorised {
+    /// The group id.
+    group: Vec<u8>,
+    /// The epoch named in the headers.
+    epoch: u64,
+    /// That epoch's key.
+    key: EpochKey,
+    /// Which key signed.
+    signer: Signer,
+    /// The request's nonce, not yet recorded: a write records it in its own transaction
+    /// ([`crate::store::Store::append`], [`NewCommit::nonce`]); other requests call
+    /// [`auth::record_nonce`].
+    nonce: UsedNonce,
+}
+
 /// Verifies a request signed with the group auth key of the epoch in its headers (or, when
-/// `external` is allowed, with the epoch's external commit key). Returns the group id, the
-/// epoch, its key and which key signed.
+/// `external` is allowed, with the epoch's external commit key), and its timestamp; the
+/// nonce is returned for the caller to record.
 async fn authorise(
     state: &AppState,
     group: &str,
@@ -65,7 +81,7 @@ async fn authorise(
     headers: &HeaderMap,
     body: &[u8],
     external: bool,
-) -> Result<(Vec<u8>, u64, EpochKey, Signer), ApiError> {
+) -> Result<Authorised, ApiError> {
     let proof = Proof::from_headers(headers)?;
     let epoch = auth::epoch_header(headers)?;
     let group = id(group, ErrorCode::GroupNotFound)?;
@@ -74,8 +90,7 @@ async fn authorise(
     if let (true, Some(k)) = (external, key.external_commit_key.as_deref()) {
         keys.push(k);
     }
-    let index = auth::authorise(
-        state.store.as_ref(),
+    let (index, nonce) = auth::verify(
         state.config.signature_window_secs,
         auth::now(),
         &auth::scope("g", &group),
@@ -84,14 +99,19 @@ async fn authorise(
         signed_path(uri),
         body,
         &proof,
-    )
-    .await?;
+    )?;
     let signer = if index == 0 {
         Signer::Member
     } else {
         Signer::External
     };
-    Ok((group, epoch, key, signer))
+    Ok(Authorised {
+        group,
+        epoch,
+        key,
+        signer,
+        nonce,
+    })
 }
 
 /// Checks an MLS message's framing header against the group and epoch of the request.
@@ -113,7 +133,10 @@ fn check_header(message: &[u8], group: &[u8], epoch: u64) -> Result<Kind, ApiErr
 
 /// Register a group with epoch 0's group auth key.
 #[utoipa::path(post, path = "/v1/groups", request_body = CreateGroupRequest,
-    responses((status = 201), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "The node's budget of anonymous creations is spent (`rate_limited`)",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create(
     State(state): State<AppState>,
     raw: Result<Bytes, BytesRejection>,
@@ -186,8 +209,12 @@ pub async fn append(
     if raw.len() > state.config.max_message_bytes {
         return Err(ApiError::TooLarge);
     }
-    let (group, epoch, _, _) =
-        authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
+    let Authorised {
+        group,
+        epoch,
+        nonce,
+        ..
+    } = authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
     let kind = match check_header(&raw, &group, epoch)? {
         Kind::Application => LogKind::Application,
         Kind::Proposal => LogKind::Proposal,
@@ -203,7 +230,7 @@ pub async fn append(
         .saturating_sub(i64::try_from(state.config.previous_epoch_grace_secs).unwrap_or(i64::MAX));
     match state
         .store
-        .append(&group, epoch, kind, &raw, now, since)
+        .append(&group, epoch, kind, &raw, now, since, &nonce)
         .await?
     {
         AppendOutcome::Appended {
@@ -230,6 +257,7 @@ pub async fn append(
         AppendOutcome::WrongEpoch(current) => Err(ApiError::WrongEpoch(current)),
         AppendOutcome::NoGroup => Err(ApiError::NotFound(ErrorCode::GroupNotFound)),
         AppendOutcome::NoMailbox => Err(ApiError::NotFound(ErrorCode::MailboxNotFound)),
+        AppendOutcome::Replay => Err(auth::replay()),
     }
 }
 
@@ -249,8 +277,13 @@ pub async fn commit(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Appended>), ApiError> {
     let raw = body(raw)?;
-    let (group, epoch, _, signer) =
-        authorise(&state, &group, &method, &uri, &headers, &raw, true).await?;
+    let Authorised {
+        group,
+        epoch,
+        signer,
+        nonce,
+        ..
+    } = authorise(&state, &group, &method, &uri, &headers, &raw, true).await?;
     let request: CommitRequest = json(&raw)?;
     let kind = match signer {
         Signer::Member => {
@@ -315,6 +348,7 @@ pub async fn commit(
                 .map(|g| (g.sealed.0.as_slice(), g.external_commit_key.0.as_slice())),
             now,
             welcome_expires_at: plus(now, state.config.mailbox_retention_secs),
+            nonce: &nonce,
         })
         .await?;
     metrics::histogram!("ds_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -340,6 +374,7 @@ pub async fn commit(
         }
         AppendOutcome::NoGroup => Err(ApiError::NotFound(ErrorCode::GroupNotFound)),
         AppendOutcome::NoMailbox => Err(ApiError::NotFound(ErrorCode::MailboxNotFound)),
+        AppendOutcome::Replay => Err(auth::replay()),
     }
 }
 
@@ -366,8 +401,14 @@ pub async fn read_log(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<LogPage>, ApiError> {
-    let (group, epoch, key, _) =
-        authorise(&state, &group, &method, &uri, &headers, b"", false).await?;
+    let Authorised {
+        group,
+        epoch,
+        key,
+        nonce,
+        ..
+    } = authorise(&state, &group, &method, &uri, &headers, b"", false).await?;
+    auth::record_nonce(state.store.as_ref(), &nonce).await?;
     let from = q.from.unwrap_or(1).min(i64::MAX as u64);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state
@@ -399,8 +440,13 @@ pub async fn put_group_info(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let raw = body(raw)?;
-    let (group, epoch, _, _) =
-        authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
+    let Authorised {
+        group,
+        epoch,
+        nonce,
+        ..
+    } = authorise(&state, &group, &method, &uri, &headers, &raw, false).await?;
+    auth::record_nonce(state.store.as_ref(), &nonce).await?;
     let request: SealedGroupInfo = json(&raw)?;
     super::ed25519_key(&request.external_commit_key.0, "external_commit_key")?;
     if state

@@ -61,7 +61,10 @@ pub async fn authorise(
 
 /// Open an anonymous mailbox keyed by a client-chosen Ed25519 key.
 #[utoipa::path(post, path = "/v1/mailboxes", request_body = CreateMailboxRequest,
-    responses((status = 201, body = CreateMailboxResponse), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = CreateMailboxResponse), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "The node's budget of anonymous creations is spent (`rate_limited`)",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create(
     State(state): State<AppState>,
     raw: Result<Bytes, BytesRejection>,

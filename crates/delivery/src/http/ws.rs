@@ -10,17 +10,31 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use conclave_api::delivery::{ErrorCode, WsEvent, WsProof, WsRequest};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{self, AbortHandle, Abortable, SelectAll};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::broadcast;
+
+/// Subscriptions one connection may hold (groups and mailboxes together).
+pub const MAX_SUBSCRIPTIONS: usize = 1024;
+
+/// Most frames written to a socket before one flush.
+pub const MAX_BATCH: usize = 64;
+
+/// The read buffer of a push connection: clients send only small subscription requests,
+/// so a small buffer keeps many idle connections cheap (tungstenite's default is 128 KiB
+/// each).
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Open a push connection (`GET /v1/ws`). Client frames are [`WsRequest`], server frames
 /// [`WsEvent`], both JSON text.
 #[utoipa::path(get, path = "/v1/ws", responses((status = 101, description = "WebSocket")))]
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| session(state, socket))
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(state.config.max_control_bytes)
+        .on_upgrade(move |socket| session(state, socket))
 }
 
 fn proof(p: &WsProof) -> Result<Proof, ApiError> {
@@ -67,41 +81,71 @@ impl Filter {
     }
 }
 
-/// Forwards a subscription's events that pass the filter to the connection's queue. When
-/// the subscriber fell behind (its topic buffer overflowed), it says so with
-/// [`WsEvent::Lagged`] so the client re-reads from its cursor, then goes on.
-fn forward(
-    mut from: Subscription,
-    to: mpsc::Sender<Arc<Pushed>>,
+/// The events of one subscription that pass its filter, as a stream the connection polls
+/// itself (no task per subscription). When the subscriber fell behind (its topic buffer
+/// overflowed), it yields [`WsEvent::Lagged`] so the client re-reads from its cursor, then
+/// goes on. It ends only if the topic's sender goes away.
+fn events(
+    from: Subscription,
     filter: Filter,
     target: String,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let next = match from.recv().await {
-                Ok(p) if filter.admits(&p.event) => p,
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    metrics::counter!("ds_push_lagged_total").increment(1);
-                    Pushed::new(WsEvent::Lagged {
-                        target: target.clone(),
-                        missed,
-                    })
+) -> impl Stream<Item = Arc<Pushed>> + Send + 'static {
+    stream::unfold(
+        (from, filter, target),
+        |(mut from, filter, target)| async move {
+            loop {
+                match from.recv().await {
+                    Ok(p) if filter.admits(&p.event) => return Some((p, (from, filter, target))),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        metrics::counter!("ds_push_lagged_total").increment(1);
+                        let lagged = Pushed::new(WsEvent::Lagged {
+                            target: target.clone(),
+                            missed,
+                        });
+                        return Some((lagged, (from, filter, target)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
-            };
-            if to.send(next).await.is_err() {
-                break;
             }
+        },
+    )
+}
+
+/// The filtered events of one subscription.
+type Events = Pin<Box<dyn Stream<Item = Arc<Pushed>> + Send>>;
+
+/// A connection's subscriptions: every stream polled together by the connection's own task,
+/// and, by topic, the handle that ends one when it is replaced (a new epoch's key).
+struct Subscriptions {
+    streams: SelectAll<Abortable<Events>>,
+    by_topic: HashMap<String, AbortHandle>,
+}
+
+impl Subscriptions {
+    fn new() -> Self {
+        Subscriptions {
+            streams: SelectAll::new(),
+            by_topic: HashMap::new(),
         }
-    })
+    }
+
+    /// Adds (or replaces) the subscription of a topic.
+    fn insert(&mut self, topic: String, events: impl Stream<Item = Arc<Pushed>> + Send + 'static) {
+        let (handle, registration) = AbortHandle::new_pair();
+        let boxed: Events = Box::pin(events);
+        self.streams.push(Abortable::new(boxed, registration));
+        if let Some(old) = self.by_topic.insert(topic, handle) {
+            // Its stream ends at its next poll and drops its subscription.
+            old.abort();
+        }
+    }
 }
 
 async fn subscribe(
     state: &AppState,
     request: WsRequest,
-    out: &mpsc::Sender<Arc<Pushed>>,
-    subs: &mut HashMap<String, JoinHandle<()>>,
+    subs: &mut Subscriptions,
 ) -> Result<String, ApiError> {
     let (topic, target, filter) = match request {
         WsRequest::SubscribeGroup {
@@ -162,28 +206,47 @@ async fn subscribe(
             (mailbox_topic(&mailbox_id), mailbox_id, Filter::All)
         }
     };
-    if subs.len() >= 1024 && !subs.contains_key(&topic) {
+    if subs.by_topic.len() >= MAX_SUBSCRIPTIONS && !subs.by_topic.contains_key(&topic) {
         return Err(ApiError::RateLimited);
     }
     let subscription = state.push.subscribe(&topic).await?;
-    let handle = forward(subscription, out.clone(), filter, target.clone());
-    if let Some(old) = subs.insert(topic, handle) {
-        old.abort();
-    }
+    subs.insert(topic, events(subscription, filter, target.clone()));
     Ok(target)
+}
+
+/// Writes `first` and whatever else is ready on the subscriptions (up to [`MAX_BATCH`]
+/// frames) into the socket's write buffer, then flushes once: one write to the socket per
+/// batch rather than per frame.
+async fn send_batch<S>(sink: &mut S, subs: &mut Subscriptions, first: Arc<Pushed>) -> bool
+where
+    S: Sink<Message> + Unpin,
+{
+    if sink.feed(Message::Text(first.text.clone())).await.is_err() {
+        return false;
+    }
+    for _ in 1..MAX_BATCH {
+        match subs.streams.next().now_or_never() {
+            Some(Some(p)) => {
+                if sink.feed(Message::Text(p.text.clone())).await.is_err() {
+                    return false;
+                }
+            }
+            _ => break,
+        }
+    }
+    sink.flush().await.is_ok()
 }
 
 async fn session(state: AppState, socket: WebSocket) {
     metrics::gauge!("ds_ws_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Arc<Pushed>>(state.config.push_buffer.max(1));
-    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut subs = Subscriptions::new();
     loop {
         tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(t))) => {
                     let reply = match serde_json::from_str::<WsRequest>(t.as_str()) {
-                        Ok(request) => match subscribe(&state, request, &tx, &mut subs).await {
+                        Ok(request) => match subscribe(&state, request, &mut subs).await {
                             Ok(target) => WsEvent::Subscribed { target },
                             Err(e) => WsEvent::Error { error: e.parts().1 },
                         },
@@ -196,18 +259,14 @@ async fn session(state: AppState, socket: WebSocket) {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
-            pushed = rx.recv() => match pushed {
-                Some(p) => {
-                    if sink.send(Message::Text(p.text.clone())).await.is_err() {
-                        break;
-                    }
+            // `SelectAll` ends (`None`) while it is empty: the branch then waits for the
+            // next iteration, when a subscription may have been added.
+            Some(pushed) = subs.streams.next() => {
+                if !send_batch(&mut sink, &mut subs, pushed).await {
+                    break;
                 }
-                None => break,
-            },
+            }
         }
-    }
-    for handle in subs.values() {
-        handle.abort();
     }
     metrics::gauge!("ds_ws_connections").decrement(1.0);
 }

@@ -99,6 +99,20 @@ pub struct GroupState {
     pub last_seq: u64,
 }
 
+/// The nonce of a signed request, recorded in the transaction of the write the request
+/// asks for (an append or a commit), so that accepting the write and spending the nonce
+/// are one atomic step on every node sharing the database: a replayed request finds the
+/// nonce and is refused ([`AppendOutcome::Replay`]) without writing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedNonce {
+    /// The scope (the key's kind and id: [`crate::auth::scope`]).
+    pub scope: Vec<u8>,
+    /// The nonce.
+    pub nonce: Vec<u8>,
+    /// Until when it is kept (Unix seconds): past the request's timestamp window.
+    pub expires_at: i64,
+}
+
 /// A commit to apply, all or nothing.
 #[derive(Debug, Clone)]
 pub struct NewCommit<'a> {
@@ -120,6 +134,8 @@ pub struct NewCommit<'a> {
     pub now: i64,
     /// When the Welcomes' mailbox entries expire.
     pub welcome_expires_at: i64,
+    /// The request's nonce, recorded in the commit's transaction.
+    pub nonce: &'a UsedNonce,
 }
 
 /// A [`NewCommit`] with owned data, as a write closure needs it.
@@ -143,6 +159,8 @@ pub struct OwnedCommit {
     pub now: i64,
     /// When the Welcomes' mailbox entries expire.
     pub welcome_expires_at: i64,
+    /// The request's nonce.
+    pub nonce: UsedNonce,
 }
 
 impl From<&NewCommit<'_>> for OwnedCommit {
@@ -161,6 +179,7 @@ impl From<&NewCommit<'_>> for OwnedCommit {
             group_info: c.group_info.map(|(a, b)| (a.to_vec(), b.to_vec())),
             now: c.now,
             welcome_expires_at: c.welcome_expires_at,
+            nonce: c.nonce.clone(),
         }
     }
 }
@@ -177,12 +196,15 @@ pub enum AppendOutcome {
         /// The mailbox entries queued (a commit's Welcomes), for push.
         queued: Vec<(Vec<u8>, MailboxEntryRow)>,
     },
-    /// Refused: the group is at this epoch.
+    /// Refused: the group is at this epoch (the nonce was spent).
     WrongEpoch(u64),
-    /// No such group.
+    /// No such group (the nonce was spent).
     NoGroup,
-    /// A Welcome names a mailbox that does not exist; nothing was applied.
+    /// A Welcome names a mailbox that does not exist; nothing was applied (the nonce was
+    /// spent).
     NoMailbox,
+    /// The request's nonce was used before: a replay; nothing was applied.
+    Replay,
 }
 
 /// Status of a pool.
@@ -348,7 +370,11 @@ pub trait Store: Send + Sync + 'static {
     /// The key of one epoch.
     async fn epoch_key(&self, group_id: &[u8], epoch: u64) -> Result<Option<EpochKey>, StoreError>;
     /// Appends a message of `epoch`, accepted if the group is at `epoch`, or at `epoch + 1`
-    /// since no earlier than `previous_since` (the grace for messages in flight).
+    /// since no earlier than `previous_since` (the grace for messages in flight). The
+    /// request's nonce is recorded in the same transaction: a nonce used before makes it
+    /// [`AppendOutcome::Replay`] and nothing is written; a refusal for the epoch or the
+    /// group still spends the nonce.
+    #[allow(clippy::too_many_arguments)]
     async fn append(
         &self,
         group_id: &[u8],
@@ -357,10 +383,13 @@ pub trait Store: Send + Sync + 'static {
         message: &[u8],
         now: i64,
         previous_since: i64,
+        nonce: &UsedNonce,
     ) -> Result<AppendOutcome, StoreError>;
-    /// Applies a commit: epoch compare-and-set, log append, next key, Welcomes, GroupInfo,
-    /// in one transaction (RFC 9420 §14, RFC 9750 §5.2). Each Welcome is stored once and
-    /// each of its mailboxes gets an entry referring to it.
+    /// Applies a commit: the request's nonce, epoch compare-and-set, log append, next key,
+    /// Welcomes, GroupInfo, in one transaction (RFC 9420 §14, RFC 9750 §5.2). Each Welcome
+    /// is stored once and each of its mailboxes gets an entry referring to it. A nonce used
+    /// before makes it [`AppendOutcome::Replay`] and nothing is applied; any other refusal
+    /// applies nothing but still spends the nonce.
     async fn commit(&self, commit: NewCommit<'_>) -> Result<AppendOutcome, StoreError>;
     /// The log entries readable with `epoch`'s key from `from`: that epoch's entries, and
     /// the previous epoch's that were appended after the commit starting `epoch`.

@@ -53,7 +53,8 @@ sql_store!(
     PostgresStore,
     PgConnection,
     claim_lock = " FOR UPDATE SKIP LOCKED",
-    wait_lock = " FOR UPDATE"
+    wait_lock = " FOR UPDATE",
+    lock_in_order = true
 );
 
 /// The table of applied migrations: sqlx's own, so a database migrated by `sqlx migrate`

@@ -33,6 +33,18 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Most fan-out rows (a commit's Welcome entries) written by one multi-row statement: at
+/// three parameters a row, well within SQLite's 32,766 and PostgreSQL's 65,535.
+pub const FANOUT_ROWS: usize = 500;
+
+/// `$first, $first+1, …` for `n` parameters.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs an async block returning `Result<_, StoreError>` again while it fails with a
 /// retryable database error (at most 10 attempts, with a growing pause).
 macro_rules! retry {
@@ -58,8 +70,12 @@ pub(crate) use retry;
 /// `sqlx::Pool` and `write(f)`, which runs `f` on a connection as (part of) one durable
 /// transaction: `f` opens its own transaction with `begin()`, which is a savepoint when the
 /// engine batches several writes in one transaction (SQLite's writer task).
+/// `claim_lock` and `wait_lock` end the KeyPackage claim's candidate queries;
+/// `lock_in_order` says whether a commit first locks the mailbox rows of its Welcomes by
+/// ascending id (PostgreSQL, whose row locks could otherwise deadlock; SQLite's single
+/// writer needs no row locks).
 macro_rules! sql_store {
-    ($store:ty, $conn:ty, claim_lock = $lock:literal, wait_lock = $wait:literal) => {
+    ($store:ty, $conn:ty, claim_lock = $lock:literal, wait_lock = $wait:literal, lock_in_order = $lock_in_order:literal) => {
         impl $store {
             /// Takes the next entry number of a mailbox; `None` if there is no such mailbox.
             /// The row lock taken here is held until the transaction ends, so concurrent
@@ -75,6 +91,23 @@ macro_rules! sql_store {
                 .fetch_optional(&mut *conn)
                 .await?;
                 Ok(row.map(|r| r.0))
+            }
+
+            /// Records a request's nonce in the caller's transaction; false if it was there
+            /// already (a replay). On PostgreSQL a concurrent transaction inserting the same
+            /// nonce makes this wait for it, then find the nonce if that one commits: two
+            /// nodes never both accept one request.
+            async fn insert_nonce(conn: &mut $conn, n: &UsedNonce) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(n.scope.as_slice())
+                .bind(n.nonce.as_slice())
+                .bind(n.expires_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
             }
 
             /// Drops `n` references to each Welcome (by ascending id, so transactions lock
@@ -113,21 +146,14 @@ macro_rules! sql_store {
                 nonce: &[u8],
                 expires_at: i64,
             ) -> Result<bool, StoreError> {
-                let (scope, nonce) = (scope.to_vec(), nonce.to_vec());
+                let used = std::sync::Arc::new(UsedNonce {
+                    scope: scope.to_vec(),
+                    nonce: nonce.to_vec(),
+                    expires_at,
+                });
                 self.write(move |conn: &mut $conn| {
-                    let (scope, nonce) = (scope.clone(), nonce.clone());
-                    Box::pin(async move {
-                        let r = sqlx::query(
-                            "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(scope)
-                        .bind(nonce)
-                        .bind(expires_at)
-                        .execute(&mut *conn)
-                        .await?;
-                        Ok(r.rows_affected() == 1)
-                    })
+                    let used = used.clone();
+                    Box::pin(async move { Self::insert_nonce(conn, &used).await })
                 })
                 .await
             }
@@ -543,13 +569,21 @@ macro_rules! sql_store {
                 message: &[u8],
                 now: i64,
                 previous_since: i64,
+                nonce: &UsedNonce,
             ) -> Result<AppendOutcome, StoreError> {
                 let e = to_i64(epoch)?;
                 let (group_id, message) = (group_id.to_vec(), std::sync::Arc::new(message.to_vec()));
+                let nonce = std::sync::Arc::new(nonce.clone());
                 self.write(move |conn: &mut $conn| {
-                    let (group_id, message) = (group_id.clone(), message.clone());
+                    let (group_id, message, nonce) = (group_id.clone(), message.clone(), nonce.clone());
                     Box::pin(async move {
                     let mut tx = conn.begin().await?;
+                    // The nonce first, in this transaction: a replay writes nothing, and a
+                    // request is accepted once whichever node it reaches.
+                    if !Self::insert_nonce(&mut tx, &nonce).await? {
+                        tx.rollback().await?;
+                        return Ok(AppendOutcome::Replay);
+                    }
                     // The row lock taken here orders the group's appends: sequence numbers
                     // are committed in order, so a reader never skips one.
                     let row: Option<(i64, i64, i64)> = sqlx::query_as(
@@ -569,6 +603,8 @@ macro_rules! sql_store {
                                 .bind(&group_id)
                                 .fetch_optional(&mut *tx)
                                 .await?;
+                        // Refused, but the nonce stays spent.
+                        tx.commit().await?;
                         return Ok(match current {
                             Some((c,)) => AppendOutcome::WrongEpoch(to_u64(c)?),
                             None => AppendOutcome::NoGroup,
@@ -603,7 +639,14 @@ macro_rules! sql_store {
                 self.write(move |conn: &mut $conn| {
                     let c = owned.clone();
                     Box::pin(async move {
-                    let mut tx = conn.begin().await?;
+                    let mut outer = conn.begin().await?;
+                    // The nonce first: a replay applies nothing. The commit itself runs in a
+                    // savepoint, so a refused commit is undone and its nonce stays spent.
+                    if !Self::insert_nonce(&mut outer, &c.nonce).await? {
+                        outer.rollback().await?;
+                        return Ok(AppendOutcome::Replay);
+                    }
+                    let mut tx = outer.begin().await?;
                     // The compare-and-set (RFC 9750 §5.2): only one commit moves epoch e.
                     let row: Option<(i64, i64)> = sqlx::query_as(
                         "UPDATE groups SET epoch = epoch + 1, last_seq = last_seq + 1, \
@@ -623,6 +666,8 @@ macro_rules! sql_store {
                                 .bind(c.group_id.as_slice())
                                 .fetch_optional(&mut *tx)
                                 .await?;
+                        tx.rollback().await?;
+                        outer.commit().await?;
                         return Ok(match current {
                             Some((cur,)) => AppendOutcome::WrongEpoch(to_u64(cur)?),
                             None => AppendOutcome::NoGroup,
@@ -684,34 +729,97 @@ macro_rules! sql_store {
                         .await?;
                         welcome_ids.push(Some(wid));
                     }
-                    let mut queued = Vec::with_capacity(targets.len());
+                    // The fan-out rows, a chunk at a time: one UPDATE takes the numbers of
+                    // the chunk's mailboxes (n for a mailbox with n entries), one multi-row
+                    // INSERT adds their entries — two statements per chunk, not two per
+                    // joiner. On PostgreSQL the chunk's mailbox rows are first locked by
+                    // ascending id, so commits sharing joiners never deadlock.
+                    let mut per_mailbox: Vec<(&[u8], Vec<usize>)> = Vec::new();
                     for (m, i) in targets {
-                        let Some(wid) = welcome_ids[i] else { continue };
-                        let Some(entry) = Self::next_entry_seq(&mut tx, m).await? else {
+                        if welcome_ids[i].is_none() {
+                            continue;
+                        }
+                        match per_mailbox.last_mut() {
+                            Some((last, is)) if *last == m => is.push(i),
+                            _ => per_mailbox.push((m, vec![i])),
+                        }
+                    }
+                    let mut queued = Vec::new();
+                    let mut rest = per_mailbox.as_slice();
+                    while !rest.is_empty() {
+                        let mut take = 0;
+                        let mut rows = 0;
+                        while take < rest.len() && (take == 0 || rows + rest[take].1.len() <= $crate::store::sql::FANOUT_ROWS) {
+                            rows += rest[take].1.len();
+                            take += 1;
+                        }
+                        let (chunk, tail) = rest.split_at(take);
+                        rest = tail;
+                        if $lock_in_order {
+                            let list = $crate::store::sql::placeholders(1, chunk.len());
+                            let mut q = sqlx::query_as::<_, (Vec<u8>,)>(sqlx::AssertSqlSafe(format!(
+                                "SELECT id FROM mailboxes WHERE id IN ({list}) ORDER BY id{}",
+                                $wait
+                            )));
+                            for (m, _) in chunk {
+                                q = q.bind(*m);
+                            }
+                            q.fetch_all(&mut *tx).await?;
+                        }
+                        let values = (0..chunk.len())
+                            .map(|k| format!("(${}, ${})", 2 * k + 1, 2 * k + 2))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let mut q = sqlx::query_as::<_, (Vec<u8>, i64)>(sqlx::AssertSqlSafe(format!(
+                            "UPDATE mailboxes SET last_seq = last_seq + v.column2 \
+                             FROM (VALUES {values}) AS v WHERE mailboxes.id = v.column1 \
+                             RETURNING id, last_seq"
+                        )));
+                        for (m, is) in chunk {
+                            q = q.bind(*m).bind(is.len() as i64);
+                        }
+                        let numbered: std::collections::HashMap<Vec<u8>, i64> =
+                            q.fetch_all(&mut *tx).await?.into_iter().collect();
+                        if numbered.len() < chunk.len() {
                             tx.rollback().await?;
+                            outer.commit().await?;
                             return Ok(AppendOutcome::NoMailbox);
-                        };
-                        sqlx::query(
+                        }
+                        let mut entries: Vec<(&[u8], i64, usize)> = Vec::with_capacity(rows);
+                        for (m, is) in chunk {
+                            let last = numbered[*m];
+                            let first = last - is.len() as i64 + 1;
+                            for (k, i) in is.iter().enumerate() {
+                                entries.push((m, first + k as i64, *i));
+                            }
+                        }
+                        let values = (0..entries.len())
+                            .map(|k| format!("(${}, ${}, 1, ${}, $1, $2)", 3 * k + 3, 3 * k + 4, 3 * k + 5))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                             "INSERT INTO mailbox_entries (mailbox_id, seq, kind, welcome_id, created_at, expires_at) \
-                             VALUES ($1, $2, 1, $3, $4, $5)",
-                        )
-                        .bind(m)
-                        .bind(entry)
-                        .bind(wid)
+                             VALUES {values}"
+                        )))
                         .bind(c.now)
-                        .bind(c.welcome_expires_at)
-                        .execute(&mut *tx)
-                        .await?;
-                        queued.push((
-                            m.to_vec(),
-                            MailboxEntryRow {
-                                id: entry,
-                                kind: EntryKind::Welcome,
-                                data: c.welcomes[i].0.clone(),
-                            },
-                        ));
+                        .bind(c.welcome_expires_at);
+                        for (m, seq, i) in &entries {
+                            q = q.bind(*m).bind(*seq).bind(welcome_ids[*i]);
+                        }
+                        q.execute(&mut *tx).await?;
+                        for (m, seq, i) in entries {
+                            queued.push((
+                                m.to_vec(),
+                                MailboxEntryRow {
+                                    id: seq,
+                                    kind: EntryKind::Welcome,
+                                    data: c.welcomes[i].0.clone(),
+                                },
+                            ));
+                        }
                     }
                     tx.commit().await?;
+                    outer.commit().await?;
                     Ok(AppendOutcome::Appended { seq: to_u64(seq)?, epoch: c.epoch + 1, queued })
                     })
                 })

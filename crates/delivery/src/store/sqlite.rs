@@ -141,5 +141,6 @@ sql_store!(
     SqliteStore,
     SqliteConnection,
     claim_lock = "",
-    wait_lock = ""
+    wait_lock = "",
+    lock_in_order = false
 );
