@@ -1,6 +1,6 @@
 //! `conclave chat GROUP`: an interactive chat in the terminal. It shows the group's members
 //! and recent history, then every line typed is sent and everything that arrives is printed
-//! as it comes (the device syncs twice a second). Lines starting with `/` are commands:
+//! as it comes (pushed by the DS over WebSocket). Lines starting with `/` are commands:
 //! `/members`, `/verify`, `/add USER`, `/remove USER`, `/update`, `/help`, `/quit`.
 
 use crate::error::CliError;
@@ -9,7 +9,6 @@ use crate::profile::Profile;
 use conclave_client::{Device, Event, GroupId};
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 /// How many past messages are shown on start.
 const HISTORY: u32 = 20;
@@ -63,16 +62,22 @@ pub async fn run(dir: &Path, group: &str) -> Result<(), CliError> {
     }
     say("── type a message and press Enter; /help for commands");
 
-    // Live updates: sync, print and acknowledge what arrived.
+    // Live updates, pushed by the DS: print, then acknowledge, each event.
     let receiver = {
         let device = device.clone();
         let group = group.clone();
         tokio::spawn(async move {
-            loop {
-                if let Err(e) = receive(&device, &group).await {
-                    say(&format!("(cannot sync: {})", CliError::from(e)));
+            let mut events = device.event_stream();
+            while let Some(next) = events.next().await {
+                match next {
+                    Ok((id, event)) => {
+                        say(&chat_line(&group, &event));
+                        if let Err(e) = device.ack(id).await {
+                            say(&format!("(error: {})", CliError::from(e)));
+                        }
+                    }
+                    Err(e) => say(&format!("(error: {})", CliError::from(e))),
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
     };
@@ -147,20 +152,6 @@ async fn command(device: &Device, group: &GroupId, line: &str) -> Result<bool, C
         ),
     }
     Ok(true)
-}
-
-async fn receive(device: &Device, group: &GroupId) -> Result<(), conclave_client::Error> {
-    device.sync().await?;
-    loop {
-        let events = device.events(100).await?;
-        if events.is_empty() {
-            return Ok(());
-        }
-        for (id, event) in events {
-            say(&chat_line(group, &event));
-            device.ack(id).await?;
-        }
-    }
 }
 
 /// Events of this group without the group tag; others with it.

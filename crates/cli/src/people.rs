@@ -430,11 +430,11 @@ pub async fn revoke(dir: &Path, device_id: &str, out: &Output) -> Result<(), Cli
     Ok(())
 }
 
-/// `conclave listen`: syncs, prints and acknowledges events; again every second unless
-/// `once`.
+/// `conclave listen`: prints and acknowledges events — those waiting, then (unless
+/// `once`) every new one as the DS pushes it, until interrupted.
 pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError> {
     let device = open(dir).await?;
-    loop {
+    if once {
         device.sync().await?;
         loop {
             let events = device.events(100).await?;
@@ -442,21 +442,37 @@ pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError
                 break;
             }
             for (id, event) in events {
-                out.print(&event_line(&event), event_json(&event));
-                // Acknowledged once printed, one by one: a kill before the
-                // acknowledgement prints that one event again, never loses it.
-                device.ack(id).await?;
+                print_and_ack(&device, id, &event, out).await?;
             }
         }
-        if once {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    } else {
+        let mut events = device.event_stream();
+        loop {
+            let next = tokio::select! {
+                next = events.next() => next,
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            match next {
+                None => break,
+                Some(Ok((id, event))) => print_and_ack(&device, id, &event, out).await?,
+                Some(Err(e)) => return Err(e.into()),
+            }
         }
     }
     device.close().await;
+    Ok(())
+}
+
+/// Prints one event, then acknowledges it: a kill before the acknowledgement prints that
+/// one event again, never loses it.
+async fn print_and_ack(
+    device: &Device,
+    id: conclave_client::EventId,
+    event: &Event,
+    out: &Output,
+) -> Result<(), CliError> {
+    out.print(&event_line(event), event_json(event));
+    device.ack(id).await?;
     Ok(())
 }
 

@@ -290,3 +290,16 @@ impl DeliveryClient {
         self.get(&path, Sign::Group(key, epoch)).await
     }
 }
+
+/// A WebSocket subscription proof for `path`, signed with `key` (method `WS`, empty body).
+pub(crate) fn ws_proof(key: &SigningKey, path: &str) -> Result<WsProof, Error> {
+    let timestamp = now();
+    let nonce = random::<16>()?;
+    let hash: [u8; 32] = Sha256::digest(b"").into();
+    let input = signing_input("WS", path, &hash, timestamp, &nonce);
+    Ok(WsProof {
+        timestamp,
+        nonce: Bytes(nonce.to_vec()),
+        signature: Bytes(key.sign(&input).to_bytes().to_vec()),
+    })
+}

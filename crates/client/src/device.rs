@@ -289,6 +289,43 @@ impl Device {
             .collect())
     }
 
+    /// Up to `limit` stored events after `after`, oldest first.
+    pub(crate) async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(EventId, Event)>, Error> {
+        let inner = self.inner.lock().await;
+        Ok(inner
+            .store
+            .events::<Event>(after, limit)
+            .await?
+            .into_iter()
+            .map(|(id, e)| (EventId(id), e))
+            .collect())
+    }
+
+    /// The DS this device talks to.
+    pub(crate) async fn delivery_url(&self) -> String {
+        self.inner.lock().await.config.delivery_url.clone()
+    }
+
+    /// What to subscribe to for pushes: the mailbox (id and key), and each group this
+    /// device is in with its epoch and that epoch's group auth key.
+    pub(crate) async fn subscriptions(
+        &self,
+    ) -> Result<
+        (
+            Option<(String, SigningKey)>,
+            Vec<(Vec<u8>, u64, SigningKey)>,
+        ),
+        Error,
+    > {
+        let inner = self.inner.lock().await;
+        let mailbox = inner.mailbox().ok().map(|(m, key)| (m.id.clone(), key));
+        Ok((mailbox, inner.group_keys().await?))
+    }
+
     /// Acknowledges every event up to and including `id`: they are not handed out again.
     pub async fn ack(&self, id: EventId) -> Result<(), Error> {
         let inner = self.inner.lock().await;

@@ -256,6 +256,16 @@ impl Inner {
         self.store.apply(batch).await
     }
 
+    /// Each group this device is in, with its epoch and that epoch's group auth key.
+    pub(crate) async fn group_keys(&self) -> Result<Vec<(Vec<u8>, u64, SigningKey)>, Error> {
+        let mut out = Vec::new();
+        for id in self.group_ids().await? {
+            let (_, g) = self.load_group(&id).await?;
+            out.push((id.0, g.epoch(), auth_key(&self.provider, &g)?));
+        }
+        Ok(out)
+    }
+
     /// The groups this device is still in.
     pub(crate) async fn group_ids(&self) -> Result<Vec<GroupId>, Error> {
         let mut ids: Vec<GroupId> = self

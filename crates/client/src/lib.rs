@@ -62,6 +62,7 @@ mod net;
 mod seal;
 mod state;
 mod store;
+mod stream;
 
 pub use conclave_api::auth::Authorization;
 pub use device::{Config, Contact, Device, PoolPolicy};
@@ -70,3 +71,4 @@ pub use error::{Error, Result, Service};
 pub use event::{DeviceName, Event, EventId, GroupId, Message};
 pub use seal::{KdfParams, StoreKey};
 pub use state::ContactState;
+pub use stream::EventStream;

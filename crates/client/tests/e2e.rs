@@ -36,6 +36,7 @@ engine_suite!(
     revoked_device_is_removed_by_the_others,
     device_that_lost_its_state_comes_back,
     concurrent_updates_both_land_and_codes_agree,
+    event_stream_pushes_live_and_survives_a_restart,
 );
 
 /// A user's two devices: the first registers, the second registers and is added to the
@@ -441,4 +442,58 @@ async fn concurrent_updates_both_land_and_codes_agree(engine: Engine) {
             .all(|g| g.len() == 5 && g.bytes().all(|x| x.is_ascii_digit()))
     );
     servers.finish().await;
+}
+
+/// Bob listens with the event stream (no sync of his own): Alice's messages arrive pushed
+/// over WebSocket, in order, once each; the servers restart and the stream reconnects
+/// and goes on.
+async fn event_stream_pushes_live_and_survives_a_restart(engine: Engine) {
+    let mut servers = Servers::start(engine).await;
+    let (a, b, group) = alice_and_bob(&servers).await;
+    let mut stream = b.event_stream();
+    // Subscribed and idle before Alice sends: what arrives now is pushed.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    for i in 0..3 {
+        a.send(&group, format!("live {i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        assert_eq!(next_message(&mut stream, &b).await, format!("live {i}"));
+    }
+    // Pushed, not polled: far under the fallback interval.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    servers.restart().await;
+    // Reconnected (backoff under 1 s) and idle again.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let started = std::time::Instant::now();
+    a.send(&group, b"after the restart").await.unwrap();
+    assert_eq!(next_message(&mut stream, &b).await, "after the restart");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stream);
+    servers.finish().await;
+}
+
+/// The next message from the stream (acknowledging every event on the way).
+async fn next_message(stream: &mut conclave_client::EventStream, device: &Device) -> String {
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
+            .await
+            .expect("an event within 20 s (the fallback poll is 15 s)")
+            .expect("stream open")
+            .expect("no error");
+        device.ack(next.0).await.unwrap();
+        if let Event::Message { body, .. } = next.1 {
+            return String::from_utf8(body).unwrap();
+        }
+    }
 }

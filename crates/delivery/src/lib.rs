@@ -84,6 +84,7 @@ pub struct Server {
     pub push: push::Push,
     /// Whether it serves HTTPS (given a certificate and key).
     pub tls: bool,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Server {
@@ -95,8 +96,10 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Stops serving (the database stays as it is).
+    /// Stops serving (the database stays as it is): stops accepting, and closes the open
+    /// push connections (a connection task outlives the accept loop otherwise).
     pub fn stop(&self) {
+        let _ = self.stopping.send(true);
         self.task.abort();
         if let Some(p) = &self.pruner {
             p.abort();
@@ -129,7 +132,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Some(url) => push::Push::nats(url, config.push_buffer, config.push_inline_limit).await?,
         None => push::Push::local(config.push_buffer, config.push_inline_limit),
     };
+    let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let state = http::AppState {
+        stopping: stopping_rx,
         store: store.clone(),
         push: push.clone(),
         config: config.clone(),
@@ -152,6 +157,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     tracing::info!(%addr, tls, "conclave-ds listening");
     Ok(Server {
         addr,
+        stopping,
         task,
         pruner,
         store,

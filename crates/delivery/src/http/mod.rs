@@ -34,6 +34,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Node-wide limit of anonymous creations (mailboxes and groups).
     pub creations: Arc<NodeLimiter>,
+    /// Becomes `true` when the node stops: push connections close, so their clients
+    /// reconnect to a node that serves (see [`crate::Server::stop`]).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Refuses an anonymous creation with 429 and `Retry-After` when the node's budget is

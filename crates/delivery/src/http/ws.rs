@@ -241,8 +241,19 @@ async fn session(state: AppState, socket: WebSocket) {
     metrics::gauge!("ds_ws_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
     let mut subs = Subscriptions::new();
+    let mut stopping = state.stopping.clone();
     loop {
         tokio::select! {
+            // The node stops: say so, so the client reconnects elsewhere at once.
+            () = async {
+                // A dropped sender (a `Server` dropped without `stop`) is not a stop.
+                if stopping.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                let _ = sink.send(Message::Close(None)).await;
+                break;
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(t))) => {
                     let reply = match serde_json::from_str::<WsRequest>(t.as_str()) {
