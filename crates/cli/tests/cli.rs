@@ -450,27 +450,13 @@ impl Terminal {
 #[test]
 fn two_people_chat_in_two_terminals() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (_server, auth, ds) = serve(&data);
-    let alice = dir.path().join("alice");
-    let bob = dir.path().join("bob");
-    for (profile, user) in [(&alice, "alice@example.org"), (&bob, "bob@example.org")] {
-        let code = invite(&data, user);
-        ok(
-            profile,
-            &["init", "--as", &auth, "--ds", &ds, "--code", &code],
-        );
-    }
-    ok(&alice, &["contacts", "add", "bob@example.org"]);
-    wait_for(&bob, |v| v["type"] == "contact_request");
-    ok(&bob, &["contacts", "accept", "alice@example.org"]);
-    wait_for(&alice, |v| v["type"] == "contact_accepted");
-    let group = ok(&alice, &["group", "create"])[0]["group"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Pair {
+        _server,
+        alice,
+        bob,
+        group,
+    } = pair(dir.path());
     let prefix = &group[..8];
-    ok(&alice, &["group", "add", prefix, "bob@example.org"]);
     ok(&alice, &["send", prefix, "an earlier message"]);
     wait_for(&bob, |v| v["type"] == "message");
 
@@ -505,35 +491,19 @@ fn two_people_chat_in_two_terminals() {
     b.quit();
 }
 
-/// Bob's `conclave listen` is killed (SIGKILL) at random moments while Alice sends: after
-/// every kill the device store opens again, and in the end every message has been printed
-/// — none lost, and none twice except one whose acknowledgement a kill interrupted.
-/// `CONCLAVE_KILL_SEED` replays a run.
-#[test]
-fn killed_listener_loses_nothing() {
-    let seed: u64 = std::env::var("CONCLAVE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("CONCLAVE_KILL_SEED={seed}");
-    let mut rng = seed | 1;
-    let mut next = move || {
-        // xorshift64: reproducible kill times from the seed.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (_server, auth, ds) = serve(&data);
-    let alice = dir.path().join("alice");
-    let bob = dir.path().join("bob");
+/// `conclave serve` with Alice and Bob registered, contacts, and in one group (Alice's).
+struct Pair {
+    _server: Serve,
+    alice: std::path::PathBuf,
+    bob: std::path::PathBuf,
+    group: String,
+}
+
+fn pair(dir: &Path) -> Pair {
+    let data = dir.join("data");
+    let (server, auth, ds) = serve(&data);
+    let alice = dir.join("alice");
+    let bob = dir.join("bob");
     for (profile, user) in [(&alice, "alice@example.org"), (&bob, "bob@example.org")] {
         let code = invite(&data, user);
         ok(
@@ -551,7 +521,50 @@ fn killed_listener_loses_nothing() {
         .to_owned();
     ok(&alice, &["group", "add", &group, "bob@example.org"]);
     wait_for(&bob, |v| v["type"] == "group_joined");
+    Pair {
+        _server: server,
+        alice,
+        bob,
+        group,
+    }
+}
 
+/// A reproducible source of kill times: `CONCLAVE_KILL_SEED`, or the clock (printed).
+fn kill_times() -> impl FnMut() -> u64 {
+    let seed: u64 = std::env::var("CONCLAVE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("CONCLAVE_KILL_SEED={seed}");
+    let mut state = seed | 1;
+    move || {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// Bob's `conclave listen` is killed (SIGKILL) at random moments while Alice sends: after
+/// every kill the device store opens again, and in the end every message has been printed
+/// — none lost, and none twice except one whose acknowledgement a kill interrupted.
+/// `CONCLAVE_KILL_SEED` replays a run.
+#[test]
+fn killed_listener_loses_nothing() {
+    let mut next = kill_times();
+    let dir = tempfile::tempdir().unwrap();
+    let Pair {
+        _server,
+        alice,
+        bob,
+        group,
+    } = pair(dir.path());
     let printed = dir.path().join("printed.jsonl");
     let listen = || {
         conclave()
@@ -602,14 +615,59 @@ fn killed_listener_loses_nothing() {
     texts.sort();
     let mut unique = texts.clone();
     unique.dedup();
-    assert_eq!(
-        unique.len(),
-        total,
-        "lost messages (seed {seed}): {unique:?}"
-    );
+    assert_eq!(unique.len(), total, "lost messages: {unique:?}");
     assert!(
         texts.len() - unique.len() <= kills,
-        "more repeats than kills (seed {seed}, {kills} kills): {texts:?}"
+        "more repeats than kills ({kills} kills): {texts:?}"
     );
     eprintln!("{kills} kills, {} repeats", texts.len() - unique.len());
+}
+
+/// Alice's `conclave group update` is killed (SIGKILL) at random moments — before its
+/// commit is recorded, after, before or after the DS took it. Her next command finishes or
+/// drops what was pending: both devices end in the same epoch with the same verification
+/// code, and they still talk both ways.
+#[test]
+fn killed_committer_keeps_the_group_in_step() {
+    let mut next = kill_times();
+    let dir = tempfile::tempdir().unwrap();
+    let Pair {
+        _server,
+        alice,
+        bob,
+        group,
+    } = pair(dir.path());
+    let mut finished = 0;
+    for _ in 0..8 {
+        let mut child = conclave()
+            .arg("--profile")
+            .arg(&alice)
+            .args(["group", "update", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(next() % 400));
+        if child.try_wait().unwrap().is_some() {
+            finished += 1;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    eprintln!("{finished} of 8 updates finished before the kill");
+    ok(&alice, &["listen", "--once"]);
+    ok(&bob, &["listen", "--once"]);
+    ok(&alice, &["listen", "--once"]);
+    let a = ok(&alice, &["group", "verify", &group]);
+    let b = ok(&bob, &["group", "verify", &group]);
+    assert_eq!(a[0]["epoch"], b[0]["epoch"]);
+    assert_eq!(a[0]["code"], b[0]["code"]);
+    ok(&alice, &["send", &group, "after the kills"]);
+    wait_for(&bob, |v| {
+        v["type"] == "message" && v["text"] == "after the kills"
+    });
+    ok(&bob, &["send", &group, "still in step"]);
+    wait_for(&alice, |v| {
+        v["type"] == "message" && v["text"] == "still in step"
+    });
 }
