@@ -12,18 +12,27 @@
 //! KeyPackage claimed per device, checked against the AS root and the transparency
 //! directory) → talk (PrivateMessages in the group log) → remove, leave, revoke.
 //!
-//! ```no_run
+//! ```
 //! use conclave_client::{Config, Device, Event, StoreKey};
 //! use conclave_api::auth::Authorization;
-//! # async fn demo(alice_code: String, bob_code: String) -> Result<(), conclave_client::Error> {
-//! let config = |file: &str| {
-//!     Config::new(
-//!         "http://127.0.0.1:8443",
-//!         "http://127.0.0.1:8444",
-//!         file,
-//!         StoreKey::Passphrase("correct horse battery staple".into(), Default::default()),
-//!     )
-//! };
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // Both servers, in this process, on SQLite files in a temporary directory.
+//! # let dir = tempfile::tempdir()?;
+//! # let auth = conclave_as::server::start(conclave_as::server::Options::sqlite(
+//! #     dir.path().join("as.db"), dir.path().join("as-keys"))).await?;
+//! # let ds = conclave_ds::start(conclave_ds::config::Config {
+//! #     listen: "127.0.0.1:0".parse()?, db: dir.path().join("ds.db"),
+//! #     ..conclave_ds::config::Config::default() }).await?;
+//! # let (auth_url, ds_url) = (auth.url(), format!("http://{}", ds.addr));
+//! # let alice_code = auth.service.create_invitation("alice@example.org", None).await?;
+//! # let bob_code = auth.service.create_invitation("bob@example.org", None).await?;
+//! # let passphrase = |_: &str| StoreKey::Passphrase("correct horse battery staple".into(),
+//! #     conclave_client::KdfParams::insecure_fast());
+//! # let store = |name: &str| dir.path().join(name);
+//! // The AS and the DS are at `auth_url` and `ds_url`; the operator gave each person an
+//! // invitation code. Each device keeps its state in its own sealed store.
+//! let config = |file: &str| Config::new(&auth_url, &ds_url, store(file), passphrase(file));
 //! let alice = Device::register(config("alice.db"), Authorization::Invitation { code: alice_code }).await?;
 //! let bob = Device::register(config("bob.db"), Authorization::Invitation { code: bob_code }).await?;
 //!
@@ -37,17 +46,23 @@
 //! alice.send(&group, b"hello, Bob").await?;
 //!
 //! bob.sync().await?;
+//! let mut heard = Vec::new();
 //! for (id, event) in bob.events(100).await? {
 //!     if let Event::Message { sender, body, .. } = event {
 //!         println!("{sender}: {}", String::from_utf8_lossy(&body));
+//!         heard.push(body);
 //!     }
 //!     bob.ack(id).await?;
 //! }
+//! assert_eq!(heard, vec![b"hello, Bob".to_vec()]);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! The test `tests/e2e.rs` runs this against real servers on loopback.
+//! [`Device::event_stream`] delivers the same events as the DS pushes them.
+//!
+//! `tests/e2e.rs` runs every flow (several devices, removals, races, restarts, revocations)
+//! against real servers on loopback, on SQLite and on PostgreSQL + NATS.
 #![forbid(unsafe_code)]
 
 mod auth;
