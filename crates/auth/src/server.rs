@@ -179,7 +179,9 @@ impl Server {
 /// through the outbox that the serving node drains.
 pub async fn open(options: &Options) -> Result<Service, StartError> {
     let oidc = match &options.oidc {
-        Some(path) => Oidc::from_file(path).map_err(|e| StartError::Oidc(e.to_string()))?,
+        Some(path) => Oidc::load(path)
+            .await
+            .map_err(|e| StartError::Oidc(e.to_string()))?,
         None => Oidc::default(),
     };
     let store: Arc<dyn Store> = match &options.postgres {

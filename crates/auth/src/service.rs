@@ -327,7 +327,8 @@ impl Service {
                 })?,
             api::Authorization::Oidc { id_token } => self
                 .oidc
-                .verify(id_token, &nonce)
+                .verify_fresh(id_token, &nonce)
+                .await
                 .map_err(|e| Error::new(ErrorCode::InvalidIdToken, e.to_string()))?,
         };
         self.rate_limit(

@@ -16,19 +16,25 @@ const AUDIENCE: &str = "conclave-as";
 
 struct TestIssuer {
     key: ed25519_dalek::SigningKey,
+    kid: String,
 }
 
 impl TestIssuer {
     fn new() -> Self {
+        Self::with_kid("k1")
+    }
+
+    fn with_kid(kid: &str) -> Self {
         Self {
             key: ed25519_dalek::SigningKey::from_bytes(&random32()),
+            kid: kid.into(),
         }
     }
 
     fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
         let x = api::encode_b64(&self.key.verifying_key().to_bytes());
         serde_json::from_value(serde_json::json!({
-            "keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA", "use": "sig"}]
+            "keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]
         }))
         .unwrap()
     }
@@ -36,7 +42,7 @@ impl TestIssuer {
     fn token(&self, claims: serde_json::Value) -> String {
         let der = self.key.to_pkcs8_der().unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some("k1".into());
+        header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes())).unwrap()
     }
 }
@@ -58,7 +64,9 @@ async fn server(engine: Engine, issuer: &TestIssuer) -> TestServer {
         user_claim: "email".into(),
         user_domain: None,
         jwks_file: String::new(),
+        jwks_url: None,
         allowed_domains: vec!["example.org".into()],
+        min_refetch_secs: 30,
     };
     let oidc = Oidc::new(vec![Issuer::new(config, &issuer.jwks()).unwrap()]);
     TestServer::start_with(engine, oidc, Config::default()).await
@@ -233,7 +241,165 @@ fn symmetric_keys_are_refused_in_a_jwks() {
         user_claim: "email".into(),
         user_domain: None,
         jwks_file: String::new(),
+        jwks_url: None,
+        min_refetch_secs: 30,
         allowed_domains: Vec::new(),
     };
     assert!(Issuer::new(config, &jwks).is_err());
+}
+
+/// An issuer's JWKS endpoint on loopback: serves the current key set, counts fetches, and
+/// can be taken down.
+#[derive(Clone)]
+struct JwksEndpoint {
+    jwks: std::sync::Arc<std::sync::Mutex<Option<jsonwebtoken::jwk::JwkSet>>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksEndpoint {
+    async fn start(jwks: jsonwebtoken::jwk::JwkSet) -> (JwksEndpoint, String) {
+        let endpoint = JwksEndpoint {
+            jwks: std::sync::Arc::new(std::sync::Mutex::new(Some(jwks))),
+            fetches: Default::default(),
+        };
+        let state = endpoint.clone();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let state = state.clone();
+                async move {
+                    state
+                        .fetches
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    match state.jwks.lock().unwrap().clone() {
+                        Some(jwks) => Ok(axum::Json(jwks)),
+                        None => Err(axum::http::StatusCode::SERVICE_UNAVAILABLE),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (endpoint, url)
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Keys by URL: fetched at start; when the issuer rotates, a token with the new key id
+/// makes the AS fetch again (not sooner than `min_refetch_secs`), made-up key ids do not
+/// make it hammer the issuer, and an issuer that is down leaves the old keys in use.
+#[tokio::test]
+async fn jwks_by_url_follows_key_rotation() {
+    let old = TestIssuer::with_kid("2026-11");
+    let new = TestIssuer::with_kid("2026-12");
+    let (endpoint, url) = JwksEndpoint::start(old.jwks()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oidc.json");
+    std::fs::write(
+        &config,
+        serde_json::to_vec(&serde_json::json!({"issuers": [{
+            "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_url": url,
+            "allowed_domains": ["example.org"], "min_refetch_secs": 1
+        }]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let oidc = Oidc::load(&config).await.expect("JWKS fetched at start");
+    assert_eq!(endpoint.fetches(), 1);
+    let server = TestServer::start_with(Engine::Sqlite, oidc, Config::default()).await;
+    register_as(&server, &old, "a1@example.org")
+        .await
+        .expect("old key");
+    assert_eq!(endpoint.fetches(), 1, "fresh keys are not fetched again");
+
+    // The issuer rotates; the AS fetches the new set when a token names the new key.
+    *endpoint.jwks.lock().unwrap() = Some(new.jwks());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    register_as(&server, &new, "a2@example.org")
+        .await
+        .expect("new key after a fetch");
+    assert_eq!(endpoint.fetches(), 2);
+    // The old key is gone from the set.
+    register_as(&server, &old, "a3@example.org")
+        .await
+        .err()
+        .expect("old key refused")
+        .assert_error(401, ErrorCode::InvalidIdToken);
+
+    // Made-up key ids: at most one fetch per interval.
+    let forger = TestIssuer::with_kid("made-up");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let before = endpoint.fetches();
+    for user in ["f1@example.org", "f2@example.org", "f3@example.org"] {
+        register_as(&server, &forger, user)
+            .await
+            .err()
+            .expect("forged")
+            .assert_error(401, ErrorCode::InvalidIdToken);
+    }
+    assert_eq!(
+        endpoint.fetches(),
+        before + 1,
+        "one fetch for three unknown key ids"
+    );
+
+    // The issuer goes down: the keys held stay in use.
+    *endpoint.jwks.lock().unwrap() = None;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    register_as(&server, &forger, "f4@example.org")
+        .await
+        .err()
+        .expect("forged")
+        .assert_error(401, ErrorCode::InvalidIdToken);
+    register_as(&server, &new, "a4@example.org")
+        .await
+        .expect("held keys still verify");
+    server.finish().await;
+}
+
+async fn register_as(
+    server: &TestServer,
+    issuer: &TestIssuer,
+    user: &str,
+) -> Result<support::Device, support::Reply> {
+    let exp = unix_now() + 600;
+    server
+        .register_with(|n| oidc(issuer.token(bound(claims(ISSUER, AUDIENCE, exp, user), n))))
+        .await
+}
+
+/// A configuration naming both a file and a URL, or neither, is refused at start.
+#[tokio::test]
+async fn jwks_source_must_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for issuer in [
+        serde_json::json!({"issuer": ISSUER, "audiences": [AUDIENCE]}),
+        serde_json::json!({"issuer": ISSUER, "audiences": [AUDIENCE], "jwks_file": "x.json", "jwks_url": "http://127.0.0.1:1/jwks.json"}),
+    ] {
+        let path = dir.path().join("oidc.json");
+        std::fs::write(
+            &path,
+            serde_json::to_vec(&serde_json::json!({"issuers": [issuer]})).unwrap(),
+        )
+        .unwrap();
+        let err = Oidc::load(&path).await.expect_err("refused");
+        assert!(err.to_string().contains("exactly one"), "{err}");
+    }
+    // An unreachable URL fails the start with a clear error.
+    let path = dir.path().join("oidc.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&serde_json::json!({"issuers": [{"issuer": ISSUER, "audiences": [AUDIENCE], "jwks_url": "http://127.0.0.1:1/jwks.json"}]})).unwrap(),
+    )
+    .unwrap();
+    let err = Oidc::load(&path).await.expect_err("unreachable");
+    assert!(
+        err.to_string()
+            .contains("JWKS http://127.0.0.1:1/jwks.json"),
+        "{err}"
+    );
 }
