@@ -220,7 +220,10 @@ fn key_algorithm(jwk: &Jwk) -> Result<Algorithm, OidcError> {
 impl Issuer {
     /// An issuer trusting the keys of `jwks` (refreshed from `config.jwks_url`, if set).
     pub fn new(config: IssuerConfig, jwks: &JwkSet) -> Result<Self, OidcError> {
-        let keys = parse_keys(jwks)?;
+        Self::with_keys(config, parse_keys(jwks)?)
+    }
+
+    fn with_keys(config: IssuerConfig, keys: Vec<IssuerKey>) -> Result<Self, OidcError> {
         if keys.is_empty() {
             return Err(OidcError::Config(format!(
                 "issuer {} has no key",
@@ -253,21 +256,7 @@ impl Issuer {
         match (&config.jwks_url, config.jwks_file.is_empty()) {
             (Some(url), true) => {
                 let keys = fetch(http, url).await?;
-                if config.audiences.is_empty() {
-                    return Err(OidcError::Config(format!(
-                        "issuer {} has no audience",
-                        config.issuer
-                    )));
-                }
-                let now = Instant::now();
-                Ok(Self {
-                    config,
-                    keys: RwLock::new(KeySet {
-                        keys,
-                        fetched: now,
-                        tried: now,
-                    }),
-                })
+                Self::with_keys(config, keys)
             }
             (None, false) => {
                 let bytes = std::fs::read(&config.jwks_file)

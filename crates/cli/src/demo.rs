@@ -20,16 +20,10 @@ pub struct DemoArgs {
     /// temporary directory, removed at the end).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Run the servers on PostgreSQL (URL of the server's maintenance database); the demo
-    /// creates its own two databases there and drops them at the end unless --data is given.
-    #[arg(long)]
-    postgres: Option<String>,
-    /// NATS URL, for pushes between DS nodes.
-    #[arg(long)]
-    nats: Option<String>,
-    /// DS nodes (more than one needs --postgres); devices are spread over them.
-    #[arg(long, default_value_t = 1)]
-    nodes: usize,
+    /// The engines (with --postgres the demo creates two databases of its own, dropped at
+    /// the end unless --data is given; devices are spread over the DS nodes).
+    #[command(flatten)]
+    engine: stack::EngineArgs,
     /// Seal device stores with a cheap key derivation (tests only: it makes a stolen store
     /// easy to brute-force).
     #[arg(long, hide = true)]
@@ -173,7 +167,7 @@ pub async fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     let temp = tempfile::tempdir().map_err(|e| CliError::bare("io", e.to_string()))?;
     let data = args.data.clone().unwrap_or_else(|| temp.path().to_owned());
     let prefix = format!("conclave_demo_{}", random_hex());
-    let postgres = match &args.postgres {
+    let postgres = match &args.engine.postgres {
         Some(url) => Some(stack::prepare_postgres(url, &prefix).await?),
         None => None,
     };
@@ -185,7 +179,7 @@ pub async fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     };
     let result = story(&args, &data, postgres, &mut checks).await;
     checks.spinner.finish_and_clear();
-    if let (Some(url), None) = (&args.postgres, &args.data) {
+    if let (Some(url), None) = (&args.engine.postgres, &args.data) {
         if let Err(e) = stack::drop_postgres(url, &prefix).await {
             tracing::warn!(error = %e, "could not drop the demo's databases");
         }
@@ -233,8 +227,8 @@ async fn story(
     let stack = Stack::start(StackOptions {
         data: data.join("servers"),
         postgres,
-        nats: args.nats.clone(),
-        nodes: args.nodes,
+        nats: args.engine.nats.clone(),
+        nodes: args.engine.nodes,
         as_listen: "127.0.0.1:0".parse().expect("literal address"),
         ds_listen: "127.0.0.1:0".parse().expect("literal address"),
     })

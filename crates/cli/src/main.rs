@@ -93,16 +93,9 @@ pub struct ServeArgs {
     /// Where the (first) DS node listens.
     #[arg(long, default_value = "127.0.0.1:8444")]
     ds_listen: SocketAddr,
-    /// PostgreSQL URL of the server's maintenance database; the AS and the DS get their own
-    /// databases there, `conclave_as` and `conclave_ds`.
-    #[arg(long)]
-    postgres: Option<String>,
-    /// NATS URL, for pushes between DS nodes.
-    #[arg(long)]
-    nats: Option<String>,
-    /// DS nodes (more than one needs --postgres).
-    #[arg(long, default_value_t = 1)]
-    nodes: usize,
+    /// The engines (with --postgres: databases `conclave_as` and `conclave_ds`).
+    #[command(flatten)]
+    engine: stack::EngineArgs,
 }
 
 /// `conclave invite`.
@@ -186,15 +179,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 async fn serve(args: ServeArgs, out: &people::Output) -> Result<(), CliError> {
-    let postgres = match &args.postgres {
+    let postgres = match &args.engine.postgres {
         Some(url) => Some(stack::prepare_postgres(url, SERVE_DATABASES).await?),
         None => None,
     };
     let options = stack::StackOptions {
         data: args.data.clone(),
         postgres,
-        nats: args.nats,
-        nodes: args.nodes,
+        nats: args.engine.nats,
+        nodes: args.engine.nodes,
         as_listen: args.as_listen,
         ds_listen: args.ds_listen,
     };

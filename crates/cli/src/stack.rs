@@ -7,6 +7,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The scale-out engines, as `serve` and `demo` take them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// PostgreSQL URL of the server's maintenance database (e.g.
+    /// postgres://postgres@127.0.0.1/postgres); the AS and the DS get databases of their
+    /// own there. Without it: SQLite files.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// NATS URL, for pushes between DS nodes.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// DS nodes (more than one needs --postgres).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+}
+
 /// How to run the two servers.
 #[derive(Clone, Debug)]
 pub struct StackOptions {

@@ -381,40 +381,33 @@ impl Terminal {
         text(&self.screen.lock().unwrap())
     }
 
-    /// Waits until the screen shows a line with all of `parts`.
-    fn wait_for(&self, parts: &[&str]) {
+    /// Waits until a line of the screen satisfies `f` (the terminal ends lines with CR LF,
+    /// trimmed here).
+    fn wait_until(&self, what: &str, f: impl Fn(&str) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
-            if self
-                .screen()
-                .lines()
-                .any(|l| parts.iter().all(|p| l.contains(p)))
-            {
+            if self.screen().lines().any(|l| f(l.trim_end())) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         panic!(
-            "{}'s terminal never showed {parts:?}:\n{}",
+            "{}'s terminal never showed {what}:\n{}",
             self.name,
             self.screen()
         );
     }
 
-    /// Waits until the screen shows exactly `line` (the terminal ends lines with CR LF).
+    /// Waits until the screen shows a line with all of `parts`.
+    fn wait_for(&self, parts: &[&str]) {
+        self.wait_until(&format!("{parts:?}"), |l| {
+            parts.iter().all(|p| l.contains(p))
+        });
+    }
+
+    /// Waits until the screen shows exactly `line`.
     fn wait_for_exact(&self, line: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::time::Instant::now() < deadline {
-            if self.screen().lines().any(|l| l.trim_end() == line) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!(
-            "{}'s terminal never showed {line:?}:\n{}",
-            self.name,
-            self.screen()
-        );
+        self.wait_until(&format!("{line:?}"), |l| l == line);
     }
 
     fn type_line(&mut self, line: &str) {
@@ -588,7 +581,7 @@ fn killed_listener_loses_nothing() {
     let mut child = listen();
     for i in 0..total {
         ok(&alice, &["send", &group, &format!("message {i}")]);
-        if next() % 3 == 0 {
+        if next().is_multiple_of(3) {
             std::thread::sleep(std::time::Duration::from_millis(next() % 1200));
             child.kill().unwrap();
             child.wait().unwrap();
