@@ -4,7 +4,7 @@
 //! `/members`, `/verify`, `/add USER`, `/remove USER`, `/update`, `/help`, `/quit`.
 
 use crate::error::CliError;
-use crate::people::{event_line, resolve_group, short};
+use crate::people::{event_line, resolve_group, short, users_of};
 use crate::profile::Profile;
 use conclave_client::{Device, Event, GroupId};
 use std::io::Write as _;
@@ -20,15 +20,7 @@ fn say(line: &str) {
 }
 
 async fn members_line(device: &Device, group: &GroupId) -> Result<String, CliError> {
-    let members = device.members(group).await?;
-    let mut users: Vec<(String, usize)> = Vec::new();
-    for m in members {
-        match users.iter_mut().find(|(u, _)| *u == m.user) {
-            Some((_, n)) => *n += 1,
-            None => users.push((m.user, 1)),
-        }
-    }
-    Ok(users
+    Ok(users_of(&device.members(group).await?)
         .into_iter()
         .map(|(u, n)| {
             if n == 1 {

@@ -367,9 +367,11 @@ pub async fn group(dir: &Path, command: GroupCommand, out: &Output) -> Result<()
                 println!("no groups yet — `conclave group create`");
             }
             for g in groups {
-                let members = device.members(&g).await?;
-                let mut users: Vec<String> = members.iter().map(|m| m.user.clone()).collect();
-                users.dedup();
+                // Each user once, however their devices sit among the leaves.
+                let users: Vec<String> = users_of(&device.members(&g).await?)
+                    .into_iter()
+                    .map(|(user, _)| user)
+                    .collect();
                 out.print(
                     &format!("{g}  {}", users.join(", ")),
                     json!({ "group": g.to_string(), "users": users }),
@@ -476,6 +478,18 @@ async fn print_and_ack(
     Ok(())
 }
 
+/// The users among `members`, in order of first appearance, with their device counts.
+pub fn users_of(members: &[conclave_client::DeviceName]) -> Vec<(String, usize)> {
+    let mut users: Vec<(String, usize)> = Vec::new();
+    for m in members {
+        match users.iter_mut().find(|(u, _)| *u == m.user) {
+            Some((_, n)) => *n += 1,
+            None => users.push((m.user.clone(), 1)),
+        }
+    }
+    users
+}
+
 /// A group id as people see it: its first 8 hex digits.
 pub fn short(group: &GroupId) -> String {
     group.to_string().chars().take(8).collect()
@@ -551,5 +565,24 @@ pub fn event_json(event: &Event) -> Value {
             "type": "device_revoked", "user": device.user, "device": device.device,
         }),
         other => json!({ "type": "other", "debug": format!("{other:?}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use conclave_client::DeviceName;
+
+    #[test]
+    fn users_of_counts_interleaved_devices_once_per_user() {
+        let d = |user: &str, device: &str| DeviceName {
+            user: user.into(),
+            device: device.into(),
+        };
+        // Leaves in join order: Alice's second device came after Bob.
+        let members = [d("alice", "1"), d("bob", "1"), d("alice", "2")];
+        assert_eq!(
+            super::users_of(&members),
+            vec![("alice".to_owned(), 2), ("bob".to_owned(), 1)]
+        );
     }
 }

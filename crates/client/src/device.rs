@@ -279,14 +279,7 @@ impl Device {
 
     /// Up to `limit` events not yet acknowledged, oldest first.
     pub async fn events(&self, limit: u32) -> Result<Vec<(EventId, Event)>, Error> {
-        let inner = self.inner.lock().await;
-        Ok(inner
-            .store
-            .events::<Event>(0, limit)
-            .await?
-            .into_iter()
-            .map(|(id, e)| (EventId(id), e))
-            .collect())
+        self.events_after(0, limit).await
     }
 
     /// Up to `limit` stored events after `after`, oldest first.

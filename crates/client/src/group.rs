@@ -184,16 +184,7 @@ impl Device {
     /// The groups this device was removed from (kept so their history stays readable).
     pub async fn former_groups(&self) -> Result<Vec<GroupId>, Error> {
         let inner = self.inner.lock().await;
-        let mut ids: Vec<GroupId> = inner
-            .store
-            .list::<GroupRecord>(Kind::Group)
-            .await?
-            .into_iter()
-            .filter(|g| g.removed)
-            .map(|g| GroupId(g.group_id.0))
-            .collect();
-        ids.sort();
-        Ok(ids)
+        inner.group_ids_where(true).await
     }
 
     /// The last `limit` messages of the group, oldest first: those this device received
@@ -268,12 +259,17 @@ impl Inner {
 
     /// The groups this device is still in.
     pub(crate) async fn group_ids(&self) -> Result<Vec<GroupId>, Error> {
+        self.group_ids_where(false).await
+    }
+
+    /// The groups this device was (`removed`) or still is (`!removed`) in, sorted.
+    async fn group_ids_where(&self, removed: bool) -> Result<Vec<GroupId>, Error> {
         let mut ids: Vec<GroupId> = self
             .store
             .list::<GroupRecord>(Kind::Group)
             .await?
             .into_iter()
-            .filter(|g| !g.removed)
+            .filter(|g| g.removed == removed)
             .map(|g| GroupId(g.group_id.0))
             .collect();
         ids.sort();
