@@ -96,6 +96,11 @@ enum Command {
         #[arg(long, default_value = "conclave-as-audit.json")]
         state: PathBuf,
     },
+    /// Replace the issuing CA now (the running server also does it by itself when less than
+    /// twice the certificate lifetime remains): a new issuing key and certificate, signed by
+    /// the root key in the keys directory. Chains issued before stay valid; restart the
+    /// server (and the nodes sharing these keys) to issue with the new one at once.
+    RotateCa,
     /// Revoke a device or a user (with all their devices).
     Revoke {
         /// The device id.
@@ -151,6 +156,18 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             return Ok(());
         }
         Command::Audit { url, state } => return audit(&url, &state).await,
+        Command::RotateCa => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let ca = conclave_as::ca::Ca::load_or_create(&cli.keys, now)?;
+            let rotated = ca.rotate_issuing(now)?;
+            println!(
+                "issuing CA rotated; valid until {} (Unix time)",
+                rotated.issuing_not_after()
+            );
+            return Ok(());
+        }
         _ => {}
     }
     // Operator tasks: the service on the same database, without serving.
@@ -184,7 +201,7 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("revoked {} {} (seq {})", r.user_id, r.device_id, r.seq);
             }
         }
-        Command::Serve | Command::Audit { .. } => {}
+        Command::Serve | Command::Audit { .. } | Command::RotateCa => {}
     }
     Ok(())
 }

@@ -67,7 +67,12 @@ pub struct SignedHeaders<'a> {
 /// The AS.
 pub struct Service {
     store: Arc<dyn Store>,
-    ca: Ca,
+    /// The root certificate: the same across issuing-CA rotations.
+    root_der: Vec<u8>,
+    /// The CA issuing now; replaced when its issuing CA nears expiry ([`Service::ca`]).
+    ca: std::sync::RwLock<Arc<Ca>>,
+    /// Held while a rotation runs; the time of the last failed one, to retry at most hourly.
+    rotation: std::sync::Mutex<Option<u64>>,
     oidc: Oidc,
     config: Config,
     clock: Clock,
@@ -104,7 +109,9 @@ impl Service {
     ) -> Self {
         Self {
             store,
-            ca,
+            root_der: ca.root_der().to_vec(),
+            ca: std::sync::RwLock::new(Arc::new(ca)),
+            rotation: std::sync::Mutex::new(None),
             oidc,
             config,
             clock,
@@ -230,7 +237,48 @@ impl Service {
 
     /// The root certificate (DER).
     pub fn root_der(&self) -> &[u8] {
-        self.ca.root_der()
+        &self.root_der
+    }
+
+    /// The CA to issue with at `now`. When its issuing CA has less than twice the device
+    /// certificate lifetime left, it is rotated first ([`Ca::rotate_issuing`]), so that no
+    /// certificate is cut short by its issuer's expiry (RFC 9750 §7: credentials with a
+    /// defined lifetime). A rotation that fails (no root key here, a full disk) is logged and
+    /// retried at most hourly; the current issuing CA serves meanwhile.
+    fn ca(&self, now: u64) -> Arc<Ca> {
+        let margin = self.config.certificate_lifetime.saturating_mul(2);
+        let current = Arc::clone(&self.ca.read().unwrap_or_else(|e| e.into_inner()));
+        if !current.rotation_due(now, margin) {
+            return current;
+        }
+        let mut last_failure = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
+        let current = Arc::clone(&self.ca.read().unwrap_or_else(|e| e.into_inner()));
+        let retry = last_failure.is_none_or(|at| now >= at + 3_600);
+        if !current.rotation_due(now, margin) || !retry {
+            return current;
+        }
+        match current.rotate_issuing(now) {
+            Ok(rotated) => {
+                tracing::info!(
+                    not_after = rotated.issuing_not_after(),
+                    "issuing CA rotated"
+                );
+                metrics::counter!("conclave_as_ca_rotations_total").increment(1);
+                let rotated = Arc::new(rotated);
+                *self.ca.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&rotated);
+                *last_failure = None;
+                rotated
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    not_after = current.issuing_not_after(),
+                    "the issuing CA is due for rotation and could not be rotated"
+                );
+                *last_failure = Some(now);
+                current
+            }
+        }
     }
 
     /// Creates a single-use invitation for `user` (operator only), valid `lifetime` seconds
@@ -387,10 +435,10 @@ impl Service {
         now: u64,
     ) -> Result<(Vec<Vec<u8>>, u64), Error> {
         let (chain, not_after) = self
-            .ca
+            .ca(now)
             .issue(user, device, key, now, self.config.certificate_lifetime)
             .map_err(Error::internal)?;
-        crate::mls::check_credential(self.ca.root_der(), &chain, key, user, device, now)
+        crate::mls::check_credential(&self.root_der, &chain, key, user, device, now)
             .map_err(Error::internal)?;
         Ok((chain, not_after))
     }

@@ -1,10 +1,11 @@
-//! The Conclave side of the scenarios: [`Conclave`], a `conclave-mls` client with basic
-//! credentials, driven through the same [`Member`] trait as the peers.
+//! The Conclave side of the scenarios: [`Conclave`], a `conclave-mls` client (basic
+//! credentials unless made with [`Conclave::with_identity`]), driven through the same
+//! [`Member`] trait as the peers.
 
 use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member, decode, encode, now};
 use conclave_mls::codec::{Decode, Encode};
 use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto, Secret, SuiteCrypto};
-use conclave_mls::identity::BasicCredentialsOnly;
+use conclave_mls::identity::{BasicCredentialsOnly, IdentityValidator};
 use conclave_mls::key_package::default_capabilities;
 use conclave_mls::messages::{
     Capabilities, Credential, Extension, ExtensionType, KeyPackage, Lifetime, MlsMessageBody,
@@ -36,8 +37,10 @@ pub enum Got {
 pub struct Conclave {
     /// The crypto provider (RustCrypto, system randomness).
     pub provider: RustCrypto,
-    /// The client's identity (basic credential).
+    /// The client's identity (a basic credential unless made with [`Conclave::with_identity`]).
     pub identity: Identity,
+    /// The identity policy of its groups (default: [`BasicCredentialsOnly`]).
+    pub validator: Arc<dyn IdentityValidator>,
     name: String,
     key_package: Option<KeyPackageBundle>,
     /// Capabilities of the leaves this client makes (KeyPackages, and the creator's leaf via
@@ -56,9 +59,20 @@ impl Conclave {
     pub fn new(name: &str, suite: u16) -> Self {
         let provider = RustCrypto::default();
         let identity = Self::identity_in(&provider, name, suite);
+        Self::with_identity(name, identity, Arc::new(BasicCredentialsOnly))
+    }
+
+    /// A client presenting `identity` (any credential, e.g. an X.509 chain for its signature
+    /// key) whose groups accept members by `validator`.
+    pub fn with_identity(
+        name: &str,
+        identity: Identity,
+        validator: Arc<dyn IdentityValidator>,
+    ) -> Self {
         Self {
-            provider,
+            provider: RustCrypto::default(),
             identity,
+            validator,
             name: name.to_owned(),
             key_package: None,
             capabilities: None,
@@ -131,7 +145,7 @@ impl Conclave {
 
     /// Creates a one-member group.
     pub fn create_group(&mut self, group_id: &[u8]) {
-        let group = Group::builder(&self.identity, Arc::new(BasicCredentialsOnly))
+        let group = Group::builder(&self.identity, self.validator.clone())
             .group_id(group_id.to_vec())
             .config(self.config.clone())
             .build(&self.provider)
@@ -185,13 +199,8 @@ impl Conclave {
             "not a Welcome"
         );
         let bundle = self.key_package.as_ref().expect("a KeyPackage was made");
-        let mut join = Group::join(
-            welcome,
-            &self.identity,
-            bundle,
-            Arc::new(BasicCredentialsOnly),
-        )
-        .config(self.config.clone());
+        let mut join = Group::join(welcome, &self.identity, bundle, self.validator.clone())
+            .config(self.config.clone());
         if let Some(tree) = tree {
             join = join.ratchet_tree(RatchetTree::decode(tree).expect("decode RatchetTree"));
         }
@@ -223,17 +232,37 @@ impl Conclave {
         (commit, welcome.expect("a Welcome"))
     }
 
+    /// [`Conclave::add`], or the library's refusal (the KeyPackage's credential is not
+    /// acceptable to [`Conclave::validator`], say); the group is unchanged on refusal.
+    pub fn try_add(
+        &mut self,
+        key_package: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), conclave_mls::Error> {
+        let (commit, welcome) =
+            self.try_commit_proposals(vec![Proposal::Add(conclave_mls::messages::Add {
+                key_package: key_package_of(key_package),
+            })])?;
+        Ok((commit, welcome.expect("a Welcome")))
+    }
+
     /// Commits the cached proposals (by reference) and `proposals` (by value), and merges it.
     /// Returns the commit and the Welcome, if it adds members.
     pub fn commit_proposals(&mut self, proposals: Vec<Proposal>) -> (Vec<u8>, Option<Vec<u8>>) {
+        self.try_commit_proposals(proposals).expect("commit")
+    }
+
+    fn try_commit_proposals(
+        &mut self,
+        proposals: Vec<Proposal>,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), conclave_mls::Error> {
         let group = self.group.as_mut().expect("in a group");
         let mut builder = group.commit();
         for proposal in proposals {
             builder = builder.proposal(proposal);
         }
-        let out = builder.build(&self.provider).expect("commit");
+        let out = builder.build(&self.provider)?;
         group.merge_pending_commit().expect("merge");
-        (encode(&out.commit), out.welcome.as_ref().map(encode))
+        Ok((encode(&out.commit), out.welcome.as_ref().map(encode)))
     }
 
     /// Commits a GroupContextExtensions proposal replacing the extensions (§12.1.7).
@@ -413,7 +442,7 @@ impl Conclave {
             "not a GroupInfo"
         );
         let (group, commit) =
-            Group::join_external(group_info, &self.identity, Arc::new(BasicCredentialsOnly))
+            Group::join_external(group_info, &self.identity, self.validator.clone())
                 .config(self.config.clone())
                 .build(&self.provider)?;
         self.group = Some(self.with_psks(group));

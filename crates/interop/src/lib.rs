@@ -36,6 +36,12 @@
 //!
 //! `tests/three_party.rs`: one group of Conclave, OpenMLS and mls-rs (suites 1, 2, 3), each
 //! adding and removing members, with application messages and agreement among all.
+//!
+//! `tests/mls_rs_x509.rs`: X.509 credentials issued by the Authentication Service's CA
+//! (`conclave-as`), checked by `conclave-mls`'s validator on one side and by mls-rs's own
+//! `X509IdentityProvider` (RustCrypto validator) on the other, both anchored at the AS root:
+//! groups formed each way (suites 1 and 3), and each side refusing the other's KeyPackage
+//! whose chain has another root, another key, or has expired.
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,5 @@
-//! The mls-rs 0.57 side of the scenarios (`mls-rs-crypto-rustcrypto`, basic credentials).
+//! The mls-rs 0.57 side of the scenarios (`mls-rs-crypto-rustcrypto`): basic credentials, or
+//! X.509 chains checked by mls-rs's own RustCrypto validator ([`mls_rs_x509`]).
 
 use crate::{CUSTOM_EXTENSION, EXPORTER_LABEL, Member, Peer, PeerOptions};
 use mls_rs::client_builder::MlsConfig;
@@ -6,6 +7,7 @@ use mls_rs::extension::ExtensionType;
 use mls_rs::group::{CommitBuilder, CommitEffect, ExportedTree, ReceivedMessage, ReinitClient};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::identity::x509::{CertificateChain, SubjectIdentityExtractor, X509IdentityProvider};
 use mls_rs::mls_rs_codec::{MlsDecode, MlsEncode};
 use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
 use mls_rs::psk::{ExternalPskId, PreSharedKey};
@@ -15,6 +17,7 @@ use mls_rs::{
     ProtocolVersion,
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use mls_rs_crypto_rustcrypto::x509::{X509Reader, X509Validator};
 
 /// An mls-rs client and at most one group; also the ReInit client between a ReInit commit
 /// and the new group (§11.2).
@@ -85,6 +88,53 @@ pub fn mls_rs_with(name: &str, suite: u16, options: PeerOptions) -> MlsRs<impl M
     }
 }
 
+/// A fresh signature key pair of mls-rs in `suite`: `(secret, public key bytes)`, the public
+/// key as MLS carries it (for Ed25519 the raw 32 bytes), for a certificate to be issued on.
+pub fn mls_rs_signature_key(suite: u16) -> (mls_rs::crypto::SignatureSecretKey, Vec<u8>) {
+    let provider = RustCryptoProvider::default()
+        .cipher_suite_provider(CipherSuite::new(suite))
+        .expect("mls-rs supports the suite");
+    let (secret, public) = provider.signature_key_generate().expect("signature key");
+    (secret, public.as_bytes().to_vec())
+}
+
+/// An mls-rs client in `suite` presenting the X.509 `chain` (DER, leaf first) for the key
+/// pair `(secret, public)`, whose identity provider is mls-rs's own: `X509IdentityProvider`
+/// with the RustCrypto `X509Validator` anchored at `root_der` alone, identities read from
+/// the leaf's subject. It checks every member's chain, time included, as a deployment would.
+pub fn mls_rs_x509(
+    name: &str,
+    suite: u16,
+    chain: &[Vec<u8>],
+    key: (mls_rs::crypto::SignatureSecretKey, Vec<u8>),
+    root_der: &[u8],
+) -> MlsRs<impl MlsConfig + use<>> {
+    let (secret, public) = key;
+    let credential = CertificateChain::from(chain.to_vec()).into_credential();
+    let identity = SigningIdentity::new(credential, public.into());
+    let validator = X509Validator::new(vec![root_der.to_vec().into()])
+        .expect("mls-rs accepts the AS root as a trust anchor");
+    let provider = X509IdentityProvider::new(
+        SubjectIdentityExtractor::new(0, X509Reader::new()),
+        validator,
+    );
+    let psks = InMemoryPreSharedKeyStorage::default();
+    let client = Client::builder()
+        .psk_store(psks.clone())
+        .identity_provider(provider)
+        .crypto_provider(RustCryptoProvider::default())
+        .signing_identity(identity, secret, CipherSuite::new(suite))
+        .build();
+    MlsRs {
+        client,
+        group: None,
+        reinit: None,
+        psks,
+        name: name.to_owned(),
+        removed: false,
+    }
+}
+
 impl<C: MlsConfig> MlsRs<C> {
     /// The group (panics if none).
     pub fn group(&mut self) -> &mut Group<C> {
@@ -109,6 +159,27 @@ impl<C: MlsConfig> MlsRs<C> {
     /// Commits an Add of a KeyPackage (bytes) and applies it; returns (commit, welcome).
     pub fn add(&mut self, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
         self.add_and_psk(key_package, None)
+    }
+
+    /// [`MlsRs::add`], or mls-rs's refusal as text (it does not accept the KeyPackage, say
+    /// because its identity provider refuses the credential); the group is unchanged then.
+    pub fn try_add(&mut self, key_package: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let kp = MlsMessage::from_bytes(key_package).map_err(|e| format!("{e:?}"))?;
+        let group = self.group();
+        let out = group
+            .commit_builder()
+            .add_member(kp)
+            .and_then(|b| b.build())
+            .map_err(|e| format!("{e:?}"))?;
+        group.apply_pending_commit().expect("apply");
+        Ok((
+            out.commit_message.to_bytes().expect("encode"),
+            out.welcome_messages
+                .first()
+                .expect("a Welcome")
+                .to_bytes()
+                .expect("encode"),
+        ))
     }
 
     /// Commits an Add of a KeyPackage (bytes), with a PreSharedKey proposal for the external
