@@ -4,6 +4,8 @@
 //!
 //! `LOAD_CLIENTS=1000 LOAD_ENGINE=sqlite cargo bench -p conclave-ds --bench load`
 //! (`LOAD_ENGINE=postgres LOAD_NODES=2` for two nodes on one PostgreSQL database + NATS).
+//! Each DS node is the real `conclave-ds` binary in its own process; the bench also reports
+//! the server's CPU time per append and its resident memory per connected client (`/proc`).
 //! `cargo bench` builds with the `bench` profile, which is the release profile; the figures
 //! of a debug build say nothing about the DS, so one refuses to run.
 
@@ -52,18 +54,27 @@ async fn main() {
     let concurrency = env("LOAD_CONCURRENCY", 64);
     let use_nats = nodes > 1;
     let db = Db::new(engine).await;
+    // Each node is the real `conclave-ds` binary in a process of its own, so the load
+    // generator's sockets and CPU are counted apart from the server's (and 10,000 clients fit
+    // the per-process descriptor limit on both sides).
+    let nats = nats_url();
+    let mut extra = vec![
+        "--claims-per-minute",
+        "100000",
+        "--postgres-connections",
+        "16",
+    ];
+    if use_nats {
+        extra.extend(["--nats", nats.as_str()]);
+    }
     let mut servers = Vec::new();
     let mut node_clients = Vec::new();
     for _ in 0..nodes {
-        let mut config = db.config();
-        config.postgres_connections = 16;
-        if use_nats {
-            config.nats = Some(nats_url());
-        }
-        let s = conclave_ds::start(config).await.expect("start");
-        node_clients.push(Client::new(s.addr));
-        servers.push(s);
+        let (child, client) = spawn_ds(&db, &extra).await;
+        node_clients.push(client);
+        servers.push(child);
     }
+    let pids: Vec<u32> = servers.iter().filter_map(|c| c.id()).collect();
     let c = node_clients[0].clone();
     println!("engine {engine:?}, {nodes} node(s), {clients} clients, {groups} groups");
 
@@ -81,6 +92,7 @@ async fn main() {
     }
 
     // N WebSocket clients, each subscribed to one group (round robin over groups and nodes).
+    let rss_before = server_rss(&pids);
     let delivered = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut readers = Vec::new();
@@ -103,6 +115,13 @@ async fn main() {
         "{clients} clients connected and subscribed in {:.1?}",
         started.elapsed()
     );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = server_rss(&pids);
+    println!(
+        "server memory: {:.1} MiB resident with the clients connected, {:.1} KiB per connected client",
+        rss_after as f64 / 1_048_576.0,
+        rss_after.saturating_sub(rss_before) as f64 / 1024.0 / clients as f64
+    );
 
     // Appends: pre-encrypted application messages, posted with `concurrency` in flight.
     let mut work = Vec::new();
@@ -117,6 +136,7 @@ async fn main() {
     let expected_deliveries = (messages as u64) * (clients as u64) / (groups as u64);
     let work = Arc::new(std::sync::Mutex::new(work));
     let accepted = Arc::new(AtomicU64::new(0));
+    let cpu0 = server_cpu(&pids);
     let t0 = Instant::now();
     let mut posters = Vec::new();
     for w in 0..concurrency {
@@ -146,6 +166,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let push_secs = t0.elapsed().as_secs_f64();
+    let server_cpu_secs = (server_cpu(&pids) - cpu0).as_secs_f64();
     let n_acc = accepted.load(Ordering::Relaxed);
     let n_del = delivered.load(Ordering::Relaxed);
     println!(
@@ -155,6 +176,19 @@ async fn main() {
     println!(
         "deliveries: {n_del} of {expected_deliveries} pushed in {push_secs:.2} s = {:.0}/s",
         n_del as f64 / push_secs
+    );
+    // Fan-out on read: each message is one log row, however many subscribers its group has.
+    let rows = db.count_rows("log_entries").await;
+    assert_eq!(rows as u64, n_acc, "one log row per accepted message");
+    println!(
+        "storage: {rows} log rows for {n_acc} messages to groups of {} subscribers",
+        clients / groups
+    );
+    println!(
+        "server CPU: {server_cpu_secs:.2} s for the appends and their pushes = {:.0} µs per append \
+         ({:.0}% of one core)",
+        server_cpu_secs * 1e6 / n_acc.max(1) as f64,
+        server_cpu_secs * 100.0 / push_secs
     );
 
     // Commit compare-and-set latency: a chain of commits on one group, one at a time.
@@ -259,7 +293,41 @@ async fn main() {
     for r in readers {
         r.abort();
     }
-    for s in &servers {
-        s.stop();
-    }
+    drop(servers);
+}
+
+/// CPU time (user + system) the server processes have used so far, from `/proc`.
+fn server_cpu(pids: &[u32]) -> Duration {
+    // Fields 14 and 15 of /proc/PID/stat, in clock ticks (USER_HZ, 100 on Linux).
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // The command name (field 2) may hold spaces: count fields after its ')'.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| {
+                fields
+                    .get(n - 3)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            field(14) + field(15)
+        })
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Resident memory of the server processes (bytes), from `/proc`.
+fn server_rss(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum::<u64>()
+        * 1024
 }

@@ -85,6 +85,11 @@ pub struct Config {
     /// the client is told it lagged and re-reads from its cursor.
     #[arg(long, env = "CONCLAVE_DS_PUSH_BUFFER", default_value_t = 1024)]
     pub push_buffer: usize,
+    /// Epoch keys kept in memory (group auth key and start of each epoch, which never
+    /// change once written), so a group request needs no database read to be verified.
+    /// 0 turns the cache off.
+    #[arg(long, env = "CONCLAVE_DS_EPOCH_KEY_CACHE", default_value_t = 65_536)]
+    pub epoch_key_cache: usize,
     /// TLS certificate chain (PEM); with --tls-key the DS serves HTTPS and WSS only.
     #[arg(long, env = "CONCLAVE_DS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -39,6 +39,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod epoch_keys;
 pub mod error;
 pub mod http;
 pub mod mls;
@@ -135,6 +136,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let state = http::AppState {
         stopping: stopping_rx,
+        epoch_keys: Arc::new(epoch_keys::EpochKeyCache::new(config.epoch_key_cache)),
         store: store.clone(),
         push: push.clone(),
         config: config.clone(),

@@ -12,38 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::mls::Mls;
 use support::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-async fn spawn_ds(db: &Db) -> (Child, Client) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conclave-ds"));
-    cmd.args(["--listen", "127.0.0.1:0", "--prune-interval-secs", "0"]);
-    match db.postgres_url() {
-        Some(url) => cmd.args(["--postgres", &url]),
-        None => cmd.args(["--db", &db.sqlite_path().display().to_string()]),
-    };
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("spawn conclave-ds");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(a) = line.strip_prefix("listening on ") {
-                return a.parse::<std::net::SocketAddr>().expect("addr");
-            }
-        }
-        panic!("conclave-ds exited before listening");
-    })
-    .await
-    .expect("conclave-ds started");
-    (child, Client::new(addr))
-}
 
 async fn kill_nine_loses_no_accepted_write(engine: Engine) {
     let db = Db::new(engine).await;
-    let (mut child, c) = spawn_ds(&db).await;
+    let (mut child, c) = spawn_ds(&db, &[]).await;
     let mls = Mls::new();
     let gid = b"crash".to_vec();
     let mut alice = mls.create_group("alice", &gid);
@@ -156,7 +128,7 @@ async fn kill_nine_loses_no_accepted_write(engine: Engine) {
     );
 
     // Restart on the same database.
-    let (_child, c) = spawn_ds(&db).await;
+    let (_child, c) = spawn_ds(&db, &[]).await;
     let first: LogPage = c.log(&gid, 1, &keys[&0], 0).await.json();
     let epoch = first.current_epoch;
     // The commit in flight at the kill may or may not have been applied, never in part.

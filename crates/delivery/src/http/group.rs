@@ -3,6 +3,7 @@
 
 use super::{AppState, body, id, json, now_i64, plus, signed_path};
 use crate::auth::{self, Proof};
+use crate::epoch_keys::CachedKey;
 use crate::error::ApiError;
 use crate::mls::{self, Kind};
 use crate::push;
@@ -34,9 +35,31 @@ pub fn log_entry(row: LogRow) -> LogEntry {
 }
 
 /// The key of an epoch, or the right refusal: 404 without the group, 409 with its current
-/// epoch when the epoch is unknown (not reached yet, or pruned).
-pub async fn epoch_key(state: &AppState, group: &[u8], epoch: u64) -> Result<EpochKey, ApiError> {
+/// epoch when the epoch is unknown (not reached yet, or pruned). Its immutable part comes
+/// from the node's cache when there; with `external`, the external commit key (which a new
+/// sealed GroupInfo replaces) is always read from the store.
+pub async fn epoch_key(
+    state: &AppState,
+    group: &[u8],
+    epoch: u64,
+    external: bool,
+) -> Result<EpochKey, ApiError> {
+    if !external && let Some(cached) = state.epoch_keys.get(group, epoch) {
+        return Ok(EpochKey {
+            auth_key: cached.auth_key,
+            external_commit_key: None,
+            start_seq: cached.start_seq,
+        });
+    }
     if let Some(key) = state.store.epoch_key(group, epoch).await? {
+        state.epoch_keys.insert(
+            group,
+            epoch,
+            CachedKey {
+                auth_key: key.auth_key.clone(),
+                start_seq: key.start_seq,
+            },
+        );
         return Ok(key);
     }
     match state.store.group_state(group).await? {
@@ -85,7 +108,7 @@ async fn authorise(
     let proof = Proof::from_headers(headers)?;
     let epoch = auth::epoch_header(headers)?;
     let group = id(group, ErrorCode::GroupNotFound)?;
-    let key = epoch_key(state, &group, epoch).await?;
+    let key = epoch_key(state, &group, epoch, external).await?;
     let mut keys: Vec<&[u8]> = vec![&key.auth_key];
     if let (true, Some(k)) = (external, key.external_commit_key.as_deref()) {
         keys.push(k);

@@ -34,6 +34,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Node-wide limit of anonymous creations (mailboxes and groups).
     pub creations: Arc<NodeLimiter>,
+    /// The epoch keys this node has read (their immutable part).
+    pub epoch_keys: Arc<crate::epoch_keys::EpochKeyCache>,
     /// Becomes `true` when the node stops: push connections close, so their clients
     /// reconnect to a node that serves (see [`crate::Server::stop`]).
     pub stopping: tokio::sync::watch::Receiver<bool>,

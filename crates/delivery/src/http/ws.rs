@@ -157,7 +157,7 @@ async fn subscribe(
             if epoch > (i64::MAX as u64) / 2 {
                 return Err(ApiError::bad("epoch out of range"));
             }
-            let key = epoch_key(state, &group, epoch).await?;
+            let key = epoch_key(state, &group, epoch, false).await?;
             let path = format!("/v1/groups/{group_id}/log?epoch={epoch}");
             auth::authorise(
                 state.store.as_ref(),

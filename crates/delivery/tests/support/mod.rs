@@ -159,6 +159,36 @@ impl Db {
     }
 }
 
+/// The real `conclave-ds` binary serving `db`, with `extra` flags; its client once it prints
+/// the address it listens on. The process is killed when the handle is dropped.
+pub async fn spawn_ds(db: &Db, extra: &[&str]) -> (tokio::process::Child, Client) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_conclave-ds"));
+    cmd.args(["--listen", "127.0.0.1:0", "--prune-interval-secs", "0"]);
+    match db.postgres_url() {
+        Some(url) => cmd.args(["--postgres", &url]),
+        None => cmd.args(["--db", &db.sqlite_path().display().to_string()]),
+    };
+    cmd.args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn conclave-ds");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(a) = line.strip_prefix("listening on ") {
+                return a.parse::<std::net::SocketAddr>().expect("addr");
+            }
+        }
+        panic!("conclave-ds exited before listening");
+    })
+    .await
+    .expect("conclave-ds started");
+    (child, Client::new(addr))
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
         if let Some(name) = self.pg_name.take() {
