@@ -13,6 +13,7 @@ mod hpke_vectors;
 mod rng;
 mod signature;
 mod symmetric;
+mod x25519_kem;
 mod x448_kem;
 
 use super::{
