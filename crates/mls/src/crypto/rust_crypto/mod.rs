@@ -29,6 +29,8 @@ use rng::ProviderRng;
 #[derive(Debug, Default)]
 pub struct RustCrypto {
     rng: ProviderRng,
+    /// The last Ed25519 key that signed, with its public key.
+    signing_key: signature::SigningKeyCache,
 }
 
 impl RustCrypto {
@@ -37,6 +39,7 @@ impl RustCrypto {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             rng: ProviderRng::seeded(seed),
+            signing_key: Default::default(),
         }
     }
 
@@ -274,8 +277,7 @@ impl CryptoProvider for RustCrypto {
         private_key: &SignaturePrivateKey,
         message: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let mut rng = self.child_rng()?;
-        signature::sign(suite, private_key, message, &mut rng)
+        signature::sign(suite, private_key, message, &self.signing_key)
     }
 
     fn verify(
