@@ -15,9 +15,9 @@
 //! it fully), `remove_one` / `process_remove`, and `peak_rss_mb` (the process's peak while
 //! the implementation holds the creator's, the receiver's and the joiner's states; fixtures
 //! made before are not counted). With `--impl conclave`, lines with `"impl":"bare"` give
-//! the physical floor: the same number of HPKE seals as the commit made (under one info,
-//! hashed once, as the commit's are), and one signature verification per member, on all
-//! cores. Each floor repetition runs right after the repetition of the operation it
+//! the physical floor (see `floor.rs`): the same number of HPKE seals as the commit made,
+//! from the primitives alone (ring's X25519, HKDF and AES-GCM; the info hashed once), and
+//! one signature verification per member, on all cores. Each floor repetition runs right after the repetition of the operation it
 //! bounds, so that a drift in the machine's speed moves both alike. How each tree shape is
 //! built: see `fixture.rs`.
 
@@ -26,6 +26,7 @@
 mod client;
 mod conclave;
 mod fixture;
+mod floor;
 mod measure;
 mod mls_rs;
 mod openmls;

@@ -2,11 +2,10 @@
 
 use crate::client::{Client, Result};
 use crate::fixture::{self, Member};
+use crate::floor::{BareSeals, BareVerifies};
 use crate::measure::{
     Label, Progress, Samples, emit_value, path_ciphertexts, peak_rss_mb, reset_peak_rss,
 };
-use conclave_mls::crypto::{CipherSuite, CryptoProvider, RustCrypto};
-use rayon::prelude::*;
 
 /// Makes a client of the measured implementation: (name, cipher suite).
 pub type Factory = fn(&str, u16) -> Result<Box<dyn Client>>;
@@ -167,7 +166,7 @@ fn steady_state(
     // Empty commits with a path, and their processing; each followed by its floor, so that
     // both see the machine in the same state (a VM's speed drifts over minutes).
     let (mut commit_update, mut process_commit) = (Samples::default(), Samples::default());
-    let mut seal_floor = (Samples::default(), None::<BareSeals>);
+    let mut seal_floor = (Samples::default(), None::<Option<BareSeals>>);
     let mut seals = 0;
     for _ in 0..if wanted(Ops::Commit) { s.reps } else { 0 } {
         let commit = commit_update.time(|| a.commit_update())?;
@@ -176,10 +175,12 @@ fn steady_state(
         agree(a, b)?;
         if s.baselines {
             let floor = match &mut seal_floor.1 {
-                Some(floor) if floor.count == seals => floor,
+                Some(floor) if floor.as_ref().is_none_or(|f| f.count == seals) => floor,
                 slot => slot.insert(BareSeals::new(s.suite, seals)?),
             };
-            seal_floor.0.time(|| floor.run())?;
+            if let Some(floor) = floor {
+                seal_floor.0.time(|| floor.run())?;
+            }
         }
     }
     commit_update.emit(
@@ -256,81 +257,4 @@ fn steady_state(
         &format!(",\"verifications\":{}", s.members),
     );
     Ok(())
-}
-
-/// The physical floor of a commit: `count` HPKE seals of a path secret (as
-/// `EncryptWithLabel` makes them) on all cores.
-struct BareSeals {
-    provider: RustCrypto,
-    suite: CipherSuite,
-    keys: Vec<Vec<u8>>,
-    count: usize,
-}
-
-impl BareSeals {
-    fn new(suite: u16, count: usize) -> Result<Self> {
-        let provider = RustCrypto::default();
-        let suite = CipherSuite(suite);
-        let keys = (0..64)
-            .map(|_| Ok(provider.hpke_generate_key_pair(suite)?.public_key))
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            provider,
-            suite,
-            keys,
-            count,
-        })
-    }
-
-    fn run(&self) -> Result<()> {
-        let info = [7u8; 160];
-        let secret = [1u8; 32];
-        let items: Vec<(&[u8], &[u8])> = (0..self.count)
-            .map(|i| (self.keys[i % self.keys.len()].as_slice(), secret.as_slice()))
-            .collect();
-        // Under one info, as a commit's seals are: the provider hashes it once and seals on
-        // all cores, the cheapest way there is to make these ciphertexts.
-        self.provider
-            .hpke_seal_to_many(self.suite, &info, &[], &items)?;
-        Ok(())
-    }
-}
-
-/// The physical floor of a join: one signature verification per member on all cores.
-struct BareVerifies {
-    provider: RustCrypto,
-    suite: CipherSuite,
-    signed: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
-    count: usize,
-}
-
-impl BareVerifies {
-    fn new(suite: u16, count: usize) -> Result<Self> {
-        let provider = RustCrypto::default();
-        let suite = CipherSuite(suite);
-        let signed = (0..64u8)
-            .map(|i| {
-                let pair = provider.signature_generate_key_pair(suite)?;
-                let message = vec![i; 250];
-                let signature = provider.sign(suite, &pair.private_key, &message)?;
-                Ok((pair.public_key, message, signature))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            provider,
-            suite,
-            signed,
-            count,
-        })
-    }
-
-    fn run(&self) -> Result<()> {
-        (0..self.count).into_par_iter().try_for_each(|i| {
-            let (key, message, signature) = &self.signed[i % self.signed.len()];
-            self.provider
-                .verify(self.suite, key, message, signature)
-                .map_err(|e| e.to_string())
-        })?;
-        Ok(())
-    }
 }

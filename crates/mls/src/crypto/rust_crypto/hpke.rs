@@ -7,15 +7,19 @@
 
 use super::super::{
     AeadAlgorithm, CipherSuite, CryptoError, HashAlgorithm, HpkeKeyPair, HpkePrivateKey,
-    HpkeSealed, KemAlgorithm, Secret,
+    HpkeSealItem, HpkeSealed, KemAlgorithm, Secret,
 };
 use super::symmetric;
 use super::x448_kem::X448HkdfSha512;
+use super::x25519_kem;
 use ::hpke::aead::{Aead, AesGcm128, AesGcm256, ChaCha20Poly1305};
 use ::hpke::kdf::{HkdfSha256, HkdfSha384, HkdfSha512, Kdf};
 use ::hpke::kem::{DhP256HkdfSha256, DhP384HkdfSha384, DhP521HkdfSha512, X25519HkdfSha256, XWing};
 use ::hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use rand_chacha::ChaCha20Rng;
+
+/// Random bytes per seal of [`SharedInfoSealer::seal_batch`].
+pub(super) const SEED_LEN: usize = 32;
 
 /// Calls `$f::<Aead, Kdf, Kem>($args)` for the suite's HPKE triple.
 macro_rules! with_hpke_suite {
@@ -303,7 +307,8 @@ impl SharedInfoSealer {
     }
 
     /// `SealBase(pkR, info, aad, pt)` (§6.1): the first message of a fresh context, so its
-    /// nonce is `base_nonce` itself.
+    /// nonce is `base_nonce` itself. The ephemeral key comes from `rng` (Nsk bytes of
+    /// `ikmE`, §7.1.3).
     pub(super) fn seal(
         &self,
         public_key: &[u8],
@@ -311,7 +316,57 @@ impl SharedInfoSealer {
         plaintext: &[u8],
         rng: &mut impl ::hpke::rand_core::CryptoRng,
     ) -> Result<HpkeSealed, CryptoError> {
-        let (shared_secret, kem_output) = with_kem!(self.suite, encap_with(public_key, rng))?;
+        let encapsulated = match self.suite.kem() {
+            // The hot path of a commit: one fixed-base multiplication instead of the crate's
+            // two. `ikmE` is drawn exactly as the crate's `GenerateKeyPair` draws it (Nsk
+            // bytes, §7.1.3), so a seeded provider seals the same bytes either way.
+            Some(KemAlgorithm::DhKemX25519) => {
+                let mut ikm_e = zeroize::Zeroizing::new([0u8; x25519_kem::KEY_LEN]);
+                rng.fill_bytes(ikm_e.as_mut_slice());
+                x25519_kem::encap(public_key, ikm_e.as_slice())?
+            }
+            _ => with_kem!(self.suite, encap_with(public_key, rng))?,
+        };
+        self.seal_encapsulated(encapsulated, aad, plaintext)
+    }
+
+    /// [`Self::seal`] to every `(pkR, pt)` of `items`, item `i`'s ephemeral key drawn from
+    /// the 32 bytes `seeds[i]`: for X25519 they are its `ikmE` and the ephemeral public keys
+    /// are made as one batch (`x25519_kem::encap_batch`); other KEMs draw theirs from a
+    /// ChaCha20 stream seeded with them.
+    pub(super) fn seal_batch(
+        &self,
+        items: &[HpkeSealItem<'_>],
+        aad: &[u8],
+        seeds: &[[u8; SEED_LEN]],
+    ) -> Result<Vec<HpkeSealed>, CryptoError> {
+        if self.suite.kem() != Some(KemAlgorithm::DhKemX25519) {
+            return items
+                .iter()
+                .zip(seeds)
+                .map(|((public_key, plaintext), seed)| {
+                    let mut rng = <ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed);
+                    self.seal(public_key, aad, plaintext, &mut rng)
+                })
+                .collect();
+        }
+        let recipients: Vec<&[u8]> = items.iter().map(|(public_key, _)| *public_key).collect();
+        x25519_kem::encap_batch(&recipients, seeds)?
+            .into_iter()
+            .zip(items)
+            .map(|(encapsulated, (_, plaintext))| {
+                self.seal_encapsulated(encapsulated?, aad, plaintext)
+            })
+            .collect()
+    }
+
+    /// The key schedule and the AEAD of a seal whose `Encap` is done (§5.1, §6.1).
+    fn seal_encapsulated(
+        &self,
+        (shared_secret, kem_output): (Secret, Vec<u8>),
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<HpkeSealed, CryptoError> {
         let (key, nonce) = self.key_and_nonce(shared_secret.as_bytes())?;
         let ciphertext =
             symmetric::aead_seal(self.aead, key.as_bytes(), nonce.as_bytes(), aad, plaintext)?;

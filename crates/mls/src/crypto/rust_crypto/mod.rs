@@ -13,6 +13,7 @@ mod hpke_vectors;
 mod rng;
 mod signature;
 mod symmetric;
+mod x25519_kem;
 mod x448_kem;
 
 use super::{
@@ -28,6 +29,8 @@ use rng::ProviderRng;
 #[derive(Debug, Default)]
 pub struct RustCrypto {
     rng: ProviderRng,
+    /// The last Ed25519 key that signed, with its public key.
+    signing_key: signature::SigningKeyCache,
 }
 
 impl RustCrypto {
@@ -36,6 +39,7 @@ impl RustCrypto {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             rng: ProviderRng::seeded(seed),
+            signing_key: Default::default(),
         }
     }
 
@@ -141,8 +145,11 @@ impl CryptoProvider for RustCrypto {
     ) -> Result<HpkeSealed, CryptoError> {
         // One sealing path for one recipient or many: the key schedule checked against the
         // RFC 9180 vectors in `hpke_vectors`.
-        let mut rng = self.child_rng()?;
-        hpke::SharedInfoSealer::new(suite, info)?.seal(public_key, aad, plaintext, &mut rng)
+        let sealer = hpke::SharedInfoSealer::new(suite, info)?;
+        let mut seed = zeroize::Zeroizing::new([[0u8; hpke::SEED_LEN]]);
+        self.random_bytes(seed.as_flattened_mut())?;
+        let mut sealed = sealer.seal_batch(&[(public_key, plaintext)], aad, seed.as_slice())?;
+        sealed.pop().ok_or(CryptoError::HpkeSeal)
     }
 
     fn hpke_seal_to_many(
@@ -153,22 +160,33 @@ impl CryptoProvider for RustCrypto {
         items: &[HpkeSealItem<'_>],
     ) -> Result<Vec<HpkeSealed>, CryptoError> {
         let sealer = hpke::SharedInfoSealer::new(suite, info)?;
-        // One generator per item, drawn in item order before any thread starts, so a seeded
-        // provider stays reproducible whatever the scheduling.
-        let rngs = items
-            .iter()
-            .map(|_| self.child_rng())
-            .collect::<Result<Vec<_>, _>>()?;
-        let seal = |((public_key, plaintext), mut rng): (&HpkeSealItem<'_>, _)| {
-            sealer.seal(public_key, aad, plaintext, &mut rng)
+        // Every item's random bytes in one draw, in item order before any thread starts, so
+        // a seeded provider stays reproducible whatever the scheduling (and the OS is asked
+        // once, not once per member).
+        let mut seeds = zeroize::Zeroizing::new(vec![[0u8; hpke::SEED_LEN]; items.len()]);
+        self.random_bytes(seeds.as_flattened_mut())?;
+        // Batches small enough to spread over the cores, large enough that the ephemeral
+        // keys' shared inversion saves nearly one inversion per seal.
+        const BATCH: usize = 64;
+        let seal = |(items, seeds): (&[HpkeSealItem<'_>], &[[u8; hpke::SEED_LEN]])| {
+            sealer.seal_batch(items, aad, seeds)
         };
         #[cfg(feature = "parallel")]
-        {
+        let batches: Vec<_> = {
             use rayon::prelude::*;
-            items.par_iter().zip(rngs).map(seal).collect()
-        }
+            items
+                .par_chunks(BATCH)
+                .zip(seeds.par_chunks(BATCH))
+                .map(seal)
+                .collect::<Result<_, _>>()?
+        };
         #[cfg(not(feature = "parallel"))]
-        items.iter().zip(rngs).map(seal).collect()
+        let batches: Vec<_> = items
+            .chunks(BATCH)
+            .zip(seeds.chunks(BATCH))
+            .map(seal)
+            .collect::<Result<_, _>>()?;
+        Ok(batches.into_iter().flatten().collect())
     }
 
     fn hpke_open(
@@ -259,8 +277,7 @@ impl CryptoProvider for RustCrypto {
         private_key: &SignaturePrivateKey,
         message: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let mut rng = self.child_rng()?;
-        signature::sign(suite, private_key, message, &mut rng)
+        signature::sign(suite, private_key, message, &self.signing_key)
     }
 
     fn verify(

@@ -113,9 +113,44 @@ mod ed25519 {
             .to_vec())
     }
 
-    pub(super) fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// The last Ed25519 key that signed, kept by the provider: the private key is the
+    /// RFC 8032 seed, from which `SigningKey::from_bytes` derives the public key `A` that
+    /// every signature hashes (§5.1.6), a fixed-base multiplication that was two fifths of a
+    /// signature, and a member signs every message with the same key. The key is compared in
+    /// constant time and zeroized when replaced or dropped (`SigningKey` is ZeroizeOnDrop).
+    #[derive(Default)]
+    pub(in super::super) struct SigningKeyCache(std::sync::Mutex<Option<SigningKey>>);
+
+    impl core::fmt::Debug for SigningKeyCache {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("SigningKeyCache")
+        }
+    }
+
+    impl SigningKeyCache {
+        /// The signing key of `private_key`, from the cache when it is the last one used.
+        fn get(&self, private_key: &[u8]) -> Result<SigningKey, CryptoError> {
+            use subtle::ConstantTimeEq;
+            // A poisoned lock only means another thread panicked while holding it; the
+            // cached key is a valid key either way.
+            let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some(key) if bool::from(key.as_bytes().as_slice().ct_eq(private_key)) => {
+                    Ok(key.clone())
+                }
+                _ => Ok(slot.insert(signing_key(private_key)?).clone()),
+            }
+        }
+    }
+
+    pub(super) fn sign(
+        cache: &SigningKeyCache,
+        private_key: &[u8],
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         use ed25519_dalek::Signer;
-        Ok(signing_key(private_key)?.sign(message).to_bytes().to_vec())
+        // Signed outside the lock: concurrent signers do not wait for each other.
+        Ok(cache.get(private_key)?.sign(message).to_bytes().to_vec())
     }
 
     /// Strict verification (`verify_strict`): rejects small-order public keys and `R`
@@ -312,17 +347,19 @@ pub(super) fn public_key(
     }
 }
 
-/// Signs `message`. EdDSA is deterministic by definition and ECDSA uses RFC 6979 nonces, so
-/// `_rng` is not needed; it stays in the signature for providers that want hedged signing.
+pub(super) use ed25519::SigningKeyCache;
+
+/// Signs `message`; Ed25519 keys go through the provider's `cache`. EdDSA is deterministic
+/// by definition and ECDSA uses RFC 6979 nonces, so no randomness is drawn.
 pub(super) fn sign(
     suite: CipherSuite,
     private_key: &SignaturePrivateKey,
     message: &[u8],
-    _rng: &mut ChaCha20Rng,
+    cache: &SigningKeyCache,
 ) -> Result<Vec<u8>, CryptoError> {
     let sk = private_key.as_bytes();
     match scheme(suite)? {
-        SignatureScheme::Ed25519 => ed25519::sign(sk, message),
+        SignatureScheme::Ed25519 => ed25519::sign(cache, sk, message),
         SignatureScheme::Ed448 => ed448::sign(sk, message),
         SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::sign(sk, message),
         SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::sign(sk, message),
@@ -344,6 +381,37 @@ pub(super) fn verify(
         SignatureScheme::EcdsaP256Sha256 => ecdsa_p256::verify(public_key, message, signature),
         SignatureScheme::EcdsaP384Sha384 => ecdsa_p384::verify(public_key, message, signature),
         SignatureScheme::EcdsaP521Sha512 => ecdsa_p521::verify(public_key, message, signature),
+    }
+}
+
+/// The provider's signing-key cache gives the signature of the key it is asked for, whichever
+/// key signed last.
+#[cfg(test)]
+mod cache_tests {
+    use super::super::super::{CipherSuite, SignaturePrivateKey};
+    use super::{SigningKeyCache, sign, verify};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn signs_with_the_key_asked_for() {
+        let suite = CipherSuite(1);
+        let cache = SigningKeyCache::default();
+        let seeds = [
+            [1u8; 32], [2u8; 32], [1u8; 32], [1u8; 32], [3u8; 32], [2u8; 32],
+        ];
+        for (i, seed) in seeds.iter().enumerate() {
+            let message = [i as u8; 40];
+            let key = SigningKey::from_bytes(seed);
+            let ours = sign(
+                suite,
+                &SignaturePrivateKey::from_slice(seed),
+                &message,
+                &cache,
+            )
+            .expect("sign");
+            assert_eq!(ours, key.sign(&message).to_bytes().to_vec());
+            verify(suite, key.verifying_key().as_bytes(), &message, &ours).expect("verifies");
+        }
     }
 }
 
