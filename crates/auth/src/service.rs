@@ -294,7 +294,9 @@ impl Service {
                 "the user id must be user@domain",
             ));
         }
-        let code = api::encode_b64(&random::<20>()?);
+        // Hex: a code is pasted into command lines and URLs, where base64url's leading `-`
+        // reads as an option. 160 random bits either way.
+        let code = hex(&random::<20>()?);
         let expires = self.now() + lifetime.unwrap_or(self.config.invitation_lifetime);
         self.store
             .create_invitation(&Sha256::digest(code.as_bytes()), user, expires)

@@ -36,9 +36,11 @@ pub struct InitArgs {
     /// The Delivery Service's URL.
     #[arg(long = "ds", default_value = "http://127.0.0.1:8444")]
     delivery_url: String,
-    /// An invitation code from the operator.
+    /// An invitation code from the operator. (Codes an earlier AS issued in base64url may
+    /// begin with `-`; they are taken as the value, not as an option.)
     #[arg(
         long,
+        allow_hyphen_values = true,
         conflicts_with = "id_token",
         required_unless_present = "id_token"
     )]
