@@ -77,11 +77,15 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
-    /// Create a single-use invitation code for a user and print it.
+    /// Create a single-use invitation code for a user and print it; with `--from`, one code
+    /// per line of a file of users (`-`: standard input), printed as `user<TAB>code`.
     Invite {
         /// The user, user@domain.
+        #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+        user: Option<String>,
+        /// A file with one user per line (a user named twice gets two codes: one per device).
         #[arg(long)]
-        user: String,
+        from: Option<PathBuf>,
         /// Lifetime of the code, seconds.
         #[arg(long, default_value_t = 7 * 86_400)]
         lifetime: u64,
@@ -148,6 +152,8 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Serve => {
             let server = server::start(options).await?;
+            // Scripts and the load tool read the bound address (`--listen 127.0.0.1:0`).
+            println!("listening on {}", server.addr);
             server
                 .wait(async {
                     let _ = tokio::signal::ctrl_c().await;
@@ -173,12 +179,20 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // Operator tasks: the service on the same database, without serving.
     let service = server::open(&options).await?;
     match command {
-        Command::Invite { user, lifetime } => {
-            println!(
-                "{}",
-                service.create_invitation(&user, Some(lifetime)).await?
-            );
-        }
+        Command::Invite {
+            user,
+            from,
+            lifetime,
+        } => match (user, from) {
+            (Some(user), _) => {
+                println!(
+                    "{}",
+                    service.create_invitation(&user, Some(lifetime)).await?
+                );
+            }
+            (None, Some(from)) => invite_many(&service, &from, lifetime).await?,
+            (None, None) => {}
+        },
         Command::Revoke {
             device,
             user,
@@ -207,6 +221,28 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// `conclave-as audit`: needs no database or keys, only the AS's URL.
+/// Invitations for every user listed in `from`, printed as `user<TAB>code` lines; stops at
+/// the first invalid user, having printed the codes created before it.
+async fn invite_many(
+    service: &conclave_as::service::Service,
+    from: &std::path::Path,
+    lifetime: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    let text = if from == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(from)?
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for user in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let code = service.create_invitation(user, Some(lifetime)).await?;
+        writeln!(out, "{user}\t{code}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 async fn audit(url: &str, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let mut state: AuditState = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)?,

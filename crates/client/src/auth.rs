@@ -7,9 +7,9 @@ use crate::net::{Http, random};
 use conclave_api::auth as api;
 use ed25519_dalek::{Signer as _, SigningKey};
 
-/// A client of one AS.
+/// A client of one AS (the calls a device makes; the SDK's [`crate::Device`] drives it).
 #[derive(Clone, Debug)]
-pub(crate) struct AuthClient {
+pub struct AuthClient {
     http: Http,
 }
 
@@ -20,7 +20,8 @@ pub(crate) struct DeviceSigner<'a> {
 }
 
 impl AuthClient {
-    pub(crate) fn new(base: &str) -> Result<Self, Error> {
+    /// A client of the AS at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Result<Self, Error> {
         Ok(Self {
             http: Http::new(Service::Auth, base)?,
         })
@@ -65,18 +66,18 @@ impl AuthClient {
     }
 
     /// The AS trust anchor.
-    pub(crate) async fn root(&self) -> Result<Vec<u8>, Error> {
+    pub async fn root(&self) -> Result<Vec<u8>, Error> {
         let root: api::Root = self.unsigned("GET", "/v1/root", Vec::new()).await?;
         Ok(root.certificate.0)
     }
 
     /// The key-transparency head (VRF key, epoch, root).
-    pub(crate) async fn kt_head(&self) -> Result<api::KtHead, Error> {
+    pub async fn kt_head(&self) -> Result<api::KtHead, Error> {
         self.unsigned("GET", "/v1/kt/head", Vec::new()).await
     }
 
     /// Registers `key` as a new device of the user `authorization` names.
-    pub(crate) async fn register(
+    pub async fn register(
         &self,
         key: &SigningKey,
         authorization: api::Authorization,

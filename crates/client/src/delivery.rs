@@ -10,15 +10,15 @@ use conclave_api::delivery::*;
 use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
 
-/// A client of one DS node.
+/// A client of one DS node: every request of the DS API, signed as the DS expects.
 #[derive(Clone, Debug)]
-pub(crate) struct DeliveryClient {
+pub struct DeliveryClient {
     http: Http,
 }
 
 /// What signs a request.
 #[derive(Clone, Copy)]
-pub(crate) enum Sign<'a> {
+pub enum Sign<'a> {
     /// Nobody (anonymous calls).
     No,
     /// A mailbox key.
@@ -28,7 +28,8 @@ pub(crate) enum Sign<'a> {
 }
 
 /// The outcome of a commit submission.
-pub(crate) enum CommitOutcome {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
     /// The commit won its epoch: its sequence number in the log.
     Accepted(u64),
     /// Another commit won; the group is now at this epoch.
@@ -36,7 +37,8 @@ pub(crate) enum CommitOutcome {
 }
 
 impl DeliveryClient {
-    pub(crate) fn new(base: &str) -> Result<Self, Error> {
+    /// A client of the DS node at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Result<Self, Error> {
         Ok(Self {
             http: Http::new(Service::Delivery, base)?,
         })
@@ -103,7 +105,8 @@ impl DeliveryClient {
 
     // ---- mailboxes and pools ----
 
-    pub(crate) async fn create_mailbox(&self, key: &SigningKey) -> Result<String, Error> {
+    /// Opens an anonymous mailbox for the Ed25519 key `key`; returns its id.
+    pub async fn create_mailbox(&self, key: &SigningKey) -> Result<String, Error> {
         let request = CreateMailboxRequest {
             public_key: Bytes(key.verifying_key().to_bytes().to_vec()),
         };
@@ -113,7 +116,8 @@ impl DeliveryClient {
         Ok(created.mailbox_id)
     }
 
-    pub(crate) async fn entries(
+    /// The mailbox's entries after the cursor `after` (at most 100).
+    pub async fn entries(
         &self,
         mailbox: &str,
         key: &SigningKey,
@@ -124,12 +128,8 @@ impl DeliveryClient {
         Ok(page.entries)
     }
 
-    pub(crate) async fn ack(
-        &self,
-        mailbox: &str,
-        key: &SigningKey,
-        ids: Vec<i64>,
-    ) -> Result<(), Error> {
+    /// Acknowledges (deletes) mailbox entries.
+    pub async fn ack(&self, mailbox: &str, key: &SigningKey, ids: Vec<i64>) -> Result<(), Error> {
         let path = format!("/v1/mailboxes/{mailbox}/ack");
         let _: AckResponse = self
             .json("POST", &path, &AckRequest { ids }, Sign::Mailbox(key))
@@ -137,7 +137,8 @@ impl DeliveryClient {
         Ok(())
     }
 
-    pub(crate) async fn create_pool(
+    /// Creates a KeyPackage pool owned by the mailbox, claimable with `claim_secret`.
+    pub async fn create_pool(
         &self,
         mailbox: &str,
         key: &SigningKey,
@@ -153,7 +154,8 @@ impl DeliveryClient {
         Ok(created.pool_id)
     }
 
-    pub(crate) async fn upload(
+    /// Uploads sealed KeyPackages into a pool, all expiring at `expires_at`.
+    pub async fn upload(
         &self,
         mailbox: &str,
         key: &SigningKey,
@@ -173,7 +175,8 @@ impl DeliveryClient {
         self.http.ok(answer).map(|_| ())
     }
 
-    pub(crate) async fn pool_status(
+    /// What is left in a pool.
+    pub async fn pool_status(
         &self,
         mailbox: &str,
         key: &SigningKey,
@@ -184,7 +187,7 @@ impl DeliveryClient {
     }
 
     /// Claims one sealed KeyPackage; `None` when the pool is empty.
-    pub(crate) async fn claim(
+    pub async fn claim(
         &self,
         pool: &str,
         claim_secret: &[u8],
@@ -202,11 +205,8 @@ impl DeliveryClient {
 
     // ---- groups ----
 
-    pub(crate) async fn create_group(
-        &self,
-        group_id: &[u8],
-        key: &SigningKey,
-    ) -> Result<(), Error> {
+    /// Registers a group at the DS with epoch 0's group auth key.
+    pub async fn create_group(&self, group_id: &[u8], key: &SigningKey) -> Result<(), Error> {
         let request = CreateGroupRequest {
             group_id: Bytes(group_id.to_vec()),
             auth_key: Bytes(key.verifying_key().to_bytes().to_vec()),
@@ -219,7 +219,7 @@ impl DeliveryClient {
     }
 
     /// Appends a message of the epoch `epoch`.
-    pub(crate) async fn post(
+    pub async fn post(
         &self,
         group_id: &[u8],
         message: Vec<u8>,
@@ -243,7 +243,7 @@ impl DeliveryClient {
     }
 
     /// Submits the commit that ends `epoch`.
-    pub(crate) async fn commit(
+    pub async fn commit(
         &self,
         group_id: &[u8],
         request: &CommitRequest,
@@ -276,7 +276,7 @@ impl DeliveryClient {
     }
 
     /// Reads the log from `from` with the key of `epoch`.
-    pub(crate) async fn log(
+    pub async fn log(
         &self,
         group_id: &[u8],
         from: u64,
@@ -292,7 +292,7 @@ impl DeliveryClient {
 }
 
 /// A WebSocket subscription proof for `path`, signed with `key` (method `WS`, empty body).
-pub(crate) fn ws_proof(key: &SigningKey, path: &str) -> Result<WsProof, Error> {
+pub fn ws_proof(key: &SigningKey, path: &str) -> Result<WsProof, Error> {
     let timestamp = now();
     let nonce = random::<16>()?;
     let hash: [u8; 32] = Sha256::digest(b"").into();

@@ -1116,8 +1116,10 @@ fn merge_cards(into: &mut Vec<Card>, cards: Vec<Card>) {
     }
 }
 
-/// Seals a KeyPackage for a pool (the DS cannot open it; contacts hold the key).
-fn seal_key_package(
+/// Seals a KeyPackage for a pool (the DS cannot open it; contacts hold the key): a random
+/// 12-byte nonce, then ChaCha20-Poly1305 under the pool key with the pool id as associated
+/// data, so a blob cannot be moved to another pool.
+pub(crate) fn seal_key_package(
     provider: &RustCrypto,
     pool_key: &[u8],
     pool_id: &str,
@@ -1135,23 +1137,32 @@ pub(crate) fn open_key_package(
     card: &Card,
     sealed: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    if sealed.len() < 12 {
-        return Err(Error::Verification {
+    open_pool_blob(provider, &card.pool_key.0, &card.pool_id, sealed).ok_or_else(|| {
+        Error::Verification {
             subject: card.user_id.clone(),
-            reason: "sealed KeyPackage too short".into(),
-        });
+            reason: "a claimed KeyPackage does not open with the pool key".into(),
+        }
+    })
+}
+
+/// The inverse of [`seal_key_package`]; `None` if the blob is short or does not open.
+pub(crate) fn open_pool_blob(
+    provider: &RustCrypto,
+    pool_key: &[u8],
+    pool_id: &str,
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    if sealed.len() < 12 {
+        return None;
     }
     provider
         .aead_open(
             POOL_SUITE,
-            &card.pool_key.0,
+            pool_key,
             &sealed[..12],
-            card.pool_id.as_bytes(),
+            pool_id.as_bytes(),
             &sealed[12..],
         )
+        .ok()
         .map(|s| s.as_bytes().to_vec())
-        .map_err(|_| Error::Verification {
-            subject: card.user_id.clone(),
-            reason: "a claimed KeyPackage does not open with the pool key".into(),
-        })
 }

@@ -46,8 +46,14 @@ pub(crate) enum Payload {
     },
 }
 
-fn auth_key(provider: &RustCrypto, group: &Group) -> Result<SigningKey, Error> {
+pub(crate) fn auth_key(provider: &RustCrypto, group: &Group) -> Result<SigningKey, Error> {
     let secret = group.export_secret(provider, AUTH_KEY_LABEL, b"", 32)?;
+    Ok(SigningKey::from_bytes(&seed(secret.as_bytes())))
+}
+
+/// The auth key of the epoch the pending commit starts.
+pub(crate) fn pending_auth_key(provider: &RustCrypto, group: &Group) -> Result<SigningKey, Error> {
+    let secret = group.pending_export_secret(provider, AUTH_KEY_LABEL, b"", 32)?;
     Ok(SigningKey::from_bytes(&seed(secret.as_bytes())))
 }
 

@@ -78,6 +78,7 @@ mod seal;
 mod state;
 mod store;
 mod stream;
+pub mod wire;
 
 pub use conclave_api::auth::Authorization;
 pub use device::{Config, Contact, Device, PoolPolicy};
