@@ -32,6 +32,22 @@ pub fn group_topic(group_id_b64: &str) -> String {
     format!("g.{group_id_b64}")
 }
 
+/// Pushes buffered for a mailbox topic. A broadcast channel allocates its whole buffer up
+/// front, and every connected device has a mailbox topic of its own, so a group-sized
+/// buffer there would cost each connection tens of KiB. A mailbox push only announces an
+/// entry the owner then reads from its cursor, and one that overflows this buffer becomes
+/// a `Lagged` notice, after which the owner re-reads anyway.
+const MAILBOX_TOPIC_CAPACITY: usize = 16;
+
+/// The buffer of `topic`'s channel: `capacity` for a group, less for a mailbox.
+fn topic_capacity(topic: &str, capacity: usize) -> usize {
+    if topic.starts_with("m.") {
+        capacity.min(MAILBOX_TOPIC_CAPACITY)
+    } else {
+        capacity
+    }
+}
+
 /// The topic of a mailbox.
 pub fn mailbox_topic(mailbox_id: &str) -> String {
     format!("m.{mailbox_id}")
@@ -273,7 +289,7 @@ impl Push {
         let (receiver, sender, relay) = {
             let mut topics = self.hub.lock();
             let t = topics.entry(topic.to_string()).or_insert_with(|| Topic {
-                sender: broadcast::channel(self.hub.capacity).0,
+                sender: broadcast::channel(topic_capacity(topic, self.hub.capacity)).0,
                 subscribers: 0,
                 relay: Arc::default(),
             });
@@ -371,4 +387,41 @@ async fn relay_topic(
         }
     });
     Ok(Relay(task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conclave_api::delivery::MailboxEntryKind;
+
+    fn mailbox_entry(mailbox_id: &str, entry_id: i64) -> WsEvent {
+        WsEvent::MailboxEntry {
+            mailbox_id: mailbox_id.into(),
+            entry_id,
+            kind: MailboxEntryKind::Welcome,
+            size: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_subscriber_past_its_small_buffer_is_told_it_lagged() {
+        let push = Push::local(1024, 1 << 16);
+        let mut sub = push.subscribe(&mailbox_topic("mb")).await.unwrap();
+        let burst = MAILBOX_TOPIC_CAPACITY as i64 + 4;
+        for id in 0..burst {
+            push.publish(mailbox_entry("mb", id)).await;
+        }
+        // The oldest pushes were dropped and the subscriber learns how many; the newest
+        // ones, up to the buffer, still arrive, in order.
+        match sub.recv().await {
+            Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 4),
+            other => panic!("expected a lag, got {other:?}"),
+        }
+        match sub.recv().await.map(|p| p.event.clone()) {
+            Ok(WsEvent::MailboxEntry { entry_id, .. }) => assert_eq!(entry_id, 4),
+            other => panic!("expected entry 4, got {other:?}"),
+        }
+        // A group topic keeps the configured buffer.
+        assert_eq!(topic_capacity(&group_topic("g"), 1024), 1024);
+    }
 }

@@ -122,6 +122,11 @@ struct Args {
     /// `small-groups`: how long the mix runs, seconds.
     #[arg(long, default_value_t = 60)]
     duration: u64,
+    /// Devices that keep a WebSocket connection (default: as many as the open-file limit
+    /// allows, since each takes a descriptor here and one in the DS). The others are offline
+    /// for the run: they are members, but nothing is pushed to them.
+    #[arg(long)]
+    connected: Option<usize>,
     /// Plaintext bytes of each application message.
     #[arg(long, default_value_t = 256)]
     message_bytes: usize,
@@ -217,7 +222,7 @@ async fn run(args: Args) -> Result<bool, LoadError> {
     }
     let devices = args.devices.max(2);
     // Each device holds one socket here and one in the DS; plus the HTTP pools.
-    let limit = servers::raise_open_files(devices as u64 * 2 + 4096);
+    let open_files = servers::raise_open_files(devices as u64 + 4096);
     let bin_dir = servers::bin_dir(args.bin_dir.clone())?;
     let seed = args.seed.unwrap_or_else(|| {
         let mut b = [0u8; 8];
@@ -237,10 +242,10 @@ async fn run(args: Args) -> Result<bool, LoadError> {
         "setup",
         serde_json::json!({
             "scenario": args.scenario, "engine": args.engine, "nodes": args.nodes,
-            "devices": devices, "seed": seed, "open_file_limit": limit,
+            "devices": devices, "seed": seed, "open_file_limit": open_files,
         }),
     );
-    let result = drive(&args, &stack, codes, devices, &mut rng).await;
+    let result = drive(&args, &stack, codes, devices, open_files, &mut rng).await;
     stack.stop().await;
     result
 }
@@ -250,6 +255,7 @@ async fn drive(
     stack: &Stack,
     codes: Vec<String>,
     devices: usize,
+    open_files: u64,
     rng: &mut StdRng,
 ) -> Result<bool, LoadError> {
     let auth = AuthClient::new(&stack.auth_url)?;
@@ -303,13 +309,41 @@ async fn drive(
         }),
     );
 
-    // Connections.
+    // Connections: every real member, and as many delivery-only devices as fit.
+    let budget = args
+        .connected
+        .unwrap_or((open_files as usize).saturating_sub(2048))
+        .min(devices);
+    if real.len() > budget {
+        return Err(LoadError::Server(format!(
+            "{} members hold real state but only {budget} devices can be connected",
+            real.len()
+        )));
+    }
+    let mut offline: HashSet<usize> = HashSet::new();
+    if budget < devices {
+        let mut candidates: Vec<usize> = (0..devices).filter(|i| !real.contains(i)).collect();
+        for i in (1..candidates.len()).rev() {
+            let j = rng.random_range(0..=i);
+            candidates.swap(i, j);
+        }
+        offline.extend(candidates.into_iter().take(devices - budget));
+        eprintln!(
+            "conclave-load: the open-file limit ({open_files}) allows {budget} connections: \
+             {} devices stay offline (members, but not connected)",
+            offline.len()
+        );
+    }
     let board = Arc::new(Board::default());
-    let progress = bar(args.quiet, devices, "connecting");
+    let progress = bar(args.quiet, devices - offline.len(), "connecting");
     let started = Instant::now();
     let rss_before = stack.ds_usage().rss_bytes;
     let mut conns = Vec::with_capacity(devices);
     for (i, d) in registered.iter().enumerate() {
+        if offline.contains(&i) {
+            conns.push(None);
+            continue;
+        }
         let state = real.contains(&i).then(|| {
             Arc::new(tokio::sync::Mutex::new(conn::RealState {
                 identity: d.identity.clone(),
@@ -317,7 +351,7 @@ async fn drive(
                 groups: Default::default(),
             }))
         });
-        conns.push(
+        conns.push(Some(
             conn::open(conn::ConnSetup {
                 device: i,
                 base: stack.ds_urls[d.node].clone(),
@@ -328,7 +362,7 @@ async fn drive(
                 board: board.clone(),
             })
             .await?,
-        );
+        ));
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -337,9 +371,11 @@ async fn drive(
     emit(
         "connect",
         serde_json::json!({
-            "connections": devices, "secs": started.elapsed().as_secs_f64(),
+            "connections": devices - offline.len(), "offline": offline.len(),
+            "secs": started.elapsed().as_secs_f64(),
             "ds_rss_bytes": rss_after,
-            "ds_bytes_per_connection": rss_after.saturating_sub(rss_before) as f64 / devices as f64,
+            "ds_bytes_per_connection": rss_after.saturating_sub(rss_before) as f64
+                / (devices - offline.len()).max(1) as f64,
         }),
     );
 

@@ -23,8 +23,9 @@ pub struct Sim {
     pub board: Arc<Board>,
     /// The devices.
     pub devices: Vec<SimDevice>,
-    /// Their connections.
-    pub conns: Vec<Conn>,
+    /// Their connections; `None` for a device that is offline for the run (it would read
+    /// its backlog from its cursor when it comes back).
+    pub conns: Vec<Option<Conn>>,
     /// A client of each DS node.
     pub nodes: Vec<DeliveryClient>,
     /// Crypto.
@@ -63,7 +64,7 @@ pub struct Done {
     pub latency: Duration,
     /// Until every new member had its Welcome (adds).
     pub welcome_latency: Option<Duration>,
-    /// Members it went to.
+    /// Connected members it went to.
     pub fanout: usize,
 }
 
@@ -86,13 +87,18 @@ impl Sim {
         &self.nodes[self.devices[device].node]
     }
 
+    /// The members of a group that are connected: the ones owed every push.
+    fn online<'a>(&'a self, members: &'a [usize]) -> impl Iterator<Item = usize> + 'a {
+        members.iter().copied().filter(|&m| self.conns[m].is_some())
+    }
+
     fn real(
         &self,
         device: usize,
     ) -> Result<Arc<tokio::sync::Mutex<crate::conn::RealState>>, LoadError> {
         self.conns[device]
-            .real
-            .clone()
+            .as_ref()
+            .and_then(|c| c.real.clone())
             .ok_or_else(|| LoadError::Server(format!("device {device} holds no MLS state")))
     }
 
@@ -130,18 +136,18 @@ impl Sim {
     /// the DS confirmed each.
     async fn subscribe_all(&self, g: &mut SimGroup) -> Result<(), LoadError> {
         self.board.reset_acks(g.index);
-        for &m in &g.members {
-            let _ = self.conns[m].control.send(Control::Subscribe {
-                group: g.index,
-                epoch: g.epoch,
-                key: g.key.clone(),
-            });
+        let mut online = 0;
+        for m in self.online(&g.members) {
+            if let Some(conn) = &self.conns[m] {
+                online += 1;
+                let _ = conn.control.send(Control::Subscribe {
+                    group: g.index,
+                    epoch: g.epoch,
+                    key: g.key.clone(),
+                });
+            }
         }
-        if !self
-            .board
-            .wait_acks(g.index, g.members.len(), self.timeout)
-            .await
-        {
+        if !self.board.wait_acks(g.index, online, self.timeout).await {
             return Err(LoadError::Server(format!(
                 "group {}: not every member could subscribe to epoch {}",
                 g.index, g.epoch
@@ -234,7 +240,7 @@ impl Sim {
                 kind: EntryKind::Commit,
                 data: None,
             },
-            devices.iter().copied(),
+            self.online(devices),
         );
         self.board.expect_welcomes(g.index, &welcomes);
         let mut done = self
@@ -252,7 +258,7 @@ impl Sim {
         done.welcome_latency = Some(last.saturating_duration_since(started));
         for &d in devices {
             g.members.push(d);
-            if self.conns[d].real.is_some() {
+            if self.conns[d].as_ref().is_some_and(|c| c.real.is_some()) {
                 g.real.push(d);
             }
         }
@@ -343,8 +349,9 @@ impl Sim {
                 kind: EntryKind::Commit,
                 data: None,
             },
-            g.members.iter().copied(),
+            self.online(&g.members),
         );
+        let fanout = pending.owed();
         self.board.expect(g.index, pending.clone());
         let started = Instant::now();
         let outcome = self
@@ -355,7 +362,7 @@ impl Sim {
             Ok(CommitOutcome::Accepted(seq)) => seq,
             other => {
                 // One operation per group at a time: a lost epoch is a fault of the run.
-                if let Some(real) = &self.conns[committer].real {
+                if let Ok(real) = self.real(committer) {
                     if let Some(group) = real.lock().await.groups.get_mut(&g.index) {
                         group.clear_pending_commit();
                     }
@@ -371,7 +378,6 @@ impl Sim {
             self.board
                 .fault(format!("group {}: members saw another seq", g.index));
         }
-        let fanout = g.members.len();
         let last = pending.wait(self.timeout).await.ok_or_else(|| {
             LoadError::Server(format!(
                 "group {}: commit {seq} reached {} of {fanout} members in {:?}",
@@ -410,8 +416,9 @@ impl Sim {
                 kind: EntryKind::Application,
                 data: Some(Arc::new(data)),
             },
-            g.members.iter().copied(),
+            self.online(&g.members),
         );
+        let fanout = pending.owed();
         self.board.expect(g.index, pending.clone());
         let started = Instant::now();
         let appended = self
@@ -422,7 +429,6 @@ impl Sim {
             self.board
                 .fault(format!("group {}: members saw another seq", g.index));
         }
-        let fanout = g.members.len();
         let last = pending.wait(self.timeout).await.ok_or_else(|| {
             LoadError::Server(format!(
                 "group {}: message {} reached {} of {fanout} members in {:?}",
