@@ -232,7 +232,7 @@ function App() {
             onError={fail}
           />
         )}
-        {view === "contacts" && <Contacts contacts={contacts} onChange={refresh} onError={fail} />}
+        {view === "contacts" && <Contacts contacts={contacts} onChange={refresh} />}
         {view === "devices" && <Devices me={me} onError={fail} tick={tick} />}
         {view === "home" && (
           <section class="welcome">

@@ -101,15 +101,7 @@ const stateText: Record<string, string> = {
   declined: "declined",
 };
 
-export function Contacts({
-  contacts,
-  onChange,
-  onError,
-}: {
-  contacts: Contact[];
-  onChange: () => void;
-  onError: (e: unknown) => void;
-}) {
+export function Contacts({ contacts, onChange }: { contacts: Contact[]; onChange: () => void }) {
   const [user, setUser] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
@@ -126,7 +118,6 @@ export function Contacts({
       setBusy(false);
     }
   };
-  void onError;
 
   return (
     <section class="page" aria-label="Contacts">
