@@ -16,6 +16,8 @@ pub const INDEX: &str = include_str!("../../web/dist/index.html");
 pub const SCRIPT: &str = include_str!("../../web/dist/assets/app.js");
 /// The stylesheet.
 pub const STYLE: &str = include_str!("../../web/dist/assets/style.css");
+/// The icon.
+pub const ICON: &str = include_str!("../../web/dist/favicon.svg");
 
 fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -39,4 +41,5 @@ pub fn routes() -> Router<Arc<Web>> {
             "/assets/style.css",
             get(|| async { file("text/css; charset=utf-8", STYLE) }),
         )
+        .route("/favicon.svg", get(|| async { file("image/svg+xml", ICON) }))
 }

@@ -159,9 +159,19 @@ function App() {
         <section class="alerts" aria-label="Security alerts">
           {alerts.map((a) => (
             <div class="alert" role="alert" key={a.id}>
-              <strong>{a.user}</strong>{" "}
-              {a.kind === "device_added" ? `has a new device (${a.device}).` : `revoked a device (${a.device}).`}{" "}
-              Compare your group's verification code with them before you trust it.
+              {a.user === me.user ? (
+                <span>
+                  {a.kind === "device_added"
+                    ? `Your account has a new device (${a.device}). If it is not one of yours, revoke it from another device.`
+                    : `Your device ${a.device} was revoked.`}
+                </span>
+              ) : (
+                <span>
+                  <strong>{a.user}</strong>{" "}
+                  {a.kind === "device_added" ? `has a new device (${a.device}).` : `revoked a device (${a.device}).`}{" "}
+                  Compare your group's verification code with them before you trust it.
+                </span>
+              )}
               <button
                 type="button"
                 onClick={async () => {
