@@ -114,7 +114,11 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
     Reply {
         status,
         headers,
@@ -149,19 +153,16 @@ struct Web {
 impl Web {
     fn start(profile: &Path, auth: &str, ds: &str) -> Web {
         let mut cmd = conclave();
-        cmd.arg("--json")
-            .arg("--profile")
-            .arg(profile)
-            .args([
-                "web",
-                "--no-open",
-                "--listen",
-                "127.0.0.1:0",
-                "--as",
-                auth,
-                "--ds",
-                ds,
-            ]);
+        cmd.arg("--json").arg("--profile").arg(profile).args([
+            "web",
+            "--no-open",
+            "--listen",
+            "127.0.0.1:0",
+            "--as",
+            auth,
+            "--ds",
+            ds,
+        ]);
         let (child, v) = spawn_json(cmd);
         let url = v["url"].as_str().unwrap().to_owned();
         let addr = v["listen"].as_str().unwrap().to_owned();
@@ -260,15 +261,27 @@ fn the_guard_refuses_what_it_must() {
     assert_eq!(index.status, 200);
     assert!(index.body.contains("/assets/app.js"), "{}", index.body);
     let csp = index.header("content-security-policy").unwrap();
-    for part in ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     assert_eq!(index.header("x-frame-options"), Some("DENY"));
     assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
     let script = http(&addr, "GET", "/assets/app.js", &[], "");
     assert_eq!(script.status, 200);
-    assert!(script.header("content-type").unwrap().contains("javascript"));
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .contains("javascript")
+    );
     assert!(script.body.len() > 1000);
     assert_eq!(http(&addr, "GET", "/assets/style.css", &[], "").status, 200);
     // `localhost` is this server too.
@@ -376,7 +389,8 @@ fn the_guard_refuses_what_it_must() {
     let big = json!({ "secret": "a".repeat(70 * 1024) });
     web.call("POST", "/api/session", Some(big))
         .refused(413, "invalid");
-    web.call("GET", "/api/nothing", None).refused(404, "not_found");
+    web.call("GET", "/api/nothing", None)
+        .refused(404, "not_found");
     web.call("PUT", "/api/groups", None)
         .refused(405, "method_not_allowed");
     web.call("GET", "/api/groups", None)
@@ -665,7 +679,10 @@ fn two_people_talk_through_their_pages() {
     eventually("Bob sees he was removed", || {
         bob.get(&format!("/api/groups/{id}"))["member"] == false
     });
-    assert_eq!(group_of(&bob.get("/api/groups"), &id).unwrap()["member"], false);
+    assert_eq!(
+        group_of(&bob.get("/api/groups"), &id).unwrap()["member"],
+        false
+    );
     bob.call(
         "POST",
         &format!("/api/groups/{id}/messages"),

@@ -36,9 +36,28 @@ const MAX_MESSAGE: usize = 16 * 1024;
         description = "The API `conclave web` serves to its page on loopback. A session comes from the launch secret (POST /api/session) as an HttpOnly SameSite=Strict cookie; every state-changing request carries the header X-Conclave-Csrf with the session's token, and the Host header must be the server's own address. Errors are {code, error, hint}."
     ),
     paths(
-        login, session, me, register, devices, contacts, request_contact, accept_contact,
-        decline_contact, groups, create_group, group, messages, send, mark_read, add_member,
-        remove_member, leave, alerts, dismiss_alert, events, openapi,
+        login,
+        session,
+        me,
+        register,
+        devices,
+        contacts,
+        request_contact,
+        accept_contact,
+        decline_contact,
+        groups,
+        create_group,
+        group,
+        messages,
+        send,
+        mark_read,
+        add_member,
+        remove_member,
+        leave,
+        alerts,
+        dismiss_alert,
+        events,
+        openapi,
     ),
     components(schemas(ErrorView, Pushed))
 )]
@@ -108,7 +127,10 @@ impl WebError {
 
     /// 400 with code `invalid`.
     pub fn invalid(error: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, CliError::new("invalid", error, hint))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            CliError::new("invalid", error, hint),
+        )
     }
 
     /// 404 for a path that is not part of the app.
@@ -138,9 +160,9 @@ fn for_page(mut e: CliError) -> CliError {
         "unknown_group" => Some("choose a conversation from the list"),
         "no_request" => Some("the Contacts page shows the requests waiting"),
         "not_registered" => Some("register this device on the page first"),
-        "server_unreachable" => Some(
-            "is `conclave serve` running, and are this device's server addresses right?",
-        ),
+        "server_unreachable" => {
+            Some("is `conclave serve` running, and are this device's server addresses right?")
+        }
         "no_key_package" => Some(
             "their devices have used up their KeyPackages: ask them to open Conclave, then try again",
         ),
@@ -557,7 +579,14 @@ async fn summary(web: &Web, device: &Device, id: &GroupId, member: bool) -> Resu
         .pop()
         .map(|m| message_view(device, m));
     let key = id.to_string();
-    let unread = web.notes.lock().await.unread.get(&key).copied().unwrap_or(0);
+    let unread = web
+        .notes
+        .lock()
+        .await
+        .unread
+        .get(&key)
+        .copied()
+        .unwrap_or(0);
     Ok(GroupSummary {
         short: key.chars().take(8).collect(),
         id: key,
@@ -584,7 +613,12 @@ pub async fn groups(State(web): State<Arc<Web>>) -> Result<Json<Vec<GroupSummary
     out.sort_by(|a, b| {
         b.member
             .cmp(&a.member)
-            .then(b.last.as_ref().map(|m| m.at).cmp(&a.last.as_ref().map(|m| m.at)))
+            .then(
+                b.last
+                    .as_ref()
+                    .map(|m| m.at)
+                    .cmp(&a.last.as_ref().map(|m| m.at)),
+            )
             .then(a.id.cmp(&b.id))
     });
     Ok(Json(out))
@@ -671,16 +705,15 @@ fn member_devices(
     in_group: &[String],
     verified: std::result::Result<Vec<VerifiedDevice>, conclave_client::Error>,
 ) -> Vec<MemberDevice> {
-    let unlisted = |device: &String, certificate: &str, transparency: &str, detail: String| {
-        MemberDevice {
+    let unlisted =
+        |device: &String, certificate: &str, transparency: &str, detail: String| MemberDevice {
             device: device.clone(),
             in_group: true,
             key_code: None,
             certificate: certificate.to_owned(),
             transparency: transparency.to_owned(),
             detail: Some(detail),
-        }
-    };
+        };
     match verified {
         Ok(verified) => {
             let mut out: Vec<MemberDevice> = Vec::new();
@@ -710,7 +743,9 @@ fn member_devices(
                         in_group: false,
                         certificate: "valid".into(),
                         transparency: "proven".into(),
-                        detail: Some("a device of this user that is not in this group (yet)".into()),
+                        detail: Some(
+                            "a device of this user that is not in this group (yet)".into(),
+                        ),
                     });
                 }
             }

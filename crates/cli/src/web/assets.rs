@@ -32,7 +32,10 @@ fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 /// The routes of the page's files.
 pub fn routes() -> Router<Arc<Web>> {
     Router::new()
-        .route("/", get(|| async { file("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/",
+            get(|| async { file("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/assets/app.js",
             get(|| async { file("text/javascript; charset=utf-8", SCRIPT) }),
@@ -41,5 +44,8 @@ pub fn routes() -> Router<Arc<Web>> {
             "/assets/style.css",
             get(|| async { file("text/css; charset=utf-8", STYLE) }),
         )
-        .route("/favicon.svg", get(|| async { file("image/svg+xml", ICON) }))
+        .route(
+            "/favicon.svg",
+            get(|| async { file("image/svg+xml", ICON) }),
+        )
 }

@@ -146,7 +146,9 @@ impl Web {
             match next {
                 Ok((id, event)) => {
                     self.note(&device, &event).await;
-                    let _ = self.events.send(crate::people::event_json(&event).to_string());
+                    let _ = self
+                        .events
+                        .send(crate::people::event_json(&event).to_string());
                     if let Err(e) = device.ack(id).await {
                         tracing::warn!("cannot acknowledge an event: {e}");
                     }
@@ -283,7 +285,8 @@ pub async fn run(profile_dir: &Path, args: WebArgs, out: &Output) -> Result<(), 
     let url = format!("http://{}/#k={}", web.hosts[0], web.secret);
     let mut text = format!(
         "Conclave for {} — open {url}\n(the link holds a secret for this launch: do not share it). Stop with Ctrl-C.",
-        who.as_deref().unwrap_or("a new device: register it on the page")
+        who.as_deref()
+            .unwrap_or("a new device: register it on the page")
     );
     if !addr.ip().is_loopback() {
         text.push_str(&format!(
@@ -325,7 +328,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .merge(api::routes())
         .fallback(|| async { api::WebError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&web), guard))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&web),
+            guard,
+        ))
         .with_state(web)
 }
 
@@ -432,7 +438,10 @@ async fn check(web: &Web, request: Request<Body>, next: Next) -> Response {
             StatusCode::MISDIRECTED_REQUEST,
             "bad_host",
             &format!("this server does not answer for host {host:?}"),
-            &format!("open http://{}/ (the link conclave web printed)", web.hosts[0]),
+            &format!(
+                "open http://{}/ (the link conclave web printed)",
+                web.hosts[0]
+            ),
         );
     }
     let path = request.uri().path();
