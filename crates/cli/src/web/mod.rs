@@ -343,7 +343,7 @@ fn refuse(status: StatusCode, code: &'static str, error: &str, hint: &str) -> Re
     .into_response()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
