@@ -1,6 +1,6 @@
 // End to end in real browser pages: `conclave serve` and `conclave web` clients (the
 // release binary), Debian's Chromium driven by playwright-core. Two people register, become
-// contacts, make a group and talk live both ways; a second device of Alice joins and reads
+// contacts (Bob answers with the keyboard alone), make a group and talk live both ways; a second device of Alice joins and reads
 // from then on; the verification codes are compared; Alice removes Bob, whose page shows it
 // and no longer lets him write. Any console error on a page fails the run. Screenshots of
 // the main screens go to docs/web/.
@@ -93,6 +93,19 @@ async function send(page, text) {
   await box.press("Enter");
 }
 
+/** Moves the focus with the Tab key alone until it is on a control whose text starts with `text`. */
+async function tabTo(page, text) {
+  for (let i = 0; i < 60; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const e = document.activeElement;
+      return e ? (e.getAttribute("aria-label") ?? e.textContent ?? "").trim() : "";
+    });
+    if (focused.startsWith(text)) return;
+  }
+  throw new Error(`the Tab key never reaches "${text}"`);
+}
+
 async function code(page) {
   return (await page.getByTestId("verification-code").textContent())?.trim();
 }
@@ -119,11 +132,16 @@ async function main() {
     await alice.getByLabel("Ask someone to be your contact").fill("bob@example.org");
     await alice.getByRole("button", { name: "Ask" }).click();
     await alice.getByText("asked — waiting for their answer").waitFor();
-    await bob.getByRole("link", { name: /Contacts/ }).click();
-    await bob.getByRole("button", { name: "Accept alice@example.org" }).click();
+    // Bob answers with the keyboard alone: Tab to Contacts, Enter, Tab to Accept, Enter.
+    await bob.getByRole("link", { name: /Contacts/ }).getByLabel("1 requests").waitFor();
+    await tabTo(bob, "Contacts");
+    await bob.keyboard.press("Enter");
+    await bob.getByRole("button", { name: "Accept alice@example.org" }).waitFor();
+    await tabTo(bob, "Accept alice@example.org");
+    await bob.keyboard.press("Enter");
     await alice.locator(".contacts li", { hasText: "bob@example.org" }).getByText("contact", { exact: true }).waitFor();
     await shot(bob, "contacts.png");
-    log("Alice asked Bob to be a contact; Bob accepted");
+    log("Alice asked Bob to be a contact; Bob accepted, with the keyboard alone");
 
     await alice.getByRole("button", { name: "New group" }).click();
     await alice.getByLabel("Add a person (all their devices)").fill("bob@example.org");
