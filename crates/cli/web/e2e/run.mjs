@@ -206,7 +206,7 @@ async function main() {
     await alice.getByRole("button", { name: "New group" }).waitFor();
     await shot(alice, "narrow-list.png");
     await alice.locator(".groups a").first().click();
-    await alice.getByLabel("Message", { exact: true }).waitFor();
+    await alice.locator(".msg .body", { hasText: "Welcome, Alice's second device." }).waitFor();
     await shot(alice, "narrow-conversation.png");
     log("a narrow screen shows one pane at a time");
 

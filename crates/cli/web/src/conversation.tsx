@@ -42,6 +42,7 @@ const transparencyText: Record<string, string> = {
 export function Conversation({ id, startAdding, me, contacts, tick, onChange, onError }: Props) {
   const [messages, setMessages] = useState<MessageView[]>([]);
   const [detail, setDetail] = useState<GroupDetail | null>(null);
+  const [loaded, setLoaded] = useState(false);
   const [outgoing, setOutgoing] = useState<Outgoing[]>([]);
   const [text, setText] = useState("");
   const [panel, setPanel] = useState<"none" | "members" | "verify">(startAdding ? "members" : "none");
@@ -57,6 +58,7 @@ export function Conversation({ id, startAdding, me, contacts, tick, onChange, on
       const [m, d] = await Promise.all([api.messages(id), api.group(id)]);
       setMessages(m);
       setDetail(d);
+      setLoaded(true);
       await api.markRead(id);
       onChange();
     } catch (e) {
@@ -248,7 +250,9 @@ export function Conversation({ id, startAdding, me, contacts, tick, onChange, on
       )}
 
       <ol class="messages" aria-label="Messages" aria-live="polite">
-        {messages.length === 0 && outgoing.length === 0 && <li class="muted">No messages yet.</li>}
+        {messages.length === 0 && outgoing.length === 0 && (
+          <li class="muted">{loaded ? "No messages yet." : "Loading…"}</li>
+        )}
         {messages.map((m, i) => (
           <li key={i} class={m.own ? "msg own" : "msg"}>
             <div class="meta">
@@ -291,7 +295,8 @@ export function Conversation({ id, startAdding, me, contacts, tick, onChange, on
             ref={input}
             rows={1}
             value={text}
-            placeholder="Write a message — Enter sends, Shift+Enter for a new line"
+            placeholder="Write a message (Enter sends)"
+            title="Enter sends; Shift+Enter starts a new line"
             onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
             onKeyDown={(e) => {
               if (e.key === "Enter" && !e.shiftKey) submit(e);
