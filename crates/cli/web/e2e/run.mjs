@@ -169,6 +169,7 @@ async function main() {
       await alice.waitForTimeout(200);
     }
     if (!a || a !== b) throw new Error(`verification codes differ: ${a} / ${b}`);
+    await alice.getByRole("img", { name: "QR image of the verification code" }).waitFor();
     await shot(alice, "verify.png");
     log(`both pages show the same verification code: ${a}`);
     await alice.getByRole("button", { name: "Verify" }).click();
