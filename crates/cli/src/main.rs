@@ -1,5 +1,6 @@
 //! `conclave`: run the Conclave servers (`serve`), play the whole system's story (`demo`),
-//! and talk from a terminal (`init`, `contacts`, `group`, `send`, `listen`).
+//! talk from a terminal (`init`, `contacts`, `group`, `send`, `listen`), or from a browser
+//! (`web`).
 #![forbid(unsafe_code)]
 
 mod chat;
@@ -8,6 +9,7 @@ mod error;
 mod people;
 mod profile;
 mod stack;
+mod web;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 use error::CliError;
@@ -69,6 +71,10 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Run this device's client and serve a messenger page to you in your browser, on
+    /// loopback only: it prints (and opens) a link holding a secret for this launch. On a
+    /// new profile the page registers the device.
+    Web(web::WebArgs),
     /// Revoke one of your devices (by id; see `conclave whoami`).
     Revoke {
         /// The device id.
@@ -165,6 +171,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Chat { group } => chat::run(&profile_dir, &group).await,
         Command::Listen { once } => people::listen(&profile_dir, once, &out).await,
+        Command::Web(args) => web::run(&profile_dir, args, &out).await,
         Command::Revoke { device } => people::revoke(&profile_dir, &device, &out).await,
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -135,27 +135,37 @@ pub async fn init(dir: &Path, args: InitArgs, out: &Output) -> Result<(), CliErr
             ));
         }
     };
-    let profile = Profile::create(dir, &args.auth_url, &args.delivery_url)?;
     let spinner = spinner("registering: keys, certificate, mailbox, KeyPackages…");
-    let registered = Device::register(profile.config()?, authorization).await;
+    let registered = register(dir, &args.auth_url, &args.delivery_url, authorization).await;
     spinner.finish_and_clear();
-    match registered {
-        Ok(device) => {
-            out.print(
-                &format!(
-                    "registered {} as device {} (profile {})",
-                    device.user_id(),
-                    device.device_id(),
-                    dir.display()
-                ),
-                json!({ "user": device.user_id(), "device": device.device_id() }),
-            );
-            device.close().await;
-            Ok(())
-        }
+    let device = registered?;
+    out.print(
+        &format!(
+            "registered {} as device {} (profile {})",
+            device.user_id(),
+            device.device_id(),
+            dir.display()
+        ),
+        json!({ "user": device.user_id(), "device": device.device_id() }),
+    );
+    device.close().await;
+    Ok(())
+}
+
+/// Creates the profile in `dir` and registers its device (what `init` and the page of
+/// `conclave web` do). A failed registration leaves no half-made profile behind, so it can
+/// be tried again with a good code.
+pub async fn register(
+    dir: &Path,
+    auth_url: &str,
+    delivery_url: &str,
+    authorization: Authorization,
+) -> Result<Device, CliError> {
+    let profile = Profile::create(dir, auth_url, delivery_url)?;
+    match Device::register(profile.config()?, authorization).await {
+        Ok(device) => Ok(device),
         Err(e) => {
-            // Nothing was registered: leave no half profile behind, so `init` can be
-            // run again with a good code.
+            // Nothing was registered: remove what `Profile::create` wrote.
             for file in [
                 "settings.json",
                 "store.key",
@@ -262,7 +272,8 @@ pub async fn contacts(dir: &Path, command: ContactsCommand, out: &Output) -> Res
     Ok(())
 }
 
-async fn require_pending(device: &Device, user: &str) -> Result<(), CliError> {
+/// A typed error unless `user` has asked to be a contact and awaits an answer.
+pub async fn require_pending(device: &Device, user: &str) -> Result<(), CliError> {
     let pending = device
         .contacts()
         .await?

@@ -269,6 +269,18 @@ impl Device {
             .collect())
     }
 
+    /// The devices of `user` (this user included) as the AS serves them, verified before
+    /// they are returned: each certificate chain leads to the AS root pinned at
+    /// registration and names that user and device, each contact key is signed by its
+    /// device's certified key, and the key-transparency proof shows these are exactly the
+    /// user's devices in the directory (RFC 9750 §7, §8.4.3.1). An application shows them
+    /// to let people compare devices out of band; any failed check is an
+    /// [`Error::Verification`], a user without current devices [`Error::UnknownUser`].
+    pub async fn user_devices(&self, user: &str) -> Result<Vec<VerifiedDevice>, Error> {
+        let inner = self.inner.lock().await;
+        inner.lookup(user).await
+    }
+
     /// Fetches and handles everything waiting: contact messages, Welcomes, every group's
     /// new log entries, revocations; resubmits or rebuilds commits a crash or a lost race
     /// left pending; tops the KeyPackage pool up. New events wait in [`Device::events`].

@@ -318,6 +318,20 @@ async fn device_added_later_reads_from_then_on(engine: Engine) {
     settle(&[&a1, &a2, &b], 3).await;
     assert!(a2.groups().await.unwrap().contains(&group));
     assert_eq!(b.members(&group).await.unwrap().len(), 3);
+    // What Bob can show about Alice's devices: both, verified, with their certified keys.
+    let verified = b.user_devices("alice@example.org").await.unwrap();
+    let mut ids: Vec<&str> = verified.iter().map(|d| d.device_id.as_str()).collect();
+    ids.sort();
+    let mut expected = vec![a1.device_id(), a2.device_id()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(verified.iter().all(|d| d.signature_key.len() == 32
+        && !d.certificates.is_empty()
+        && d.user_id == "alice@example.org"));
+    assert!(matches!(
+        b.user_devices("nobody@example.org").await,
+        Err(conclave_client::Error::UnknownUser(_))
+    ));
     let events = drain(&b).await;
     assert!(
         events.iter().any(

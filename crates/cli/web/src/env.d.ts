@@ -1,0 +1,2 @@
+// Vite turns imported CSS into the built stylesheet.
+declare module "*.css";
