@@ -391,8 +391,8 @@ async fn drive(
     });
     let real_count = real.len();
     let outcome = match args.scenario {
-        Scenario::Group => group_scenario(args, &sim, rng).await,
-        Scenario::SmallGroups => small_groups_scenario(args, &sim, plan, rng).await,
+        Scenario::Group => group_scenario(args, stack, &sim, rng).await,
+        Scenario::SmallGroups => small_groups_scenario(args, stack, &sim, plan, rng).await,
     };
     board.stop();
     let usage_after = stack.ds_usage();
@@ -462,7 +462,12 @@ fn summarize(name: &str, done: &[Done], elapsed: Duration) {
     }
 }
 
-async fn group_scenario(args: &Args, sim: &Arc<Sim>, rng: &mut StdRng) -> Result<(), LoadError> {
+async fn group_scenario(
+    args: &Args,
+    stack: &Stack,
+    sim: &Arc<Sim>,
+    rng: &mut StdRng,
+) -> Result<(), LoadError> {
     let devices = sim.devices.len();
     let started = Instant::now();
     let mut g = sim.create_group(0).await?;
@@ -493,6 +498,8 @@ async fn group_scenario(args: &Args, sim: &Arc<Sim>, rng: &mut StdRng) -> Result
     );
 
     let mut done = Vec::new();
+    let cpu = stack.ds_usage().cpu_secs;
+    let own_cpu = servers::usage(std::process::id()).cpu_secs;
     let started = Instant::now();
     let total = args.messages + args.commits;
     let every = total
@@ -517,6 +524,9 @@ async fn group_scenario(args: &Args, sim: &Arc<Sim>, rng: &mut StdRng) -> Result
         serde_json::json!({
             "members": devices, "operations": done.len(), "secs": elapsed.as_secs_f64(),
             "deliveries_per_sec": deliveries as f64 / elapsed.as_secs_f64(),
+            "ds_cpu_share": (stack.ds_usage().cpu_secs - cpu) / elapsed.as_secs_f64(),
+            "load_tool_cpu_share":
+                (servers::usage(std::process::id()).cpu_secs - own_cpu) / elapsed.as_secs_f64(),
         }),
     );
     summarize(&format!("group of {devices}"), &done, elapsed);
@@ -568,6 +578,7 @@ fn plan_small_groups(
 
 async fn small_groups_scenario(
     args: &Args,
+    stack: &Stack,
     sim: &Arc<Sim>,
     plan: Vec<Vec<usize>>,
     rng: &mut StdRng,
@@ -610,6 +621,8 @@ async fn small_groups_scenario(
     );
 
     // The Poisson mix: 90% messages, 4% updates, 3% adds, 3% removes.
+    let cpu = stack.ds_usage().cpu_secs;
+    let own_cpu = servers::usage(std::process::id()).cpu_secs;
     let usage = Instant::now();
     let deadline = usage + Duration::from_secs(args.duration);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Done, LoadError>>();
@@ -673,6 +686,10 @@ async fn small_groups_scenario(
             "operations_per_sec": done.len() as f64 / elapsed.as_secs_f64(),
             "deliveries_per_sec": deliveries as f64 / elapsed.as_secs_f64(),
             "secs": elapsed.as_secs_f64(),
+            // DS CPU seconds per second of traffic, summed over the nodes (1.0 = one core).
+            "ds_cpu_share": (stack.ds_usage().cpu_secs - cpu) / elapsed.as_secs_f64(),
+            "load_tool_cpu_share":
+                (servers::usage(std::process::id()).cpu_secs - own_cpu) / elapsed.as_secs_f64(),
         }),
     );
     summarize("small groups", &done, elapsed);
