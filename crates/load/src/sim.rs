@@ -12,7 +12,7 @@ use conclave_client::wire::{self, CommitOutcome, DeliveryClient};
 use conclave_mls::codec::{Decode as _, Encode as _};
 use conclave_mls::identity::x509::X509Validator;
 use conclave_mls::messages::MlsMessageBody;
-use conclave_mls::{Group, MlsMessage, RustCrypto};
+use conclave_mls::{CommitOutput, Group, MlsMessage, RustCrypto};
 use ed25519_dalek::SigningKey;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,36 +205,26 @@ impl Sim {
             };
             key_packages.push(kp);
         }
-        let real = self.real(committer)?;
-        let (commit, next_key, welcome) = {
-            let mut state = real.lock().await;
-            let group = state
-                .groups
-                .get_mut(&g.index)
-                .ok_or_else(|| LoadError::Server("committer not in the group".into()))?;
-            let mut builder = group.commit();
-            for kp in key_packages {
-                builder = builder.add_member(kp);
-            }
-            let out = builder.build(&self.provider)?;
-            let next = wire::pending_group_auth_key(&self.provider, group)?;
-            (out.commit, next, out.welcome)
-        };
-        let welcome = welcome.ok_or_else(|| LoadError::Server("no Welcome".into()))?;
-        let mailboxes = devices
-            .iter()
-            .map(|&d| self.devices[d].mailbox_id.clone())
-            .collect();
-        let request = CommitRequest {
-            commit: Bytes(commit.encode()?),
-            next_auth_key: Bytes(next_key.verifying_key().to_bytes().to_vec()),
-            welcomes: vec![WelcomeDelivery {
-                welcome: Bytes(welcome.encode()?),
-                mailboxes,
-            }],
-            group_info: None,
-        };
-        let welcomes = Pending::new(
+        let (out, next_key) = self
+            .build_commit(g, committer, |group| {
+                let mut builder = group.commit();
+                for kp in key_packages {
+                    builder = builder.add_member(kp);
+                }
+                builder.build(&self.provider)
+            })
+            .await?;
+        let welcome = out
+            .welcome
+            .ok_or_else(|| LoadError::Server("no Welcome".into()))?;
+        let welcomes = vec![WelcomeDelivery {
+            welcome: Bytes(welcome.encode()?),
+            mailboxes: devices
+                .iter()
+                .map(|&d| self.devices[d].mailbox_id.clone())
+                .collect(),
+        }];
+        let owed = Pending::new(
             Receipt {
                 sender: committer,
                 kind: EntryKind::Commit,
@@ -242,16 +232,16 @@ impl Sim {
             },
             self.online(devices),
         );
-        self.board.expect_welcomes(g.index, &welcomes);
+        self.board.expect_welcomes(g.index, &owed);
         let mut done = self
-            .submit_commit(g, committer, Op::Add, request, next_key)
+            .submit_commit(g, committer, Op::Add, out.commit, welcomes, next_key)
             .await?;
         let started = Instant::now() - done.latency;
-        let last = welcomes.wait(self.timeout).await.ok_or_else(|| {
+        let last = owed.wait(self.timeout).await.ok_or_else(|| {
             LoadError::Server(format!(
                 "group {}: {} Welcomes not delivered in {:?}",
                 g.index,
-                welcomes.owed(),
+                owed.owed(),
                 self.timeout
             ))
         })?;
@@ -273,35 +263,23 @@ impl Sim {
         committer: usize,
         device: usize,
     ) -> Result<Done, LoadError> {
-        let real = self.real(committer)?;
         let target = self.devices[device]
             .identity
             .signature_key
             .as_slice()
             .to_vec();
-        let (commit, next_key) = {
-            let mut state = real.lock().await;
-            let group = state
-                .groups
-                .get_mut(&g.index)
-                .ok_or_else(|| LoadError::Server("committer not in the group".into()))?;
-            let leaf = group
-                .members()
-                .find(|m| m.signature_key == target.as_slice())
-                .map(|m| m.leaf)
-                .ok_or_else(|| LoadError::Server(format!("device {device} not in the tree")))?;
-            let out = group.commit().remove_member(leaf).build(&self.provider)?;
-            let next = wire::pending_group_auth_key(&self.provider, group)?;
-            (out.commit, next)
-        };
-        let request = CommitRequest {
-            commit: Bytes(commit.encode()?),
-            next_auth_key: Bytes(next_key.verifying_key().to_bytes().to_vec()),
-            welcomes: Vec::new(),
-            group_info: None,
-        };
+        let (out, next_key) = self
+            .build_commit(g, committer, |group| {
+                let leaf = group
+                    .members()
+                    .find(|m| m.signature_key == target.as_slice())
+                    .map(|m| m.leaf)
+                    .ok_or_else(|| LoadError::Server(format!("device {device} not in the tree")))?;
+                Ok::<_, LoadError>(group.commit().remove_member(leaf).build(&self.provider)?)
+            })
+            .await?;
         let done = self
-            .submit_commit(g, committer, Op::Remove, request, next_key)
+            .submit_commit(g, committer, Op::Remove, out.commit, Vec::new(), next_key)
             .await?;
         g.members.retain(|&m| m != device);
         g.real.retain(|&m| m != device);
@@ -311,38 +289,56 @@ impl Sim {
 
     /// An empty commit with a path: the committer's update (RFC 9420 §12.4).
     pub async fn update(&self, g: &mut SimGroup, committer: usize) -> Result<Done, LoadError> {
-        let real = self.real(committer)?;
-        let (commit, next_key) = {
-            let mut state = real.lock().await;
-            let group = state
-                .groups
-                .get_mut(&g.index)
-                .ok_or_else(|| LoadError::Server("committer not in the group".into()))?;
-            let out = group.commit().build(&self.provider)?;
-            let next = wire::pending_group_auth_key(&self.provider, group)?;
-            (out.commit, next)
-        };
-        let request = CommitRequest {
-            commit: Bytes(commit.encode()?),
-            next_auth_key: Bytes(next_key.verifying_key().to_bytes().to_vec()),
-            welcomes: Vec::new(),
-            group_info: None,
-        };
+        let (out, next_key) = self
+            .build_commit(g, committer, |group| group.commit().build(&self.provider))
+            .await?;
         let done = self
-            .submit_commit(g, committer, Op::Update, request, next_key)
+            .submit_commit(g, committer, Op::Update, out.commit, Vec::new(), next_key)
             .await?;
         self.subscribe_all(g).await?;
         Ok(done)
     }
 
+    /// Builds a commit with `build` on the committer's state of the group; the commit and
+    /// the group auth key of the epoch it starts. The commit stays pending in that state
+    /// until its push comes back (or [`Self::submit_commit`] clears it).
+    async fn build_commit<E>(
+        &self,
+        g: &SimGroup,
+        committer: usize,
+        build: impl FnOnce(&mut Group) -> Result<CommitOutput, E>,
+    ) -> Result<(CommitOutput, SigningKey), LoadError>
+    where
+        LoadError: From<E>,
+    {
+        let real = self.real(committer)?;
+        let mut state = real.lock().await;
+        let group = state
+            .groups
+            .get_mut(&g.index)
+            .ok_or_else(|| LoadError::Server("committer not in the group".into()))?;
+        let out = build(group)?;
+        let next = wire::pending_group_auth_key(&self.provider, group)?;
+        Ok((out, next))
+    }
+
+    /// Submits a commit (with the Welcomes of an add) and waits until every connected
+    /// member has it; then the group is at the next epoch with `next_key`.
     async fn submit_commit(
         &self,
         g: &mut SimGroup,
         committer: usize,
         op: Op,
-        request: CommitRequest,
+        commit: MlsMessage,
+        welcomes: Vec<WelcomeDelivery>,
         next_key: SigningKey,
     ) -> Result<Done, LoadError> {
+        let request = CommitRequest {
+            commit: Bytes(commit.encode()?),
+            next_auth_key: Bytes(next_key.verifying_key().to_bytes().to_vec()),
+            welcomes,
+            group_info: None,
+        };
         let pending = Pending::new(
             Receipt {
                 sender: committer,

@@ -60,9 +60,9 @@ fn one_group_of_1000_on_sqlite() {
     nothing_lost(&lines);
 }
 
-#[test]
-fn small_groups_of_1000_devices_on_sqlite() {
-    let lines = run(&[
+/// A 10-second Poisson mix over the small groups of 1,000 devices on `engine`.
+fn small_groups(engine: &[&str]) {
+    let mut args = vec![
         "--scenario",
         "small-groups",
         "--devices",
@@ -71,7 +71,9 @@ fn small_groups_of_1000_devices_on_sqlite() {
         "10",
         "--rate",
         "50",
-    ]);
+    ];
+    args.extend_from_slice(engine);
+    let lines = run(&args);
     let traffic = measure(&lines, "small_groups_traffic");
     assert!(
         traffic["completed"].as_u64().unwrap_or(0) > 100,
@@ -81,25 +83,11 @@ fn small_groups_of_1000_devices_on_sqlite() {
 }
 
 #[test]
+fn small_groups_of_1000_devices_on_sqlite() {
+    small_groups(&[]);
+}
+
+#[test]
 fn small_groups_of_1000_devices_on_two_postgres_nodes() {
-    let lines = run(&[
-        "--scenario",
-        "small-groups",
-        "--engine",
-        "postgres",
-        "--nodes",
-        "2",
-        "--devices",
-        "1000",
-        "--duration",
-        "10",
-        "--rate",
-        "50",
-    ]);
-    let traffic = measure(&lines, "small_groups_traffic");
-    assert!(
-        traffic["completed"].as_u64().unwrap_or(0) > 100,
-        "{traffic}"
-    );
-    nothing_lost(&lines);
+    small_groups(&["--engine", "postgres", "--nodes", "2"]);
 }
