@@ -3,19 +3,12 @@
 //! `contacts`, `group`, `send` and `listen` with `--json` — including every error a person
 //! can cause, each one clear line on stderr and a non-zero exit.
 
-use serde_json::Value;
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
 
-fn conclave() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_conclave"));
-    c.env_remove("CONCLAVE_PASSPHRASE")
-        .env_remove("CONCLAVE_PROFILE")
-        .env_remove("CONCLAVE_HOME")
-        .env_remove("RUST_LOG");
-    c
-}
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use support::{Running, conclave, invite, serve};
 
 fn postgres_admin() -> String {
     std::env::var("CONCLAVE_TEST_POSTGRES")
@@ -101,42 +94,6 @@ fn demo_with_a_bad_option_says_what_to_do() {
     assert!(stderr.contains("--postgres"), "{stderr}");
 }
 
-/// `conclave serve` in a child process, killed on drop.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data: &Path) -> (Serve, String, String) {
-    let mut child = conclave()
-        .args([
-            "serve",
-            "--json",
-            "--as-listen",
-            "127.0.0.1:0",
-            "--ds-listen",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-    let auth = v["auth_url"].as_str().unwrap().to_owned();
-    let ds = v["delivery_urls"][0].as_str().unwrap().to_owned();
-    (Serve(child), auth, ds)
-}
-
 /// Runs `conclave --json --profile P args…`; the JSON lines of a success.
 fn ok(profile: &Path, args: &[&str]) -> Vec<Value> {
     let out = conclave()
@@ -177,17 +134,6 @@ fn fails(profile: &Path, args: &[&str], code: &str) -> String {
     assert_eq!(v["code"], code, "{args:?}: {v}");
     assert!(v["hint"].is_string(), "{args:?}: no hint: {v}");
     stderr
-}
-
-fn invite(data: &Path, user: &str) -> String {
-    let out = conclave()
-        .args(["--json", "invite", user, "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let v: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
-    v["code"].as_str().unwrap().to_owned()
 }
 
 /// Reads events until one matches (a few `listen --once` rounds).
@@ -486,7 +432,7 @@ fn two_people_chat_in_two_terminals() {
 
 /// `conclave serve` with Alice and Bob registered, contacts, and in one group (Alice's).
 struct Pair {
-    _server: Serve,
+    _server: Running,
     alice: std::path::PathBuf,
     bob: std::path::PathBuf,
     group: String,

@@ -5,46 +5,14 @@
 //! their own `conclave web`, register, become contacts, make a group, talk live both ways,
 //! compare verification codes, and one removes the other — against `conclave serve`.
 
+mod support;
+
 use serde_json::{Value, json};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn conclave() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_conclave"));
-    c.env_remove("CONCLAVE_PASSPHRASE")
-        .env_remove("CONCLAVE_PROFILE")
-        .env_remove("CONCLAVE_HOME")
-        .env_remove("RUST_LOG");
-    c
-}
-
-/// A child process killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `cmd` and parses the first line it prints as JSON.
-fn spawn_json(mut cmd: Command) -> (Running, Value) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-    (Running(child), v)
-}
+use support::{Running, conclave, invite, serve, spawn_json};
 
 /// One HTTP answer.
 #[derive(Debug)]
@@ -441,38 +409,6 @@ fn openapi_document_is_checked_in() {
     ] {
         assert!(doc["paths"][p].is_object(), "{p} missing");
     }
-}
-
-fn serve(data: &Path) -> (Running, String, String) {
-    let mut cmd = conclave();
-    cmd.args([
-        "serve",
-        "--json",
-        "--as-listen",
-        "127.0.0.1:0",
-        "--ds-listen",
-        "127.0.0.1:0",
-        "--data",
-    ])
-    .arg(data);
-    let (child, v) = spawn_json(cmd);
-    (
-        child,
-        v["auth_url"].as_str().unwrap().to_owned(),
-        v["delivery_urls"][0].as_str().unwrap().to_owned(),
-    )
-}
-
-fn invite(data: &Path, user: &str) -> String {
-    let out = conclave()
-        .args(["--json", "invite", "--data"])
-        .arg(data)
-        .arg(user)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["code"].as_str().unwrap().to_owned()
 }
 
 /// Reads the server-sent events of `web` until one contains `needle`.
