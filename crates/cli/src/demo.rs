@@ -231,6 +231,7 @@ async fn story(
         nodes: args.engine.nodes,
         as_listen: "127.0.0.1:0".parse().expect("literal address"),
         ds_listen: "127.0.0.1:0".parse().expect("literal address"),
+        oidc: None,
     })
     .await?;
     c.note(&format!(

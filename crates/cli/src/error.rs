@@ -102,6 +102,16 @@ impl From<conclave_client::Error> for CliError {
                     "the invitation code is unknown, used or expired",
                     "ask the operator for a new one (`conclave invite USER`)",
                 ),
+                "invalid_id_token" => CliError::new(
+                    "invalid_id_token",
+                    e.to_string(),
+                    "ask your identity provider for a new ID token with a new nonce: each nonce serves one attempt",
+                ),
+                "invalid_challenge" => CliError::new(
+                    "invalid_challenge",
+                    "the registration challenge is unknown, used or expired",
+                    "start again: a new nonce is needed",
+                ),
                 "device_revoked" | "user_revoked" => CliError::new(
                     "revoked",
                     e.to_string(),

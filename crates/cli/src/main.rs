@@ -102,6 +102,11 @@ pub struct ServeArgs {
     /// The engines (with --postgres: databases `conclave_as` and `conclave_ds`).
     #[command(flatten)]
     engine: stack::EngineArgs,
+    /// OpenID Connect issuers the AS trusts for registration, as `conclave-as --oidc`
+    /// takes them (JSON: `{"issuers": [{"issuer", "audiences", "jwks_file" or
+    /// "jwks_url", …}]}`). Without it, registration is by invitation only.
+    #[arg(long)]
+    oidc: Option<PathBuf>,
 }
 
 /// `conclave invite`.
@@ -197,17 +202,23 @@ async fn serve(args: ServeArgs, out: &people::Output) -> Result<(), CliError> {
         nodes: args.engine.nodes,
         as_listen: args.as_listen,
         ds_listen: args.ds_listen,
+        oidc: args.oidc.clone(),
     };
     let stack = stack::Stack::start(options).await?;
     let ds = stack.delivery_urls();
     out.print(
         &format!(
-            "AS {}\nDS {}\n\nInvite a person:  conclave invite --data {} USER@DOMAIN\nThen, as them:    conclave init --as {} --ds {} --code CODE\nStop with Ctrl-C.",
+            "AS {}\nDS {}\n\nInvite a person:  conclave invite --data {} USER@DOMAIN\nThen, as them:    conclave init --as {} --ds {} --code CODE{}\nStop with Ctrl-C.",
             stack.auth_url(),
             ds.join(" "),
             args.data.display(),
             stack.auth_url(),
             ds[0],
+            if args.oidc.is_some() {
+                " (or --oidc)"
+            } else {
+                ""
+            },
         ),
         serde_json::json!({ "auth_url": stack.auth_url(), "delivery_urls": ds }),
     );

@@ -41,13 +41,16 @@ pub struct InitArgs {
     #[arg(
         long,
         allow_hyphen_values = true,
-        conflicts_with = "id_token",
-        required_unless_present = "id_token"
+        conflicts_with = "oidc",
+        required_unless_present = "oidc"
     )]
     code: Option<String>,
-    /// An OpenID Connect ID token from an issuer the AS trusts.
+    /// Sign in with OpenID Connect: prints the nonce to ask your identity provider to put
+    /// in the ID token (`nonce: …`, or `{"type":"oidc_nonce",…}` with --json), then reads
+    /// the ID token from standard input. The nonce is the AS's registration challenge, so
+    /// the token can register this one device only.
     #[arg(long)]
-    id_token: Option<String>,
+    oidc: bool,
 }
 
 /// `conclave contacts …`.
@@ -124,19 +127,37 @@ async fn open(dir: &Path) -> Result<Device, CliError> {
 
 /// `conclave init`.
 pub async fn init(dir: &Path, args: InitArgs, out: &Output) -> Result<(), CliError> {
-    let authorization = match (args.code, args.id_token) {
-        (Some(code), _) => Authorization::Invitation { code },
-        (None, Some(id_token)) => Authorization::Oidc { id_token },
-        (None, None) => {
-            return Err(CliError::new(
-                "invalid",
-                "no authorization",
-                "give --code or --id-token",
-            ));
+    let challenge = Device::registration_challenge(&args.auth_url).await?;
+    let authorization = match args.code {
+        Some(code) => Authorization::Invitation { code },
+        None => {
+            out.print(
+                &format!(
+                    "nonce: {}\nask your identity provider for an ID token with this nonce, \
+                     then paste it here (valid until {}):",
+                    challenge.oidc_nonce(),
+                    challenge.expires_at()
+                ),
+                json!({
+                    "type": "oidc_nonce",
+                    "nonce": challenge.oidc_nonce(),
+                    "expires_at": challenge.expires_at(),
+                }),
+            );
+            Authorization::Oidc {
+                id_token: read_id_token()?,
+            }
         }
     };
     let spinner = spinner("registering: keys, certificate, mailbox, KeyPackages…");
-    let registered = register(dir, &args.auth_url, &args.delivery_url, authorization).await;
+    let registered = register(
+        dir,
+        &args.auth_url,
+        &args.delivery_url,
+        &challenge,
+        authorization,
+    )
+    .await;
     spinner.finish_and_clear();
     let device = registered?;
     out.print(
@@ -152,17 +173,37 @@ pub async fn init(dir: &Path, args: InitArgs, out: &Output) -> Result<(), CliErr
     Ok(())
 }
 
-/// Creates the profile in `dir` and registers its device (what `init` and the page of
-/// `conclave web` do). A failed registration leaves no half-made profile behind, so it can
-/// be tried again with a good code.
+/// One line of standard input: the ID token.
+fn read_id_token() -> Result<String, CliError> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::new("invalid", format!("reading the ID token: {e}"), ""))?;
+    let token = line.trim();
+    if token.is_empty() {
+        return Err(CliError::new(
+            "invalid",
+            "no ID token on standard input",
+            "paste the ID token your identity provider issued with the nonce shown",
+        ));
+    }
+    Ok(token.to_owned())
+}
+
+/// Creates the profile in `dir` and registers its device, answering `challenge` (what
+/// `init` and the page of `conclave web` do). A failed registration leaves no half-made
+/// profile behind, so it can be tried again with a good code.
 pub async fn register(
     dir: &Path,
     auth_url: &str,
     delivery_url: &str,
+    challenge: &conclave_client::RegistrationChallenge,
     authorization: Authorization,
 ) -> Result<Device, CliError> {
     let profile = Profile::create(dir, auth_url, delivery_url)?;
-    match Device::register(profile.config()?, authorization).await {
+    match Device::register_answering(profile.config()?, challenge, authorization).await {
         Ok(device) => Ok(device),
         Err(e) => {
             // Nothing was registered: remove what `Profile::create` wrote.

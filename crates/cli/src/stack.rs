@@ -38,6 +38,8 @@ pub struct StackOptions {
     pub as_listen: SocketAddr,
     /// Where the first DS node listens; the others take free ports.
     pub ds_listen: SocketAddr,
+    /// The AS's OpenID Connect configuration file, if it takes ID tokens.
+    pub oidc: Option<PathBuf>,
 }
 
 /// The two servers' PostgreSQL databases: never one database for both, so that whoever
@@ -135,6 +137,7 @@ impl Stack {
         );
         options.listen = self.auth_addr;
         options.postgres = self.options.postgres.as_ref().map(|d| d.auth.clone());
+        options.oidc = self.options.oidc.clone();
         let server = conclave_as::server::start(options).await?;
         self.auth_addr = server.addr;
         self.auth = Some(server);

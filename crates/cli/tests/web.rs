@@ -634,3 +634,199 @@ fn two_people_talk_through_their_pages() {
             .any(|m| m["text"] == "hello Bob")
     );
 }
+
+/// A test OpenID Connect issuer: its Ed25519 key, its JWKS and the AS's configuration for
+/// it, written into `dir`.
+struct Issuer {
+    key: ed25519_dalek::SigningKey,
+    config: std::path::PathBuf,
+}
+
+const ISSUER: &str = "https://id.example.org";
+
+impl Issuer {
+    fn new(dir: &Path) -> Issuer {
+        use sha2::Digest as _;
+        let seed: [u8; 32] = sha2::Sha256::digest(format!("{:?}", Instant::now())).into();
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let x = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            key.verifying_key().to_bytes(),
+        );
+        let jwks = dir.join("jwks.json");
+        std::fs::write(
+            &jwks,
+            json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA", "use": "sig"}]})
+                .to_string(),
+        )
+        .unwrap();
+        let config = dir.join("oidc.json");
+        std::fs::write(
+            &config,
+            json!({"issuers": [{
+                "issuer": ISSUER,
+                "audiences": ["conclave"],
+                "user_claim": "email",
+                "jwks_file": jwks,
+                "allowed_domains": ["example.org"],
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+        Issuer { key, config }
+    }
+
+    /// An ID token for `email`, carrying `nonce`.
+    fn token(&self, email: &str, nonce: &str) -> String {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({"iss": ISSUER, "aud": "conclave", "sub": email, "email": email,
+            "email_verified": true, "iat": now, "exp": now + 600, "nonce": nonce});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let der = self.key.to_pkcs8_der().unwrap();
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+}
+
+/// Registration with an OpenID Connect ID token, against `conclave serve --oidc`: in the
+/// page, the token must carry the nonce of the challenge the page asked for (none asked
+/// for, a wrong nonce, or a nonce already spent is refused with a typed error and leaves
+/// the profile empty), and then registers the user the token names; in the terminal,
+/// `conclave init --oidc` prints the nonce and reads the token from standard input, and a
+/// token already used cannot register a second device.
+#[test]
+fn oidc_registration_in_the_page_and_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = Issuer::new(dir.path());
+    let data = dir.path().join("servers");
+    let (_servers, auth, ds) =
+        support::serve_with(&data, &["--oidc".as_ref(), issuer.config.as_os_str()]);
+    let profile = dir.path().join("alice");
+    let mut alice = Web::start(&profile, &auth, &ds);
+    alice.login();
+    let register = |token: &str| json!({ "auth_url": auth, "delivery_url": ds, "id_token": token });
+    let challenge = || {
+        alice
+            .ok(
+                "POST",
+                "/api/register/challenge",
+                Some(json!({ "auth_url": auth })),
+            )
+            .json()["nonce"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let empty = || {
+        assert!(!profile.join("settings.json").exists());
+        assert_eq!(alice.get("/api/me")["registered"], false);
+    };
+
+    // No challenge asked for yet.
+    alice
+        .call(
+            "POST",
+            "/api/register",
+            Some(register(&issuer.token("alice@example.org", "x"))),
+        )
+        .refused(400, "no_challenge");
+    empty();
+    // A token for another nonce: refused by the AS, and that challenge is spent.
+    let nonce = challenge();
+    assert_eq!(nonce.len(), 43, "32 bytes, base64url");
+    alice
+        .call(
+            "POST",
+            "/api/register",
+            Some(register(
+                &issuer.token("alice@example.org", "another-nonce"),
+            )),
+        )
+        .refused(400, "invalid_id_token");
+    empty();
+    alice
+        .call(
+            "POST",
+            "/api/register",
+            Some(register(&issuer.token("alice@example.org", &nonce))),
+        )
+        .refused(400, "no_challenge");
+    empty();
+    // A fresh nonce and a token that carries it: registered as the user it names.
+    let nonce = challenge();
+    let token = issuer.token("alice@example.org", &nonce);
+    let me = alice
+        .ok("POST", "/api/register", Some(register(&token)))
+        .json();
+    assert_eq!(me["registered"], true);
+    assert_eq!(me["user"], "alice@example.org");
+    alice
+        .call(
+            "POST",
+            "/api/register/challenge",
+            Some(json!({ "auth_url": auth })),
+        )
+        .refused(409, "already_registered");
+
+    // The terminal: `init --oidc` shows the nonce, takes the token on standard input.
+    let init = |profile: &Path| {
+        let mut child = conclave()
+            .arg("--json")
+            .arg("--profile")
+            .arg(profile)
+            .args(["init", "--as", &auth, "--ds", &ds, "--oidc"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let prompt: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(prompt["type"], "oidc_nonce", "{line}");
+        (child, out, prompt["nonce"].as_str().unwrap().to_owned())
+    };
+    let finish = |mut child: std::process::Child,
+                  mut out: std::io::BufReader<std::process::ChildStdout>,
+                  token: &str| {
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{token}").unwrap();
+        drop(stdin);
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (child.wait().unwrap().success(), rest, err)
+    };
+    let bob = dir.path().join("bob");
+    let (child, out, nonce) = init(&bob);
+    let (ok, rest, err) = finish(child, out, &issuer.token("bob@example.org", &nonce));
+    assert!(ok, "{rest} {err}");
+    let registered: Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(registered["user"], "bob@example.org");
+    // Alice's token, already used, does not register another device of hers.
+    let mallory = dir.path().join("mallory");
+    let (child, out, _) = init(&mallory);
+    let (ok, rest, err) = finish(child, out, &token);
+    assert!(!ok, "{rest}");
+    assert!(
+        err.contains("invalid_id_token") || rest.contains("invalid_id_token"),
+        "{rest} {err}"
+    );
+    assert!(!mallory.join("settings.json").exists());
+}

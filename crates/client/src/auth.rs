@@ -76,18 +76,37 @@ impl AuthClient {
         self.unsigned("GET", "/v1/kt/head", Vec::new()).await
     }
 
-    /// Registers `key` as a new device of the user `authorization` names.
+    /// Registers `key` as a new device of the user `authorization` names, over a fresh
+    /// challenge. An OpenID Connect ID token must carry the nonce of the challenge it
+    /// answers: use [`AuthClient::challenge`] and [`AuthClient::register_answering`].
     pub async fn register(
         &self,
         key: &SigningKey,
         authorization: api::Authorization,
     ) -> Result<api::Registered, Error> {
-        let challenge: api::Challenge = self.unsigned("POST", "/v1/challenges", Vec::new()).await?;
+        let challenge = self.challenge().await?;
+        self.register_answering(key, &challenge, authorization)
+            .await
+    }
+
+    /// A fresh registration challenge (single use, short-lived).
+    pub async fn challenge(&self) -> Result<api::Challenge, Error> {
+        self.unsigned("POST", "/v1/challenges", Vec::new()).await
+    }
+
+    /// Registers `key` as a new device of the user `authorization` names, answering
+    /// `challenge` with the proof of possession of `key`.
+    pub async fn register_answering(
+        &self,
+        key: &SigningKey,
+        challenge: &api::Challenge,
+        authorization: api::Authorization,
+    ) -> Result<api::Registered, Error> {
         let public = key.verifying_key().to_bytes().to_vec();
         let proof = key.sign(&api::register_proof_message(&challenge.nonce.0, &public));
         let request = api::RegisterRequest {
             authorization,
-            challenge_id: challenge.challenge_id,
+            challenge_id: challenge.challenge_id.clone(),
             signature_key: public.into(),
             proof: proof.to_bytes().to_vec().into(),
         };

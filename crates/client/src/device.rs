@@ -99,6 +99,31 @@ pub struct Contact {
     pub devices: Vec<String>,
 }
 
+/// A registration challenge of the AS, to answer with [`Device::register_answering`].
+#[derive(Clone, Debug)]
+pub struct RegistrationChallenge {
+    auth_url: String,
+    challenge: conclave_api::auth::Challenge,
+}
+
+impl RegistrationChallenge {
+    /// The `nonce` to ask the identity provider to put in the ID token: the challenge's
+    /// nonce, base64url without padding.
+    pub fn oidc_nonce(&self) -> String {
+        conclave_api::encode_b64(&self.challenge.nonce.0)
+    }
+
+    /// Unix time after which the AS refuses the challenge.
+    pub fn expires_at(&self) -> u64 {
+        self.challenge.expires_at
+    }
+
+    /// The AS that issued it.
+    pub fn auth_url(&self) -> &str {
+        &self.auth_url
+    }
+}
+
 /// One device of the Conclave system: its keys, mailbox, pool, contacts and groups, kept in
 /// an encrypted local store. Cheap to clone; clones share one state.
 #[derive(Clone)]
@@ -123,7 +148,47 @@ impl Device {
     /// Registers a new device with the AS (sign-in by `authorization`), then opens its
     /// mailbox and KeyPackage pool at the DS — anonymously, with nothing linking the two —
     /// and joins the user's other devices (DESIGN flows 1, 2, 6).
+    ///
+    /// An OpenID Connect ID token cannot be given here: it must carry the nonce of the
+    /// challenge it answers, which exists only once asked for. Use
+    /// [`Device::registration_challenge`] and [`Device::register_answering`].
     pub async fn register(config: Config, authorization: Authorization) -> Result<Device, Error> {
+        if matches!(authorization, Authorization::Oidc { .. }) {
+            return Err(Error::Config(
+                "an ID token must carry the nonce of a registration challenge: \
+                 use Device::registration_challenge, then Device::register_answering"
+                    .into(),
+            ));
+        }
+        let challenge = Self::registration_challenge(&config.auth_url).await?;
+        Self::register_answering(config, &challenge, authorization).await
+    }
+
+    /// Asks the AS at `auth_url` for a registration challenge. For a sign-in with OpenID
+    /// Connect, the identity provider is asked for an ID token whose `nonce` is
+    /// [`RegistrationChallenge::oidc_nonce`] (OpenID Connect Core §3.1.2.1), which binds
+    /// the token to this one registration; then [`Device::register_answering`].
+    pub async fn registration_challenge(auth_url: &str) -> Result<RegistrationChallenge, Error> {
+        let challenge = AuthClient::new(auth_url)?.challenge().await?;
+        Ok(RegistrationChallenge {
+            auth_url: auth_url.to_owned(),
+            challenge,
+        })
+    }
+
+    /// Registers a new device as [`Device::register`] does, answering `challenge` (from
+    /// the same AS as `config`'s). The challenge is spent whatever the outcome.
+    pub async fn register_answering(
+        config: Config,
+        challenge: &RegistrationChallenge,
+        authorization: Authorization,
+    ) -> Result<Device, Error> {
+        if challenge.auth_url != config.auth_url {
+            return Err(Error::Config(format!(
+                "the challenge is from {}, not from {}",
+                challenge.auth_url, config.auth_url
+            )));
+        }
         let store = Store::open(&config.store, &config.store_key).await?;
         if store
             .get::<DeviceRecord>(Kind::Device, DEVICE_ID)
@@ -141,7 +206,9 @@ impl Device {
         let key = SigningKey::from_bytes(&seed);
         let root = auth.root().await?;
         let head = auth.kt_head().await?;
-        let registered = auth.register(&key, authorization).await?;
+        let registered = auth
+            .register_answering(&key, &challenge.challenge, authorization)
+            .await?;
         let contact = provider.hpke_generate_key_pair(CONTACT_SUITE)?;
         let record = DeviceRecord {
             user_id: registered.user_id,

@@ -2,7 +2,8 @@
 //! messages and proposals after the message retention, commits after the (longer) commit
 //! retention, epoch keys once no entry they authorised is left, mailbox entries once expired
 //! (acknowledged ones are deleted at once), Welcomes no entry refers to, expired KeyPackages
-//! and nonces.
+//! and nonces; and it blurs the times a mechanism no longer needs to the hour
+//! ([`crate::store::record_time`]).
 
 use crate::config::Config;
 use crate::error::StoreError;
@@ -17,6 +18,7 @@ pub fn cutoffs(config: &Config, now: i64) -> PruneCutoffs {
         messages_before: ago(config.message_retention_secs),
         commits_before: ago(config.commit_retention_secs),
         now,
+        grace_before: ago(config.previous_epoch_grace_secs),
         batch: config.prune_batch.max(1),
     }
 }
@@ -32,6 +34,7 @@ pub async fn prune(store: &dyn Store, cutoffs: PruneCutoffs) -> Result<Pruned, S
         total.welcomes += p.welcomes;
         total.key_packages += p.key_packages;
         total.nonces += p.nonces;
+        total.blurred += p.blurred;
         if p.total() == 0 {
             return Ok(total);
         }

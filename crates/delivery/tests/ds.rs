@@ -1219,19 +1219,37 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         &mb,
         &mk,
         &pool,
-        vec![(b"fresh".to_vec(), false)],
+        vec![(b"fresh".to_vec(), false), (b"claimed".to_vec(), false)],
         now() + 3600,
     )
     .await;
     assert_eq!(count_rows(&env.db, "log_entries").await, 9);
     assert_eq!(count_rows(&env.db, "epoch_keys").await, 4);
+    // A claim: the pool's rate state now holds a time to the microsecond.
+    assert_eq!(c.claim(&pool, &secret).await.status, 200);
+    // Times of records are kept to the hour (issue 19: they must not match the AS's).
+    for fine in [
+        "mailboxes WHERE created_at % 3600 <> 0",
+        "mailbox_entries WHERE created_at % 3600 <> 0 OR expires_at % 3600 <> 0",
+        "pools WHERE created_at % 3600 <> 0",
+        "sealed_key_packages WHERE expires_at % 3600 <> 0",
+        "groups WHERE created_at % 3600 <> 0",
+        "epoch_keys WHERE created_at % 3600 <> 0",
+        "log_entries WHERE created_at % 3600 <> 0",
+        "welcomes WHERE created_at % 3600 <> 0",
+    ] {
+        assert_eq!(count_rows(&env.db, fine).await, 0, "{fine}");
+    }
     let store = env.server.store.clone();
     let t = now() as i64;
-    // Messages older than a cut-off in the past: nothing goes.
+    // Messages older than a cut-off in the past: nothing goes. (The DS keeps creation
+    // times to the hour, so "the past" is more than an hour ago.)
+    let hour = conclave_ds::store::RECORD_GRANULARITY;
     let keep = PruneCutoffs {
-        messages_before: t - 100,
-        commits_before: t - 100,
+        messages_before: t - hour,
+        commits_before: t - hour,
         now: t,
+        grace_before: t - 60,
         batch: 2,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), keep)
@@ -1241,8 +1259,9 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
     // Application messages expire (in batches of 2), commits are kept.
     let msgs = PruneCutoffs {
         messages_before: t + 1,
-        commits_before: t - 100,
+        commits_before: t - hour,
         now: t,
+        grace_before: t - 60,
         batch: 2,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), msgs)
@@ -1256,6 +1275,7 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         messages_before: t + 1,
         commits_before: t + 1,
         now: t,
+        grace_before: t - 60,
         batch: 2,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), all)
@@ -1272,6 +1292,7 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         messages_before: t,
         commits_before: t,
         now: t + 7200,
+        grace_before: t + 7200 - 60,
         batch: 100,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), later)
@@ -1280,6 +1301,15 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
     assert_eq!(p.key_packages, 1);
     assert!(p.nonces > 0);
     assert_eq!(count_rows(&env.db, "nonces").await, 0);
+    // Times a mechanism needed (the last epoch's start for the grace period, the pool's
+    // claim state) are blurred once it no longer needs them.
+    assert_eq!(
+        count_rows(&env.db, "groups WHERE epoch_started_at % 3600 <> 0").await,
+        0
+    );
+    assert_eq!(count_rows(&env.db, "pools WHERE claim_tat <> 0").await, 0);
+    // The pool's, and the group's unless its last epoch began on the hour.
+    assert!((1..=2).contains(&p.blurred), "{p:?}");
 }
 
 async fn ws_connect(c: &Client) -> support::ws::Ws {

@@ -455,6 +455,7 @@ async fn a_welcome_goes_with_its_last_entry(engine: Engine) {
         messages_before: 0,
         commits_before: 0,
         now: far,
+        grace_before: far - 60,
         batch: 100,
     };
     let pruned = conclave_ds::retention::prune(env.server.store.as_ref(), cutoffs)

@@ -39,6 +39,7 @@ const MAX_MESSAGE: usize = 16 * 1024;
         login,
         session,
         me,
+        register_challenge,
         register,
         devices,
         contacts,
@@ -74,6 +75,7 @@ pub fn routes() -> Router<Arc<Web>> {
         .route("/api/session", get(session).post(login))
         .route("/api/me", get(me))
         .route("/api/register", post(register))
+        .route("/api/register/challenge", post(register_challenge))
         .route("/api/devices", get(devices))
         .route("/api/contacts", get(contacts).post(request_contact))
         .route("/api/contacts/{user}/accept", post(accept_contact))
@@ -180,7 +182,8 @@ fn for_page(mut e: CliError) -> CliError {
 impl From<CliError> for WebError {
     fn from(e: CliError) -> Self {
         let status = match e.code {
-            "invalid" | "invalid_invitation" | "refused" => StatusCode::BAD_REQUEST,
+            "invalid" | "invalid_invitation" | "invalid_id_token" | "invalid_challenge"
+            | "no_challenge" | "refused" => StatusCode::BAD_REQUEST,
             "unknown_group" | "unknown_user" | "no_request" | "not_found" => StatusCode::NOT_FOUND,
             "not_a_contact" | "not_a_member" | "not_in_group" | "not_registered"
             | "already_registered" | "profile_exists" | "ambiguous_group" | "contention"
@@ -328,9 +331,79 @@ pub struct RegisterRequest {
     pub id_token: Option<String>,
 }
 
+/// `POST /api/register/challenge`.
+#[derive(Deserialize, ToSchema)]
+pub struct ChallengeRequest {
+    /// The Authentication Service, `http(s)://host:port`.
+    pub auth_url: String,
+}
+
+/// A registration challenge for an OpenID Connect sign-in.
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeView {
+    /// The nonce the ID token must carry in its `nonce` claim (ask the identity provider
+    /// for a token with it).
+    pub nonce: String,
+    /// Unix time after which the AS refuses it.
+    pub expires_at: u64,
+}
+
+fn server_url(url: &str) -> Result<&str> {
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+        return Err(WebError::invalid(
+            format!("{url:?} is not a server address"),
+            "give http://host:port or https://host:port",
+        ));
+    }
+    Ok(url)
+}
+
+/// Ask the AS for a registration challenge, for a sign-in with OpenID Connect.
+///
+/// The ID token must carry its nonce (OpenID Connect Core §3.1.2.1), which binds the token
+/// to this one registration. The page keeps no secret: the challenge waits here, one at a
+/// time; a new one replaces it.
+#[utoipa::path(post, path = "/api/register/challenge", request_body = ChallengeRequest,
+    tag = "device",
+    responses((status = 200, body = ChallengeView), (status = 400, body = ErrorView),
+        (status = 409, body = ErrorView, description = "`already_registered`"),
+        (status = 502, body = ErrorView, description = "`server_unreachable`")))]
+pub async fn register_challenge(
+    State(web): State<Arc<Web>>,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<ChallengeView>> {
+    let request: ChallengeRequest = body(raw)?;
+    let auth_url = server_url(&request.auth_url)?;
+    let _one_at_a_time = web.registering.lock().await;
+    if web.has_device().await {
+        return Err(already_registered());
+    }
+    let challenge = Device::registration_challenge(auth_url).await?;
+    let view = ChallengeView {
+        nonce: challenge.oidc_nonce(),
+        expires_at: challenge.expires_at(),
+    };
+    *web.challenge.lock().await = Some(challenge);
+    Ok(Json(view))
+}
+
+fn already_registered() -> WebError {
+    CliError::new(
+        "already_registered",
+        "this profile already holds a registered device",
+        "reload the page",
+    )
+    .into()
+}
+
 /// Register this device (an empty profile) with an invitation code or an OIDC ID token.
+///
+/// An ID token must carry the nonce of the challenge last asked for
+/// (`/api/register/challenge`); the attempt spends that challenge, whatever its outcome.
 #[utoipa::path(post, path = "/api/register", request_body = RegisterRequest, tag = "device",
-    responses((status = 200, body = Me), (status = 400, body = ErrorView),
+    responses((status = 200, body = Me), (status = 400, body = ErrorView,
+            description = "`invalid`, `invalid_invitation`, `invalid_id_token`, `no_challenge`"),
         (status = 409, body = ErrorView, description = "`already_registered`"),
         (status = 502, body = ErrorView, description = "`server_unreachable`")))]
 pub async fn register(
@@ -340,26 +413,33 @@ pub async fn register(
     let request: RegisterRequest = body(raw)?;
     let _one_at_a_time = web.registering.lock().await;
     if web.has_device().await {
-        return Err(CliError::new(
-            "already_registered",
-            "this profile already holds a registered device",
-            "reload the page",
-        )
-        .into());
+        return Err(already_registered());
     }
-    for url in [&request.auth_url, &request.delivery_url] {
-        let url = url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
-            return Err(WebError::invalid(
-                format!("{url:?} is not a server address"),
-                "give http://host:port or https://host:port",
-            ));
-        }
-    }
+    let auth_url = server_url(&request.auth_url)?;
+    let delivery_url = server_url(&request.delivery_url)?;
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let authorization = match (nonempty(request.code), nonempty(request.id_token)) {
-        (Some(code), None) => conclave_client::Authorization::Invitation { code },
-        (None, Some(id_token)) => conclave_client::Authorization::Oidc { id_token },
+    let (authorization, challenge) = match (nonempty(request.code), nonempty(request.id_token)) {
+        (Some(code), None) => (
+            conclave_client::Authorization::Invitation { code },
+            Device::registration_challenge(auth_url).await?,
+        ),
+        (None, Some(id_token)) => {
+            // Taken out whatever follows: the AS spends a challenge on any attempt.
+            let challenge = web
+                .challenge
+                .lock()
+                .await
+                .take()
+                .filter(|c| c.auth_url() == auth_url)
+                .ok_or_else(|| {
+                    WebError::from(CliError::new(
+                        "no_challenge",
+                        "no nonce was asked for at this Authentication Service",
+                        "ask for a nonce first, then for an ID token that carries it",
+                    ))
+                })?;
+            (conclave_client::Authorization::Oidc { id_token }, challenge)
+        }
         _ => {
             return Err(WebError::invalid(
                 "give either an invitation code or an ID token",
@@ -369,8 +449,9 @@ pub async fn register(
     };
     let device = crate::people::register(
         &web.profile_dir,
-        request.auth_url.trim(),
-        request.delivery_url.trim(),
+        auth_url,
+        delivery_url,
+        &challenge,
         authorization,
     )
     .await?;

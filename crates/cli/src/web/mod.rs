@@ -105,6 +105,8 @@ pub struct Web {
     device: RwLock<Option<Device>>,
     /// Serialises registration.
     pub registering: Mutex<()>,
+    /// The registration challenge an OpenID Connect sign-in in the page will answer.
+    pub challenge: Mutex<Option<conclave_client::RegistrationChallenge>>,
     /// Events for the page, as JSON texts.
     pub events: broadcast::Sender<String>,
     /// Unread counts and alerts.
@@ -271,6 +273,7 @@ pub async fn run(profile_dir: &Path, args: WebArgs, out: &Output) -> Result<(), 
         defaults: (args.auth_url.clone(), args.delivery_url.clone()),
         device: RwLock::new(None),
         registering: Mutex::new(()),
+        challenge: Mutex::new(None),
         events,
         notes: Mutex::new(Notes::default()),
         tasks: Mutex::new(Vec::new()),

@@ -44,6 +44,11 @@ pub fn spawn_json(mut cmd: Command) -> (Running, Value) {
 
 /// `conclave serve --data DATA` on free loopback ports: the child, the AS URL and the DS URL.
 pub fn serve(data: &Path) -> (Running, String, String) {
+    serve_with(data, &[])
+}
+
+/// `conclave serve --data DATA` with more options.
+pub fn serve_with(data: &Path, more: &[&std::ffi::OsStr]) -> (Running, String, String) {
     let mut cmd = conclave();
     cmd.args([
         "serve",
@@ -54,7 +59,8 @@ pub fn serve(data: &Path) -> (Running, String, String) {
         "127.0.0.1:0",
         "--data",
     ])
-    .arg(data);
+    .arg(data)
+    .args(more);
     let (child, v) = spawn_json(cmd);
     (
         child,

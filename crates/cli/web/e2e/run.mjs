@@ -1,5 +1,6 @@
 // End to end in real browser pages: `conclave serve` and `conclave web` clients (the
-// release binary), Debian's Chromium driven by playwright-core. Two people register, become
+// release binary), Debian's Chromium driven by playwright-core. Two people register (one
+// with an invitation code, one with an OpenID Connect ID token bound to the AS's nonce), become
 // contacts (Bob answers with the keyboard alone), make a group and talk live both ways; a second device of Alice joins and reads
 // from then on; the verification codes are compared; Alice removes Bob, whose page shows it
 // and no longer lets him write. Any console error on a page fails the run. Screenshots of
@@ -10,7 +11,8 @@
 // Environment: CONCLAVE_BIN (default: target/release/conclave of the workspace),
 // CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (default docs/web of the workspace).
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { generateKeyPairSync, sign } from "node:crypto";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -81,6 +83,37 @@ async function register(page, code, user) {
   await page.getByRole("heading", { name: `Hello, ${user}` }).waitFor();
 }
 
+/** A test OpenID Connect issuer: an Ed25519 key, its JWKS, and the AS's configuration file. */
+function oidcIssuer(dir) {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const issuer = "https://id.example.org";
+  const jwks = join(dir, "jwks.json");
+  writeFileSync(jwks, JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid: "k1", alg: "EdDSA", use: "sig" }] }));
+  const config = join(dir, "oidc.json");
+  writeFileSync(config, JSON.stringify({ issuers: [{ issuer, audiences: ["conclave"], jwks_file: jwks, allowed_domains: ["example.org"] }] }));
+  const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+  return {
+    config,
+    /** An ID token for `email` carrying `nonce`, as the identity provider would issue it. */
+    token(email, nonce) {
+      const now = Math.floor(Date.now() / 1000);
+      const input = `${b64({ alg: "EdDSA", typ: "JWT", kid: "k1" })}.${b64({ iss: issuer, aud: "conclave", sub: email, email, email_verified: true, iat: now, exp: now + 600, nonce })}`;
+      return `${input}.${sign(null, Buffer.from(input), privateKey).toString("base64url")}`;
+    },
+  };
+}
+
+/** Registers with OpenID Connect: the page asks the AS for a nonce, the token carries it. */
+async function registerOidc(page, issuer, user) {
+  await page.getByRole("heading", { name: "Register this device" }).waitFor();
+  await page.getByLabel("an OIDC ID token").check();
+  await page.getByRole("button", { name: "Get a nonce" }).click();
+  const nonce = (await page.locator("#reg-nonce-value").textContent()).trim();
+  await page.getByLabel("ID token", { exact: true }).fill(issuer.token(user, nonce));
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByRole("heading", { name: `Hello, ${user}` }).waitFor();
+}
+
 async function shot(page, file) {
   await page.screenshot({ path: join(shots, file) });
 }
@@ -113,7 +146,10 @@ async function code(page) {
 async function main() {
   mkdirSync(shots, { recursive: true });
   const data = join(tmp, "servers");
-  const servers = await start(["serve", "--json", "--as-listen", "127.0.0.1:0", "--ds-listen", "127.0.0.1:0", "--data", data]);
+  const issuer = oidcIssuer(tmp);
+  const servers = await start([
+    "serve", "--json", "--as-listen", "127.0.0.1:0", "--ds-listen", "127.0.0.1:0", "--data", data, "--oidc", issuer.config,
+  ]);
   const auth = servers.auth_url;
   const ds = servers.delivery_urls[0];
   log(`servers: AS ${auth}, DS ${ds}`);
@@ -125,8 +161,8 @@ async function main() {
 
     await shot(alice, "register.png");
     await register(alice, invite(data, "alice@example.org"), "alice@example.org");
-    await register(bob, invite(data, "bob@example.org"), "bob@example.org");
-    log("Alice and Bob registered their devices in their pages");
+    await registerOidc(bob, issuer, "bob@example.org");
+    log("Alice registered her device in her page with an invitation code, Bob his with an OIDC ID token");
 
     await alice.getByRole("link", { name: "Contacts" }).click();
     await alice.getByLabel("Ask someone to be your contact").fill("bob@example.org");

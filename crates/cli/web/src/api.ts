@@ -144,6 +144,9 @@ export const api = {
     csrf = s.csrf;
   },
   me: () => call<Me>("GET", "/api/me"),
+  /** A registration challenge: the nonce an OIDC ID token must carry. */
+  registerChallenge: (auth_url: string) =>
+    call<{ nonce: string; expires_at: number }>("POST", "/api/register/challenge", { auth_url }),
   register: (r: { auth_url: string; delivery_url: string; code?: string; id_token?: string }) =>
     call<Me>("POST", "/api/register", r),
   devices: () => call<OwnDevice[]>("GET", "/api/devices"),

@@ -30,8 +30,24 @@ export function Register({ me, onDone }: { me: Me; onDone: (me: Me) => void }) {
   const [dsUrl, setDsUrl] = useState(me.delivery_url);
   const [how, setHow] = useState<"code" | "oidc">("code");
   const [secret, setSecret] = useState("");
+  // The nonce of the AS's challenge that the ID token must carry; each serves one attempt.
+  const [nonce, setNonce] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+
+  const askNonce = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const c = await api.registerChallenge(authUrl.trim());
+      setNonce(c.nonce);
+      setSecret("");
+    } catch (e) {
+      setError(asError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -46,12 +62,15 @@ export function Register({ me, onDone }: { me: Me; onDone: (me: Me) => void }) {
       });
       onDone(who);
     } catch (e) {
+      // The attempt spent the challenge: a new nonce (and token) is needed.
+      if (how === "oidc") setNonce(null);
       setError(asError(e));
     } finally {
       setBusy(false);
     }
   };
 
+  const needsNonce = how === "oidc" && nonce === null;
   return (
     <main class="center">
       <h1>Register this device</h1>
@@ -69,15 +88,33 @@ export function Register({ me, onDone }: { me: Me; onDone: (me: Me) => void }) {
             <input type="radio" name="how" checked={how === "oidc"} onChange={() => setHow("oidc")} /> an OIDC ID token
           </label>
         </fieldset>
-        <label for="reg-secret">{how === "code" ? "Invitation code" : "ID token"}</label>
-        <input
-          id="reg-secret"
-          value={secret}
-          required
-          autocomplete="off"
-          spellcheck={false}
-          onInput={(e) => setSecret((e.target as HTMLInputElement).value)}
-        />
+        {how === "oidc" && (
+          <div class="stack">
+            {nonce === null ? (
+              <button type="button" id="reg-nonce" onClick={askNonce} disabled={busy}>
+                Get a nonce
+              </button>
+            ) : (
+              <p>
+                Ask your identity provider for an ID token with this nonce (it serves one attempt):{" "}
+                <code id="reg-nonce-value">{nonce}</code>
+              </p>
+            )}
+          </div>
+        )}
+        {!needsNonce && (
+          <>
+            <label for="reg-secret">{how === "code" ? "Invitation code" : "ID token"}</label>
+            <input
+              id="reg-secret"
+              value={secret}
+              required
+              autocomplete="off"
+              spellcheck={false}
+              onInput={(e) => setSecret((e.target as HTMLInputElement).value)}
+            />
+          </>
+        )}
         <details>
           <summary>Servers</summary>
           <label for="reg-as">Authentication Service</label>
@@ -86,7 +123,7 @@ export function Register({ me, onDone }: { me: Me; onDone: (me: Me) => void }) {
           <input id="reg-ds" value={dsUrl} onInput={(e) => setDsUrl((e.target as HTMLInputElement).value)} />
         </details>
         <ErrorLine error={error} />
-        <button type="submit" disabled={busy || !secret.trim()}>
+        <button type="submit" disabled={busy || needsNonce || !secret.trim()}>
           {busy ? "Registering…" : "Register"}
         </button>
       </form>

@@ -15,6 +15,29 @@ pub mod sqlite;
 use crate::error::StoreError;
 use async_trait::async_trait;
 
+/// The granularity, in seconds, of every time the DS keeps beyond the moment a mechanism
+/// needs it (issue 19; RFC 9750 §8.4.2: the DS should keep as little metadata as it can).
+/// An operator who also holds the AS's database could otherwise match a mailbox or pool
+/// created in the same second as a device registered, a KeyPackage expiring in the same
+/// second as a certificate, or a removal commit with a revocation; at this granularity an
+/// event is only "in the same hour" as any other of that hour.
+pub const RECORD_GRANULARITY: i64 = 3_600;
+
+/// `t` floored to [`RECORD_GRANULARITY`]: how the DS stores when something happened, and
+/// the expiry of what must never outlive its own (KeyPackages).
+pub fn record_time(t: i64) -> i64 {
+    t - t.rem_euclid(RECORD_GRANULARITY)
+}
+
+/// `t` rounded up to [`RECORD_GRANULARITY`]: how the DS stores the expiry of what it must
+/// keep at least that long (mailbox entries).
+pub fn record_expiry(t: i64) -> i64 {
+    match t.rem_euclid(RECORD_GRANULARITY) {
+        0 => t,
+        r => t.saturating_add(RECORD_GRANULARITY - r),
+    }
+}
+
 /// What a mailbox entry holds (stored as an integer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -262,6 +285,9 @@ pub struct PruneCutoffs {
     pub commits_before: i64,
     /// Now: expired mailbox entries, KeyPackages and nonces go.
     pub now: i64,
+    /// Epochs that started before this are past their predecessor's grace period: their
+    /// start time is blurred to [`RECORD_GRANULARITY`].
+    pub grace_before: i64,
     /// At most this many rows per table per call.
     pub batch: i64,
 }
@@ -281,6 +307,8 @@ pub struct Pruned {
     pub key_packages: u64,
     /// Expired nonces.
     pub nonces: u64,
+    /// Rows whose mechanism times were blurred (not deleted).
+    pub blurred: u64,
 }
 
 impl Pruned {
@@ -292,6 +320,7 @@ impl Pruned {
             + self.welcomes
             + self.key_packages
             + self.nonces
+            + self.blurred
     }
 }
 

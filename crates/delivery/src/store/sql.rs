@@ -173,7 +173,7 @@ macro_rules! sql_store {
                         )
                         .bind(id)
                         .bind(public_key)
-                        .bind(now)
+                        .bind($crate::store::record_time(now))
                         .execute(&mut *conn)
                         .await?;
                         Ok(())
@@ -213,8 +213,8 @@ macro_rules! sql_store {
                     .bind(&mailbox)
                     .bind(seq)
                     .bind(&data)
-                    .bind(now)
-                    .bind(expires_at)
+                    .bind($crate::store::record_time(now))
+                    .bind($crate::store::record_expiry(expires_at))
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -312,7 +312,7 @@ macro_rules! sql_store {
                         .bind(pool)
                         .bind(mailbox)
                         .bind(secret_hash)
-                        .bind(now)
+                        .bind($crate::store::record_time(now))
                         .execute(&mut *conn)
                         .await?;
                         Ok(())
@@ -357,7 +357,8 @@ macro_rules! sql_store {
                         .bind(&pool)
                         .bind(sealed.as_slice())
                         .bind(*last_resort)
-                        .bind(expires_at)
+                        // Earlier, never later: a KeyPackage is never served past its time.
+                        .bind($crate::store::record_time(expires_at))
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -509,7 +510,8 @@ macro_rules! sql_store {
                          VALUES ($1, 0, 0, $2, $2) ON CONFLICT DO NOTHING RETURNING id",
                     )
                     .bind(group_id)
-                    .bind(now)
+                    // Epoch 0 has no previous epoch, so no grace period needs its start.
+                    .bind($crate::store::record_time(now))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((gref,)) = created else {
@@ -521,7 +523,7 @@ macro_rules! sql_store {
                     )
                     .bind(gref)
                     .bind(auth_key)
-                    .bind(now)
+                    .bind($crate::store::record_time(now))
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -619,7 +621,7 @@ macro_rules! sql_store {
                     .bind(e)
                     .bind(kind as i64)
                     .bind(message.as_slice())
-                    .bind(now)
+                    .bind($crate::store::record_time(now))
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -682,7 +684,7 @@ macro_rules! sql_store {
                     .bind(e)
                     .bind(c.kind as i64)
                     .bind(c.message.as_slice())
-                    .bind(c.now)
+                    .bind($crate::store::record_time(c.now))
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
@@ -694,7 +696,7 @@ macro_rules! sql_store {
                     .bind(c.next_auth_key.as_slice())
                     .bind(c.group_info.as_ref().map(|g| g.1.as_slice()))
                     .bind(seq)
-                    .bind(c.now)
+                    .bind($crate::store::record_time(c.now))
                     .execute(&mut *tx)
                     .await?;
                     // RFC 9420 §14: Welcomes are queued in the transaction that accepts the
@@ -724,7 +726,7 @@ macro_rules! sql_store {
                         )
                         .bind(welcome.as_slice())
                         .bind(refs)
-                        .bind(c.now)
+                        .bind($crate::store::record_time(c.now))
                         .fetch_one(&mut *tx)
                         .await?;
                         welcome_ids.push(Some(wid));
@@ -801,8 +803,8 @@ macro_rules! sql_store {
                             "INSERT INTO mailbox_entries (mailbox_id, seq, kind, welcome_id, created_at, expires_at) \
                              VALUES {values}"
                         )))
-                        .bind(c.now)
-                        .bind(c.welcome_expires_at);
+                        .bind($crate::store::record_time(c.now))
+                        .bind($crate::store::record_expiry(c.welcome_expires_at));
                         for (m, seq, i) in &entries {
                             q = q.bind(*m).bind(*seq).bind(welcome_ids[*i]);
                         }
@@ -991,6 +993,25 @@ macro_rules! sql_store {
                     "DELETE FROM nonces WHERE (scope, nonce) IN (SELECT scope, nonce FROM nonces \
                      WHERE expires_at <= $1 LIMIT $2)",
                     Some(c.now),
+                )
+                .await?;
+                const _: () = assert!($crate::store::RECORD_GRANULARITY == 3600, "the SQL below");
+                // Times kept to the second only while a mechanism needs them are blurred
+                // once it no longer does (`store::record_time`): an epoch's start once its
+                // predecessor's grace period is over (flooring keeps it over), and a pool's
+                // claim state once it lies in the past (every past value means "full
+                // budget", as 0 does).
+                p.blurred += run(
+                    "UPDATE groups SET epoch_started_at = epoch_started_at - epoch_started_at % 3600 \
+                     WHERE id IN (SELECT id FROM groups WHERE epoch_started_at < $1 \
+                       AND epoch_started_at % 3600 <> 0 LIMIT $2)",
+                    Some(c.grace_before),
+                )
+                .await?;
+                p.blurred += run(
+                    "UPDATE pools SET claim_tat = 0 WHERE id IN (SELECT id FROM pools \
+                     WHERE claim_tat <> 0 AND claim_tat < $1 LIMIT $2)",
+                    Some(c.now.saturating_mul(1_000_000)),
                 )
                 .await?;
                 Ok(p)
