@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Stdio};
-use support::{Running, conclave, invite, serve};
+use support::{Running, conclave, invite, kill_times, serve};
 
 fn postgres_admin() -> String {
     std::env::var("CONCLAVE_TEST_POSTGRES")
@@ -465,28 +465,6 @@ fn pair(dir: &Path) -> Pair {
         alice,
         bob,
         group,
-    }
-}
-
-/// A reproducible source of kill times: `CONCLAVE_KILL_SEED`, or the clock (printed).
-fn kill_times() -> impl FnMut() -> u64 {
-    let seed: u64 = std::env::var("CONCLAVE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("CONCLAVE_KILL_SEED={seed}");
-    let mut state = seed | 1;
-    move || {
-        // xorshift64
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
     }
 }
 
