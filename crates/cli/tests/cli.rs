@@ -470,8 +470,9 @@ fn pair(dir: &Path) -> Pair {
 
 /// Bob's `conclave listen` is killed (SIGKILL) at random moments while Alice sends: after
 /// every kill the device store opens again, and in the end every message has been printed
-/// — none lost, and none twice except one whose acknowledgement a kill interrupted.
-/// `CONCLAVE_KILL_SEED` replays a run.
+/// — none lost, and none twice except one whose acknowledgement a kill interrupted, which
+/// comes again with the same `id` (a script recognises it, or skips it with `--after`:
+/// `crash_loop.rs`). `CONCLAVE_KILL_SEED` replays a run.
 #[test]
 fn killed_listener_loses_nothing() {
     let mut next = kill_times();
@@ -521,12 +522,22 @@ fn killed_listener_loses_nothing() {
     collect();
     // A final, clean read of anything still unacknowledged.
     let rest = ok(&bob, &["listen", "--once"]);
-    let mut texts: Vec<String> = std::fs::read_to_string(&printed)
+    let messages: Vec<Value> = std::fs::read_to_string(&printed)
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .chain(rest)
         .filter(|v| v["type"] == "message")
+        .collect();
+    // One id per message: a repeat carries the id of its first printing.
+    let mut by_id: std::collections::BTreeMap<i64, &Value> = std::collections::BTreeMap::new();
+    for m in &messages {
+        let first = by_id.entry(m["id"].as_i64().unwrap()).or_insert(m);
+        assert_eq!(first["text"], m["text"], "one id, two messages");
+    }
+    assert_eq!(by_id.len(), total, "ids: {by_id:?}");
+    let mut texts: Vec<String> = messages
+        .iter()
         .map(|v| v["text"].as_str().unwrap().to_owned())
         .collect();
     texts.sort();

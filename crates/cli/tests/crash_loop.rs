@@ -696,10 +696,11 @@ fn kill_nine_anything_loses_nothing_and_forks_nothing() {
     let accepted = sends.values().filter(|(_, ok)| *ok).count();
     let total: usize = kills.values().sum();
     eprintln!(
-        "{rounds} rounds, kills within {window} ms of the commands' start, {total} kills: {} AS, {} DS, {} sending client, {} listening client \
+        "{rounds} rounds, kills drawn within {} ms of the commands' start, {total} kills: {} AS, {} DS, {} sending client, {} listening client \
          ({missed} aimed at a command that had already ended); {} sends, {accepted} accepted, \
          {} not confirmed but delivered; {}/{} updates finished; failures {failures:?}; \
          epoch {}; setup {:.1}s, load {:.1}s, total {:.1}s",
+        2 * window,
         kills[&Target::As],
         kills[&Target::Ds],
         kills[&Target::Sender],
