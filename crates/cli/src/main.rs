@@ -70,6 +70,11 @@ enum Command {
         /// Fetch once, print, and exit.
         #[arg(long)]
         once: bool,
+        /// Skip (and acknowledge) the events up to this id: the last `id` a script kept
+        /// from the `--json` lines of an earlier run, so that an event whose
+        /// acknowledgement a crash interrupted is not printed twice.
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
     },
     /// Run this device's client and serve a messenger page to you in your browser, on
     /// loopback only: it prints (and opens) a link holding a secret for this launch. On a
@@ -175,7 +180,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             people::send(&profile_dir, &group, &text.join(" "), &out).await
         }
         Command::Chat { group } => chat::run(&profile_dir, &group).await,
-        Command::Listen { once } => people::listen(&profile_dir, once, &out).await,
+        Command::Listen { once, after } => {
+            people::listen(&profile_dir, once, after.unwrap_or(0), &out).await
+        }
         Command::Web(args) => web::run(&profile_dir, args, &out).await,
         Command::Revoke { device } => people::revoke(&profile_dir, &device, &out).await,
         Command::Completions { shell } => {

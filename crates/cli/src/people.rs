@@ -487,8 +487,9 @@ pub async fn revoke(dir: &Path, device_id: &str, out: &Output) -> Result<(), Cli
 }
 
 /// `conclave listen`: prints and acknowledges events — those waiting, then (unless
-/// `once`) every new one as the DS pushes it, until interrupted.
-pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError> {
+/// `once`) every new one as the DS pushes it, until interrupted. Events up to `after`
+/// (an id printed by an earlier run) are acknowledged without being printed again.
+pub async fn listen(dir: &Path, once: bool, after: i64, out: &Output) -> Result<(), CliError> {
     let device = open(dir).await?;
     if once {
         device.sync().await?;
@@ -498,7 +499,7 @@ pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError
                 break;
             }
             for (id, event) in events {
-                print_and_ack(&device, id, &event, out).await?;
+                print_and_ack(&device, id, &event, after, out).await?;
             }
         }
     } else {
@@ -510,7 +511,7 @@ pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError
             };
             match next {
                 None => break,
-                Some(Ok((id, event))) => print_and_ack(&device, id, &event, out).await?,
+                Some(Ok((id, event))) => print_and_ack(&device, id, &event, after, out).await?,
                 Some(Err(e)) => return Err(e.into()),
             }
         }
@@ -519,15 +520,23 @@ pub async fn listen(dir: &Path, once: bool, out: &Output) -> Result<(), CliError
     Ok(())
 }
 
-/// Prints one event, then acknowledges it: a kill before the acknowledgement prints that
-/// one event again, never loses it.
+/// Prints one event (with `--json`, with its `id`), then acknowledges it: a kill before
+/// the acknowledgement prints that one event again, with the same id, never loses it. An
+/// event at or before `after` was printed by an earlier run: it is only acknowledged.
 async fn print_and_ack(
     device: &Device,
     id: conclave_client::EventId,
     event: &Event,
+    after: i64,
     out: &Output,
 ) -> Result<(), CliError> {
-    out.print(&event_line(event), event_json(event));
+    if id.get() > after {
+        let mut value = event_json(event);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("id".into(), id.get().into());
+        }
+        out.print(&event_line(event), value);
+    }
     device.ack(id).await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Stdio};
-use support::{Running, conclave, invite, serve};
+use support::{Running, conclave, invite, kill_times, serve};
 
 fn postgres_admin() -> String {
     std::env::var("CONCLAVE_TEST_POSTGRES")
@@ -468,32 +468,11 @@ fn pair(dir: &Path) -> Pair {
     }
 }
 
-/// A reproducible source of kill times: `CONCLAVE_KILL_SEED`, or the clock (printed).
-fn kill_times() -> impl FnMut() -> u64 {
-    let seed: u64 = std::env::var("CONCLAVE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("CONCLAVE_KILL_SEED={seed}");
-    let mut state = seed | 1;
-    move || {
-        // xorshift64
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
-
 /// Bob's `conclave listen` is killed (SIGKILL) at random moments while Alice sends: after
 /// every kill the device store opens again, and in the end every message has been printed
-/// — none lost, and none twice except one whose acknowledgement a kill interrupted.
-/// `CONCLAVE_KILL_SEED` replays a run.
+/// — none lost, and none twice except one whose acknowledgement a kill interrupted, which
+/// comes again with the same `id` (a script recognises it, or skips it with `--after`:
+/// `crash_loop.rs`). `CONCLAVE_KILL_SEED` replays a run.
 #[test]
 fn killed_listener_loses_nothing() {
     let mut next = kill_times();
@@ -543,12 +522,22 @@ fn killed_listener_loses_nothing() {
     collect();
     // A final, clean read of anything still unacknowledged.
     let rest = ok(&bob, &["listen", "--once"]);
-    let mut texts: Vec<String> = std::fs::read_to_string(&printed)
+    let messages: Vec<Value> = std::fs::read_to_string(&printed)
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .chain(rest)
         .filter(|v| v["type"] == "message")
+        .collect();
+    // One id per message: a repeat carries the id of its first printing.
+    let mut by_id: std::collections::BTreeMap<i64, &Value> = std::collections::BTreeMap::new();
+    for m in &messages {
+        let first = by_id.entry(m["id"].as_i64().unwrap()).or_insert(m);
+        assert_eq!(first["text"], m["text"], "one id, two messages");
+    }
+    assert_eq!(by_id.len(), total, "ids: {by_id:?}");
+    let mut texts: Vec<String> = messages
+        .iter()
         .map(|v| v["text"].as_str().unwrap().to_owned())
         .collect();
     texts.sort();

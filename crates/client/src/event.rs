@@ -130,6 +130,16 @@ pub struct Message {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId(pub(crate) i64);
 
+impl EventId {
+    /// The position as a number. It is assigned when the event is stored, grows with each
+    /// new event, is never reused, and stays the event's until it is acknowledged: an event
+    /// handed out again (its acknowledgement lost to a crash) comes with the same number,
+    /// so an application that keeps the last number it handled can recognise the repeat.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -84,3 +84,25 @@ pub fn invite(data: &Path, user: &str) -> String {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["code"].as_str().unwrap().to_owned()
 }
+
+/// A reproducible source of kill times: `CONCLAVE_KILL_SEED`, or the clock (printed).
+pub fn kill_times() -> impl FnMut() -> u64 {
+    let seed: u64 = std::env::var("CONCLAVE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("CONCLAVE_KILL_SEED={seed}");
+    let mut state = seed | 1;
+    move || {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
