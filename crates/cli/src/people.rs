@@ -586,6 +586,9 @@ pub fn event_line(event: &Event) -> String {
         Event::ContactDeclined { user } => format!("{user} declined your contact request"),
         Event::DeviceAdded { device } => format!("new device {device}"),
         Event::DeviceRevoked { device } => format!("device {device} was revoked"),
+        Event::UnknownDevice { device } => format!(
+            "WARNING: the directory lists a device of yours that none of your devices added: {device} — if it is not yours, revoke it"
+        ),
         other => format!("{other:?}"),
     }
 }
@@ -626,6 +629,9 @@ pub fn event_json(event: &Event) -> Value {
         }),
         Event::DeviceRevoked { device } => json!({
             "type": "device_revoked", "user": device.user, "device": device.device,
+        }),
+        Event::UnknownDevice { device } => json!({
+            "type": "unknown_device", "user": device.user, "device": device.device,
         }),
         other => json!({ "type": "other", "debug": format!("{other:?}") }),
     }

@@ -67,7 +67,46 @@ pub struct Config {
     /// Accept every contact request at once (bots, the demo); otherwise each becomes an
     /// [`Event::ContactRequest`] for [`Device::accept_contact`].
     pub auto_accept_contacts: bool,
+    /// How this device watches its own user's directory entry for devices none of the
+    /// user's devices added.
+    pub watch: WatchPolicy,
 }
+
+/// How a device watches its own user's entry in the key-transparency directory (RFC 9750
+/// §8.4.3.1: a malicious or compromised AS could certify and publish a "ghost" device of
+/// the user, to be added to every group the user's contacts share with them). A device the
+/// directory proves that no sibling has announced (its card, DESIGN flow 6) within
+/// `grace_secs` of being first seen raises [`Event::UnknownDevice`] once.
+#[derive(Clone, Debug)]
+pub struct WatchPolicy {
+    /// Seconds between two looks at the directory during [`Device::sync`] (0: every sync).
+    pub interval_secs: u64,
+    /// Seconds a new device has to announce itself to its siblings before it is reported;
+    /// a device that just registered announces itself within seconds.
+    pub grace_secs: u64,
+}
+
+impl Default for WatchPolicy {
+    fn default() -> Self {
+        Self {
+            interval_secs: 60,
+            grace_secs: 300,
+        }
+    }
+}
+
+/// What the watch of the user's own directory entry remembers.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct OwnWatch {
+    /// When the directory was last looked at.
+    checked_at: u64,
+    /// Devices of the directory that no sibling announced: when each was first seen, and
+    /// whether it was reported.
+    unknown: Vec<(String, u64, bool)>,
+}
+
+/// The store record of [`OwnWatch`].
+const OWN_WATCH_ID: &[u8] = b"own-directory-watch";
 
 impl Config {
     /// A configuration with the default pool policy and no auto-accept.
@@ -84,6 +123,7 @@ impl Config {
             store_key,
             pool: PoolPolicy::default(),
             auto_accept_contacts: false,
+            watch: WatchPolicy::default(),
         }
     }
 }
@@ -688,8 +728,65 @@ impl Inner {
         }
         self.read_relay().await?;
         self.read_revocations().await?;
+        self.watch_own_devices().await?;
         self.top_up_pool().await?;
         Ok(())
+    }
+
+    /// Looks at this user's own directory entry (proven by key transparency) for devices
+    /// that no device of the user added: see [`WatchPolicy`].
+    async fn watch_own_devices(&mut self) -> Result<(), Error> {
+        let policy = self.config.watch.clone();
+        let mut watch: OwnWatch = self
+            .store
+            .get(Kind::Meta, OWN_WATCH_ID)
+            .await?
+            .unwrap_or_default();
+        let now = now();
+        if watch.checked_at != 0 && now < watch.checked_at.saturating_add(policy.interval_secs) {
+            return Ok(());
+        }
+        let user = self.record.user_id.clone();
+        let listed = match self.lookup(&user).await {
+            // Every device of the user revoked: the revocation feed says the rest.
+            Err(Error::UnknownUser(_)) => Vec::new(),
+            other => other?,
+        };
+        let known = self.siblings().await?;
+        let announced =
+            |id: &str| id == self.record.device_id || known.iter().any(|c| c.device_id == id);
+        // Forget what was announced since, or left the directory (revoked).
+        watch
+            .unknown
+            .retain(|(id, _, _)| !announced(id) && listed.iter().any(|d| &d.device_id == id));
+        let mut batch = Batch::default();
+        for device in listed.iter().filter(|d| !announced(&d.device_id)) {
+            let at = match watch
+                .unknown
+                .iter()
+                .position(|(id, _, _)| id == &device.device_id)
+            {
+                Some(at) => at,
+                None => {
+                    watch.unknown.push((device.device_id.clone(), now, false));
+                    watch.unknown.len() - 1
+                }
+            };
+            let (_, first_seen, reported) = &mut watch.unknown[at];
+            if !*reported && now >= first_seen.saturating_add(policy.grace_secs) {
+                *reported = true;
+                tracing::warn!(device = %device.device_id, "a device of this user that none of its devices added");
+                batch.event(&Event::UnknownDevice {
+                    device: DeviceName {
+                        user: user.clone(),
+                        device: device.device_id.clone(),
+                    },
+                })?;
+            }
+        }
+        watch.checked_at = now;
+        batch.put(Kind::Meta, OWN_WATCH_ID, &watch)?;
+        self.store.apply(batch).await
     }
 
     /// Contact messages from the AS relay. The relay deletes what it hands out, so the

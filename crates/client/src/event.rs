@@ -112,6 +112,13 @@ pub enum Event {
         /// The device.
         device: DeviceName,
     },
+    /// The key-transparency directory lists a device of this user that none of the user's
+    /// devices added (a "ghost", RFC 9750 §8.4.3.1): unless the user knows it, the AS
+    /// certified a key the user does not hold, and the device should be revoked.
+    UnknownDevice {
+        /// The device.
+        device: DeviceName,
+    },
 }
 
 /// A message of a group's history, as this device keeps it (sealed in its store) — the

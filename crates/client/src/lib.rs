@@ -81,7 +81,7 @@ mod stream;
 pub mod wire;
 
 pub use conclave_api::auth::Authorization;
-pub use device::{Config, Contact, Device, PoolPolicy, RegistrationChallenge};
+pub use device::{Config, Contact, Device, PoolPolicy, RegistrationChallenge, WatchPolicy};
 pub use directory::VerifiedDevice;
 pub use error::{Error, Result, Service};
 pub use event::{DeviceName, Event, EventId, GroupId, Message};

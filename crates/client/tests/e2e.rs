@@ -511,3 +511,72 @@ async fn next_message(stream: &mut conclave_client::EventStream, device: &Device
         }
     }
 }
+
+/// A malicious AS certifies and publishes a "ghost" device of Alice (RFC 9750 §8.4.3.1): a
+/// key she never registered, with a valid certificate, in the transparency directory. Her
+/// device, which watches her own directory entry, reports it once as
+/// [`Event::UnknownDevice`]; a device she added herself is never reported; and once the
+/// ghost is revoked the watch forgets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_published_ghost_device_is_reported_to_its_user() {
+    let servers = Servers::start(Engine::Sqlite).await;
+    let mut config = servers.config("alice1", 0);
+    config.watch = conclave_client::WatchPolicy {
+        interval_secs: 0,
+        grace_secs: 0,
+    };
+    let code = servers.invite("alice@example.org").await;
+    let a1 = Device::register(config, conclave_client::Authorization::Invitation { code })
+        .await
+        .unwrap();
+    // Her own second device: announced to the first, so never reported.
+    let a2 = servers.register("alice@example.org", "alice2", 0).await;
+    settle(&[&a1, &a2], 3).await;
+    let unknown = |events: &[Event]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::UnknownDevice { device } => Some(device.device.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(unknown(&drain(&a1).await), Vec::<String>::new());
+
+    // The AS (its operator) registers a key of its own for Alice, as a device like any other.
+    let code = servers.invite("alice@example.org").await;
+    let ghost = conclave_client::wire::AuthClient::new(&servers.auth_url())
+        .unwrap()
+        .register(
+            &ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+            conclave_client::Authorization::Invitation { code },
+        )
+        .await
+        .unwrap()
+        .device_id;
+    let mut reported = Vec::new();
+    for _ in 0..50 {
+        a1.sync().await.unwrap();
+        reported.extend(unknown(&drain(&a1).await));
+        if !reported.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(reported, vec![ghost.clone()], "the ghost, once");
+    // Reported once only.
+    settle(&[&a1, &a2], 2).await;
+    assert_eq!(unknown(&drain(&a1).await), Vec::<String>::new());
+    // Alice revokes it from her device: it leaves the directory, and nothing more is said.
+    a1.revoke_device(&ghost).await.unwrap();
+    settle(&[&a1, &a2], 2).await;
+    assert_eq!(unknown(&drain(&a1).await), Vec::<String>::new());
+    assert!(
+        !a1.user_devices("alice@example.org")
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.device_id == ghost)
+    );
+    servers.finish().await;
+}

@@ -1044,7 +1044,8 @@ pub async fn leave(
 pub struct AlertView {
     /// Its number.
     pub id: u64,
-    /// `device_added` or `device_revoked`.
+    /// `device_added`, `device_revoked` or `unknown_device` (a device of this user in the
+    /// directory that none of the user's devices added).
     pub kind: String,
     /// The user.
     pub user: String,
@@ -1097,7 +1098,8 @@ pub async fn dismiss_alert(
 pub struct Pushed {
     /// `message`, `group_joined`, `member_added`, `member_removed`, `removed_from_group`,
     /// `contact_request`, `contact_accepted`, `contact_declined`, `device_added`,
-    /// `device_revoked`, `error`, `lagged` (some were dropped: reload everything).
+    /// `device_revoked`, `unknown_device`, `error`, `lagged` (some were dropped: reload
+    /// everything).
     #[serde(rename = "type")]
     pub kind: String,
     /// The group (hex), for group events.

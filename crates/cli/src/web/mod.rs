@@ -72,7 +72,7 @@ pub struct WebArgs {
 pub struct Alert {
     /// Its number, for dismissing.
     pub id: u64,
-    /// `device_added` or `device_revoked`.
+    /// `device_added`, `device_revoked` or `unknown_device`.
     pub kind: &'static str,
     /// The device.
     pub device: conclave_client::DeviceName,
@@ -173,11 +173,13 @@ impl Web {
             {
                 *notes.unread.entry(group.to_string()).or_default() += 1;
             }
-            Event::DeviceAdded { device: d } | Event::DeviceRevoked { device: d } => {
-                let kind = if matches!(event, Event::DeviceAdded { .. }) {
-                    "device_added"
-                } else {
-                    "device_revoked"
+            Event::DeviceAdded { device: d }
+            | Event::DeviceRevoked { device: d }
+            | Event::UnknownDevice { device: d } => {
+                let kind = match event {
+                    Event::DeviceAdded { .. } => "device_added",
+                    Event::DeviceRevoked { .. } => "device_revoked",
+                    _ => "unknown_device",
                 };
                 notes.next_alert += 1;
                 let id = notes.next_alert;

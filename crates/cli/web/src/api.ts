@@ -79,7 +79,7 @@ export interface OwnDevice {
 
 export interface Alert {
   id: number;
-  kind: "device_added" | "device_revoked";
+  kind: "device_added" | "device_revoked" | "unknown_device";
   user: string;
   device: string;
   at: number;

@@ -161,9 +161,11 @@ function App() {
             <div class="alert" role="alert" key={a.id}>
               {a.user === me.user ? (
                 <span>
-                  {a.kind === "device_added"
-                    ? `Your account has a new device (${a.device}). If it is not one of yours, revoke it from another device.`
-                    : `Your device ${a.device} was revoked.`}
+                  {a.kind === "unknown_device"
+                    ? `The directory lists a device of your account that none of your devices added (${a.device}). If it is not one of yours, revoke it now.`
+                    : a.kind === "device_added"
+                      ? `Your account has a new device (${a.device}). If it is not one of yours, revoke it from another device.`
+                      : `Your device ${a.device} was revoked.`}
                 </span>
               ) : (
                 <span>
