@@ -2948,7 +2948,8 @@ async fn a_subscriber_that_never_reads_is_dropped_and_memory_stays_flat() {
                 other => panic!("{other:?}"),
             }
         }
-        (pushed, missed)
+        // Kept open: it is the subscriber the DS must go on serving.
+        (pushed, missed, reader)
     });
     // Warm up (the allocator and the database grow to their working size), then measure.
     for m in &messages[..20] {
@@ -2978,7 +2979,7 @@ async fn a_subscriber_that_never_reads_is_dropped_and_memory_stays_flat() {
         assert_eq!(c.post(&gid, m, &k0, 0).await.status, 201);
         sent += 1;
     }
-    let (pushed, missed) = tokio::time::timeout(Duration::from_secs(30), reading)
+    let (pushed, missed, _reader) = tokio::time::timeout(Duration::from_secs(30), reading)
         .await
         .expect("the honest subscriber got everything")
         .expect("reader");

@@ -178,7 +178,11 @@ pub async fn claim(
         ClaimOutcome::Empty => Err(ApiError::NotFound(ErrorCode::PoolEmpty)),
         ClaimOutcome::RateLimited => {
             metrics::counter!("ds_claims_rate_limited_total").increment(1);
-            Err(ApiError::RateLimited)
+            // With `Retry-After` (RFC 9110 §10.2.3), like the node's creation limit: the
+            // budget refills one claim per interval of 60 / claims_per_minute seconds, so
+            // the next claim is allowed within one interval.
+            let interval = 60u64.div_ceil(u64::from(state.config.claims_per_minute.max(1)));
+            Err(ApiError::Busy(interval.max(1)))
         }
         ClaimOutcome::WrongSecret => Err(ApiError::Unauthorized(
             ErrorCode::BadClaimSecret,
