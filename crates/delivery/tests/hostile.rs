@@ -252,10 +252,13 @@ fn check(case: &Case, r: Option<&Resp>) {
             String::from_utf8_lossy(&r.body)
         ),
         Expect::Cut => {
-            let body: ErrorBody = serde_json::from_slice(&r.body).unwrap_or_else(|e| {
-                panic!("{what}: {} not typed ({e})", r.status)
-            });
-            assert_eq!((r.status, body.code), (400, ErrorCode::BadRequest), "{what}");
+            let body: ErrorBody = serde_json::from_slice(&r.body)
+                .unwrap_or_else(|e| panic!("{what}: {} not typed ({e})", r.status));
+            assert_eq!(
+                (r.status, body.code),
+                (400, ErrorCode::BadRequest),
+                "{what}"
+            );
         }
     }
 }
@@ -2497,7 +2500,6 @@ async fn attacks_on_every_route_change_nothing(engine: Engine) {
         c.count() + 4
     );
 }
-
 
 /// One WebSocket connection driven frame by frame.
 struct Frames {
