@@ -403,6 +403,7 @@ pub async fn commit(
 
 /// Query of a log read.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// First sequence number to return (default 1).
     pub from: Option<u64>,

@@ -87,6 +87,7 @@ pub async fn create(
 
 /// Query of a fetch.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FetchQuery {
     /// Return entries with a greater id (default 0: every unacknowledged entry).
     pub after: Option<i64>,

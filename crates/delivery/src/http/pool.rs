@@ -145,7 +145,10 @@ pub async fn status(
 /// nodes (the budget is kept in the pool's row).
 #[utoipa::path(post, path = "/v1/pools/{pool}/claim", request_body = ClaimRequest,
     responses((status = 200, body = ClaimResponse), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "The pool's claim budget is spent (`rate_limited`)",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn claim(
     State(state): State<AppState>,
     Path(pool): Path<String>,
