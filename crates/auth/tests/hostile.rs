@@ -1296,11 +1296,13 @@ async fn attacks_on_every_route_change_nothing(engine: Engine) {
     server.finish().await;
 }
 
+/// [`attacks_on_every_route_change_nothing`] on SQLite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_attacks_on_every_route_change_nothing() {
     attacks_on_every_route_change_nothing(Engine::Sqlite).await;
 }
 
+/// [`attacks_on_every_route_change_nothing`] on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_attacks_on_every_route_change_nothing() {
     attacks_on_every_route_change_nothing(Engine::Postgres).await;
