@@ -14,6 +14,8 @@ pub struct Error {
     pub code: ErrorCode,
     /// What happened.
     pub message: String,
+    /// With a 429: the seconds until the limit's window ends, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl Error {
@@ -22,7 +24,15 @@ impl Error {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same refusal, telling the client when to retry (`Retry-After`, RFC 9110
+    /// §10.2.3; RFC 6585 §4 suggests it with 429).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// An internal failure; the details are logged, not sent.
@@ -73,6 +83,12 @@ impl IntoResponse for Error {
             code: self.code,
             message: self.message,
         };
-        (status_of(body.code), axum::Json(body)).into_response()
+        let mut response = (status_of(body.code), axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -460,10 +460,12 @@ impl Service {
         if hits > limit {
             metrics::counter!("conclave_as_rate_limited_total", "kind" => kind.to_owned())
                 .increment(1);
+            // The count starts again with the next window.
             return Err(Error::new(
                 ErrorCode::RateLimited,
                 format!("at most {limit} {kind} requests per {window} s; retry later"),
-            ));
+            )
+            .retry_after((start + window).saturating_sub(self.now())));
         }
         Ok(())
     }

@@ -85,6 +85,11 @@ pub struct Config {
     /// the client is told it lagged and re-reads from its cursor.
     #[arg(long, env = "CONCLAVE_DS_PUSH_BUFFER", default_value_t = 1024)]
     pub push_buffer: usize,
+    /// Seconds a write to a WebSocket client may wait for it to read; past it the
+    /// connection is closed (a subscriber that never reads would hold its task and socket
+    /// for ever). The client reconnects and re-reads from its cursor.
+    #[arg(long, env = "CONCLAVE_DS_WS_WRITE_TIMEOUT", default_value_t = 30)]
+    pub ws_write_timeout_secs: u64,
     /// Epoch keys kept in memory (group auth key and start of each epoch, which never
     /// change once written), so a group request needs no database read to be verified.
     /// 0 turns the cache off.

@@ -21,6 +21,8 @@ pub mod openapi;
 use crate::service::Service;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -64,5 +66,41 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/kt/roots", get(handlers::kt_roots))
         .route("/v1/kt/audit", get(handlers::kt_audit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(typed_refusals))
         .with_state(state)
+}
+
+/// Gives the refusals axum makes before a handler runs (a body over [`BODY_LIMIT`] or cut
+/// short, an unknown path, a wrong method) the typed JSON [`crate::api::ErrorBody`] every
+/// other refusal has, so clients can rely on it; axum answers them in plain text or with
+/// an empty body. The status is kept.
+async fn typed_refusals(response: Response) -> Response {
+    use crate::api::ErrorCode;
+    use axum::http::StatusCode;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        _ => ErrorCode::BadRequest,
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let body = crate::api::ErrorBody {
+        code,
+        message: status.canonical_reason().unwrap_or("refused").to_string(),
+    };
+    let typed = (status, axum::Json(body)).into_response();
+    let (typed_parts, typed_body) = typed.into_parts();
+    parts.headers.extend(typed_parts.headers);
+    Response::from_parts(parts, typed_body)
 }

@@ -10,7 +10,7 @@ use crate::push;
 use crate::store::{AppendOutcome, EpochKey, LogKind, LogRow, NewCommit, UsedNonce};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use conclave_api::delivery::{
@@ -403,6 +403,7 @@ pub async fn commit(
 
 /// Query of a log read.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// First sequence number to return (default 1).
     pub from: Option<u64>,
@@ -419,11 +420,12 @@ pub struct LogQuery {
 pub async fn read_log(
     State(state): State<AppState>,
     Path(group): Path<String>,
-    Query(q): Query<LogQuery>,
+    query: Result<Query<LogQuery>, QueryRejection>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<LogPage>, ApiError> {
+    let Query(q) = query.map_err(super::bad_query)?;
     let Authorised {
         group,
         epoch,

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::store::{EntryKind, MailboxEntryRow};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use conclave_api::delivery::{
@@ -87,6 +87,7 @@ pub async fn create(
 
 /// Query of a fetch.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FetchQuery {
     /// Return entries with a greater id (default 0: every unacknowledged entry).
     pub after: Option<i64>,
@@ -101,11 +102,12 @@ pub struct FetchQuery {
 pub async fn fetch(
     State(state): State<AppState>,
     Path(mailbox): Path<String>,
-    Query(q): Query<FetchQuery>,
+    query: Result<Query<FetchQuery>, QueryRejection>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<MailboxEntries>, ApiError> {
+    let Query(q) = query.map_err(super::bad_query)?;
     let mailbox = authorise(&state, &mailbox, &method, &uri, &headers, b"").await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state

@@ -130,6 +130,12 @@ pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// A query string that does not parse: 400 `bad_request` with the typed error body (axum's
+/// own rejection would answer plain text).
+pub fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad(format!("invalid query: {}", e.body_text()))
+}
+
 /// Parses a JSON body.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))

@@ -145,7 +145,10 @@ pub async fn status(
 /// nodes (the budget is kept in the pool's row).
 #[utoipa::path(post, path = "/v1/pools/{pool}/claim", request_body = ClaimRequest,
     responses((status = 200, body = ClaimResponse), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "The pool's claim budget is spent (`rate_limited`)",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn claim(
     State(state): State<AppState>,
     Path(pool): Path<String>,
@@ -178,7 +181,11 @@ pub async fn claim(
         ClaimOutcome::Empty => Err(ApiError::NotFound(ErrorCode::PoolEmpty)),
         ClaimOutcome::RateLimited => {
             metrics::counter!("ds_claims_rate_limited_total").increment(1);
-            Err(ApiError::RateLimited)
+            // With `Retry-After` (RFC 9110 §10.2.3), like the node's creation limit: the
+            // budget refills one claim per interval of 60 / claims_per_minute seconds, so
+            // the next claim is allowed within one interval.
+            let interval = 60u64.div_ceil(u64::from(state.config.claims_per_minute.max(1)));
+            Err(ApiError::Busy(interval.max(1)))
         }
         ClaimOutcome::WrongSecret => Err(ApiError::Unauthorized(
             ErrorCode::BadClaimSecret,

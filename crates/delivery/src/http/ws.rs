@@ -7,8 +7,9 @@ use crate::auth::{self, Proof};
 use crate::error::ApiError;
 use crate::push::{Pushed, Subscription, group_topic, mailbox_topic};
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use conclave_api::delivery::{ErrorCode, WsEvent, WsProof, WsRequest};
 use futures_util::stream::{self, AbortHandle, Abortable, SelectAll};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -31,7 +32,18 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Open a push connection (`GET /v1/ws`). Client frames are [`WsRequest`], server frames
 /// [`WsEvent`], both JSON text.
 #[utoipa::path(get, path = "/v1/ws", responses((status = 101, description = "WebSocket")))]
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // A request that is no WebSocket upgrade gets the typed error body, not axum's text.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return ApiError::bad(format!("not a WebSocket upgrade: {}", e.body_text()))
+                .into_response();
+        }
+    };
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(state.config.max_control_bytes)
         .on_upgrade(move |socket| session(state, socket))
@@ -242,6 +254,10 @@ async fn session(state: AppState, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let mut subs = Subscriptions::new();
     let mut stopping = state.stopping.clone();
+    // A client that stops reading fills its socket and a write then waits: bounded by this
+    // timeout, after which the connection is dropped (its queue of pushes is bounded by
+    // `push_buffer`, but without it the task and socket would be held for ever).
+    let write_timeout = std::time::Duration::from_secs(state.config.ws_write_timeout_secs.max(1));
     loop {
         tokio::select! {
             // The node stops: say so, so the client reconnects elsewhere at once.
@@ -263,7 +279,7 @@ async fn session(state: AppState, socket: WebSocket) {
                         },
                         Err(e) => WsEvent::Error { error: ApiError::bad(format!("invalid request: {e}")).parts().1 },
                     };
-                    if sink.send(text(&reply)).await.is_err() {
+                    if !matches!(tokio::time::timeout(write_timeout, sink.send(text(&reply))).await, Ok(Ok(()))) {
                         break;
                     }
                 }
@@ -273,7 +289,11 @@ async fn session(state: AppState, socket: WebSocket) {
             // `SelectAll` ends (`None`) while it is empty: the branch then waits for the
             // next iteration, when a subscription may have been added.
             Some(pushed) = subs.streams.next() => {
-                if !send_batch(&mut sink, &mut subs, pushed).await {
+                let sent = tokio::time::timeout(write_timeout, send_batch(&mut sink, &mut subs, pushed)).await;
+                if sent.is_err() {
+                    metrics::counter!("ds_ws_write_timeouts_total").increment(1);
+                }
+                if !sent.unwrap_or(false) {
                     break;
                 }
             }
