@@ -3,19 +3,8 @@
 
 mod support;
 
-use conclave_as::api::{self, Authorization, ErrorCode};
-use support::{Device, TestServer, random32};
-
-fn invitation(code: &str) -> Authorization {
-    Authorization::Invitation {
-        code: code.to_owned(),
-    }
-}
-
-async fn device_for(server: &TestServer, user: &str) -> Device {
-    let code = server.invite(user).await;
-    server.register(invitation(&code)).await.expect("register")
-}
+use conclave_as::api::{self, ErrorCode};
+use support::{Device, TestServer, device_for, invitation, random32};
 
 engine_tests! {
     async fn invitation_is_single_use(server) {

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use support::{Device, Engine, TestServer, random32};
+use support::{Device, Engine, TestServer, device_for, invitation, random32};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An HTTP answer with its headers (lower-case names).
@@ -364,17 +364,6 @@ struct Fixture {
     invitation: String,
     /// Accepted requests, to replay.
     replays: Vec<(&'static str, Raw)>,
-}
-
-fn invitation(code: &str) -> Authorization {
-    Authorization::Invitation {
-        code: code.to_owned(),
-    }
-}
-
-async fn device_for(server: &TestServer, user: &str) -> Device {
-    let code = server.invite(user).await;
-    server.register(invitation(&code)).await.expect("register")
 }
 
 async fn fixture(server: &TestServer, c: &Attacker) -> Fixture {

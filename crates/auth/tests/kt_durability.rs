@@ -6,21 +6,13 @@
 
 mod support;
 
-use conclave_as::api::{self, Authorization};
+use conclave_as::api;
 use conclave_as::auditor::{self, AuditState};
 use conclave_as::config::{Config, RateLimits};
 use conclave_as::store::DeviceRecord;
 use conclave_as::transparency::verify_lookup;
 use std::sync::Arc;
-use support::{Device, Engine, TestServer};
-
-async fn device_for(server: &TestServer, user: &str) -> Device {
-    let code = server.invite(user).await;
-    server
-        .register(Authorization::Invitation { code })
-        .await
-        .expect("register")
-}
+use support::{Device, Engine, TestServer, device_for};
 
 async fn vrf_key(server: &TestServer) -> Vec<u8> {
     server.service.transparency().vrf_public_key().to_vec()

@@ -4,18 +4,10 @@
 
 mod support;
 
-use conclave_as::api::{self, Authorization};
+use conclave_as::api;
 use conclave_as::auditor::{self, AuditError, AuditState};
 use conclave_as::transparency::{KtConfig, VrfKey, verify_audit, verify_lookup};
-use support::{Device, TestServer};
-
-async fn device_for(server: &TestServer, user: &str) -> Device {
-    let code = server.invite(user).await;
-    server
-        .register(Authorization::Invitation { code })
-        .await
-        .expect("register")
-}
+use support::{Device, TestServer, device_for};
 
 async fn head(server: &TestServer) -> api::KtHead {
     let (status, body) = server.raw("GET", "/v1/kt/head", &[], b"").await;

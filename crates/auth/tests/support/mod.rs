@@ -609,3 +609,16 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[size + 2..];
     }
 }
+
+/// An invitation code as the authorization of a registration.
+pub fn invitation(code: &str) -> api::Authorization {
+    api::Authorization::Invitation {
+        code: code.to_owned(),
+    }
+}
+
+/// A new device of `user`, registered with a fresh invitation.
+pub async fn device_for(server: &TestServer, user: &str) -> Device {
+    let code = server.invite(user).await;
+    server.register(invitation(&code)).await.expect("register")
+}
