@@ -150,14 +150,7 @@ pub async fn init(dir: &Path, args: InitArgs, out: &Output) -> Result<(), CliErr
         }
     };
     let spinner = spinner("registering: keys, certificate, mailbox, KeyPackages…");
-    let registered = register(
-        dir,
-        &args.auth_url,
-        &args.delivery_url,
-        &challenge,
-        authorization,
-    )
-    .await;
+    let registered = register(dir, &challenge, &args.delivery_url, authorization).await;
     spinner.finish_and_clear();
     let device = registered?;
     out.print(
@@ -192,17 +185,17 @@ fn read_id_token() -> Result<String, CliError> {
     Ok(token.to_owned())
 }
 
-/// Creates the profile in `dir` and registers its device, answering `challenge` (what
-/// `init` and the page of `conclave web` do). A failed registration leaves no half-made
-/// profile behind, so it can be tried again with a good code.
+/// Creates the profile in `dir` for the AS of `challenge` and registers its device,
+/// answering `challenge` (what `init` and the page of `conclave web` do). A failed
+/// registration leaves no half-made profile behind, so it can be tried again.
 pub async fn register(
     dir: &Path,
-    auth_url: &str,
-    delivery_url: &str,
     challenge: &conclave_client::RegistrationChallenge,
+    delivery_url: &str,
     authorization: Authorization,
 ) -> Result<Device, CliError> {
-    let profile = Profile::create(dir, auth_url, delivery_url)?;
+    // The AS is the one that issued the challenge.
+    let profile = Profile::create(dir, challenge.auth_url(), delivery_url)?;
     match Device::register_answering(profile.config()?, challenge, authorization).await {
         Ok(device) => Ok(device),
         Err(e) => {

@@ -447,14 +447,8 @@ pub async fn register(
             ));
         }
     };
-    let device = crate::people::register(
-        &web.profile_dir,
-        auth_url,
-        delivery_url,
-        &challenge,
-        authorization,
-    )
-    .await?;
+    let device =
+        crate::people::register(&web.profile_dir, &challenge, delivery_url, authorization).await?;
     web.install(device).await;
     Ok(Json(me_of(&web).await?))
 }
