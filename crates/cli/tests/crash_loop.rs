@@ -157,16 +157,8 @@ impl Server {
 
     /// `kill -9`; waits for the process to be gone.
     fn kill(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "{} had ended by itself ({status}); log {}",
-            self.name,
-            self.log.display()
-        );
+        let what = format!("{} (log {})", self.name, self.log.display());
+        kill_nine(self.child.take().expect("running"), &what);
     }
 }
 
@@ -207,6 +199,17 @@ fn ok(profile: &Path, args: &[&str]) -> Vec<Value> {
 }
 
 /// `listen --once` until an event satisfies `f`; every event read.
+/// `kill -9` of a process that must still be running; waits for it to be gone.
+fn kill_nine(mut child: Child, what: &str) {
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "{what} had ended by itself ({status})"
+    );
+}
+
 fn wait_for(profile: &Path, f: impl Fn(&Value) -> bool) -> Vec<Value> {
     let mut seen = Vec::new();
     for _ in 0..20 {
@@ -303,14 +306,7 @@ impl Listener {
     /// `kill -9`, and keep the complete lines the run printed (a line cut short is printed
     /// again by the next run, whose `--after` stops before it).
     fn kill(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "listen had ended by itself: {status}"
-        );
+        kill_nine(self.child.take().expect("running"), "listen");
         let out = std::fs::read_to_string(self.current()).unwrap();
         let complete = out.rfind('\n').map_or("", |end| &out[..=end]);
         for v in lines(complete.as_bytes()) {
