@@ -143,6 +143,9 @@ pub enum ErrorCode {
     RateLimited,
     /// 413: the body is too large.
     PayloadTooLarge,
+    /// 422: a Privacy Pass token request is malformed or names a key this issuer does not
+    /// hold (RFC 9578 §6.3).
+    InvalidTokenRequest,
     /// 500: a server-side failure.
     Internal,
 }
@@ -476,4 +479,47 @@ mod tests {
         let json = serde_json::to_string(&body).unwrap_or_default();
         assert!(json.contains("\"invalid_id_token\""), "{json}");
     }
+}
+
+/// The most Privacy Pass token requests one `POST /v1/tokens` may carry.
+pub const MAX_TOKEN_REQUESTS: usize = 32;
+
+/// `POST /v1/tokens` (signed by a device): blinded Privacy Pass token requests, each a
+/// TLS-encoded `TokenRequest` of token type 0x0002 (RFC 9578 §6.1). The AS signs them
+/// blind, so it never sees the tokens the Delivery Service later redeems; it counts them
+/// against the user's budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenRequests {
+    /// One to [`MAX_TOKEN_REQUESTS`] requests.
+    pub requests: Vec<Bytes>,
+}
+
+/// The answer to [`TokenRequests`]: a TLS-encoded `TokenResponse` (RFC 9578 §6.2) for
+/// each request, in the same order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponses {
+    /// The blind signatures.
+    pub responses: Vec<Bytes>,
+}
+
+/// `GET /.well-known/private-token-issuer-directory` (RFC 9578 §4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuerDirectory {
+    /// Where token requests go, relative to the directory.
+    #[serde(rename = "issuer-request-uri")]
+    pub issuer_request_uri: String,
+    /// The issuer's keys, the one to use first.
+    #[serde(rename = "token-keys")]
+    pub token_keys: Vec<IssuerTokenKey>,
+}
+
+/// One key of an [`IssuerDirectory`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuerTokenKey {
+    /// The token type (2: blind RSA, RFC 9578 §8.2.2).
+    #[serde(rename = "token-type")]
+    pub token_type: u16,
+    /// The public key, base64url with padding (RFC 9578 §4).
+    #[serde(rename = "token-key")]
+    pub token_key: String,
 }

@@ -79,6 +79,19 @@ pub enum ErrorCode {
     Replay,
     /// The claim secret is wrong (401).
     BadClaimSecret,
+    /// The request needs a Privacy Pass token (`Authorization: PrivateToken token=…`,
+    /// RFC 9577 §2.2) and carries none, or one that does not parse (401). The answer's
+    /// `WWW-Authenticate` header carries the challenge to get tokens for; see
+    /// [`PrivacyPass`].
+    TokenRequired,
+    /// The token does not verify under the issuer key the DS trusts (401).
+    InvalidToken,
+    /// The token answers a challenge this DS does not accept now: another origin or
+    /// issuer, or a window that has passed (401). Tokens for it are useless: fetch the
+    /// current [`PrivacyPass`] challenge and get new ones.
+    TokenExpired,
+    /// The token was already redeemed, on this node or another (401).
+    TokenSpent,
     /// No such mailbox (404).
     MailboxNotFound,
     /// No such KeyPackage pool (404).
@@ -112,6 +125,34 @@ pub struct ErrorBody {
     /// With [`ErrorCode::WrongEpoch`]: the group's current epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_epoch: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Privacy Pass
+
+/// `GET /v1/privacy-pass`: what a client needs to get tokens for this DS.
+///
+/// Mailbox, pool and group creation, and KeyPackage claims past a pool's free rate, are
+/// paid with a publicly verifiable Privacy Pass token (RFC 9578 §6, token type 0x0002:
+/// blind RSA) that the Authentication Service issues to registered devices without
+/// seeing it: the DS learns that some registered user pays, not which. The token goes in
+/// an `Authorization: PrivateToken token=<base64url>` header (RFC 9577 §2.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PrivacyPass {
+    /// Whether this DS asks for tokens at all (a deployment without an issuer is open).
+    pub required: bool,
+    /// The `TokenChallenge` (RFC 9577 §2.1) that tokens must answer now, TLS-encoded. The
+    /// same for every client during a window, so a token names nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<Bytes>,
+    /// The issuer public key the DS verifies with (RFC 9578 §6.5: the
+    /// SubjectPublicKeyInfo of an RSASSA-PSS key): ask the issuer for tokens under this
+    /// key and no other, so an issuer cannot single a client out with a key of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_key: Option<Bytes>,
+    /// Unix time in seconds until which tokens answering `challenge` are accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------

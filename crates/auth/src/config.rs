@@ -55,6 +55,12 @@ pub struct RateLimits {
     pub lookups_per_device: u64,
     /// Relay posts per sending device per window (120).
     pub relay_posts_per_device: u64,
+    /// Privacy Pass tokens issued per user per `token_window` (100): what one account may
+    /// create at the DS (a mailbox, a pool or a group costs one each; a claim past a
+    /// pool's free rate costs one), shared by the user's devices.
+    pub tokens_per_user: u64,
+    /// The window of `tokens_per_user`, seconds (one day).
+    pub token_window: u64,
 }
 
 impl Default for RateLimits {
@@ -64,6 +70,8 @@ impl Default for RateLimits {
             registrations_per_user: 10,
             lookups_per_device: 600,
             relay_posts_per_device: 120,
+            tokens_per_user: 100,
+            token_window: 86_400,
         }
     }
 }

@@ -50,6 +50,8 @@ impl Error {
 /// The HTTP status that goes with each code.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
+        // RFC 9578 §6.3: a token request the issuer cannot take is answered 422.
+        ErrorCode::InvalidTokenRequest => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::BadRequest | ErrorCode::InvalidChallenge | ErrorCode::BadSignature => {
             StatusCode::BAD_REQUEST
         }

@@ -24,6 +24,7 @@ pub mod service;
 pub mod signer;
 pub mod store;
 pub mod tls;
+pub mod tokens;
 pub mod transparency;
 
 pub use conclave_api::auth as api;

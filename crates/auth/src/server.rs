@@ -35,7 +35,7 @@ pub struct Options {
     pub db: PathBuf,
     /// A PostgreSQL URL.
     pub postgres: Option<String>,
-    /// Directory of the CA and VRF keys (created on first start).
+    /// Directory of the CA, VRF and Privacy Pass issuer keys (created on first start).
     pub keys: PathBuf,
     /// OpenID Connect configuration file (see `conclave-as --oidc`); none by default:
     /// sign-in by invitation only.
@@ -210,14 +210,9 @@ pub async fn open(options: &Options) -> Result<Service, StartError> {
         (None, Some(_)) => Transparency::open(store.as_ref(), vrf).await,
     }
     .map_err(|e| StartError::Transparency(e.to_string()))?;
-    Ok(Service::new(
-        store,
-        ca,
-        oidc,
-        options.config.clone(),
-        clock,
-        kt,
-    ))
+    let issuer = crate::tokens::Issuer::load_or_create(&options.keys.join("privacy-pass.der"))
+        .map_err(|e| keys_error(&e))?;
+    Ok(Service::new(store, ca, oidc, options.config.clone(), clock, kt).with_token_issuer(issuer))
 }
 
 /// Opens the AS's state and serves it.

@@ -77,6 +77,8 @@ pub struct Service {
     config: Config,
     clock: Clock,
     kt: Transparency,
+    /// The Privacy Pass issuer key; `None`: this AS issues no tokens.
+    issuer: Option<Arc<crate::tokens::Issuer>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -116,7 +118,87 @@ impl Service {
             config,
             clock,
             kt,
+            issuer: None,
         }
+    }
+
+    /// The same AS, issuing Privacy Pass tokens under `issuer`'s key.
+    pub fn with_token_issuer(mut self, issuer: crate::tokens::Issuer) -> Self {
+        self.issuer = Some(Arc::new(issuer));
+        self
+    }
+
+    /// The Privacy Pass issuer, if this AS issues tokens.
+    pub fn token_issuer(&self) -> Option<&crate::tokens::Issuer> {
+        self.issuer.as_deref()
+    }
+
+    /// Signs a batch of blinded Privacy Pass token requests for `device` (RFC 9578 §6.3),
+    /// taking them from its user's budget ([`crate::config::RateLimits::tokens_per_user`]).
+    /// All or none: a malformed request, or a batch past the budget, gets no signature
+    /// and takes nothing.
+    pub async fn issue_tokens(
+        &self,
+        device: &DeviceRecord,
+        batch: &api::TokenRequests,
+    ) -> Result<api::TokenResponses, Error> {
+        let issuer = self.issuer.clone().ok_or_else(|| {
+            Error::new(ErrorCode::NotFound, "this AS issues no Privacy Pass tokens")
+        })?;
+        let n = batch.requests.len();
+        if n == 0 || n > api::MAX_TOKEN_REQUESTS {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("1 to {} token requests", api::MAX_TOKEN_REQUESTS),
+            ));
+        }
+        for request in &batch.requests {
+            issuer
+                .check(&request.0)
+                .map_err(|e| Error::new(ErrorCode::InvalidTokenRequest, e.to_string()))?;
+        }
+        let limits = &self.config.rate_limits;
+        if limits.tokens_per_user > 0 {
+            let window = limits.token_window.max(1);
+            let start = self.now() / window * window;
+            let taken = self
+                .store
+                .rate_take(
+                    &format!("tokens:{}", device.user_id),
+                    start,
+                    start + window,
+                    n as u64,
+                    limits.tokens_per_user,
+                )
+                .await?;
+            if !taken {
+                metrics::counter!("conclave_as_rate_limited_total", "kind" => "tokens")
+                    .increment(1);
+                return Err(Error::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "at most {} Privacy Pass tokens per user per {window} s",
+                        limits.tokens_per_user
+                    ),
+                )
+                .retry_after((start + window).saturating_sub(self.now())));
+            }
+        }
+        // RSA private-key operations (about a millisecond each): off the async workers.
+        let requests: Vec<Vec<u8>> = batch.requests.iter().map(|r| r.0.clone()).collect();
+        let signed = tokio::task::spawn_blocking(move || {
+            requests
+                .iter()
+                .map(|r| issuer.sign(r))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::new(ErrorCode::InvalidTokenRequest, e.to_string()))?;
+        metrics::counter!("conclave_as_tokens_issued_total").increment(n as u64);
+        Ok(api::TokenResponses {
+            responses: signed.into_iter().map(api::Bytes).collect(),
+        })
     }
 
     /// The key directory.

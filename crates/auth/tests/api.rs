@@ -533,6 +533,7 @@ async fn rate_limits_answer_429_and_reset_with_the_window() {
                 registrations_per_user: 2,
                 lookups_per_device: 3,
                 relay_posts_per_device: 2,
+                ..RateLimits::default()
             },
             ..Config::default()
         };

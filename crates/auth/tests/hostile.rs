@@ -1309,6 +1309,7 @@ async fn floods_are_answered_429_while_others_are_served() {
             registrations_per_user: 3,
             lookups_per_device: 5,
             relay_posts_per_device: 5,
+            ..RateLimits::default()
         },
         ..Config::default()
     };

@@ -145,7 +145,15 @@ impl Stack {
     }
 
     async fn start_delivery(&mut self) -> Result<(), StackError> {
+        // The DS trusts the AS's Privacy Pass issuer key and nothing else of it: creations
+        // cost a token only registered users can get, and the DS cannot tell whose.
+        let token_key = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.service.token_issuer())
+            .map(|i| i.token_key().to_vec());
         for config in &mut self.ds_configs {
+            config.privacy_pass_token_key = token_key.clone();
             let mut attempt = 0;
             let server = loop {
                 match conclave_ds::start(config.clone()).await {

@@ -113,6 +113,21 @@ impl AuthClient {
         self.unsigned("POST", "/v1/register", json(&request)?).await
     }
 
+    /// Blind Privacy Pass token requests signed by the AS (RFC 9578 §6), one response per
+    /// request, in order.
+    pub(crate) async fn issue_tokens(
+        &self,
+        signer: &DeviceSigner<'_>,
+        requests: Vec<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let body = json(&api::TokenRequests {
+            requests: requests.into_iter().map(Into::into).collect(),
+        })?;
+        let answer = self.signed(signer, "POST", "/v1/tokens", body).await?;
+        let responses: api::TokenResponses = self.http.json(answer)?;
+        Ok(responses.responses.into_iter().map(|r| r.0).collect())
+    }
+
     /// Publishes the device's contact key.
     pub(crate) async fn put_contact_key(
         &self,

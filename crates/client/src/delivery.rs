@@ -7,6 +7,7 @@
 use crate::error::{Error, Service};
 use crate::net::{Answer, Http, now, random};
 use conclave_api::delivery::*;
+use conclave_privacy_pass::Token;
 use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
 
@@ -52,7 +53,27 @@ impl DeliveryClient {
         content_type: &str,
         sign: Sign<'_>,
     ) -> Result<Answer, Error> {
+        self.request_paid(method, path, body, content_type, sign, None)
+            .await
+    }
+
+    /// [`Self::request`] with a Privacy Pass token in `Authorization` (RFC 9577 §2.2).
+    async fn request_paid(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        sign: Sign<'_>,
+        token: Option<&Token>,
+    ) -> Result<Answer, Error> {
         let mut headers = Vec::new();
+        if let Some(token) = token {
+            headers.push((
+                "authorization",
+                conclave_privacy_pass::header::authorization(token),
+            ));
+        }
         let key = match sign {
             Sign::No => None,
             Sign::Mailbox(key) => Some(key),
@@ -92,6 +113,20 @@ impl DeliveryClient {
         self.http.json(answer)
     }
 
+    async fn json_paid<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        sign: Sign<'_>,
+        token: Option<&Token>,
+    ) -> Result<T, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let answer = self
+            .request_paid("POST", path, body, "application/json", sign, token)
+            .await?;
+        self.http.json(answer)
+    }
+
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -103,15 +138,28 @@ impl DeliveryClient {
         self.http.json(answer)
     }
 
+    // ---- Privacy Pass ----
+
+    /// What this DS asks of clients: whether creations cost a Privacy Pass token, the
+    /// challenge to get tokens for and the issuer key it verifies with.
+    pub async fn privacy_pass(&self) -> Result<PrivacyPass, Error> {
+        self.get("/v1/privacy-pass", Sign::No).await
+    }
+
     // ---- mailboxes and pools ----
 
-    /// Opens an anonymous mailbox for the Ed25519 key `key`; returns its id.
-    pub async fn create_mailbox(&self, key: &SigningKey) -> Result<String, Error> {
+    /// Opens an anonymous mailbox for the Ed25519 key `key`, paid with `token` if the DS
+    /// asks for one; returns its id.
+    pub async fn create_mailbox(
+        &self,
+        key: &SigningKey,
+        token: Option<&Token>,
+    ) -> Result<String, Error> {
         let request = CreateMailboxRequest {
             public_key: Bytes(key.verifying_key().to_bytes().to_vec()),
         };
         let created: CreateMailboxResponse = self
-            .json("POST", "/v1/mailboxes", &request, Sign::No)
+            .json_paid("/v1/mailboxes", &request, Sign::No, token)
             .await?;
         Ok(created.mailbox_id)
     }
@@ -137,19 +185,21 @@ impl DeliveryClient {
         Ok(())
     }
 
-    /// Creates a KeyPackage pool owned by the mailbox, claimable with `claim_secret`.
+    /// Creates a KeyPackage pool owned by the mailbox, claimable with `claim_secret`, paid
+    /// with `token` if the DS asks for one.
     pub async fn create_pool(
         &self,
         mailbox: &str,
         key: &SigningKey,
         claim_secret: &[u8],
+        token: Option<&Token>,
     ) -> Result<String, Error> {
         let path = format!("/v1/mailboxes/{mailbox}/pools");
         let request = CreatePoolRequest {
             claim_secret: Bytes(claim_secret.to_vec()),
         };
         let created: CreatePoolResponse = self
-            .json("POST", &path, &request, Sign::Mailbox(key))
+            .json_paid(&path, &request, Sign::Mailbox(key), token)
             .await?;
         Ok(created.pool_id)
     }
@@ -186,17 +236,19 @@ impl DeliveryClient {
         self.get(&path, Sign::Mailbox(key)).await
     }
 
-    /// Claims one sealed KeyPackage; `None` when the pool is empty.
+    /// Claims one sealed KeyPackage; `None` when the pool is empty. Past the pool's free
+    /// rate the DS answers `rate_limited`, and a claim paid with `token` goes through.
     pub async fn claim(
         &self,
         pool: &str,
         claim_secret: &[u8],
+        token: Option<&Token>,
     ) -> Result<Option<ClaimResponse>, Error> {
         let path = format!("/v1/pools/{pool}/claim");
         let request = ClaimRequest {
             claim_secret: Bytes(claim_secret.to_vec()),
         };
-        match self.json("POST", &path, &request, Sign::No).await {
+        match self.json_paid(&path, &request, Sign::No, token).await {
             Ok(claimed) => Ok(Some(claimed)),
             Err(e) if e.code() == Some("pool_empty") => Ok(None),
             Err(e) => Err(e),
@@ -205,15 +257,28 @@ impl DeliveryClient {
 
     // ---- groups ----
 
-    /// Registers a group at the DS with epoch 0's group auth key.
-    pub async fn create_group(&self, group_id: &[u8], key: &SigningKey) -> Result<(), Error> {
+    /// Registers a group at the DS with epoch 0's group auth key, paid with `token` if the
+    /// DS asks for one.
+    pub async fn create_group(
+        &self,
+        group_id: &[u8],
+        key: &SigningKey,
+        token: Option<&Token>,
+    ) -> Result<(), Error> {
         let request = CreateGroupRequest {
             group_id: Bytes(group_id.to_vec()),
             auth_key: Bytes(key.verifying_key().to_bytes().to_vec()),
         };
         let body = serde_json::to_vec(&request).map_err(|e| Error::Corrupt(e.to_string()))?;
         let answer = self
-            .request("POST", "/v1/groups", body, "application/json", Sign::No)
+            .request_paid(
+                "POST",
+                "/v1/groups",
+                body,
+                "application/json",
+                Sign::No,
+                token,
+            )
             .await?;
         self.http.ok(answer).map(|_| ())
     }

@@ -589,10 +589,14 @@ impl Inner {
         let mailbox_seed = random::<32>()?;
         let mailbox_key = SigningKey::from_bytes(&mailbox_seed);
         let claim_secret = random::<32>()?;
-        let mailbox_id = self.ds.create_mailbox(&mailbox_key).await?;
+        // Each costs a Privacy Pass token when the DS asks for them (crate::tokens).
+        let (ds, key) = (&self.ds, &mailbox_key);
+        let mailbox_id = self
+            .paid(|token| async move { ds.create_mailbox(key, token.as_ref()).await })
+            .await?;
+        let (mailbox, secret) = (&mailbox_id, &claim_secret);
         let pool_id = self
-            .ds
-            .create_pool(&mailbox_id, &mailbox_key, &claim_secret)
+            .paid(|token| async move { ds.create_pool(mailbox, key, secret, token.as_ref()).await })
             .await?;
         self.record.mailbox = Some(Mailbox {
             id: mailbox_id,

@@ -288,8 +288,8 @@ impl Inner {
             .group_id(id.clone())
             .config(config())
             .build(&self.provider)?;
-        self.ds
-            .create_group(&id, &auth_key(&self.provider, &group)?)
+        let (ds, key, gid) = (&self.ds, &auth_key(&self.provider, &group)?, &id);
+        self.paid(|token| async move { ds.create_group(gid, key, token.as_ref()).await })
             .await?;
         let record = GroupRecord {
             group_id: Bytes(id.clone()),
@@ -321,7 +321,16 @@ impl Inner {
             if present.contains(&device.signature_key) {
                 continue;
             }
-            let Some(claimed) = self.ds.claim(&card.pool_id, &card.claim_secret.0).await? else {
+            let (ds, pool, secret) = (&self.ds, &card.pool_id, &card.claim_secret.0);
+            let claimed = match ds.claim(pool, secret, None).await {
+                // Past the pool's free rate: a Privacy Pass token pays for the claim.
+                Err(e) if e.code() == Some("rate_limited") => {
+                    self.paid(|token| async move { ds.claim(pool, secret, token.as_ref()).await })
+                        .await?
+                }
+                other => other?,
+            };
+            let Some(claimed) = claimed else {
                 tracing::warn!(device = %device.device_id, "pool empty; device not added");
                 continue;
             };

@@ -78,6 +78,7 @@ mod seal;
 mod state;
 mod store;
 mod stream;
+mod tokens;
 pub mod wire;
 
 pub use conclave_api::auth::Authorization;

@@ -13,7 +13,7 @@
 //! use ed25519_dalek::SigningKey;
 //! let ds = DeliveryClient::new("http://127.0.0.1:8081")?;
 //! let key = SigningKey::from_bytes(&[7; 32]);
-//! let mailbox = ds.create_mailbox(&key).await?;
+//! let mailbox = ds.create_mailbox(&key, None).await?;
 //! let entries = ds.entries(&mailbox, &key, 0).await?;
 //! # let _ = (entries, Sign::No);
 //! # Ok(())

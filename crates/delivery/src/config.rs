@@ -95,6 +95,40 @@ pub struct Config {
     /// 0 turns the cache off.
     #[arg(long, env = "CONCLAVE_DS_EPOCH_KEY_CACHE", default_value_t = 65_536)]
     pub epoch_key_cache: usize,
+    /// The Privacy Pass issuer key (the AS's `token-key` from
+    /// `/.well-known/private-token-issuer-directory`, base64url, or its DER): with it,
+    /// creating a mailbox, a pool or a group, and claiming past a pool's free rate, each
+    /// cost a token the AS issued blind (RFC 9578 §6). Without it creation is open to
+    /// anyone, limited only per node (`--anonymous-creations-per-minute`).
+    #[arg(long, env = "CONCLAVE_DS_PRIVACY_PASS_KEY")]
+    pub privacy_pass_key: Option<PathBuf>,
+    /// The issuer key itself (SubjectPublicKeyInfo DER), for a DS started in-process next to
+    /// its AS; takes precedence over `--privacy-pass-key`.
+    #[arg(skip)]
+    pub privacy_pass_token_key: Option<Vec<u8>>,
+    /// The issuer's name in the token challenge (RFC 9577 §2.1: a server name).
+    #[arg(
+        long,
+        env = "CONCLAVE_DS_PRIVACY_PASS_ISSUER",
+        default_value = "conclave-as"
+    )]
+    pub privacy_pass_issuer: String,
+    /// This DS's name in the token challenge (`origin_info`): tokens for another origin are
+    /// refused.
+    #[arg(
+        long,
+        env = "CONCLAVE_DS_PRIVACY_PASS_ORIGIN",
+        default_value = "conclave-ds"
+    )]
+    pub privacy_pass_origin: String,
+    /// Length of a token window in seconds (at least 60): a token answers one window's
+    /// challenge and is accepted during that window and the next.
+    #[arg(
+        long,
+        env = "CONCLAVE_DS_PRIVACY_PASS_WINDOW",
+        default_value_t = 86_400
+    )]
+    pub privacy_pass_window_secs: u64,
     /// TLS certificate chain (PEM); with --tls-key the DS serves HTTPS and WSS only.
     #[arg(long, env = "CONCLAVE_DS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -34,6 +34,17 @@ pub enum ApiError {
     /// 401 with a code.
     #[error("{1}")]
     Unauthorized(ErrorCode, String),
+    /// 401: a Privacy Pass token is missing, invalid, expired or spent; with the
+    /// `WWW-Authenticate` challenge to get tokens for (RFC 9577 §2.1).
+    #[error("{message}")]
+    Token {
+        /// `token_required`, `invalid_token`, `token_expired` or `token_spent`.
+        code: ErrorCode,
+        /// What went wrong.
+        message: String,
+        /// The `WWW-Authenticate` value.
+        challenge: Option<axum::http::HeaderValue>,
+    },
     /// 404 with a code.
     #[error("{0:?} not found")]
     NotFound(ErrorCode),
@@ -66,6 +77,7 @@ impl ApiError {
         let (status, code, current_epoch) = match self {
             ApiError::BadRequest(c, _) => (StatusCode::BAD_REQUEST, *c, None),
             ApiError::Unauthorized(c, _) => (StatusCode::UNAUTHORIZED, *c, None),
+            ApiError::Token { code, .. } => (StatusCode::UNAUTHORIZED, *code, None),
             ApiError::NotFound(c) => (StatusCode::NOT_FOUND, *c, None),
             ApiError::GroupExists => (StatusCode::CONFLICT, ErrorCode::GroupExists, None),
             ApiError::WrongEpoch(e) => (StatusCode::CONFLICT, ErrorCode::WrongEpoch, Some(*e)),
@@ -112,10 +124,21 @@ impl IntoResponse for ApiError {
         }
         let (status, body) = self.parts();
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::Busy(secs) = self {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        match self {
+            ApiError::Busy(secs) => {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+            }
+            ApiError::Token {
+                challenge: Some(challenge),
+                ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+            }
+            _ => {}
         }
         response
     }

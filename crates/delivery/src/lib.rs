@@ -33,6 +33,7 @@
 //! - [`store`]: the [`store::Store`] trait, SQLite and PostgreSQL engines, migrations;
 //! - [`http`]: the axum API; [`auth`]: request signatures; [`mls`]: the framing header;
 //! - [`push`]: WebSocket fan-out, across nodes through NATS; [`retention`]: the pruner;
+//! - [`privacy_pass`]: anonymous tokens that pay for creations;
 //! - [`tls`]: HTTPS and WSS with rustls; [`ratelimit`]: token buckets;
 //! - [`config`]: flags and environment.
 #![forbid(unsafe_code)]
@@ -43,6 +44,7 @@ pub mod epoch_keys;
 pub mod error;
 pub mod http;
 pub mod mls;
+pub mod privacy_pass;
 pub mod push;
 pub mod ratelimit;
 pub mod retention;
@@ -69,6 +71,17 @@ pub enum StartError {
     /// The TLS certificate or key.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The Privacy Pass issuer key or names.
+    #[error(transparent)]
+    PrivacyPass(#[from] privacy_pass::SetupError),
+    /// The Privacy Pass issuer key file could not be read.
+    #[error("{path}: {source}")]
+    PrivacyPassKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A running DS.
@@ -118,6 +131,41 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, error::StoreE
     })
 }
 
+/// The Privacy Pass redemption the configuration asks for, keyed by the store's secret.
+async fn privacy_pass(
+    config: &Config,
+    store: &dyn Store,
+) -> Result<Option<Arc<privacy_pass::PrivacyPass>>, StartError> {
+    let key = match (&config.privacy_pass_token_key, &config.privacy_pass_key) {
+        (Some(key), _) => key.clone(),
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path).map_err(|source| StartError::PrivacyPassKey {
+                path: path.clone(),
+                source,
+            })?;
+            privacy_pass::parse_token_key(&bytes).ok_or(privacy_pass::SetupError::Key)?
+        }
+        (None, None) => {
+            tracing::warn!(
+                "no Privacy Pass issuer key: anyone may create mailboxes, pools and groups \
+                 (limited per node only)"
+            );
+            return Ok(None);
+        }
+    };
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh)
+        .map_err(|_| error::StoreError::Corrupt("no randomness for the Privacy Pass secret"))?;
+    let secret = store.secret("privacy-pass-context", &fresh).await?;
+    Ok(Some(Arc::new(privacy_pass::PrivacyPass::new(
+        &key,
+        &config.privacy_pass_issuer,
+        &config.privacy_pass_origin,
+        config.privacy_pass_window_secs,
+        secret,
+    )?)))
+}
+
 /// Opens the store and push, binds the listener (TLS when the configuration names a
 /// certificate and key) and serves in a task.
 pub async fn start(config: Config) -> Result<Server, StartError> {
@@ -133,8 +181,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Some(url) => push::Push::nats(url, config.push_buffer, config.push_inline_limit).await?,
         None => push::Push::local(config.push_buffer, config.push_inline_limit),
     };
+    let privacy_pass = privacy_pass(&config, store.as_ref()).await?;
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let state = http::AppState {
+        privacy_pass,
         stopping: stopping_rx,
         epoch_keys: Arc::new(epoch_keys::EpochKeyCache::new(config.epoch_key_cache)),
         store: store.clone(),

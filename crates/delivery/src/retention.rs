@@ -2,7 +2,7 @@
 //! messages and proposals after the message retention, commits after the (longer) commit
 //! retention, epoch keys once no entry they authorised is left, mailbox entries once expired
 //! (acknowledged ones are deleted at once), Welcomes no entry refers to, expired KeyPackages
-//! and nonces; and it blurs the times a mechanism no longer needs to the hour
+//! and nonces, spent Privacy Pass tokens of windows no longer accepted; and it blurs the times a mechanism no longer needs to the hour
 //! ([`crate::store::record_time`]).
 
 use crate::config::Config;
@@ -19,6 +19,11 @@ pub fn cutoffs(config: &Config, now: i64) -> PruneCutoffs {
         commits_before: ago(config.commit_retention_secs),
         now,
         grace_before: ago(config.previous_epoch_grace_secs),
+        spent_tokens_before: crate::privacy_pass::window_of(
+            u64::try_from(now).unwrap_or(0),
+            config.privacy_pass_window_secs,
+        )
+        .saturating_sub(1),
         batch: config.prune_batch.max(1),
     }
 }
@@ -28,13 +33,7 @@ pub async fn prune(store: &dyn Store, cutoffs: PruneCutoffs) -> Result<Pruned, S
     let mut total = Pruned::default();
     loop {
         let p = store.prune(cutoffs).await?;
-        total.log_entries += p.log_entries;
-        total.epoch_keys += p.epoch_keys;
-        total.mailbox_entries += p.mailbox_entries;
-        total.welcomes += p.welcomes;
-        total.key_packages += p.key_packages;
-        total.nonces += p.nonces;
-        total.blurred += p.blurred;
+        total += p;
         if p.total() == 0 {
             return Ok(total);
         }

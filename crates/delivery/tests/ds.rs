@@ -1250,6 +1250,7 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         commits_before: t - hour,
         now: t,
         grace_before: t - 60,
+        spent_tokens_before: i64::MIN,
         batch: 2,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), keep)
@@ -1262,6 +1263,7 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         commits_before: t - hour,
         now: t,
         grace_before: t - 60,
+        spent_tokens_before: i64::MIN,
         batch: 2,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), msgs)
@@ -1276,6 +1278,7 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         commits_before: t + 1,
         now: t,
         grace_before: t - 60,
+        spent_tokens_before: i64::MIN,
         batch: 2,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), all)
@@ -1293,6 +1296,7 @@ async fn retention_deletes_what_it_should_and_nothing_else(engine: Engine) {
         commits_before: t,
         now: t + 7200,
         grace_before: t + 7200 - 60,
+        spent_tokens_before: i64::MIN,
         batch: 100,
     };
     let p = conclave_ds::retention::prune(store.as_ref(), later)

@@ -456,6 +456,7 @@ async fn a_welcome_goes_with_its_last_entry(engine: Engine) {
         commits_before: 0,
         now: far,
         grace_before: far - 60,
+        spent_tokens_before: i64::MIN,
         batch: 100,
     };
     let pruned = conclave_ds::retention::prune(env.server.store.as_ref(), cutoffs)

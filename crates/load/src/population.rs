@@ -82,11 +82,12 @@ async fn register_one(
         signer: SignaturePrivateKey::from_slice(&seed),
     };
     let mailbox_key = SigningKey::from_bytes(&random::<32>()?);
-    let mailbox_id = ds.create_mailbox(&mailbox_key).await?;
+    // The load stack's DS runs without Privacy Pass (see servers.rs): no token.
+    let mailbox_id = ds.create_mailbox(&mailbox_key, None).await?;
     let claim_secret = random::<32>()?;
     let pool_key = random::<32>()?;
     let pool_id = ds
-        .create_pool(&mailbox_id, &mailbox_key, &claim_secret)
+        .create_pool(&mailbox_id, &mailbox_key, &claim_secret, None)
         .await?;
     let issued = now();
     let lifetime = 7 * 86_400;

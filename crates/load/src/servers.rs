@@ -52,7 +52,8 @@ pub struct Usage {
 
 impl Stack {
     /// Starts the AS (after creating one invitation per line of `users`) and `nodes` DS
-    /// nodes, with limits opened up for a load test from one address.
+    /// nodes, with limits opened up for a load test from one address. The DS nodes take no
+    /// Privacy Pass key: creations are free, so the run measures delivery, not issuance.
     pub async fn start(
         bin_dir: &Path,
         engine: Engine,

@@ -116,7 +116,7 @@ impl Sim {
             .build(&self.provider)?;
         let key = wire::group_auth_key(&self.provider, &group)?;
         let index = self.board.add_group(id.clone());
-        self.ds_of(creator).create_group(&id, &key).await?;
+        self.ds_of(creator).create_group(&id, &key, None).await?;
         state.groups.insert(index, group);
         drop(state);
         let mut g = SimGroup {
@@ -175,7 +175,7 @@ impl Sim {
                     (device.pool_id.clone(), device.pool_key, device.claim_secret);
                 tasks.spawn(async move {
                     let claimed = ds
-                        .claim(&pool_id, &secret)
+                        .claim(&pool_id, &secret, None)
                         .await?
                         .ok_or_else(|| LoadError::Server(format!("device {d}: pool empty")))?;
                     let bytes = wire::open_key_package(

@@ -156,9 +156,12 @@ pub(crate) fn blind_with(
         return Ok(None);
     };
     // x = RSAVP1(pk, r) = r^e mod n; z = m · x mod n.
-    let x = rsa::hazmat::rsa_encrypt(key, &r).map_err(|_| Error::Key)?;
+    let x = rsa::hazmat::rsa_encrypt(key, r).map_err(|_| Error::Key)?;
     let z = m.mul_mod(&x, n);
-    Ok(Some((to_bytes(&z)?, BlindInverse(Zeroizing::new(to_bytes(&inv)?)))))
+    Ok(Some((
+        to_bytes(&z)?,
+        BlindInverse(Zeroizing::new(to_bytes(&inv)?)),
+    )))
 }
 
 /// BlindSign (RFC 9474 §4.3): the signer's private operation on a blinded message,
@@ -170,7 +173,7 @@ pub fn blind_sign(key: &PrivateKey, blinded: &[u8]) -> Result<Vec<u8>, Error> {
         return Err(Error::Malformed);
     }
     let m = to_uint(blinded, &public)?;
-    if &m >= public.n().as_ref() {
+    if m >= *public.n().as_ref() {
         return Err(Error::Malformed);
     }
     // RSASP1 with the crate's own base blinding, then RSAVP1 of the result must give m back
@@ -205,8 +208,7 @@ pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), E
     use rsa::signature::Verifier as _;
     check_key(key)?;
     let verifier = rsa::pss::VerifyingKey::<Sha384>::new_with_salt_len(key.clone(), S_LEN);
-    let signature =
-        rsa::pss::Signature::try_from(signature).map_err(|_| Error::BadSignature)?;
+    let signature = rsa::pss::Signature::try_from(signature).map_err(|_| Error::BadSignature)?;
     verifier
         .verify(message, &signature)
         .map_err(|_| Error::BadSignature)
@@ -247,7 +249,10 @@ pub(crate) mod tests {
     #[test]
     fn the_signer_refuses_what_is_not_a_blinded_message() {
         let sk = key();
-        assert!(matches!(blind_sign(sk, &[0xff; 256]), Err(Error::Malformed)));
+        assert!(matches!(
+            blind_sign(sk, &[0xff; 256]),
+            Err(Error::Malformed)
+        ));
         assert!(matches!(blind_sign(sk, &[1; 255]), Err(Error::Malformed)));
         assert!(matches!(blind_sign(sk, &[]), Err(Error::Malformed)));
     }

@@ -77,7 +77,10 @@ pub fn parse_www_authenticate(value: &str) -> Result<(Vec<u8>, Vec<u8>), Error> 
             _ => {}
         }
     }
-    Ok((challenge.ok_or(Error::Malformed)?, key.ok_or(Error::Malformed)?))
+    Ok((
+        challenge.ok_or(Error::Malformed)?,
+        key.ok_or(Error::Malformed)?,
+    ))
 }
 
 #[cfg(test)]

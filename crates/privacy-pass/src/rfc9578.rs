@@ -89,7 +89,11 @@ fn rfc_9578_blind_rsa_vectors() {
     assert!(vectors.len() >= 2, "found {} vectors", vectors.len());
     for (i, v) in vectors.iter().enumerate() {
         let issuer = IssuerKey::from_pkcs8_der(&pkcs8_from_pem(&v["skS"])).expect("skS");
-        assert_eq!(issuer.public_key().spki(), v["pkS"].as_slice(), "vector {i}: pkS");
+        assert_eq!(
+            issuer.public_key().spki(),
+            v["pkS"].as_slice(),
+            "vector {i}: pkS"
+        );
         let key = IssuerPublicKey::from_spki(&v["pkS"]).expect("pkS");
         let challenge = TokenChallenge::decode(&v["token_challenge"]).expect("challenge");
         assert_eq!(challenge.encode(), v["token_challenge"], "vector {i}");
@@ -100,8 +104,8 @@ fn rfc_9578_blind_rsa_vectors() {
         let digest: [u8; 32] = Sha256::digest(&v["token_challenge"]).into();
         let input = token_input(&nonce, &digest, &key.token_key_id());
         let n = key.rsa().n();
-        let blind = BoxedUint::from_be_slice(&v["blind"], key.rsa().n_bits_precision())
-            .expect("blind");
+        let blind =
+            BoxedUint::from_be_slice(&v["blind"], key.rsa().n_bits_precision()).expect("blind");
         let inverse = Option::<BoxedUint>::from(blind.invert_mod(n)).expect("invertible");
         let (request, pending) = [blind, inverse]
             .iter()

@@ -24,11 +24,11 @@ pub const RESPONSE_LEN: usize = MODULUS_LEN;
 /// SHA-384, MGF1 with SHA-384 and a salt length of 48 (RFC 4055 §3.1), then the BIT STRING
 /// header of a 2048-bit RSAPublicKey with e = 65537 (270 bytes).
 const SPKI_PREFIX: [u8; 72] = [
-    0x30, 0x82, 0x01, 0x52, 0x30, 0x3d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
-    0x01, 0x0a, 0x30, 0x30, 0xa0, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
-    0x03, 0x04, 0x02, 0x02, 0xa1, 0x1a, 0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
-    0x0d, 0x01, 0x01, 0x08, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-    0x02, 0x02, 0xa2, 0x03, 0x02, 0x01, 0x30, 0x03, 0x82, 0x01, 0x0f, 0x00,
+    0x30, 0x82, 0x01, 0x52, 0x30, 0x3d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+    0x0a, 0x30, 0x30, 0xa0, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+    0x02, 0x02, 0xa1, 0x1a, 0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+    0x08, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0xa2, 0x03,
+    0x02, 0x01, 0x30, 0x03, 0x82, 0x01, 0x0f, 0x00,
 ];
 /// Length of the RSAPublicKey after [`SPKI_PREFIX`].
 const RSA_PUBLIC_KEY_LEN: usize = 270;
@@ -246,6 +246,8 @@ impl IssuerPublicKey {
 pub struct IssuerKey {
     key: PrivateKey,
     public: IssuerPublicKey,
+    /// The modulus, big-endian, `MODULUS_LEN` bytes.
+    modulus: Vec<u8>,
 }
 
 impl std::fmt::Debug for IssuerKey {
@@ -264,8 +266,17 @@ impl IssuerKey {
     }
 
     fn from_key(key: PrivateKey) -> Result<Self, Error> {
+        use rsa::traits::PublicKeyParts as _;
         let public = IssuerPublicKey::from_key(key.to_public_key())?;
-        Ok(Self { key, public })
+        let modulus = key.n_bytes().to_vec();
+        if modulus.len() != MODULUS_LEN {
+            return Err(Error::Key);
+        }
+        Ok(Self {
+            key,
+            public,
+            modulus,
+        })
     }
 
     /// Reads a PKCS#8 DER private key.
@@ -285,7 +296,8 @@ impl IssuerKey {
     }
 
     /// Checks an encoded `TokenRequest` (RFC 9578 §6.3: its type, its truncated key id, the
-    /// size of its blinded message); the blinded message.
+    /// size of its blinded message, which must also be less than the modulus, RFC 9474
+    /// §4.3); the blinded message.
     pub fn parse_request<'a>(&self, request: &'a [u8]) -> Result<&'a [u8], Error> {
         if request.len() != REQUEST_LEN {
             return Err(Error::Malformed);
@@ -295,6 +307,10 @@ impl IssuerKey {
         }
         if request[2] != self.public.truncated_token_key_id() {
             return Err(Error::WrongKey);
+        }
+        // Equal lengths, big-endian: byte order is numeric order.
+        if request[3..] >= self.modulus[..] {
+            return Err(Error::Malformed);
         }
         Ok(&request[3..])
     }
@@ -342,7 +358,11 @@ pub(crate) fn encode_request(key: &IssuerPublicKey, blinded: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn token_input(nonce: &[u8; 32], challenge_digest: &[u8; 32], token_key_id: &[u8; 32]) -> Vec<u8> {
+pub(crate) fn token_input(
+    nonce: &[u8; 32],
+    challenge_digest: &[u8; 32],
+    token_key_id: &[u8; 32],
+) -> Vec<u8> {
     let mut input = Vec::with_capacity(98);
     input.extend_from_slice(&TOKEN_TYPE.to_be_bytes());
     input.extend_from_slice(nonce);
@@ -462,7 +482,9 @@ mod tests {
         for i in [2, 40, 70, 100, 200, 353] {
             let mut bad = wire.clone();
             bad[i] ^= 0x01;
-            let Ok(bad) = Token::decode(&bad) else { continue };
+            let Ok(bad) = Token::decode(&bad) else {
+                continue;
+            };
             assert!(pk.verify(&bad).is_err(), "bit {i}");
         }
     }

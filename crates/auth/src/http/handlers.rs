@@ -152,6 +152,37 @@ pub async fn contact_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /v1/tokens` (signed by any registered device): Privacy Pass token issuance.
+#[utoipa::path(post, path = "/v1/tokens", request_body = api::TokenRequests, responses((status = 200, description = "a blind signature for each request, in order", body = api::TokenResponses), (status = 400, description = "bad request", body = api::ErrorBody), (status = 422, description = "a token request of another type, size or key (invalid_token_request, RFC 9578 §6.3)", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "this AS issues no tokens", body = api::ErrorBody), (status = 429, description = "the user's token budget for the window is spent", body = api::ErrorBody)))]
+pub async fn issue_tokens(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Json<api::TokenResponses>, Error> {
+    let by = signed(&state, &method, &uri, &headers, &body).await?;
+    let batch: api::TokenRequests = json(&body)?;
+    Ok(Json(state.service.issue_tokens(&by, &batch).await?))
+}
+
+/// `GET /.well-known/private-token-issuer-directory` (RFC 9578 §4).
+#[utoipa::path(get, path = "/.well-known/private-token-issuer-directory", responses((status = 200, description = "the Privacy Pass issuer directory", body = api::IssuerDirectory), (status = 404, description = "this AS issues no tokens", body = api::ErrorBody)))]
+pub async fn issuer_directory(State(state): State<AppState>) -> Result<impl IntoResponse, Error> {
+    let issuer = state
+        .service
+        .token_issuer()
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "this AS issues no Privacy Pass tokens"))?;
+    // RFC 9578 §4: the directory's media type.
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/private-token-issuer-directory",
+        )],
+        Json(issuer.directory()),
+    ))
+}
+
 /// `GET /v1/users/{user}/devices` (signed by any registered device).
 #[utoipa::path(get, path = "/v1/users/{user}/devices", params(("user" = String, Path, description = "user@domain")), responses((status = 200, description = "current devices with a transparency proof", body = api::UserDevices), (status = 400, description = "bad request", body = api::ErrorBody), (status = 401, description = "unauthenticated", body = api::ErrorBody), (status = 403, description = "forbidden, revoked or expired", body = api::ErrorBody), (status = 404, description = "no such user", body = api::ErrorBody), (status = 429, description = "rate limited", body = api::ErrorBody)))]
 pub async fn user_devices(

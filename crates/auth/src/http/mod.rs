@@ -48,6 +48,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/root", get(handlers::root))
         .route("/v1/challenges", post(handlers::challenge))
         .route("/v1/register", post(handlers::register))
+        .route("/v1/tokens", post(handlers::issue_tokens))
+        .route(
+            "/.well-known/private-token-issuer-directory",
+            get(handlers::issuer_directory),
+        )
         .route("/v1/devices/{device}/renew", post(handlers::renew))
         .route(
             "/v1/devices/{device}/contact-key",

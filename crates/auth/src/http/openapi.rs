@@ -21,6 +21,8 @@ use utoipa::OpenApi;
         handlers::root,
         handlers::challenge,
         handlers::register,
+        handlers::issue_tokens,
+        handlers::issuer_directory,
         handlers::renew,
         handlers::contact_key,
         handlers::user_devices,

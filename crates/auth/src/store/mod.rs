@@ -306,6 +306,18 @@ pub trait Store: Send + Sync + 'static {
         expires_at: u64,
     ) -> Result<u64, StoreError>;
 
+    /// Adds `n` to the count of `key` in the window starting at `window_start` (kept until
+    /// `expires_at`) if the count stays within `limit`; whether it did. One conditional
+    /// upsert, so concurrent requests on any node never take more than `limit` together.
+    async fn rate_take(
+        &self,
+        key: &str,
+        window_start: u64,
+        expires_at: u64,
+        n: u64,
+        limit: u64,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes expired challenges, invitations, relayed requests, request nonces and rate
     /// windows; how many rows went.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;

@@ -645,6 +645,35 @@ macro_rules! impl_store {
                 $crate::store::to_u64(hits, "rate_windows.hits")
             }
 
+            async fn rate_take(
+                &self,
+                key: &str,
+                window_start: u64,
+                expires_at: u64,
+                n: u64,
+                limit: u64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                if n > limit {
+                    return Ok(false);
+                }
+                let taken: Option<i64> = sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO rate_windows (key, window_start, hits, expires_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (key, window_start) DO UPDATE \
+                     SET hits = rate_windows.hits + excluded.hits \
+                     WHERE rate_windows.hits + excluded.hits <= $5 \
+                     RETURNING hits",
+                )
+                .bind(key)
+                .bind($crate::store::to_i64(window_start))
+                .bind($crate::store::to_i64(n))
+                .bind($crate::store::to_i64(expires_at))
+                .bind($crate::store::to_i64(limit))
+                .fetch_optional(&self.$writer)
+                .await?;
+                Ok(taken.is_some())
+            }
+
             async fn purge_expired(&self, now: u64) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::to_i64(now);
                 let mut total = 0;

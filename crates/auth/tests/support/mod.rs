@@ -162,7 +162,12 @@ impl TestServer {
         let kt = Transparency::open_as(store.as_ref(), vrf, node.clone())
             .await
             .expect("transparency");
-        let service = Arc::new(Service::new(store, ca, oidc, config.clone(), clock, kt));
+        let issuer =
+            conclave_as::tokens::Issuer::load_or_create(&dir.path().join("keys/privacy-pass.der"))
+                .expect("issuer key");
+        let service = Arc::new(
+            Service::new(store, ca, oidc, config.clone(), clock, kt).with_token_issuer(issuer),
+        );
         let publisher = service.start_kt_publisher().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -126,7 +126,15 @@ impl Servers {
     }
 
     async fn start_ds(&mut self) {
+        // As `conclave serve` does: the DS trusts the AS's Privacy Pass key, so every test
+        // pays for its mailboxes, pools and groups with tokens.
+        let token_key = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.service.token_issuer())
+            .map(|i| i.token_key().to_vec());
         for config in &mut self.ds_configs {
+            config.privacy_pass_token_key = token_key.clone();
             let server = loop {
                 match conclave_ds::start(config.clone()).await {
                     Ok(s) => break s,

@@ -154,14 +154,20 @@ fn check_header(message: &[u8], group: &[u8], epoch: u64) -> Result<Kind, ApiErr
     Ok(header.kind)
 }
 
-/// Register a group with epoch 0's group auth key.
+/// Register a group with epoch 0's group auth key (paid with a Privacy Pass token when
+/// the DS asks for them; a group id already taken costs nothing).
 #[utoipa::path(post, path = "/v1/groups", request_body = CreateGroupRequest,
-    responses((status = 201), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 201), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody,
+            description = "A Privacy Pass token is missing, invalid, expired or spent",
+            headers(("WWW-Authenticate" = String, description = "The PrivateToken challenge (RFC 9577 §2.1)"))),
+        (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody,
             description = "The node's budget of anonymous creations is spent (`rate_limited`)",
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let request: CreateGroupRequest = json(&body(raw)?)?;
@@ -169,16 +175,20 @@ pub async fn create(
         return Err(ApiError::bad("group_id must be 1 to 256 bytes"));
     }
     super::ed25519_key(&request.auth_key.0, "auth_key")?;
-    if state
-        .store
-        .create_group(&request.group_id.0, &request.auth_key.0, now_i64())
-        .await?
-    {
-        metrics::counter!("ds_groups_created_total").increment(1);
-        Ok(StatusCode::CREATED)
-    } else {
-        Err(ApiError::GroupExists)
-    }
+    super::paid(&state, &headers, async {
+        if state
+            .store
+            .create_group(&request.group_id.0, &request.auth_key.0, now_i64())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::GroupExists)
+        }
+    })
+    .await?;
+    metrics::counter!("ds_groups_created_total").increment(1);
+    Ok(StatusCode::CREATED)
 }
 
 /// Publishes an accepted entry (its message inline only up to the push limit) and notices

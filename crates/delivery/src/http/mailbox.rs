@@ -59,23 +59,31 @@ pub async fn authorise(
     Ok(mailbox)
 }
 
-/// Open an anonymous mailbox keyed by a client-chosen Ed25519 key.
+/// Open an anonymous mailbox keyed by a client-chosen Ed25519 key (paid with a Privacy
+/// Pass token when the DS asks for them: `GET /v1/privacy-pass`).
 #[utoipa::path(post, path = "/v1/mailboxes", request_body = CreateMailboxRequest,
     responses((status = 201, body = CreateMailboxResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody,
+            description = "A Privacy Pass token is missing, invalid, expired or spent",
+            headers(("WWW-Authenticate" = String, description = "The PrivateToken challenge (RFC 9577 §2.1)"))),
         (status = 429, body = ErrorBody,
             description = "The node's budget of anonymous creations is spent (`rate_limited`)",
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreateMailboxResponse>), ApiError> {
     let request: CreateMailboxRequest = json(&body(raw)?)?;
     super::ed25519_key(&request.public_key.0, "public_key")?;
     let mailbox = random_id()?;
-    state
-        .store
-        .create_mailbox(&mailbox, &request.public_key.0, now_i64())
-        .await?;
+    super::paid(&state, &headers, async {
+        Ok(state
+            .store
+            .create_mailbox(&mailbox, &request.public_key.0, now_i64())
+            .await?)
+    })
+    .await?;
     metrics::counter!("ds_mailboxes_created_total").increment(1);
     Ok((
         StatusCode::CREATED,

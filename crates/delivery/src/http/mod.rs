@@ -32,8 +32,11 @@ pub struct AppState {
     pub push: Push,
     /// Configuration.
     pub config: Arc<Config>,
-    /// Node-wide limit of anonymous creations (mailboxes and groups).
+    /// Node-wide limit of anonymous creations (mailboxes and groups), when no Privacy Pass
+    /// token pays for them.
     pub creations: Arc<NodeLimiter>,
+    /// Privacy Pass redemption; `None`: creations are free.
+    pub privacy_pass: Option<Arc<crate::privacy_pass::PrivacyPass>>,
     /// The epoch keys this node has read (their immutable part).
     pub epoch_keys: Arc<crate::epoch_keys::EpochKeyCache>,
     /// Becomes `true` when the node stops: push connections close, so their clients
@@ -42,13 +45,16 @@ pub struct AppState {
 }
 
 /// Refuses an anonymous creation with 429 and `Retry-After` when the node's budget is
-/// spent (before the body is read).
+/// spent (before the body is read). Creations paid with Privacy Pass tokens are limited
+/// by the tokens the AS issues each user instead.
 async fn creation_limit(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Err(retry_after) = state.creations.allow() {
+    if state.privacy_pass.is_none()
+        && let Err(retry_after) = state.creations.allow()
+    {
         metrics::counter!("ds_creations_refused_total").increment(1);
         return Err(ApiError::Busy(retry_after));
     }
@@ -110,6 +116,7 @@ pub fn router(state: AppState) -> Router {
                 .put(group::put_group_info)
                 .layer(large),
         )
+        .route("/v1/privacy-pass", get(ops::privacy_pass))
         .route("/v1/ws", get(ws::upgrade))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
@@ -117,6 +124,40 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .layer(control)
         .with_state(state)
+}
+
+/// Spends the Privacy Pass token of a creation (when the DS asks for tokens), runs
+/// `create`, and gives the token back if `create` fails: a client's token pays only for
+/// what was done.
+pub async fn paid<T, F>(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    create: F,
+) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let Some(pp) = &state.privacy_pass else {
+        return create.await;
+    };
+    let now = crate::auth::now();
+    let token = pp.require(headers, now)?;
+    if !state.store.spend_token(&token.nonce, token.window).await? {
+        metrics::counter!("ds_tokens_refused_total", "why" => "spent").increment(1);
+        return Err(pp.spent(now));
+    }
+    match create.await {
+        Ok(done) => {
+            metrics::counter!("ds_tokens_redeemed_total").increment(1);
+            Ok(done)
+        }
+        Err(e) => {
+            if let Err(undo) = state.store.unspend_token(&token.nonce).await {
+                tracing::warn!(error = %undo, "a token stays spent for a failed creation");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The body, or 413 when it is over the limit.

@@ -1,9 +1,11 @@
 //! Operations: health, Prometheus metrics, the OpenAPI document.
 
-use super::{group, mailbox, pool, ws};
+use super::{AppState, group, mailbox, pool, ws};
 use axum::Json;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use conclave_api::delivery::PrivacyPass;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -31,6 +33,7 @@ use utoipa::OpenApi;
         group::put_group_info,
         group::get_group_info,
         ws::upgrade,
+        privacy_pass,
         health,
         metrics,
         openapi,
@@ -50,6 +53,21 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
         .as_ref()
+}
+
+/// What a client needs to get Privacy Pass tokens for this DS: the current challenge and
+/// the issuer key (RFC 9577 §2.1), or that none are needed.
+#[utoipa::path(get, path = "/v1/privacy-pass", responses((status = 200, body = PrivacyPass)))]
+pub async fn privacy_pass(State(state): State<AppState>) -> Json<PrivacyPass> {
+    Json(match &state.privacy_pass {
+        Some(pp) => pp.info(crate::auth::now()),
+        None => PrivacyPass {
+            required: false,
+            challenge: None,
+            token_key: None,
+            valid_until: None,
+        },
+    })
 }
 
 /// Liveness.

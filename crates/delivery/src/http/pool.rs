@@ -27,10 +27,13 @@ async fn owned_pool(state: &AppState, mailbox: &[u8], pool: &str) -> Result<Vec<
     }
 }
 
-/// Create a pool owned by the mailbox (signed with the mailbox key).
+/// Create a pool owned by the mailbox (signed with the mailbox key; paid with a Privacy
+/// Pass token when the DS asks for them).
 #[utoipa::path(post, path = "/v1/mailboxes/{mailbox}/pools", request_body = CreatePoolRequest,
     responses((status = 201, body = CreatePoolResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody,
+            description = "Bad signature, or a Privacy Pass token missing, invalid, expired or spent"),
+        (status = 404, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Path(mailbox): Path<String>,
@@ -47,15 +50,14 @@ pub async fn create(
         return Err(ApiError::bad("claim_secret must be 16 to 64 bytes"));
     }
     let pool = random_id()?;
-    state
-        .store
-        .create_pool(
-            &pool,
-            &mailbox,
-            &auth::secret_hash(&request.claim_secret.0),
-            now_i64(),
-        )
-        .await?;
+    let hash = auth::secret_hash(&request.claim_secret.0);
+    super::paid(&state, &headers, async {
+        Ok(state
+            .store
+            .create_pool(&pool, &mailbox, &hash, now_i64())
+            .await?)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatePoolResponse {
@@ -147,15 +149,28 @@ pub async fn status(
     responses((status = 200, body = ClaimResponse), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 429, body = ErrorBody,
-            description = "The pool's claim budget is spent (`rate_limited`)",
+            description = "The pool's free claim rate is spent (`rate_limited`); a Privacy Pass token pays for a claim now",
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn claim(
     State(state): State<AppState>,
     Path(pool): Path<String>,
+    headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
     let request: ClaimRequest = json(&body(raw)?)?;
     let pool = id(&pool, ErrorCode::PoolNotFound)?;
+    // Past the pool's free rate, a Privacy Pass token pays for the claim: spent first, and
+    // given back if there was nothing to claim (but not for a wrong secret: a guess costs).
+    let now = auth::now();
+    let token = match &state.privacy_pass {
+        Some(pp) => pp.token(&headers, now)?,
+        None => None,
+    };
+    if let (Some(pp), Some(token)) = (&state.privacy_pass, &token)
+        && !state.store.spend_token(&token.nonce, token.window).await?
+    {
+        return Err(pp.spent(now));
+    }
     // One transaction: a token from the pool's budget (shared by every node; spent before
     // the secret is checked, so guessing secrets is limited too), the secret, one blob.
     let outcome = state
@@ -165,14 +180,26 @@ pub async fn claim(
             secret_hash: &auth::secret_hash(&request.claim_secret.0),
             per_minute: state.config.claims_per_minute,
             now_micros: now_micros(),
+            paid: token.is_some(),
         })
-        .await?;
-    match outcome {
+        .await;
+    if let Some(token) = &token
+        && matches!(
+            outcome,
+            Err(_) | Ok(ClaimOutcome::Empty | ClaimOutcome::NoPool)
+        )
+    {
+        state.store.unspend_token(&token.nonce).await?;
+    }
+    match outcome? {
         ClaimOutcome::Claimed {
             sealed,
             last_resort,
         } => {
             metrics::counter!("ds_claims_total").increment(1);
+            if token.is_some() {
+                metrics::counter!("ds_tokens_redeemed_total").increment(1);
+            }
             Ok(Json(ClaimResponse {
                 sealed: B64(sealed),
                 last_resort,
@@ -183,7 +210,7 @@ pub async fn claim(
             metrics::counter!("ds_claims_rate_limited_total").increment(1);
             // With `Retry-After` (RFC 9110 §10.2.3), like the node's creation limit: the
             // budget refills one claim per interval of 60 / claims_per_minute seconds, so
-            // the next claim is allowed within one interval.
+            // the next claim is allowed within one interval (or now, paid with a token).
             let interval = 60u64.div_ceil(u64::from(state.config.claims_per_minute.max(1)));
             Err(ApiError::Busy(interval.max(1)))
         }

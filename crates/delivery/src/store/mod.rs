@@ -254,6 +254,8 @@ pub struct NewClaim<'a> {
     /// keep their clocks in step, a skew of `s` seconds lends at most `s × per_minute / 60`
     /// extra claims).
     pub now_micros: i64,
+    /// Paid with a Privacy Pass token: allowed past the budget, and takes nothing from it.
+    pub paid: bool,
 }
 
 /// How a claim ended.
@@ -288,6 +290,9 @@ pub struct PruneCutoffs {
     /// Epochs that started before this are past their predecessor's grace period: their
     /// start time is blurred to [`RECORD_GRANULARITY`].
     pub grace_before: i64,
+    /// Spent Privacy Pass tokens of windows before this are deleted (their tokens are
+    /// refused anyway: [`crate::privacy_pass`]).
+    pub spent_tokens_before: i64,
     /// At most this many rows per table per call.
     pub batch: i64,
 }
@@ -309,6 +314,8 @@ pub struct Pruned {
     pub nonces: u64,
     /// Rows whose mechanism times were blurred (not deleted).
     pub blurred: u64,
+    /// Spent Privacy Pass tokens of windows no longer accepted.
+    pub spent_tokens: u64,
 }
 
 impl Pruned {
@@ -321,6 +328,31 @@ impl Pruned {
             + self.key_packages
             + self.nonces
             + self.blurred
+            + self.spent_tokens
+    }
+}
+
+impl std::ops::AddAssign for Pruned {
+    fn add_assign(&mut self, other: Pruned) {
+        // Destructured, so a new counter cannot be left out of the sum.
+        let Pruned {
+            log_entries,
+            epoch_keys,
+            mailbox_entries,
+            welcomes,
+            key_packages,
+            nonces,
+            blurred,
+            spent_tokens,
+        } = other;
+        self.log_entries += log_entries;
+        self.epoch_keys += epoch_keys;
+        self.mailbox_entries += mailbox_entries;
+        self.welcomes += welcomes;
+        self.key_packages += key_packages;
+        self.nonces += nonces;
+        self.blurred += blurred;
+        self.spent_tokens += spent_tokens;
     }
 }
 
@@ -444,6 +476,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// One pruning pass.
     async fn prune(&self, cutoffs: PruneCutoffs) -> Result<Pruned, StoreError>;
+
+    /// Records a Privacy Pass token's nonce as spent, for the challenge window it answered;
+    /// `false` if it was spent already (by this node or another sharing the database).
+    async fn spend_token(&self, nonce: &[u8], window: i64) -> Result<bool, StoreError>;
+
+    /// Gives a spent token back when what it paid for failed (the client may use it again).
+    async fn unspend_token(&self, nonce: &[u8]) -> Result<(), StoreError>;
+
+    /// The secret named `name`; the first caller's `fresh` value becomes it, for every
+    /// node sharing the database.
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 /// An epoch or sequence number as stored (SQL integers are signed).

@@ -399,21 +399,24 @@ macro_rules! sql_store {
                 let tolerance = interval.saturating_mul(per_minute - 1);
                 let now_us = c.now_micros;
                 let now = now_us.div_euclid(1_000_000);
+                let paid = c.paid;
                 self.write(move |conn: &mut $conn| {
                     let (pool, hash) = (pool.clone(), hash.clone());
                     Box::pin(async move {
                     let mut tx = conn.begin().await?;
                     // RFC 9420 §16.8: the budget is one per pool, in its row, taken by a
                     // conditional UPDATE whose row lock also serialises the pool's claims.
+                    // A paid claim (a Privacy Pass token) neither needs nor takes budget.
                     let row: Option<(Vec<u8>,)> = sqlx::query_as(
-                        "UPDATE pools SET claim_tat = \
-                           CASE WHEN claim_tat > $2 THEN claim_tat ELSE $2 END + $3 \
-                         WHERE id = $1 AND claim_tat <= $2 + $4 RETURNING claim_secret_hash",
+                        "UPDATE pools SET claim_tat = CASE WHEN $5 THEN claim_tat ELSE \
+                           CASE WHEN claim_tat > $2 THEN claim_tat ELSE $2 END + $3 END \
+                         WHERE id = $1 AND ($5 OR claim_tat <= $2 + $4) RETURNING claim_secret_hash",
                     )
                     .bind(&pool)
                     .bind(now_us)
                     .bind(interval)
                     .bind(tolerance)
+                    .bind(paid)
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((stored,)) = row else {
@@ -917,6 +920,63 @@ macro_rules! sql_store {
                 }
             }
 
+            async fn spend_token(&self, nonce: &[u8], window: i64) -> Result<bool, StoreError> {
+                let nonce = nonce.to_vec();
+                self.write(move |conn: &mut $conn| {
+                    let nonce = nonce.clone();
+                    Box::pin(async move {
+                        let r = sqlx::query(
+                            "INSERT INTO spent_tokens (nonce, time_window) VALUES ($1, $2) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(nonce)
+                        .bind(window)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(r.rows_affected() == 1)
+                    })
+                })
+                .await
+            }
+
+            async fn unspend_token(&self, nonce: &[u8]) -> Result<(), StoreError> {
+                let nonce = nonce.to_vec();
+                self.write(move |conn: &mut $conn| {
+                    let nonce = nonce.clone();
+                    Box::pin(async move {
+                        sqlx::query("DELETE FROM spent_tokens WHERE nonce = $1")
+                            .bind(nonce)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await
+            }
+
+            async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+                let (name, fresh) = (name.to_owned(), fresh.to_vec());
+                self.write(move |conn: &mut $conn| {
+                    let (name, fresh) = (name.clone(), fresh.clone());
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&name)
+                        .bind(fresh)
+                        .execute(&mut *conn)
+                        .await?;
+                        let (value,): (Vec<u8>,) =
+                            sqlx::query_as("SELECT value FROM secrets WHERE name = $1")
+                                .bind(&name)
+                                .fetch_one(&mut *conn)
+                                .await?;
+                        Ok(value)
+                    })
+                })
+                .await
+            }
+
             async fn prune(&self, c: PruneCutoffs) -> Result<Pruned, StoreError> {
                 let batch = c.batch;
                 let run = |sql: &'static str, a: Option<i64>| {
@@ -993,6 +1053,12 @@ macro_rules! sql_store {
                     "DELETE FROM nonces WHERE (scope, nonce) IN (SELECT scope, nonce FROM nonces \
                      WHERE expires_at <= $1 LIMIT $2)",
                     Some(c.now),
+                )
+                .await?;
+                p.spent_tokens += run(
+                    "DELETE FROM spent_tokens WHERE nonce IN (SELECT nonce FROM spent_tokens \
+                     WHERE time_window < $1 LIMIT $2)",
+                    Some(c.spent_tokens_before),
                 )
                 .await?;
                 const _: () = assert!($crate::store::RECORD_GRANULARITY == 3600, "the SQL below");

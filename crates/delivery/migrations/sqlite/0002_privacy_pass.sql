@@ -1,0 +1,12 @@
+-- Privacy Pass (RFC 9577/9578): the nonces of redeemed tokens, by the window of the challenge
+-- they answered (tokens of older windows are refused, so their rows are pruned), and the
+-- secret that keys the windows' redemption contexts, the same for every node.
+CREATE TABLE spent_tokens (
+    nonce BLOB PRIMARY KEY,
+    time_window INTEGER NOT NULL
+);
+CREATE INDEX spent_tokens_by_window ON spent_tokens (time_window);
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
