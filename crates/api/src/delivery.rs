@@ -107,6 +107,10 @@ pub enum ErrorCode {
     /// The epoch named by the request is not one the group accepts now (409); the body
     /// carries the current epoch.
     WrongEpoch,
+    /// No such route (404).
+    RouteNotFound,
+    /// The route exists, not with this method (405); the `Allow` header lists the methods.
+    MethodNotAllowed,
     /// The body is too large (413).
     PayloadTooLarge,
     /// Too many requests; retry later (429).

@@ -55,6 +55,9 @@ pub struct RateLimits {
     pub lookups_per_device: u64,
     /// Relay posts per sending device per window (120).
     pub relay_posts_per_device: u64,
+    /// Registration challenges (`POST /v1/challenges`, anonymous) per window, for everybody
+    /// together (60,000): each is stored until it expires, so this bounds the table.
+    pub challenges: u64,
     /// Privacy Pass tokens issued per user per `token_window` (100): what one account may
     /// create at the DS (a mailbox, a pool or a group costs one each; a claim past a
     /// pool's free rate costs one), shared by the user's devices.
@@ -70,6 +73,7 @@ impl Default for RateLimits {
             registrations_per_user: 10,
             lookups_per_device: 600,
             relay_posts_per_device: 120,
+            challenges: 60_000,
             tokens_per_user: 100,
             token_window: 86_400,
         }

@@ -33,7 +33,8 @@ struct Cli {
     /// PostgreSQL URL; when given, used instead of SQLite.
     #[arg(long, env = "CONCLAVE_AS_POSTGRES", global = true)]
     postgres: Option<String>,
-    /// Directory of the CA keys and certificates (created on first start).
+    /// Directory of the CA, key-transparency and Privacy Pass issuer keys (created on first
+    /// start).
     #[arg(
         long,
         env = "CONCLAVE_AS_KEYS",
@@ -105,6 +106,10 @@ enum Command {
     /// the root key in the keys directory. Chains issued before stay valid; restart the
     /// server (and the nodes sharing these keys) to issue with the new one at once.
     RotateCa,
+    /// Print the Privacy Pass issuer key (base64url, as the issuer directory gives it;
+    /// created in the keys directory if absent): what `conclave-ds --privacy-pass-key`
+    /// reads, so the DS sells creations only for tokens this AS issued.
+    TokenKey,
     /// Revoke a device or a user (with all their devices).
     Revoke {
         /// The device id.
@@ -174,6 +179,17 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             );
             return Ok(());
         }
+        Command::TokenKey => {
+            std::fs::create_dir_all(&cli.keys)?;
+            let issuer =
+                conclave_as::tokens::Issuer::load_or_create(&cli.keys.join("privacy-pass.der"))?;
+            use base64::Engine as _;
+            println!(
+                "{}",
+                base64::engine::general_purpose::URL_SAFE.encode(issuer.token_key())
+            );
+            return Ok(());
+        }
         _ => {}
     }
     // Operator tasks: the service on the same database, without serving.
@@ -215,7 +231,7 @@ async fn run(mut cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("revoked {} {} (seq {})", r.user_id, r.device_id, r.seq);
             }
         }
-        Command::Serve | Command::Audit { .. } | Command::RotateCa => {}
+        Command::Serve | Command::Audit { .. } | Command::RotateCa | Command::TokenKey => {}
     }
     Ok(())
 }

@@ -388,6 +388,10 @@ impl Service {
 
     /// A fresh registration challenge.
     pub async fn challenge(&self) -> Result<api::Challenge, Error> {
+        // Anonymous (nobody is registered yet), so one budget for everybody, across nodes:
+        // each challenge is a row until it expires, and this bounds how many there are.
+        self.rate_limit("challenge", "*", self.config.rate_limits.challenges)
+            .await?;
         let id = hex(&random::<16>()?);
         let nonce = random::<32>()?;
         let expires_at = self.now() + self.config.challenge_lifetime;

@@ -685,3 +685,33 @@ async fn postgres_serialization_failures_are_retried() {
     assert_eq!(devices[0].device_id, device.device_id);
     server.finish().await;
 }
+
+/// Registration challenges are anonymous, so they share one budget per window across nodes;
+/// past it 429 with `Retry-After`, and the next window starts afresh.
+#[tokio::test]
+async fn challenges_share_one_budget_per_window() {
+    use conclave_as::config::{Config, RateLimits};
+    let config = Config {
+        rate_limits: RateLimits {
+            challenges: 5,
+            ..RateLimits::default()
+        },
+        ..Config::default()
+    };
+    let server = TestServer::start_with(
+        support::Engine::Sqlite,
+        conclave_as::oidc::Oidc::default(),
+        config,
+    )
+    .await;
+    for _ in 0..5 {
+        let (status, _) = server.raw("POST", "/v1/challenges", &[], b"").await;
+        assert_eq!(status, 200);
+    }
+    let reply: support::Reply = server.raw("POST", "/v1/challenges", &[], b"").await.into();
+    reply.assert_error(429, ErrorCode::RateLimited);
+    server.advance(60);
+    let (status, _) = server.raw("POST", "/v1/challenges", &[], b"").await;
+    assert_eq!(status, 200);
+    server.finish().await;
+}

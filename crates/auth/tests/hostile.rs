@@ -200,8 +200,10 @@ struct Case {
 }
 
 /// The routes of the router, as in the OpenAPI document.
-const ROUTES: [&str; 17] = [
+const ROUTES: [&str; 19] = [
     "GET /health",
+    "POST /v1/tokens",
+    "GET /.well-known/private-token-issuer-directory",
     "GET /metrics",
     "GET /openapi.json",
     "GET /v1/root",
@@ -1198,6 +1200,67 @@ async fn cases(server: &TestServer, c: &Attacker, f: &Fixture) -> Vec<Case> {
         "GET /openapi.json",
         "body",
         Raw::new("GET", "/openapi.json", b"{}".to_vec()),
+        Harmless(200),
+    );
+    let r = "POST /v1/tokens";
+    let batch = |requests: Vec<Vec<u8>>| {
+        serde_json::to_vec(&api::TokenRequests {
+            requests: requests.into_iter().map(Into::into).collect(),
+        })
+        .expect("json")
+    };
+    let mut type_1 = vec![0, 1, 0];
+    type_1.extend([1; 256]);
+    add(
+        r,
+        "unsigned",
+        Raw::new("POST", "/v1/tokens", batch(vec![type_1.clone()])),
+        Error(401, ErrorCode::Unauthenticated),
+    );
+    add(
+        r,
+        "not JSON",
+        Raw::new("POST", "/v1/tokens", b"{\"requests\":".to_vec()).signed(alice, now),
+        Error(400, ErrorCode::BadRequest),
+    );
+    add(
+        r,
+        "no request",
+        Raw::new("POST", "/v1/tokens", batch(Vec::new())).signed(alice, now),
+        Error(400, ErrorCode::BadRequest),
+    );
+    add(
+        r,
+        "more requests than a batch holds",
+        Raw::new("POST", "/v1/tokens", batch(vec![type_1.clone(); 33])).signed(alice, now),
+        Error(400, ErrorCode::BadRequest),
+    );
+    add(
+        r,
+        "a VOPRF (type 1) request",
+        Raw::new("POST", "/v1/tokens", batch(vec![type_1.clone()])).signed(alice, now),
+        Error(422, ErrorCode::InvalidTokenRequest),
+    );
+    add(
+        r,
+        "a truncated request",
+        Raw::new("POST", "/v1/tokens", batch(vec![vec![0, 2, 0]])).signed(alice, now),
+        Error(422, ErrorCode::InvalidTokenRequest),
+    );
+    add(
+        r,
+        "base64 that is not",
+        Raw::new("POST", "/v1/tokens", b"{\"requests\":[\"@@@\"]}".to_vec()).signed(bob, now),
+        Error(400, ErrorCode::BadRequest),
+    );
+    add(
+        "GET /.well-known/private-token-issuer-directory",
+        "a body and a query (ignored)",
+        Raw::new(
+            "GET",
+            "/.well-known/private-token-issuer-directory?x=%ff",
+            vec![0; 1000],
+        ),
         Harmless(200),
     );
     add(

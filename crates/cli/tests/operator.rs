@@ -185,6 +185,20 @@ async fn an_operator_of_both_servers_cannot_join_their_data() {
         as_values.len(),
         ds_values.len()
     );
+    // The session paid for its mailboxes, pools and groups with Privacy Pass tokens, and
+    // what both sides kept of them (the AS's per-user counts, the DS's spent nonces) is
+    // among the values compared.
+    let spent = ds_values
+        .iter()
+        .filter(|(at, _)| at.starts_with("spent_tokens.nonce"))
+        .count();
+    assert!(spent >= 6, "{spent} tokens spent at the DS");
+    assert!(
+        as_values
+            .iter()
+            .any(|(at, v)| at.starts_with("rate_windows.key") && v.starts_with(b"tokens:")),
+        "the AS counted the tokens it issued"
+    );
     // Values any deployment shares by construction and that identify nobody: the names of
     // the migration files each server records for itself.
     let mut common: HashSet<Vec<u8>> = HashSet::new();

@@ -1091,6 +1091,25 @@ async fn health_metrics_and_openapi_are_served(engine: Engine) {
         String::from_utf8_lossy(&r.body),
         conclave_ds::http::ops::openapi_json()
     );
+    // An unknown route and a wrong method get typed JSON too (405 with its Allow header).
+    let r = c.empty("GET", "/v1/nowhere", Sign::No).await;
+    assert_eq!((r.status, r.code()), (404, ErrorCode::RouteNotFound));
+    let wrong = c
+        .http
+        .delete(format!("{}/v1/mailboxes", c.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(wrong.status().as_u16(), 405);
+    let allow = wrong
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(allow.contains("POST"), "Allow: {allow}");
+    let body: ErrorBody = wrong.json().await.expect("a typed body");
+    assert_eq!(body.code, ErrorCode::MethodNotAllowed);
 }
 
 async fn group_info_and_external_commit_key(engine: Engine) {

@@ -2380,6 +2380,18 @@ fn cases(cl: &Client, f: &Fixture) -> Vec<Case> {
         Expect::Harmless(200),
     );
     add(
+        "GET /v1/privacy-pass",
+        "body and query (ignored)",
+        http(
+            "GET",
+            "/v1/privacy-pass?x=%ff",
+            vec![0; 100],
+            "application/octet-stream",
+            Sign::No,
+        ),
+        Expect::Harmless(200),
+    );
+    add(
         "GET /metrics",
         "body",
         http(
@@ -2423,7 +2435,7 @@ fn every_route_of_the_openapi_document_is_attacked() {
 }
 
 /// The routes the table attacks (also read from the cases at run time).
-const ROUTES: [&str; 18] = [
+const ROUTES: [&str; 19] = [
     "POST /v1/mailboxes",
     "GET /v1/mailboxes/{mailbox}/entries",
     "POST /v1/mailboxes/{mailbox}/entries",
@@ -2439,6 +2451,7 @@ const ROUTES: [&str; 18] = [
     "PUT /v1/groups/{group}/group-info",
     "GET /v1/groups/{group}/group-info",
     "GET /v1/ws",
+    "GET /v1/privacy-pass",
     "GET /health",
     "GET /metrics",
     "GET /openapi.json",

@@ -104,7 +104,7 @@ pub async fn root(State(state): State<AppState>) -> Json<api::Root> {
 }
 
 /// `POST /v1/challenges`.
-#[utoipa::path(post, path = "/v1/challenges", responses((status = 200, description = "a single-use registration challenge", body = api::Challenge)))]
+#[utoipa::path(post, path = "/v1/challenges", responses((status = 200, description = "a single-use registration challenge", body = api::Challenge), (status = 429, description = "the window's challenges for everybody are spent", body = api::ErrorBody)))]
 pub async fn challenge(State(state): State<AppState>) -> Result<Json<api::Challenge>, Error> {
     Ok(Json(state.service.challenge().await?))
 }

@@ -121,9 +121,45 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .fallback(|| async { ApiError::NotFound(ErrorCode::RouteNotFound) })
         .layer(control)
+        .layer(axum::middleware::map_response(typed_refusals))
         .with_state(state)
+}
+
+/// Gives the refusals axum makes before a handler runs (a wrong method, a body it could not
+/// read) the typed JSON [`conclave_api::delivery::ErrorBody`] every other answer has, so a
+/// client can rely on it; the status and headers (`Allow` of a 405) are kept.
+async fn typed_refusals(response: Response) -> Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // A WebSocket upgrade answers 101; only client errors are rewritten.
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => ErrorCode::RouteNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        _ => ErrorCode::BadRequest,
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let body = conclave_api::delivery::ErrorBody {
+        code,
+        message: status.canonical_reason().unwrap_or("refused").to_string(),
+        current_epoch: None,
+    };
+    let (typed_parts, typed_body) = (status, axum::Json(body)).into_response().into_parts();
+    parts.headers.extend(typed_parts.headers);
+    Response::from_parts(parts, typed_body)
 }
 
 /// Spends the Privacy Pass token of a creation (when the DS asks for tokens), runs
