@@ -628,6 +628,13 @@ impl Inner {
 
     /// Reads the group log from the cursor and handles every entry, a page at a time; each
     /// page's group state, cursor and events are stored together.
+    ///
+    /// The DS orders the log, but what it serves is checked rather than trusted (RFC 9750
+    /// §6: a DS can reorder, duplicate, replay, withhold or alter entries): entries are taken
+    /// once each, by increasing sequence number, none from before the cursor; an entry of a
+    /// later epoch than the device's, or a commit of its epoch that does not process, stops
+    /// the cursor in front of it, so a withheld or altered commit is read again — and the
+    /// group follows — once the DS serves it; MLS refuses forged and replayed messages.
     pub(crate) async fn sync_group(&mut self, group: &GroupId) -> Result<(), Error> {
         loop {
             let (mut record, mut g) = self.load_group(group).await?;
@@ -636,22 +643,48 @@ impl Inner {
             }
             let epoch = g.epoch();
             let key = auth_key(&self.provider, &g)?;
-            let page = self.ds.log(&group.0, record.next_seq, &key, epoch).await?;
+            let mut page = self.ds.log(&group.0, record.next_seq, &key, epoch).await?;
+            let served = page.entries.len();
+            page.entries.retain(|e| e.seq >= record.next_seq);
+            page.entries.sort_by_key(|e| e.seq);
+            page.entries.dedup_by_key(|e| e.seq);
+            if page.entries.len() != served {
+                tracing::warn!(
+                    served,
+                    kept = page.entries.len(),
+                    "the DS served log entries out of order, twice or from before the cursor"
+                );
+            }
             if page.entries.is_empty() {
                 return Ok(());
             }
+            let start = record.next_seq;
+            let mut blocked = false;
             let mut batch = Batch::default();
             for entry in &page.entries {
-                record.next_seq = entry.seq + 1;
-                self.handle_entry(group, &mut record, &mut g, entry, &mut batch)
-                    .await?;
+                if self
+                    .handle_entry(group, &mut record, &mut g, entry, &mut batch)
+                    .await?
+                    == Handled::Blocked
+                {
+                    blocked = true;
+                    break;
+                }
+                record.next_seq = entry.seq.saturating_add(1);
                 if record.removed || g.epoch() != epoch {
                     break;
                 }
             }
+            if record.next_seq == start {
+                // Nothing taken: the first entry waits for a commit the DS has not served.
+                return Ok(());
+            }
             record.state = Bytes(g.export_state()?);
             batch.put(Kind::Group, &group.0, &record)?;
             self.store.apply(batch).await?;
+            if blocked {
+                return Ok(());
+            }
         }
     }
 
@@ -662,21 +695,45 @@ impl Inner {
         g: &mut Group,
         entry: &LogEntry,
         batch: &mut Batch,
-    ) -> Result<(), Error> {
+    ) -> Result<Handled, Error> {
         if entry.kind == LogEntryKind::ExternalCommit {
             tracing::warn!(
                 seq = entry.seq,
                 "external commits are not handled by this client"
             );
-            return Ok(());
+            return Ok(Handled::Taken);
         }
         let message = match MlsMessage::decode(&entry.message.0) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(seq = entry.seq, "undecodable log entry skipped: {e}");
-                return Ok(());
+                return Ok(Handled::Taken);
             }
         };
+        // The epoch the message itself names (not the DS's label of it): a later one than
+        // this device's means a commit it has not processed comes first (RFC 9420 §6).
+        let message_epoch = match &message.body {
+            MlsMessageBody::PrivateMessage(m) => Some(m.epoch),
+            MlsMessageBody::PublicMessage(m) => Some(m.content.epoch),
+            _ => None,
+        };
+        if message_epoch.is_some_and(|e| e > g.epoch()) {
+            tracing::warn!(
+                seq = entry.seq,
+                "a message of a later epoch before its commit: waiting for the commit"
+            );
+            return Ok(Handled::Blocked);
+        }
+        // A commit of this epoch that fails to process is held on to when nothing of this
+        // device's was staged for it: it is the epoch's only commit (the DS takes one), so
+        // the group cannot move on without it, and a DS that altered it may serve it whole
+        // later.
+        let holds = entry.kind == LogEntryKind::Commit
+            && message_epoch == Some(g.epoch())
+            && record
+                .pending
+                .as_ref()
+                .is_none_or(|p| p.request.commit.0 == entry.message.0);
         if entry.kind == LogEntryKind::Commit {
             if let Some(pending) = record.pending.take() {
                 if pending.request.commit.0 == entry.message.0 {
@@ -694,11 +751,15 @@ impl Inner {
         let before = members_of(g);
         let received = match g.process(&self.provider, &message) {
             Ok(r) => r,
+            Err(e) if holds => {
+                tracing::warn!(seq = entry.seq, "this epoch's commit does not process: {e}");
+                return Ok(Handled::Blocked);
+            }
             Err(e) => {
                 // A message this device cannot use (sent before it joined, or forged) is
                 // skipped; the group state is unchanged by a refused message.
                 tracing::warn!(seq = entry.seq, "log entry not processed: {e}");
-                return Ok(());
+                return Ok(Handled::Taken);
             }
         };
         match received {
@@ -708,7 +769,7 @@ impl Inner {
                     .and_then(|m| directory::identity_of(m.credential))
                     .map(|(user, device)| DeviceName { user, device });
                 let Some(who) = who else {
-                    return Ok(());
+                    return Ok(Handled::Taken);
                 };
                 match serde_json::from_slice::<Payload>(&data) {
                     Ok(Payload::Chat { body }) => {
@@ -763,8 +824,18 @@ impl Inner {
             }
             _ => {}
         }
-        Ok(())
+        Ok(Handled::Taken)
     }
+}
+
+/// What became of a log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Done with (used, or refused for good): the cursor moves past it.
+    Taken,
+    /// Not now: it waits for a commit the DS has not served, or is this epoch's commit and
+    /// did not process; the cursor stays in front of it.
+    Blocked,
 }
 
 fn membership_events(

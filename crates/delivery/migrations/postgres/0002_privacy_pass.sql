@@ -7,6 +7,6 @@ CREATE TABLE spent_tokens (
 );
 CREATE INDEX spent_tokens_by_window ON spent_tokens (time_window);
 CREATE TABLE secrets (
-    name TEXT PRIMARY KEY,
+    id BYTEA PRIMARY KEY,
     value BYTEA NOT NULL
 );

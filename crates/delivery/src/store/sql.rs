@@ -955,19 +955,19 @@ macro_rules! sql_store {
             }
 
             async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
-                let (name, fresh) = (name.to_owned(), fresh.to_vec());
+                let (name, fresh) = (name.as_bytes().to_vec(), fresh.to_vec());
                 self.write(move |conn: &mut $conn| {
                     let (name, fresh) = (name.clone(), fresh.clone());
                     Box::pin(async move {
                         sqlx::query(
-                            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                            "INSERT INTO secrets (id, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                         )
                         .bind(&name)
                         .bind(fresh)
                         .execute(&mut *conn)
                         .await?;
                         let (value,): (Vec<u8>,) =
-                            sqlx::query_as("SELECT value FROM secrets WHERE name = $1")
+                            sqlx::query_as("SELECT value FROM secrets WHERE id = $1")
                                 .bind(&name)
                                 .fetch_one(&mut *conn)
                                 .await?;
