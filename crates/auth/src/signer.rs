@@ -79,16 +79,7 @@ impl FileSigner {
             source,
         };
         let seed = random_32()?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        file.write_all(&seed).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        write_secret_file(path, &seed).map_err(io)?;
         Ok(Self {
             key: ed25519_dalek::SigningKey::from_bytes(&seed),
         })
@@ -103,6 +94,21 @@ impl Signer for FileSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
         Ok(self.key.sign(message).to_bytes().to_vec())
     }
+}
+
+/// Writes `bytes` to a new file at `path` (which must not exist), readable by its owner
+/// only (mode 0600), synced to disk: how the AS keeps every secret key it makes.
+pub(crate) fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// A 32-byte secret seed kept in a file (mode 0600), created at `path` if absent: how the

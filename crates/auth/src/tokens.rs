@@ -13,7 +13,6 @@
 
 use crate::api;
 use conclave_privacy_pass::{Error as PpError, IssuerKey, TOKEN_TYPE};
-use std::io::Write as _;
 use std::path::Path;
 
 /// Why the issuer key could not be used.
@@ -71,19 +70,8 @@ impl Issuer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = IssuerKey::generate().map_err(IssuerError::Crypto)?;
                 let der = key.to_pkcs8_der().map_err(IssuerError::Crypto)?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                match options.open(path) {
-                    Ok(mut file) => {
-                        file.write_all(&der).map_err(io)?;
-                        file.sync_all().map_err(io)?;
-                        Ok(Self { key })
-                    }
+                match crate::signer::write_secret_file(path, &der) {
+                    Ok(()) => Ok(Self { key }),
                     // Another node sharing the key directory created it first: use its key,
                     // so that every node signs under the one key the DS trusts.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
